@@ -1,0 +1,306 @@
+"""The sandbox's ASGI application: provider emulators, the control API, faults, limits, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .emulator import Emulator
+from .errors import error_for_path, graph_error, provider_of
+from .store import PROVIDERS, Store
+
+log = logging.getLogger("sandbox")
+
+GRAPH_MAILBOX_CONCURRENCY = 4
+
+
+class Sandbox:
+    """Holds the store, the emulators and the process-wide settings of one sandbox."""
+
+    def __init__(self, store: Store, *, ca_path: Path | None = None, base_url: str = "") -> None:
+        self.store = store
+        self.ca_path = ca_path
+        self.base_url = base_url
+        self.emulators: dict[str, Emulator] = {}
+        self.in_flight: collections.Counter[str] = collections.Counter()
+        self.limits_enabled = True
+        self.background: set[asyncio.Task[Any]] = set()
+
+    def register(self, emulator: Emulator) -> None:
+        self.emulators[emulator.name] = emulator
+
+    def push(self, url: str, *, json_body: Any = None, headers: dict[str, str] | None = None,
+             account: str | None = None, kind: str = "push") -> None:
+        """POST a notification to the product without blocking the request being served."""
+
+        async def deliver() -> None:
+            status: int | str
+            try:
+                response = await asyncio.to_thread(
+                    requests.post, url, json=json_body, headers=headers or {}, timeout=10,
+                    verify=str(self.ca_path) if self.ca_path else True,
+                )
+                status = response.status_code
+            except requests.RequestException as exc:
+                status = f"error: {exc.__class__.__name__}"
+            self.store.log_request({
+                "ts": time.time(), "provider": None, "method": "PUSH", "path": url, "query": "",
+                "status": status, "account": account, "operation": kind,
+            })
+
+        task = asyncio.get_running_loop().create_task(deliver())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            text = value.decode("latin-1")
+            if text.lower().startswith("bearer "):
+                return text[7:].strip()
+    return None
+
+
+class ObserveMiddleware:
+    """Request log, per-account counters, injected faults and the providers' own limits."""
+
+    def __init__(self, app: ASGIApp, sandbox: Sandbox) -> None:
+        self.app = app
+        self.sandbox = sandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        store = self.sandbox.store
+        path: str = scope["path"]
+        method: str = scope["method"]
+        provider = provider_of(path)
+        account = None
+        token = _bearer(scope)
+        if token and provider:
+            account = store.account_for_access_token(token, provider)
+        scope.setdefault("state", {})["account"] = account
+        email = account["email"] if account else None
+        entry: dict[str, Any] = {
+            "ts": time.time(), "provider": provider, "method": method, "path": path,
+            "query": scope.get("query_string", b"").decode("latin-1"), "status": None,
+            "account": email, "operation": None,
+        }
+
+        async def send_logged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+            await send(message)
+
+        try:
+            if provider is not None:
+                fault = store.take_fault(
+                    kinds=("status", "delay", "drop"), method=method, path=path, account=account
+                )
+                if fault is not None:
+                    entry["fault"] = fault["id"]
+                    if fault["kind"] == "delay":
+                        await asyncio.sleep(float(fault.get("seconds", 1)))
+                    elif fault["kind"] == "drop":
+                        entry["status"] = "dropped"
+                        # Start a response that promises a body, then abort: the client sees the
+                        # connection close mid-response, as with a real network drop.
+                        await send({"type": "http.response.start", "status": 200,
+                                    "headers": [(b"content-length", b"1000")]})
+                        raise ConnectionAbortedError("sandbox: injected dropped connection")
+                    else:
+                        status = int(fault.get("status", 503))
+                        headers = {}
+                        if fault.get("retry_after") is not None:
+                            headers["Retry-After"] = str(fault["retry_after"])
+                        response = error_for_path(path, status, fault.get("message", ""), headers)
+                        await response(scope, receive, send_logged)
+                        return
+            if account is not None and path.startswith("/v1.0") and self.sandbox.limits_enabled:
+                key = account["id"]
+                if self.sandbox.in_flight[key] >= GRAPH_MAILBOX_CONCURRENCY:
+                    # Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
+                    response = graph_error(
+                        429, "ApplicationThrottled",
+                        "Application is over its MailboxConcurrency limit.", {"Retry-After": "1"},
+                    )
+                    await response(scope, receive, send_logged)
+                    return
+                self.sandbox.in_flight[key] += 1
+                try:
+                    await self.app(scope, receive, send_logged)
+                finally:
+                    self.sandbox.in_flight[key] -= 1
+                return
+            await self.app(scope, receive, send_logged)
+        finally:
+            entry["operation"] = scope["state"].get("operation")
+            if provider is not None or entry["operation"]:
+                store.log_request(entry)
+
+
+# -- control API ----------------------------------------------------------------------
+
+def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
+    store = sandbox.store
+
+    def account_or_404(request: Request) -> dict[str, Any]:
+        provider = request.path_params["provider"]
+        account = store.find_account(provider, request.path_params["email"]) if provider in PROVIDERS else None
+        if account is None:
+            raise LookupError(f"no {provider} account {request.path_params['email']}")
+        return account
+
+    def public(account: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in account.items() if k != "data"}
+
+    async def reset(request: Request) -> Response:
+        store.reset()
+        sandbox.in_flight.clear()
+        return JSONResponse({"ok": True})
+
+    async def accounts(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse({"accounts": [public(a) for a in store.accounts.values()]})
+        spec = await request.json()
+        account = store.create_account(**spec)
+        sandbox.emulators[account["provider"]].setup_account(account)
+        return JSONResponse(public(account), status_code=201)
+
+    async def account_detail(request: Request) -> Response:
+        account = account_or_404(request)
+        if request.method == "DELETE":
+            store.delete_account(account)
+            return Response(status_code=204)
+        if request.method == "PATCH":
+            changes = await request.json()
+            for key in ("display_name", "password", "mfa", "mfa_code", "kind"):
+                if key in changes:
+                    account[key] = changes[key]
+        return JSONResponse(public(account))
+
+    async def messages(request: Request) -> Response:
+        account = account_or_404(request)
+        spec = await request.json()
+        raw = base64.b64decode(spec["raw_base64"]) if "raw_base64" in spec else spec["raw"].encode("utf-8")
+        result = sandbox.emulators[account["provider"]].put_message(account, folder=spec["folder"], raw=raw)
+        return JSONResponse(result, status_code=201)
+
+    async def mailbox(request: Request) -> Response:
+        account = account_or_404(request)
+        return JSONResponse(sandbox.emulators[account["provider"]].mailbox(account))
+
+    async def events(request: Request) -> Response:
+        account = account_or_404(request)
+        emulator = sandbox.emulators[account["provider"]]
+        if request.method == "GET":
+            return JSONResponse({"events": emulator.events(account)})
+        return JSONResponse(emulator.put_event(account, await request.json()), status_code=201)
+
+    async def event_detail(request: Request) -> Response:
+        account = account_or_404(request)
+        emulator = sandbox.emulators[account["provider"]]
+        event_id = request.path_params["event_id"]
+        if request.method == "DELETE":
+            emulator.delete_event(account, event_id)
+            return Response(status_code=204)
+        return JSONResponse(emulator.change_event(account, event_id, await request.json()))
+
+    async def expire_sync_state(request: Request) -> Response:
+        account = account_or_404(request)
+        sandbox.emulators[account["provider"]].expire_sync_state(account)
+        return JSONResponse({"ok": True})
+
+    async def faults(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse({"faults": store.faults})
+        if request.method == "DELETE":
+            store.faults.clear()
+            return Response(status_code=204)
+        spec = await request.json()
+        specs = spec if isinstance(spec, list) else [spec]
+        return JSONResponse({"faults": [store.add_fault(s) for s in specs]}, status_code=201)
+
+    async def request_log(request: Request) -> Response:
+        email = request.query_params.get("account")
+        since = float(request.query_params.get("since", 0))
+        entries = [
+            e for e in store.request_log
+            if e["ts"] >= since and (email is None or e["account"] == email.lower())
+        ]
+        return JSONResponse({"requests": entries})
+
+    async def counters(request: Request) -> Response:
+        return JSONResponse({"counters": {k: dict(v) for k, v in store.counters.items()}})
+
+    async def limits(request: Request) -> Response:
+        if request.method == "POST":
+            spec = await request.json()
+            sandbox.limits_enabled = bool(spec.get("enabled", True))
+        return JSONResponse({"enabled": sandbox.limits_enabled})
+
+    async def pubsub_topic(request: Request) -> Response:
+        topic = request.path_params["topic"]
+        spec = await request.json()
+        store.settings["push_endpoints"][topic] = spec["push_endpoint"]
+        return JSONResponse({"topic": topic, "push_endpoint": spec["push_endpoint"]})
+
+    async def ca(request: Request) -> Response:
+        if sandbox.ca_path is None:
+            return JSONResponse({"error": "no CA"}, status_code=404)
+        return FileResponse(sandbox.ca_path, media_type="application/x-pem-file")
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True, "accounts": len(store.accounts)})
+
+    base = "/_sandbox"
+    acct = base + "/accounts/{provider}/{email}"
+    return [
+        Route(base + "/health", health),
+        Route(base + "/ca.pem", ca),
+        Route(base + "/reset", reset, methods=["POST"]),
+        Route(base + "/accounts", accounts, methods=["GET", "POST"]),
+        Route(acct, account_detail, methods=["GET", "PATCH", "DELETE"]),
+        Route(acct + "/messages", messages, methods=["POST"]),
+        Route(acct + "/mailbox", mailbox, methods=["GET"]),
+        Route(acct + "/events", events, methods=["GET", "POST"]),
+        Route(acct + "/events/{event_id}", event_detail, methods=["PATCH", "DELETE"]),
+        Route(acct + "/expire-sync-state", expire_sync_state, methods=["POST"]),
+        Route(base + "/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route(base + "/requests", request_log, methods=["GET"]),
+        Route(base + "/counters", counters, methods=["GET"]),
+        Route(base + "/limits", limits, methods=["GET", "POST"]),
+        Route(base + "/pubsub/topics/{topic:path}", pubsub_topic, methods=["PUT"]),
+    ]
+
+
+def create_app(sandbox: Sandbox) -> ASGIApp:
+    routes: list[BaseRoute] = control_routes(sandbox)
+    for emulator in sandbox.emulators.values():
+        routes.extend(emulator.routes())
+
+    async def value_error(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    async def lookup_error(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={ValueError: value_error, LookupError: lookup_error, KeyError: value_error},
+    )
+    return ObserveMiddleware(app, sandbox)

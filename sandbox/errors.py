@@ -1,0 +1,84 @@
+"""Error bodies in each API's own documented shape."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    409: "ALREADY_EXISTS", 410: "FAILED_PRECONDITION", 412: "FAILED_PRECONDITION",
+    429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE",
+}
+GRAPH_CODES = {
+    400: "BadRequest", 401: "InvalidAuthenticationToken", 403: "ErrorAccessDenied", 404: "ErrorItemNotFound",
+    409: "ErrorFolderExists", 410: "SyncStateNotFound", 412: "ErrorIrresolvableConflict",
+    429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable",
+}
+
+
+def api_of(path: str) -> str:
+    """Which API a request path belongs to: graph, google_api, google_oauth, ms_identity, control."""
+    if path.startswith("/_sandbox"):
+        return "control"
+    if path.startswith("/v1.0"):
+        return "graph"
+    if path.startswith(("/gmail/", "/calendar/", "/batch")):
+        return "google_api"
+    if path.startswith(("/o/oauth2", "/token", "/revoke", "/oauth2/")):
+        return "google_oauth"
+    return "ms_identity"
+
+
+def provider_of(path: str) -> str | None:
+    api = api_of(path)
+    if api in ("graph", "ms_identity"):
+        return "microsoft"
+    if api in ("google_api", "google_oauth"):
+        return "google"
+    return None
+
+
+def graph_error(status: int, code: str | None = None, message: str = "", headers: dict[str, str] | None = None) -> JSONResponse:
+    # Reference: https://learn.microsoft.com/en-us/graph/errors
+    body = {
+        "error": {
+            "code": code or GRAPH_CODES.get(status, "UnknownError"),
+            "message": message or "The request failed.",
+            "innerError": {"date": "", "request-id": "", "client-request-id": ""},
+        }
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def google_error(
+    status: int, reason: str = "", message: str = "", domain: str = "global", headers: dict[str, str] | None = None
+) -> JSONResponse:
+    # Reference: https://cloud.google.com/apis/design/errors and the Gmail / Calendar error guides
+    message = message or "The request failed."
+    body = {
+        "error": {
+            "code": status,
+            "message": message,
+            "errors": [{"message": message, "domain": domain, "reason": reason or "backendError"}],
+            "status": GOOGLE_STATUS.get(status, "UNKNOWN"),
+        }
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def oauth_error(status: int, error: str, description: str = "", headers: dict[str, str] | None = None) -> JSONResponse:
+    # Reference: RFC 6749 section 5.2; Microsoft adds error_codes, timestamp and trace ids.
+    body: dict[str, object] = {"error": error, "error_description": description or error}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_for_path(path: str, status: int, message: str = "", headers: dict[str, str] | None = None) -> JSONResponse:
+    """A generic error (used by injected faults) in the shape of the API the path belongs to."""
+    api = api_of(path)
+    if api == "graph":
+        return graph_error(status, message=message, headers=headers)
+    if api == "google_api":
+        reason = {429: "rateLimitExceeded", 503: "backendError", 500: "backendError"}.get(status, "")
+        return google_error(status, reason=reason, message=message, headers=headers)
+    error = {429: "temporarily_unavailable", 503: "temporarily_unavailable"}.get(status, "server_error")
+    return oauth_error(status, error, message, headers=headers)
