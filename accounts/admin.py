@@ -1,0 +1,167 @@
+"""Admin for companies and users, and the base class that scopes every tenant admin.
+
+Operators (superusers) see every company. Company admins see and change only their own
+company's rows; another company's row is a 404 for them, as it is on every page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import models
+from django.forms import ModelForm
+from django.http import Http404, HttpRequest, HttpResponse
+
+from .models import Company, User
+from .tenancy import admin_scoped
+
+
+def _may_administer(request: HttpRequest) -> bool:
+    user = request.user
+    return bool(user.is_active and (user.is_superuser or getattr(user, "is_company_admin", False)))
+
+
+class ScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Scopes an admin to the signed-in company admin's company (``company_field``)."""
+
+    company_field = "company"
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
+        return admin_scoped(super().get_queryset(request), request.user, company_field=self.company_field)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _may_administer(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_administer(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_administer(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _may_administer(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_administer(request)
+
+    def _require_visible(self, request: HttpRequest, object_id: str | None) -> None:
+        # Django's admin redirects to the index for a row outside the queryset; for another
+        # company's row we answer 404, like every page does.
+        if object_id and self.get_object(request, unquote(object_id)) is None:
+            raise Http404("No such record.")
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        self._require_visible(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        self._require_visible(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        self._require_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return self._scope_choices(field, db_field, request)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        return self._scope_choices(field, db_field, request)
+
+    def _scope_choices(self, field: Any, db_field: Any, request: HttpRequest) -> Any:
+        user = request.user
+        if field is None or user.is_superuser:
+            return field
+        related = db_field.related_model
+        if related is Company:
+            field.queryset = field.queryset.filter(pk=user.company_id)
+        elif any(f.name == "company" for f in related._meta.get_fields()):
+            field.queryset = field.queryset.filter(company_id=user.company_id)
+        return field
+
+
+class TenantAdmin(ScopedAdmin):
+    """Admin for a tenant-owned model: company admins never see or choose the company field."""
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not request.user.is_superuser:
+            exclude.append("company")
+        return exclude
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters = list(super().get_list_filter(request))
+        return [*filters, "company"] if request.user.is_superuser else filters
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
+        if not request.user.is_superuser:
+            obj.company_id = request.user.company_id
+        super().save_model(request, obj, form, change)
+
+
+class TenantInline(admin.TabularInline):  # type: ignore[type-arg]
+    """An inline for a tenant-owned model: the parent admin's scoping applies; the permissions
+    follow the same rule as :class:`ScopedAdmin`."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_administer(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_administer(request)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_administer(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_administer(request)
+
+
+@admin.register(Company)
+class CompanyAdmin(ScopedAdmin):
+    list_display = ("name", "time_zone", "created_at")
+    search_fields = ("name",)
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(pk=request.user.company_id) if _may_administer(request) else queryset.none()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin, TenantAdmin):  # type: ignore[misc]
+    ordering = ("email",)
+    list_display = ("email", "full_name", "company", "role", "is_active")
+    list_filter = ("role", "is_active")
+    search_fields = ("email", "full_name")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Profile", {"fields": ("full_name", "company", "role", "time_zone", "is_active")}),
+        ("Operator", {"fields": ("is_superuser",)}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "company", "role", "password1", "password2")}),)
+    filter_horizontal = ()
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        # Company admins manage their own staff; the company and operator rights are not theirs to set.
+        return [
+            (name, {**opts, "fields": tuple(f for f in opts["fields"] if f not in ("company", "is_superuser"))})
+            for name, opts in fieldsets
+        ]
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
+        return None  # the fieldsets above already leave the company out for company admins

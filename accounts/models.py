@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in settings.TIME_ZONES:
+        raise ValidationError(f"“{value}” is not a known time zone.")
+
+
+def time_zone_field(**kwargs: Any) -> models.CharField[str, str]:
+    return models.CharField(max_length=64, default="America/Chicago", validators=[validate_time_zone], **kwargs)
+
+
+class Company(models.Model):
+    """The tenant: every row that belongs to a customer's business points at one company."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    time_zone = time_zone_field()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantQuerySet(models.QuerySet[Any]):
+    def for_company(self, company: Company | uuid.UUID | None) -> TenantQuerySet:
+        company_id = company.pk if isinstance(company, Company) else company
+        return self.filter(company_id=company_id)
+
+
+class TenantModel(models.Model):
+    """Base for every tenant-owned row: a UUID primary key (URLs use it) and its company."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects: ClassVar[TenantQuerySet] = TenantQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        abstract = True
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **fields: Any) -> User:
+        if not email:
+            raise ValueError("A user needs an email address.")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        # People type their address with any capitalisation; addresses are stored lowercased.
+        return self.get(email__iexact=(username or "").strip())
+
+    def create_superuser(self, email: str, password: str | None = None, **fields: Any) -> User:
+        fields.setdefault("is_superuser", True)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """An Aspire user. Signs in with their email address and belongs to one company.
+
+    Operators are superusers and may have no company; everyone else has one.
+    """
+
+    class Role(models.TextChoices):
+        STAFF = "staff", "Staff"
+        ADMIN = "admin", "Company admin"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField("email address", unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, null=True, blank=True, related_name="users")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+    time_zone = time_zone_field()
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    class Meta:
+        ordering = ("full_name", "email")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(is_superuser=True) | models.Q(company__isnull=False),
+                name="user_has_company_unless_superuser",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    @property
+    def is_company_admin(self) -> bool:
+        return self.role == self.Role.ADMIN and self.company_id is not None
+
+    @property
+    def is_staff(self) -> bool:
+        """Who may open the Django admin: operators, and company admins (scoped to their company)."""
+        return self.is_active and (self.is_superuser or self.is_company_admin)
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = self.email.strip().lower()
+        if not self.is_superuser and self.company_id is None:
+            raise ValidationError({"company": "Every user belongs to a company."})
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return (self.full_name.split(" ")[0] if self.full_name else self.email)

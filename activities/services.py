@@ -1,0 +1,50 @@
+"""Writes to activities: one function per business action, each one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+
+from accounts.models import Company
+from accounts.tenancy import ensure_same_company
+from crm.models import Contact
+
+from .models import Activity, Regarding
+
+
+@transaction.atomic
+def create_activity(
+    *,
+    company: Company,
+    kind: str,
+    subject: str = "",
+    body: str = "",
+    occurred_at: dt.datetime | None = None,
+    origin: str = Activity.Origin.MADE_IN_ASPIRE,
+    owner: Any = None,
+    contacts: Iterable[Contact] = (),
+    regarding: Regarding | None = None,
+) -> Activity:
+    activity = Activity(company=company, kind=kind, subject=subject, body=body, origin=origin, owner=owner)
+    if occurred_at is not None:
+        activity.occurred_at = occurred_at
+    activity.regarding = regarding
+    activity.full_clean()
+    activity.save()
+    contacts = list(contacts)
+    for contact in contacts:
+        ensure_same_company(company.pk, contact, field="contacts")
+    activity.contacts.add(*contacts)
+    return activity
+
+
+@transaction.atomic
+def set_regarding(*, activity: Activity, regarding: Regarding | None) -> Activity:
+    """Point an activity at an Opportunity, Property or Work Ticket of its company, or at nothing."""
+    ensure_same_company(activity.company_id, regarding, field="regarding")
+    activity.regarding = regarding
+    activity.save(update_fields=["regarding_opportunity", "regarding_property", "regarding_work_ticket"])
+    return activity

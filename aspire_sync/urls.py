@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from ops.views import healthz
+
+admin.site.site_header = "Aspire Sync administration"
+admin.site.site_title = "Aspire Sync admin"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="crm:contact_list", permanent=False)),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("", include("accounts.urls")),
+    path("", include("crm.urls")),
+]

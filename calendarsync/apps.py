@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CalendarsyncConfig(AppConfig):
+    name = "calendarsync"
+    verbose_name = "Calendar sync"

@@ -1,0 +1,1 @@
+"""Appointments and two-way sync state live here (see the calendar sync issue)."""

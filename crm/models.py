@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from django.db import models
+from django.urls import reverse
+from django.db.models.functions import Lower
+
+from accounts.models import TenantModel
+from accounts.tenancy import ensure_same_company
+
+
+class Contact(TenantModel):
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    company_name = models.CharField("customer company", max_length=200, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ("last_name", "first_name")
+        indexes = [models.Index(fields=["company", "last_name", "first_name"])]
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:contact_detail", args=[self.pk])
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part) or self.company_name or "(no name)"
+
+    @property
+    def primary_email(self) -> str:
+        emails = list(self.emails.all())
+        primary = next((e for e in emails if e.is_primary), emails[0] if emails else None)
+        return primary.address if primary else ""
+
+
+class ContactEmail(TenantModel):
+    """One of a contact's email addresses; mail is matched to contacts by these (case-insensitive)."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="emails")
+    address = models.EmailField()
+    is_primary = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ("-is_primary", "address")
+        constraints = [
+            models.UniqueConstraint(Lower("address"), "contact", name="contact_email_unique_per_contact"),
+        ]
+        indexes = [models.Index(Lower("address"), "company", name="contact_email_match_idx")]
+
+    def __str__(self) -> str:
+        return self.address
+
+    def clean(self) -> None:
+        self.address = self.address.strip().lower()
+        if self.contact_id:
+            self.company_id = self.contact.company_id
+
+
+class Property(TenantModel):
+    name = models.CharField(max_length=200)
+    street = models.CharField(max_length=200)
+    city = models.CharField(max_length=100)
+    state = models.CharField(max_length=50, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    contacts = models.ManyToManyField(Contact, related_name="properties", blank=True)
+
+    class Meta:
+        verbose_name_plural = "properties"
+        ordering = ("name",)
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:property_detail", args=[self.pk])
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def address(self) -> str:
+        return ", ".join(p for p in (self.street, self.city, f"{self.state} {self.postal_code}".strip()) if p)
+
+
+class Opportunity(TenantModel):
+    class Stage(models.TextChoices):
+        LEAD = "lead", "Lead"
+        ESTIMATING = "estimating", "Estimating"
+        PROPOSED = "proposed", "Proposal sent"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
+    name = models.CharField(max_length=200)
+    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="opportunities")
+    property = models.ForeignKey(
+        Property, on_delete=models.SET_NULL, null=True, blank=True, related_name="opportunities"
+    )
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.LEAD)
+
+    class Meta:
+        verbose_name_plural = "opportunities"
+        ordering = ("name",)
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:opportunity_detail", args=[self.pk])
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        ensure_same_company(self.company_id, self.contact, field="contact")
+        ensure_same_company(self.company_id, self.property, field="property")
+
+
+class WorkTicket(TenantModel):
+    number = models.PositiveIntegerField()
+    property = models.ForeignKey(Property, on_delete=models.PROTECT, related_name="work_tickets")
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-number",)
+        constraints = [models.UniqueConstraint("company", "number", name="work_ticket_number_unique_per_company")]
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:work_ticket_detail", args=[self.pk])
+
+    def __str__(self) -> str:
+        return f"Work ticket #{self.number}"
+
+    def clean(self) -> None:
+        if self.property_id:
+            ensure_same_company(self.company_id, self.property, field="property")

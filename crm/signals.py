@@ -1,0 +1,26 @@
+"""The last line of tenancy for many-to-many links, whichever code path adds them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
+
+from accounts.tenancy import ensure_same_company
+
+from .models import Contact, Property
+
+
+@receiver(m2m_changed, sender=Property.contacts.through)
+def refuse_foreign_property_contacts(
+    sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_set: set[Any] | None, **kwargs: Any
+) -> None:
+    if action != "pre_add" or not pk_set:
+        return
+    others = model._default_manager.filter(pk__in=pk_set)
+    for other in others:
+        ensure_same_company(instance.company_id, other, field="contacts")
+
+
+__all__ = ["Contact", "refuse_foreign_property_contacts"]

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Model, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from accounts.tenancy import get_for_user, scoped
+from activities.selectors import timeline_for_contact, timeline_for_record
+
+from .models import Contact, Opportunity, Property, WorkTicket
+
+LIST_PAGE_SIZE = 25
+TIMELINE_PAGE_SIZE = 20
+
+
+def _page(request: HttpRequest, queryset: QuerySet[Any], size: int) -> Any:
+    return Paginator(queryset, size).get_page(request.GET.get("page"))
+
+
+def _search(queryset: QuerySet[Any], q: str, fields: tuple[str, ...], *, by_number: bool = False) -> QuerySet[Any]:
+    if not q:
+        return queryset
+    condition = Q()
+    for field in fields:
+        condition |= Q(**{f"{field}__icontains": q})
+    if by_number and q.lstrip("#").isdigit():
+        condition |= Q(number=int(q.lstrip("#")))
+    return queryset.filter(condition).distinct()
+
+
+# What each list shows and searches; the detail pages share one template.
+RECORD_KINDS: dict[str, dict[str, Any]] = {
+    "contacts": {
+        "list_url": "crm:contact_list", "model": Contact, "title": "Contacts", "singular": "Contact",
+        "search": ("first_name", "last_name", "company_name", "phone", "emails__address"),
+        "prefetch": ("emails",),
+    },
+    "properties": {
+        "list_url": "crm:property_list", "model": Property, "title": "Properties", "singular": "Property",
+        "search": ("name", "street", "city", "postal_code"), "prefetch": (),
+    },
+    "opportunities": {
+        "list_url": "crm:opportunity_list", "model": Opportunity, "title": "Opportunities", "singular": "Opportunity",
+        "search": ("name", "contact__first_name", "contact__last_name", "property__name"),
+        "prefetch": ("contact", "property"),
+    },
+    "work_tickets": {
+        "list_url": "crm:work_ticket_list", "model": WorkTicket, "title": "Work tickets", "singular": "Work ticket",
+        "search": ("description", "property__name"), "prefetch": ("property",), "by_number": True,
+    },
+}
+
+
+def _list(request: HttpRequest, kind: str) -> HttpResponse:
+    spec = RECORD_KINDS[kind]
+    q = request.GET.get("q", "").strip()
+    queryset = scoped(spec["model"], request.user).prefetch_related(*spec["prefetch"])
+    queryset = _search(queryset, q, spec["search"], by_number=spec.get("by_number", False))
+    context = {"kind": kind, "spec": spec, "q": q, "page": _page(request, queryset, LIST_PAGE_SIZE)}
+    return render(request, f"crm/{kind}_list.html", context)
+
+
+def _detail(request: HttpRequest, record: Model, kind: str, timeline: QuerySet[Any], **extra: Any) -> HttpResponse:
+    context = {
+        "record": record, "kind": kind, "spec": RECORD_KINDS[kind],
+        "timeline": _page(request, timeline, TIMELINE_PAGE_SIZE), **extra,
+    }
+    return render(request, f"crm/{kind}_detail.html", context)
+
+
+@login_required
+def contact_list(request: HttpRequest) -> HttpResponse:
+    return _list(request, "contacts")
+
+
+@login_required
+def property_list(request: HttpRequest) -> HttpResponse:
+    return _list(request, "properties")
+
+
+@login_required
+def opportunity_list(request: HttpRequest) -> HttpResponse:
+    return _list(request, "opportunities")
+
+
+@login_required
+def work_ticket_list(request: HttpRequest) -> HttpResponse:
+    return _list(request, "work_tickets")
+
+
+@login_required
+def contact_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    contact = get_for_user(Contact.objects.prefetch_related("emails", "properties"), request.user, pk)
+    return _detail(request, contact, "contacts", timeline_for_contact(contact))
+
+
+@login_required
+def property_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    record = get_for_user(Property.objects.prefetch_related("contacts"), request.user, pk)
+    return _detail(
+        request, record, "properties", timeline_for_record(record),
+        opportunities=record.opportunities.all(), work_tickets=record.work_tickets.all(),
+    )
+
+
+@login_required
+def opportunity_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    record = get_for_user(Opportunity.objects.select_related("contact", "property"), request.user, pk)
+    return _detail(request, record, "opportunities", timeline_for_record(record))
+
+
+@login_required
+def work_ticket_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    record = get_for_user(WorkTicket.objects.select_related("property"), request.user, pk)
+    return _detail(request, record, "work_tickets", timeline_for_record(record))

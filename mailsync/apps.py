@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MailsyncConfig(AppConfig):
+    name = "mailsync"
+    verbose_name = "Mail sync"
