@@ -22,7 +22,7 @@ def api_of(path: str) -> str:
         return "control"
     if path.startswith("/v1.0"):
         return "graph"
-    if path.startswith(("/gmail/", "/calendar/", "/batch")):
+    if path.startswith(("/gmail/", "/calendar/", "/batch", "/upload/gmail/")):
         return "google_api"
     if path.startswith(("/o/oauth2", "/token", "/revoke", "/oauth2/")):
         return "google_oauth"

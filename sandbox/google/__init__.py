@@ -1,10 +1,23 @@
-"""The Google emulator. See sandbox/emulator.py for the interface it implements."""
+"""The Google emulator: OAuth 2.0, Gmail v1 and Calendar v3 on the sandbox host.
+
+See sandbox/emulator.py for the interface it implements and API.md beside this file for what is
+emulated. Per-account state lives in ``account["data"]["google"]``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute
+
+from .batch import Batch
+from .calendar import Calendar
+from .common import ApiError
+from .gmail import Gmail
+from .oauth import GoogleOAuth
+from .quota import UserQuota
 
 if TYPE_CHECKING:
     from ..app import Sandbox
@@ -18,30 +31,96 @@ class GoogleEmulator:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self.store = sandbox.store
+        self.quota = UserQuota(sandbox)
+        self.oauth = GoogleOAuth(self)
+        self.gmail = Gmail(self)
+        self.calendar = Calendar(self)
+        api_routes = self.gmail.routes() + self.calendar.routes()
+        self.batch = Batch(self, api_routes)
+        self._routes = self.oauth.routes() + api_routes + self.batch.routes()
 
     def routes(self) -> list[BaseRoute]:
-        return []
+        return self._routes
 
     def setup_account(self, account: Json) -> None:
         account["data"][self.name] = {}
+        self.gmail.setup(account)
+        self.calendar.setup(account)
 
     def put_message(self, account: Json, *, folder: str, raw: bytes) -> Json:
-        raise NotImplementedError
+        box = self.gmail.box(account)
+        label = self.gmail.find_label(box, folder)
+        if label is None:
+            raise LookupError(f"no label {folder!r} in {account['email']}")
+        label_ids = [label["id"]]
+        if label["id"] == "INBOX":
+            label_ids.append("UNREAD")
+        message = self.gmail.add_message(account, raw, label_ids)
+        return {"id": message["id"], "threadId": message["threadId"], "labelIds": message["labelIds"]}
 
     def mailbox(self, account: Json) -> Json:
-        raise NotImplementedError
+        box = self.gmail.box(account)
+        folders = {label_id: {"id": label_id, "name": label["name"], "messages": []}
+                   for label_id, label in box["labels"].items()}
+        for message in box["messages"].values():
+            summary = {"id": message["id"], "subject": message["summary"]["subject"],
+                       "internet_message_id": message["summary"]["message_id"]}
+            for label_id in message["labelIds"]:
+                folders[label_id]["messages"].append(summary)
+        return {"folders": list(folders.values())}
 
     def put_event(self, account: Json, spec: Json) -> Json:
-        raise NotImplementedError
+        with control_errors():
+            return self.calendar.insert(account, event_body(spec))
 
     def change_event(self, account: Json, event_id: str, changes: Json) -> Json:
-        raise NotImplementedError
+        with control_errors():
+            return self.calendar.change(account, event_id, event_body(changes, partial=True))
 
     def delete_event(self, account: Json, event_id: str) -> None:
-        raise NotImplementedError
+        with control_errors():
+            self.calendar.delete(account, event_id)
 
     def events(self, account: Json) -> list[Json]:
-        raise NotImplementedError
+        stored = (entry["resource"] for entry in self.calendar.cal(account)["events"].values())
+        # Deleted series and single events are gone for the user; cancelled instances are part of a series.
+        return [r for r in stored if r["status"] != "cancelled" or r.get("recurringEventId")]
 
     def expire_sync_state(self, account: Json) -> None:
-        raise NotImplementedError
+        self.gmail.expire(account)
+        self.calendar.expire(account)
+
+
+@contextlib.contextmanager
+def control_errors() -> Iterator[None]:
+    """API errors raised for a control-API call become the control API's 404 / 400."""
+    try:
+        yield
+    except ApiError as error:
+        raise (LookupError if error.status in (404, 410) else ValueError)(error.message) from error
+
+
+def event_body(spec: Json, *, partial: bool = False) -> Json:
+    """The neutral control-API event spec (sandbox/emulator.py) as a Calendar API Event body."""
+    body: Json = {}
+    for neutral, google in (("subject", "summary"), ("body", "description"), ("location", "location")):
+        if neutral in spec:
+            body[google] = spec[neutral]
+    all_day = bool(spec.get("all_day"))
+    for key in ("start", "end"):
+        if key in spec:
+            if all_day:
+                body[key] = {"date": spec[key]}
+            else:
+                body[key] = {"dateTime": spec[key], "timeZone": spec.get("time_zone") or "UTC"}
+    if "rrule" in spec:
+        body["recurrence"] = [f"RRULE:{spec['rrule']}"] if spec["rrule"] else None
+    if "private" in spec:
+        body["visibility"] = "private" if spec["private"] else "default"
+    if "show_as" in spec:
+        body["transparency"] = "transparent" if spec["show_as"] == "free" else "opaque"
+    if "attendees" in spec:
+        body["attendees"] = [{"email": address} for address in spec["attendees"]]
+    if not partial and ("start" not in body or "end" not in body):
+        raise ValueError("an event needs start and end")
+    return body

@@ -1,0 +1,121 @@
+"""Turn stored RFC 5322 bytes into Gmail's ``MessagePart`` tree and search fields."""
+
+from __future__ import annotations
+
+import email
+import email.errors
+import email.header
+import email.message
+import email.policy
+import email.utils
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .common import Json, b64url
+
+SNIPPET_LENGTH = 200
+SEARCH_TEXT_LIMIT = 20_000
+
+
+@dataclass
+class ParsedMessage:
+    payload: Json
+    attachments: dict[str, bytes] = field(default_factory=dict)  # attachmentId -> decoded bytes
+
+
+def parse(raw: bytes) -> email.message.Message:
+    # compat32 keeps header values as written, which is what Gmail returns in ``headers``.
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def part_bytes(part: Any) -> bytes:
+    """A leaf part's body with its transfer encoding undone."""
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
+def sub_parts(part: Any) -> list[Any]:
+    children = part.get_payload()
+    return children if part.is_multipart() and isinstance(children, list) else []
+
+
+def unfold(value: str) -> str:
+    return re.sub(r"\r?\n[ \t]+", " ", value).strip()
+
+
+def decoded_header(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return str(email.header.make_header(email.header.decode_header(unfold(value))))
+    except (UnicodeDecodeError, LookupError, email.errors.HeaderParseError):
+        return unfold(value)
+
+
+def body_text(message: email.message.Message) -> str:
+    """The first text/plain (else text/html with tags stripped) body, for snippets and search."""
+    fallback = ""
+    for part in message.walk():
+        if part.is_multipart() or part.get_filename():
+            continue
+        content_type = part.get_content_type()
+        if content_type not in ("text/plain", "text/html"):
+            continue
+        text = part_bytes(part).decode(part.get_content_charset() or "utf-8", errors="replace")
+        if content_type == "text/plain":
+            return text
+        fallback = fallback or re.sub(r"<[^>]+>", " ", text)
+    return fallback
+
+
+def summary(raw: bytes) -> Json:
+    """What messages.list filters on and messages.get repeats, computed once when mail arrives."""
+    message = parse(raw)
+    text = body_text(message)
+    addresses = {
+        name: [address.lower() for _, address in
+               email.utils.getaddresses([decoded_header(value) for value in message.get_all(name, [])])]
+        for name in ("from", "to", "cc", "bcc")
+    }
+    subject = decoded_header(message.get("subject"))
+    return {
+        "subject": subject,
+        "addresses": addresses,
+        "message_id": unfold(message.get("message-id", "")),
+        "in_reply_to": unfold(message.get("in-reply-to", "")),
+        "references": unfold(message.get("references", "")).split(),
+        "snippet": " ".join(text.split())[:SNIPPET_LENGTH],
+        "has_attachment": any(part.get_filename() for part in message.walk() if not part.is_multipart()),
+        "search_text": " ".join([subject, decoded_header(message.get("from")), decoded_header(message.get("to")),
+                                 text[:SEARCH_TEXT_LIMIT]]).lower(),
+    }
+
+
+def payload_tree(message_id: str, raw: bytes) -> ParsedMessage:
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages#MessagePart
+    parsed = ParsedMessage(payload={})
+
+    def build(part: email.message.Message, part_id: str) -> Json:
+        node: Json = {
+            "partId": part_id,
+            "mimeType": part.get_content_type(),
+            "filename": decoded_header(part.get_filename()) if part.get_filename() else "",
+            "headers": [{"name": name, "value": unfold(str(value))} for name, value in part.items()],
+        }
+        if part.is_multipart():
+            node["body"] = {"size": 0}
+            prefix = f"{part_id}." if part_id else ""
+            node["parts"] = [build(child, f"{prefix}{index}") for index, child in enumerate(sub_parts(part))]
+            return node
+        data = part_bytes(part)
+        if node["filename"]:
+            attachment_id = b64url(f"{message_id}/{part_id}".encode()).rstrip("=")
+            parsed.attachments[attachment_id] = data
+            node["body"] = {"attachmentId": attachment_id, "size": len(data)}
+        else:
+            node["body"] = {"size": len(data), "data": b64url(data)} if data else {"size": 0}
+        return node
+
+    parsed.payload = build(parse(raw), "")
+    return parsed

@@ -1,0 +1,60 @@
+"""Gmail's per-user rate limit: quota units per moving one-second window."""
+
+from __future__ import annotations
+
+import collections
+import time
+from typing import TYPE_CHECKING
+
+from .common import ApiError, Json
+
+if TYPE_CHECKING:
+    from ..app import Sandbox
+
+# Reference: https://developers.google.com/workspace/gmail/api/reference/quota
+USER_UNITS_PER_SECOND = 250
+GMAIL_COSTS = {
+    "gmail.getProfile": 1,
+    "gmail.sendAs.list": 1,
+    "gmail.labels.list": 1,
+    "gmail.labels.get": 1,
+    "gmail.labels.create": 5,
+    "gmail.labels.patch": 5,
+    "gmail.labels.update": 5,
+    "gmail.labels.delete": 5,
+    "gmail.messages.list": 5,
+    "gmail.messages.get": 5,
+    "gmail.messages.attachments.get": 5,
+    "gmail.messages.modify": 5,
+    "gmail.messages.trash": 5,
+    "gmail.messages.delete": 10,
+    "gmail.messages.batchModify": 50,
+    "gmail.messages.send": 100,
+    "gmail.history.list": 2,
+    "gmail.watch": 100,
+    "gmail.stop": 50,
+}
+
+
+class UserQuota:
+    """Charges Gmail calls against the per-user limit; Calendar calls are not metered here."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.spent: dict[str, collections.deque[tuple[float, int]]] = collections.defaultdict(collections.deque)
+
+    def charge(self, account: Json, operation: str) -> None:
+        cost = GMAIL_COSTS.get(operation)
+        if cost is None or not self.sandbox.limits_enabled:
+            return
+        window = self.spent[account["id"]]
+        moment = time.monotonic()
+        while window and window[0][0] <= moment - 1.0:
+            window.popleft()
+        if sum(units for _, units in window) + cost > USER_UNITS_PER_SECOND:
+            # Reference: https://developers.google.com/workspace/gmail/api/guides/handle-errors#resolve_a_429_error_too_many_requests
+            raise ApiError(
+                429, "userRateLimitExceeded", "User-rate limit exceeded.", domain="usageLimits",
+                headers={"Retry-After": "1"},
+            )
+        window.append((moment, cost))
