@@ -1,15 +1,23 @@
-"""The Microsoft emulator. See sandbox/emulator.py for the interface it implements."""
+"""The Microsoft emulator: the identity platform and the parts of Graph v1.0 the product uses.
+
+See sandbox/emulator.py for the interface it implements and API.md beside this file for what is emulated.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
+from .calendar import Calendar
+from .common import Json, data_of
+from .identity import Identity
+from .mail import Mail
+from .subscriptions import Subscriptions
+from .users import Users
+
 if TYPE_CHECKING:
     from ..app import Sandbox
-
-Json = dict[str, Any]
 
 
 class MicrosoftEmulator:
@@ -18,30 +26,43 @@ class MicrosoftEmulator:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self.store = sandbox.store
+        self.identity = Identity(sandbox)
+        self.subscriptions = Subscriptions(sandbox)
+        self.mail = Mail(sandbox, self.subscriptions)
+        self.subscriptions.mail = self.mail
+        self.calendar = Calendar(sandbox, self.subscriptions)
+        self.users = Users(sandbox, self.graph_routes)
+
+    def graph_routes(self) -> list[BaseRoute]:
+        return [*self.users.routes(), *self.mail.routes(), *self.calendar.routes(), *self.subscriptions.routes()]
 
     def routes(self) -> list[BaseRoute]:
-        return []
+        return [*self.graph_routes(), *self.identity.routes()]
 
     def setup_account(self, account: Json) -> None:
         account["data"][self.name] = {}
+        self.mail.setup(data_of(account))
+        self.calendar.setup(account)
+        self.subscriptions.setup(data_of(account))
 
     def put_message(self, account: Json, *, folder: str, raw: bytes) -> Json:
-        raise NotImplementedError
+        return self.mail.put_message(account, folder=folder, raw=raw)
 
     def mailbox(self, account: Json) -> Json:
-        raise NotImplementedError
+        return self.mail.mailbox(account)
 
     def put_event(self, account: Json, spec: Json) -> Json:
-        raise NotImplementedError
+        return self.calendar.put_event(account, spec)
 
     def change_event(self, account: Json, event_id: str, changes: Json) -> Json:
-        raise NotImplementedError
+        return self.calendar.change_event(account, event_id, changes)
 
     def delete_event(self, account: Json, event_id: str) -> None:
-        raise NotImplementedError
+        self.calendar.delete_event(account, event_id)
 
     def events(self, account: Json) -> list[Json]:
-        raise NotImplementedError
+        return self.calendar.events(account)
 
     def expire_sync_state(self, account: Json) -> None:
-        raise NotImplementedError
+        self.mail.expire_sync_state(account)
+        self.calendar.expire_sync_state(account)

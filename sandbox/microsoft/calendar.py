@@ -1,0 +1,608 @@
+"""Outlook calendar through Microsoft Graph: events, series with exceptions, calendarView and its delta.
+
+State per account:
+    events:         event id -> a single event or series master, Graph-shaped, plus ``exceptions``:
+                    {occurrence key: {"cancelled": bool, "changes": {...}, "changeKey": str}}
+    event_tx:       transactionId -> event id (a retried create returns the first event)
+    calendar_delta: delta state id -> {"epoch", "start", "end", "seen": {instance id: change key},
+                                       "changed": [ids], "removed": [ids]}
+
+An occurrence's id is ``<master id>_<original start, UTC>``; it stays the same when the occurrence is
+changed into an exception, as in Exchange.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from .common import (
+    GraphError,
+    Json,
+    apply_select,
+    bad_request,
+    context,
+    data_of,
+    etag,
+    graph,
+    graph_json,
+    graph_url,
+    iso_z,
+    json_body,
+    new_change_key,
+    new_graph_id,
+    not_found,
+    page_size,
+    parse_iso,
+    prefer,
+    selected_fields,
+    utc_now,
+)
+from .recurrence import (
+    expand,
+    floating_time,
+    graph_time,
+    localize,
+    rrule_to_pattern,
+    validate_pattern,
+    wall_time,
+    zone,
+)
+
+if TYPE_CHECKING:
+    from ..app import Sandbox
+    from .subscriptions import Subscriptions
+
+UPDATABLE = ("subject", "body", "start", "end", "location", "attendees", "sensitivity", "showAs", "isAllDay",
+             "recurrence", "categories", "importance", "isReminderOn", "reminderMinutesBeforeStart")
+# Fields an exception may override; the rest always follow the series master.
+EXCEPTION_FIELDS = ("subject", "body", "start", "end", "location", "attendees", "sensitivity", "showAs",
+                    "categories", "importance", "isReminderOn", "reminderMinutesBeforeStart")
+MAX_DELTA_STATES = 200
+STALE_ETAG = ("The send or update operation could not be performed because the change key passed in the "
+              "request does not match the current change key for the item.")
+
+
+def occurrence_key(start: dt.datetime) -> str:
+    return start.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def key_to_time(key: str) -> dt.datetime:
+    return dt.datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+
+
+class Calendar:
+    def __init__(self, sandbox: Sandbox, subscriptions: Subscriptions) -> None:
+        self.sandbox = sandbox
+        self.store = sandbox.store
+        self.subscriptions = subscriptions
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/v1.0/me/calendar", self.calendar, methods=["GET"]),
+            Route("/v1.0/me/calendarView", self.calendar_view, methods=["GET"]),
+            Route("/v1.0/me/calendarView/delta", self.delta, methods=["GET"]),
+            Route("/v1.0/me/events", self.events_collection, methods=["GET", "POST"]),
+            Route("/v1.0/me/events/{event_id}", self.event, methods=["GET", "PATCH", "DELETE"]),
+            Route("/v1.0/me/events/{event_id}/instances", self.instances, methods=["GET"]),
+        ]
+
+    def setup(self, account: Json) -> None:
+        data_of(account).update({
+            "calendar": {"id": new_graph_id("AAMkADCal"), "name": "Calendar", "changeKey": new_change_key()},
+            "events": {}, "event_tx": {}, "calendar_delta": {}, "calendar_epoch": 0,
+        })
+
+    # -- the model -----------------------------------------------------------------------
+    def master_of(self, data: Json, event_id: str) -> tuple[Json, str | None]:
+        """The stored event for an id, and the occurrence key if the id names an occurrence."""
+        master_id, _, key = event_id.partition("_")
+        event = data["events"].get(master_id)
+        if event is None:
+            raise not_found("The specified object was not found in the store.")
+        if key:
+            if event["recurrence"] is None or not self.is_occurrence(event, key):
+                raise not_found("The specified object was not found in the store.")
+            return event, key
+        return event, None
+
+    def is_occurrence(self, event: Json, key: str) -> bool:
+        original = key_to_time(key)
+        zone_name = event["start"]["timeZone"]
+        wall = original.astimezone(zone(zone_name)).replace(tzinfo=None)
+        starts = expand(event["recurrence"], wall_time(event["start"]), wall, wall)
+        return bool(starts)
+
+    def bounds(self, event: Json) -> tuple[dt.datetime, dt.datetime]:
+        """UTC start and end of a stored event (all-day events count from UTC midnight)."""
+        zone_name = "UTC" if event["isAllDay"] else event["start"]["timeZone"]
+        end_zone = "UTC" if event["isAllDay"] else event["end"]["timeZone"]
+        return localize(wall_time(event["start"]), zone_name), localize(wall_time(event["end"]), end_zone)
+
+    def instances_between(self, event: Json, low: dt.datetime, high: dt.datetime) -> list[Json]:
+        """The event's instances overlapping [low, high): internal records for rendering."""
+        start, end = self.bounds(event)
+        if event["recurrence"] is None:
+            return [{"event": event, "key": None, "start": start, "end": end}] if start < high and end > low else []
+        zone_name = "UTC" if event["isAllDay"] else event["start"]["timeZone"]
+        first_wall = wall_time(event["start"])
+        duration = wall_time(event["end"]) - first_wall
+        local = zone(zone_name)
+        # Widen the wall-clock window by the event's length and a day for zone offsets.
+        margin = duration + dt.timedelta(days=1)
+        low_wall = low.astimezone(local).replace(tzinfo=None) - margin
+        high_wall = high.astimezone(local).replace(tzinfo=None) + dt.timedelta(days=1)
+        found = []
+        for wall in expand(event["recurrence"], first_wall, low_wall, high_wall):
+            occurrence_start = localize(wall, zone_name)
+            key = occurrence_key(occurrence_start)
+            if key in event["exceptions"]:
+                continue  # exceptions are placed below, by their own (possibly moved) times
+            occurrence_end = localize(wall + duration, zone_name)
+            if occurrence_start < high and occurrence_end > low:
+                found.append({"event": event, "key": key, "start": occurrence_start, "end": occurrence_end})
+        for key, exception in event["exceptions"].items():
+            if exception["cancelled"]:
+                continue
+            moved = {**event, **exception["changes"]}
+            exception_start, exception_end = self.bounds(moved)
+            if exception_start < high and exception_end > low:
+                found.append({"event": event, "key": key, "start": exception_start, "end": exception_end})
+        return found
+
+    def window_instances(self, data: Json, low: dt.datetime, high: dt.datetime) -> list[Json]:
+        found = [i for event in data["events"].values() for i in self.instances_between(event, low, high)]
+        found.sort(key=lambda i: (i["start"], i["event"]["id"], i["key"] or ""))
+        return found
+
+    def instance_id(self, instance: Json) -> str:
+        event = instance["event"]
+        return event["id"] if instance["key"] is None else f"{event['id']}_{instance['key']}"
+
+    def instance_change_key(self, instance: Json) -> str:
+        event = instance["event"]
+        exception = event["exceptions"].get(instance["key"]) if instance["key"] else None
+        if exception is None:
+            return str(event["changeKey"])
+        # An exception changes when it does, and when the series fields it inherits do.
+        return hashlib.sha256(f"{event['changeKey']}:{exception['changeKey']}".encode()).hexdigest()[:16]
+
+    # -- rendering -----------------------------------------------------------------------
+    def output_zone(self, request: Request | None) -> str:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-events#support-various-time-zones
+        # Without the Prefer header Graph answers in UTC; the event's own zone is in originalStartTimeZone.
+        name = prefer(request).get("outlook.timezone", "UTC") if request is not None else "UTC"
+        zone(name)
+        return name
+
+    def times(self, event: Json, start: dt.datetime, end: dt.datetime, zone_name: str) -> Json:
+        if event["isAllDay"]:
+            return {"start": floating_time(start.replace(tzinfo=None), zone_name),
+                    "end": floating_time(end.replace(tzinfo=None), zone_name)}
+        return {"start": graph_time(start, zone_name), "end": graph_time(end, zone_name)}
+
+    def event_json(self, event: Json, zone_name: str) -> Json:
+        """A single instance or a series master."""
+        start, end = self.bounds(event)
+        body = self.common_json(event, event, event["id"], str(event["changeKey"]))
+        body.update(self.times(event, start, end, zone_name))
+        body.update({
+            "type": "seriesMaster" if event["recurrence"] else "singleInstance",
+            "seriesMasterId": None, "originalStart": None, "recurrence": event["recurrence"],
+            "iCalUId": event["iCalUId"],
+        })
+        return body
+
+    def instance_json(self, instance: Json, zone_name: str) -> Json:
+        event = instance["event"]
+        if instance["key"] is None:
+            return self.event_json(event, zone_name)
+        exception = event["exceptions"].get(instance["key"])
+        fields = {**event, **exception["changes"]} if exception else event
+        instance_id = self.instance_id(instance)
+        body = self.common_json(event, fields, instance_id, self.instance_change_key(instance))
+        body.update(self.times(event, instance["start"], instance["end"], zone_name))
+        body.update({
+            "type": "exception" if exception else "occurrence",
+            "seriesMasterId": event["id"],
+            "originalStart": iso_z(key_to_time(instance["key"])),
+            "recurrence": None,
+            # Each instance of a series has its own iCalUId in Graph.
+            "iCalUId": event["iCalUId"] + hashlib.sha256(instance["key"].encode()).hexdigest()[:16].upper(),
+        })
+        return body
+
+    def common_json(self, event: Json, fields: Json, event_id: str, change_key: str) -> Json:
+        content = fields["body"].get("content", "")
+        return {
+            "@odata.etag": etag(change_key),
+            "id": event_id,
+            "createdDateTime": event["createdDateTime"],
+            "lastModifiedDateTime": event["lastModifiedDateTime"],
+            "changeKey": change_key,
+            "categories": fields.get("categories", []),
+            "transactionId": event.get("transactionId"),
+            "originalStartTimeZone": event["start"]["timeZone"],
+            "originalEndTimeZone": event["end"]["timeZone"],
+            "reminderMinutesBeforeStart": fields.get("reminderMinutesBeforeStart", 15),
+            "isReminderOn": fields.get("isReminderOn", True),
+            "hasAttachments": False,
+            "subject": fields["subject"],
+            "bodyPreview": " ".join(content.split())[:255],
+            "importance": fields.get("importance", "normal"),
+            "sensitivity": fields["sensitivity"],
+            "isAllDay": event["isAllDay"],
+            "isCancelled": False,
+            "isOrganizer": True,
+            "responseRequested": True,
+            "showAs": fields["showAs"],
+            "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
+            "body": fields["body"],
+            "location": fields["location"],
+            "locations": [fields["location"]] if fields["location"].get("displayName") else [],
+            "attendees": fields["attendees"],
+            "organizer": event["organizer"],
+        }
+
+    # -- writing -------------------------------------------------------------------------
+    def normalise(self, account: Json, spec: Json, *, existing: Json | None = None) -> Json:
+        """Validate a Graph event (or a PATCH of one) and fill Graph's defaults."""
+        fields = {k: spec[k] for k in UPDATABLE if k in spec}
+        if "body" in fields:
+            body = fields["body"] or {}
+            fields["body"] = {"contentType": "html" if str(body.get("contentType", "")).lower() == "html" else "text",
+                              "content": str(body.get("content", ""))}
+        if "location" in fields:
+            fields["location"] = {"displayName": str((fields["location"] or {}).get("displayName", ""))}
+        for name in ("start", "end"):
+            if name in fields:
+                value = fields[name] or {}
+                zone_name = value.get("timeZone") or "UTC"
+                zone(zone_name)
+                fields[name] = {"dateTime": wall_time(value).strftime("%Y-%m-%dT%H:%M:%S.0000000"),
+                                "timeZone": zone_name}
+        if fields.get("sensitivity", "normal") not in ("normal", "personal", "private", "confidential"):
+            raise bad_request("Invalid sensitivity value.", "ErrorInvalidRequest")
+        if fields.get("showAs", "busy") not in ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown"):
+            raise bad_request("Invalid showAs value.", "ErrorInvalidRequest")
+        if fields.get("recurrence"):
+            validate_pattern(fields["recurrence"])
+        merged = {**(existing or {}), **fields}
+        if "start" not in merged or "end" not in merged:
+            raise bad_request("Both start and end must be specified.", "ErrorInvalidRequest")
+        if self.bounds({**merged, "isAllDay": merged.get("isAllDay", False)})[1] < \
+                self.bounds({**merged, "isAllDay": merged.get("isAllDay", False)})[0]:
+            raise bad_request("The end of the event must be after its start.", "ErrorInvalidRequest")
+        if merged.get("isAllDay") and (wall_time(merged["start"]).time() != dt.time() or
+                                       wall_time(merged["end"]).time() != dt.time()):
+            raise bad_request("All-day events must start and end at midnight.", "ErrorPropertyValidationFailure")
+        return fields
+
+    def create(self, account: Json, spec: Json) -> tuple[Json, bool]:
+        """Create an event; returns (event, created) — a repeated transactionId finds the first one."""
+        data = data_of(account)
+        transaction_id = spec.get("transactionId")
+        if transaction_id and transaction_id in data["event_tx"] and data["event_tx"][transaction_id] in data["events"]:
+            return data["events"][data["event_tx"][transaction_id]], False
+        fields = self.normalise(account, spec)
+        stamp = iso_z(utc_now())
+        event: Json = {
+            "id": new_graph_id("AAMkADEvt"),
+            "iCalUId": "040000008200E00074C5B7101A82E008" + secrets.token_hex(28).upper(),
+            "subject": "", "body": {"contentType": "text", "content": ""}, "location": {"displayName": ""},
+            "attendees": [], "sensitivity": "normal", "showAs": "busy", "isAllDay": False, "recurrence": None,
+            "categories": [], "transactionId": transaction_id, "createdDateTime": stamp, "lastModifiedDateTime": stamp,
+            "organizer": {"emailAddress": {"name": account["display_name"], "address": account["email"]}},
+            "changeKey": new_change_key(), "exceptions": {},
+            **fields,
+        }
+        event["attendees"] = self.attendees(event["attendees"])
+        data["events"][event["id"]] = event
+        if transaction_id:
+            data["event_tx"][transaction_id] = event["id"]
+        self.subscriptions.event_changed(account, event["id"], event["changeKey"], "created")
+        return event, True
+
+    def update(self, account: Json, event_id: str, spec: Json, if_match: str | None = None) -> Json:
+        data = data_of(account)
+        event, key = self.master_of(data, event_id)
+        if key is None:
+            self.check_etag(if_match, str(event["changeKey"]))
+            fields = self.normalise(account, spec, existing=event)
+            if "attendees" in fields:
+                fields["attendees"] = self.attendees(fields["attendees"])
+            if any(name in fields and fields[name] != event[name] for name in ("recurrence", "start")) \
+                    and event["recurrence"]:
+                # Changing a series' pattern or start discards its exceptions, as Outlook does.
+                event["exceptions"] = {}
+            event.update(fields)
+            self.touch(event)
+            self.subscriptions.event_changed(account, event["id"], event["changeKey"], "updated")
+            return event
+        instance = {"event": event, "key": key}
+        self.check_etag(if_match, self.instance_change_key(instance))
+        exception = event["exceptions"].setdefault(key, {"cancelled": False, "changes": {}, "changeKey": ""})
+        if exception["cancelled"]:
+            raise not_found("The specified object was not found in the store.")
+        changes = {k: v for k, v in spec.items() if k in EXCEPTION_FIELDS}
+        current = {**event, **exception["changes"], "recurrence": None}
+        fields = self.normalise(account, changes, existing=current)
+        if "attendees" in fields:
+            fields["attendees"] = self.attendees(fields["attendees"])
+        exception["changes"].update(fields)
+        exception["changeKey"] = new_change_key()
+        event["lastModifiedDateTime"] = iso_z(utc_now())
+        self.subscriptions.event_changed(account, self.instance_id(instance), exception["changeKey"], "updated")
+        return event
+
+    def delete(self, account: Json, event_id: str, if_match: str | None = None) -> None:
+        data = data_of(account)
+        event, key = self.master_of(data, event_id)
+        if key is None:
+            self.check_etag(if_match, str(event["changeKey"]))
+            del data["events"][event["id"]]
+            self.subscriptions.event_changed(account, event["id"], event["changeKey"], "deleted")
+            return
+        instance = {"event": event, "key": key}
+        self.check_etag(if_match, self.instance_change_key(instance))
+        existing = event["exceptions"].get(key)
+        if existing is not None and existing["cancelled"]:
+            raise not_found("The specified object was not found in the store.")
+        event["exceptions"][key] = {"cancelled": True, "changes": {}, "changeKey": new_change_key()}
+        event["lastModifiedDateTime"] = iso_z(utc_now())
+        self.subscriptions.event_changed(account, event_id, event["exceptions"][key]["changeKey"], "deleted")
+
+    @staticmethod
+    def check_etag(if_match: str | None, change_key: str) -> None:
+        if if_match and if_match.strip() != "*" and if_match.strip() != etag(change_key):
+            raise GraphError(412, "ErrorIrresolvableConflict", STALE_ETAG)
+
+    @staticmethod
+    def touch(event: Json) -> None:
+        event["changeKey"] = new_change_key()
+        event["lastModifiedDateTime"] = iso_z(utc_now())
+
+    @staticmethod
+    def attendees(attendees: Any) -> list[Json]:
+        if not isinstance(attendees, list):
+            raise bad_request("attendees must be a list.", "ErrorInvalidRequest")
+        result = []
+        for attendee in attendees:
+            address = (attendee or {}).get("emailAddress", {}).get("address", "")
+            if "@" not in address:
+                raise bad_request("An attendee address is not valid.", "ErrorInvalidRecipients")
+            result.append({
+                "type": attendee.get("type", "required"),
+                "status": {"response": "none", "time": "0001-01-01T00:00:00Z"},
+                "emailAddress": {"name": attendee["emailAddress"].get("name") or address, "address": address},
+            })
+        return result
+
+    # -- Graph handlers ------------------------------------------------------------------
+    @graph("calendar.get")
+    async def calendar(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/calendar-get
+        calendar = data_of(account)["calendar"]
+        return graph_json({
+            "@odata.context": context(self.sandbox, "users('me')/calendars/$entity"),
+            "id": calendar["id"], "name": calendar["name"], "changeKey": calendar["changeKey"],
+            "canEdit": True, "canShare": True, "isDefaultCalendar": True, "color": "auto",
+            "owner": {"name": account["display_name"], "address": account["email"]},
+        })
+
+    def window(self, request: Request) -> tuple[dt.datetime, dt.datetime]:
+        raw_start, raw_end = request.query_params.get("startDateTime"), request.query_params.get("endDateTime")
+        if not raw_start or not raw_end:
+            raise bad_request("This request requires a time window specified by the query string parameters "
+                              "StartDateTime and EndDateTime.", "ErrorInvalidParameter")
+        start, end = parse_iso(raw_start), parse_iso(raw_end)
+        start = start if start.tzinfo else start.replace(tzinfo=dt.UTC)
+        end = end if end.tzinfo else end.replace(tzinfo=dt.UTC)
+        if end <= start:
+            raise bad_request("The end of the time window must be after its start.", "ErrorInvalidParameter")
+        return start, end
+
+    @graph("calendarView.list")
+    async def calendar_view(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-calendarview
+        low, high = self.window(request)
+        instances = self.window_instances(data_of(account), low, high)
+        return self.paged(request, [self.instance_json(i, self.output_zone(request)) for i in instances],
+                          "users('me')/calendarView")
+
+    @graph("events.list")
+    async def events_collection(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-events
+        if request.method == "POST":
+            # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-events
+            request.scope["state"]["operation"] = "events.create"
+            event, _ = self.create(account, await json_body(request))
+            return graph_json({"@odata.context": context(self.sandbox, "users('me')/events/$entity"),
+                               **self.event_json(event, self.output_zone(request))}, status=201)
+        zone_name = self.output_zone(request)
+        events = [self.event_json(e, zone_name) for e in data_of(account)["events"].values()]
+        return self.paged(request, events, "users('me')/events")
+
+    def paged(self, request: Request, items: list[Json], context_path: str) -> Response:
+        size = page_size(request)
+        try:
+            skip = int(request.query_params.get("$skip", 0))
+        except ValueError as exc:
+            raise bad_request("Invalid $skip value.") from exc
+        fields = selected_fields(request)
+        body: Json = {"@odata.context": context(self.sandbox, context_path),
+                      "value": [apply_select(i, fields) for i in items[skip:skip + size]]}
+        if skip + size < len(items):
+            body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skip": skip + size, "$top": size}))
+        return graph_json(body)
+
+    @graph("events.get")
+    async def event(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/event-get
+        data = data_of(account)
+        event_id = request.path_params["event_id"]
+        if_match = request.headers.get("if-match")
+        if request.method == "DELETE":
+            # Reference: https://learn.microsoft.com/en-us/graph/api/event-delete
+            request.scope["state"]["operation"] = "events.delete"
+            self.delete(account, event_id, if_match)
+            return Response(status_code=204)
+        if request.method == "PATCH":
+            # Reference: https://learn.microsoft.com/en-us/graph/api/event-update
+            request.scope["state"]["operation"] = "events.update"
+            self.update(account, event_id, await json_body(request), if_match)
+        return graph_json({"@odata.context": context(self.sandbox, "users('me')/events/$entity"),
+                           **apply_select(self.render_id(data, event_id, self.output_zone(request)),
+                                          selected_fields(request))})
+
+    def render_id(self, data: Json, event_id: str, zone_name: str) -> Json:
+        event, key = self.master_of(data, event_id)
+        if key is None:
+            return self.event_json(event, zone_name)
+        exception = event["exceptions"].get(key)
+        if exception is not None and exception["cancelled"]:
+            raise not_found("The specified object was not found in the store.")
+        fields = {**event, **exception["changes"]} if exception else event
+        original = key_to_time(key)
+        if exception and "start" in exception["changes"]:
+            start, end = self.bounds({**fields, "isAllDay": event["isAllDay"]})
+        else:
+            duration = self.bounds(event)[1] - self.bounds(event)[0]
+            start, end = original, original + duration
+        return self.instance_json({"event": event, "key": key, "start": start, "end": end}, zone_name)
+
+    @graph("events.instances")
+    async def instances(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/event-list-instances
+        event, key = self.master_of(data_of(account), request.path_params["event_id"])
+        low, high = self.window(request)
+        found = sorted(self.instances_between(event, low, high), key=lambda i: i["start"]) if key is None else []
+        zone_name = self.output_zone(request)
+        return self.paged(request, [self.instance_json(i, zone_name) for i in found],
+                          f"users('me')/events('{event['id']}')/instances")
+
+    # -- calendarView delta ----------------------------------------------------------------
+    @graph("calendarView.delta")
+    async def delta(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/event-delta
+        # Reference: https://learn.microsoft.com/en-us/graph/delta-query-events
+        data = data_of(account)
+        states = data["calendar_delta"]
+        skip_token = request.query_params.get("$skiptoken")
+        delta_token = request.query_params.get("$deltatoken")
+        if skip_token:
+            state_id, _, raw_offset = skip_token.partition("~")
+            state = self.live_state(data, state_id)
+            offset = int(raw_offset) if raw_offset.isdigit() else 0
+        else:
+            if delta_token:
+                previous = self.live_state(data, delta_token)
+                low, high = parse_iso(previous["start"]), parse_iso(previous["end"])
+                seen = previous["seen"]
+            else:
+                low, high = self.window(request)
+                seen = {}
+            current = {self.instance_id(i): self.instance_change_key(i)
+                       for i in self.window_instances(data, low, high)}
+            state = {
+                "epoch": data["calendar_epoch"], "start": iso_z(low), "end": iso_z(high), "seen": current,
+                "changed": [i for i, key in current.items() if seen.get(i) != key],
+                "removed": [i for i in seen if i not in current],
+            }
+            state_id = secrets.token_urlsafe(18)
+            states[state_id] = state
+            while len(states) > MAX_DELTA_STATES:
+                del states[next(iter(states))]
+            offset = 0
+
+        size = page_size(request)
+        entries = state["changed"] + state["removed"]
+        page_ids = entries[offset:offset + size]
+        zone_name = self.output_zone(request)
+        removed = set(state["removed"])
+        page: list[Json] = []
+        for instance_id in page_ids:
+            rendered = None if instance_id in removed else self.try_render(data, instance_id, zone_name)
+            page.append(rendered or {"@odata.type": "#microsoft.graph.event", "id": instance_id,
+                                     "@removed": {"reason": "deleted"}})
+        body: Json = {"@odata.context": context(self.sandbox, "Collection(event)"), "value": page}
+        if offset + size < len(entries):
+            body["@odata.nextLink"] = graph_url(self.sandbox,
+                                                f"me/calendarView/delta?$skiptoken={state_id}~{offset + size}")
+        else:
+            body["@odata.deltaLink"] = graph_url(self.sandbox, f"me/calendarView/delta?$deltatoken={state_id}")
+        return graph_json(body)
+
+    def live_state(self, data: Json, state_id: str) -> Json:
+        state = data["calendar_delta"].get(state_id)
+        if state is None or state["epoch"] != data["calendar_epoch"]:
+            raise GraphError(410, "SyncStateNotFound", "The sync state generation is invalid or has expired.")
+        return state
+
+    def try_render(self, data: Json, instance_id: str, zone_name: str) -> Json | None:
+        try:
+            return self.render_id(data, instance_id, zone_name)
+        except GraphError:
+            return None
+
+    # -- control API -----------------------------------------------------------------------
+    def neutral_to_graph(self, spec: Json, *, zone_name: str | None) -> Json:
+        """The control API's neutral event spec (see sandbox/emulator.py) as a Graph event or patch."""
+        zone_name = spec.get("time_zone") or zone_name or "UTC"
+        fields: Json = {}
+        if "subject" in spec:
+            fields["subject"] = spec["subject"]
+        if "body" in spec:
+            fields["body"] = {"contentType": "text", "content": spec["body"]}
+        if "location" in spec:
+            fields["location"] = {"displayName": spec["location"]}
+        if "all_day" in spec:
+            fields["isAllDay"] = bool(spec["all_day"])
+        for name in ("start", "end"):
+            if name in spec:
+                text = str(spec[name])
+                fields[name] = {"dateTime": text if "T" in text else text + "T00:00:00", "timeZone": zone_name}
+        if "private" in spec:
+            fields["sensitivity"] = "private" if spec["private"] else "normal"
+        if "show_as" in spec:
+            fields["showAs"] = spec["show_as"]
+        if "attendees" in spec:
+            fields["attendees"] = [{"emailAddress": {"address": a}, "type": "required"} for a in spec["attendees"]]
+        if spec.get("rrule"):
+            start_text = str(spec.get("start", ""))
+            first = parse_iso(start_text if "T" in start_text else start_text + "T00:00:00")
+            fields["recurrence"] = rrule_to_pattern(spec["rrule"], first)
+        return fields
+
+    def put_event(self, account: Json, spec: Json) -> Json:
+        event, _ = self.create(account, self.neutral_to_graph(spec, zone_name=None))
+        return self.event_json(event, "UTC")
+
+    def change_event(self, account: Json, event_id: str, changes: Json) -> Json:
+        event, _ = self.master_of(data_of(account), event_id)
+        self.update(account, event_id, self.neutral_to_graph(changes, zone_name=event["start"]["timeZone"]))
+        return self.render_id(data_of(account), event_id, "UTC")
+
+    def delete_event(self, account: Json, event_id: str) -> None:
+        self.delete(account, event_id)
+
+    def events(self, account: Json) -> list[Json]:
+        data = data_of(account)
+        listed = []
+        for event in data["events"].values():
+            listed.append(self.event_json(event, "UTC"))
+            for key, exception in event["exceptions"].items():
+                if not exception["cancelled"]:
+                    listed.append(self.render_id(data, f"{event['id']}_{key}", "UTC"))
+        return listed
+
+    def expire_sync_state(self, account: Json) -> None:
+        data = data_of(account)
+        data["calendar_epoch"] += 1
+        data["calendar_delta"].clear()

@@ -1,0 +1,560 @@
+"""Outlook mail through Microsoft Graph: mail folders, messages, per-folder delta, move, send.
+
+State per account (``account["data"]["microsoft"]``):
+    folders:      folder id -> {id, displayName, parentFolderId, wellKnownName, isHidden,
+                                items: {immutable message id: change sequence},   # ordered by sequence
+                                removed: {immutable message id: sequence}, removed_ids: {immutable id: old id}}
+    messages:     immutable id -> message record (the stored raw MIME and the fields parsed from it)
+    message_ids:  current (regular) id -> immutable id
+    epoch:        bumped by expire_sync_state; delta tokens of an older epoch are refused
+
+Each folder's ``items`` is kept in change order (a changed message is re-inserted at the end with a
+new store-wide sequence number), so a delta page is a binary search plus a slice, not a scan.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import json
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from .common import (
+    GraphError,
+    Json,
+    accepted,
+    apply_select,
+    bad_request,
+    context,
+    data_of,
+    etag,
+    graph,
+    graph_json,
+    graph_url,
+    iso_z,
+    json_body,
+    new_change_key,
+    new_graph_id,
+    not_found,
+    page_size,
+    selected_fields,
+    utc_now,
+    wants_immutable_ids,
+)
+from .mime import build_mime, complete_mime, parse_mime, recipients_of
+
+if TYPE_CHECKING:
+    from ..app import Sandbox
+    from .subscriptions import Subscriptions
+
+# Reference: https://learn.microsoft.com/en-us/graph/api/resources/mailfolder (well-known folder names)
+WELL_KNOWN_FOLDERS = (
+    ("inbox", "Inbox"),
+    ("sentitems", "Sent Items"),
+    ("drafts", "Drafts"),
+    ("deleteditems", "Deleted Items"),
+    ("archive", "Archive"),
+)
+ROOT = "msgfolderroot"
+REGULAR_ID_PREFIX = "AAMkAD"
+IMMUTABLE_ID_PREFIX = "AAkALg"
+
+
+def _encode_token(state: Json) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> Json:
+    try:
+        state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise GraphError(410, "SyncStateNotFound", "The sync state generation is invalid.") from exc
+    if not isinstance(state, dict):
+        raise GraphError(410, "SyncStateNotFound", "The sync state generation is invalid.")
+    return state
+
+
+class Mail:
+    def __init__(self, sandbox: Sandbox, subscriptions: Subscriptions) -> None:
+        self.sandbox = sandbox
+        self.store = sandbox.store
+        self.subscriptions = subscriptions
+
+    def routes(self) -> list[BaseRoute]:
+        folder = "/v1.0/me/mailFolders/{folder_id}"
+        message = "/v1.0/me/messages/{message_id}"
+        return [
+            Route("/v1.0/me/mailFolders", self.folders, methods=["GET", "POST"]),
+            Route(folder, self.folder, methods=["GET", "DELETE"]),
+            Route(folder + "/childFolders", self.child_folders, methods=["GET", "POST"]),
+            Route(folder + "/messages", self.folder_messages, methods=["GET"]),
+            Route(folder + "/messages/delta", self.delta, methods=["GET"]),
+            Route(folder + "/messages/{message_id}", self.message, methods=["GET", "PATCH", "DELETE"]),
+            Route("/v1.0/me/messages", self.messages, methods=["GET", "POST"]),
+            Route(message, self.message, methods=["GET", "PATCH", "DELETE"]),
+            Route(message + "/$value", self.message_mime, methods=["GET"]),
+            Route(message + "/move", self.move, methods=["POST"]),
+            Route(message + "/send", self.send_draft, methods=["POST"]),
+            Route("/v1.0/me/sendMail", self.send_mail, methods=["POST"]),
+        ]
+
+    # -- state ---------------------------------------------------------------------------
+    def setup(self, data: Json) -> None:
+        data.update({"folders": {}, "messages": {}, "message_ids": {}, "epoch": 0})
+        root = self.add_folder(data, "Top of Information Store", parent_id=None, well_known=ROOT)
+        for well_known, name in WELL_KNOWN_FOLDERS:
+            self.add_folder(data, name, parent_id=root["id"], well_known=well_known)
+
+    def add_folder(self, data: Json, name: str, *, parent_id: str | None, well_known: str | None = None,
+                   hidden: bool = False) -> Json:
+        folder = {
+            "id": new_graph_id("AAMkADFld"), "displayName": name, "parentFolderId": parent_id,
+            "wellKnownName": well_known, "isHidden": hidden, "items": {}, "removed": {}, "removed_ids": {},
+        }
+        data["folders"][folder["id"]] = folder
+        return folder
+
+    def root(self, data: Json) -> Json:
+        return self.folder_by_id(data, ROOT)
+
+    def folder_by_id(self, data: Json, folder_id: str) -> Json:
+        """A folder by id or well-known name (case-insensitive), as Graph resolves path segments."""
+        folder = data["folders"].get(folder_id)
+        if folder is not None:
+            return folder
+        lowered = folder_id.lower()
+        for candidate in data["folders"].values():
+            if candidate["wellKnownName"] == lowered:
+                return candidate
+        raise not_found("The specified folder could not be found in the store.")
+
+    def folder_by_name(self, data: Json, name: str) -> Json:
+        """A folder by display name, case-insensitive; ``Parent/Child`` paths reach nested folders."""
+        parent = self.root(data)
+        for part in name.strip("/").split("/"):
+            match = self.child_named(data, parent["id"], part)
+            if match is None:
+                raise LookupError(f"no folder named {name!r}")
+            parent = match
+        return parent
+
+    def child_named(self, data: Json, parent_id: str, name: str) -> Json | None:
+        lowered = name.strip().lower()
+        for folder in data["folders"].values():
+            if folder["parentFolderId"] == parent_id and folder["displayName"].lower() == lowered:
+                return folder
+        return None
+
+    def message_record(self, data: Json, message_id: str) -> Json:
+        immutable = message_id if message_id in data["messages"] else data["message_ids"].get(message_id)
+        if immutable is None:
+            raise not_found()
+        return data["messages"][immutable]
+
+    def store_message(self, account: Json, folder: Json, raw: bytes, *, is_read: bool = False,
+                      is_draft: bool = False) -> Json:
+        data = data_of(account)
+        received = utc_now()
+        record = {
+            "immutableId": new_graph_id(IMMUTABLE_ID_PREFIX), "id": new_graph_id(REGULAR_ID_PREFIX),
+            "folder": folder["id"], "raw": raw, "fields": parse_mime(raw, received=received),
+            "isRead": is_read, "isDraft": is_draft, "createdDateTime": iso_z(received),
+            "lastModifiedDateTime": iso_z(received), "changeKey": new_change_key(),
+        }
+        data["messages"][record["immutableId"]] = record
+        data["message_ids"][record["id"]] = record["immutableId"]
+        self.enter_folder(folder, record)
+        self.subscriptions.message_changed(account, folder["id"], record, "created")
+        return record
+
+    def enter_folder(self, folder: Json, record: Json) -> None:
+        immutable = record["immutableId"]
+        folder["removed"].pop(immutable, None)
+        folder["removed_ids"].pop(immutable, None)
+        folder["items"].pop(immutable, None)
+        folder["items"][immutable] = self.store.next_sequence()
+
+    def leave_folder(self, folder: Json, record: Json) -> None:
+        immutable = record["immutableId"]
+        folder["items"].pop(immutable, None)
+        folder["removed"][immutable] = self.store.next_sequence()
+        folder["removed_ids"][immutable] = record["id"]
+
+    def touch(self, account: Json, record: Json) -> None:
+        """Record a change to a message that stays in its folder."""
+        record["changeKey"] = new_change_key()
+        record["lastModifiedDateTime"] = iso_z(utc_now())
+        folder = data_of(account)["folders"][record["folder"]]
+        self.enter_folder(folder, record)
+        self.subscriptions.message_changed(account, folder["id"], record, "updated")
+
+    def move_record(self, account: Json, record: Json, destination: Json) -> Json:
+        data = data_of(account)
+        source = data["folders"][record["folder"]]
+        if source["id"] == destination["id"]:
+            return record
+        self.leave_folder(source, record)
+        self.subscriptions.message_changed(account, source["id"], record, "deleted")
+        # Exchange gives a moved item a new (regular) id; only its immutable id survives the move.
+        del data["message_ids"][record["id"]]
+        record["id"] = new_graph_id(REGULAR_ID_PREFIX)
+        data["message_ids"][record["id"]] = record["immutableId"]
+        record["folder"] = destination["id"]
+        record["changeKey"] = new_change_key()
+        record["lastModifiedDateTime"] = iso_z(utc_now())
+        self.enter_folder(destination, record)
+        self.subscriptions.message_changed(account, destination["id"], record, "created")
+        return record
+
+    def delete_record(self, account: Json, record: Json) -> None:
+        data = data_of(account)
+        folder = data["folders"][record["folder"]]
+        self.leave_folder(folder, record)
+        del data["message_ids"][record["id"]]
+        del data["messages"][record["immutableId"]]
+        self.subscriptions.message_changed(account, folder["id"], record, "deleted")
+
+    # -- rendering -----------------------------------------------------------------------
+    def folder_json(self, data: Json, folder: Json) -> Json:
+        records = data["messages"]
+        return {
+            "id": folder["id"],
+            "displayName": folder["displayName"],
+            "parentFolderId": folder["parentFolderId"],
+            "childFolderCount": sum(1 for f in data["folders"].values() if f["parentFolderId"] == folder["id"]),
+            "unreadItemCount": sum(1 for m in folder["items"] if not records[m]["isRead"]),
+            "totalItemCount": len(folder["items"]),
+            "isHidden": folder["isHidden"],
+        }
+
+    def message_json(self, record: Json, *, immutable: bool, fields: set[str] | None = None) -> Json:
+        rendered = {
+            "@odata.etag": etag(record["changeKey"]),
+            "id": record["immutableId"] if immutable else record["id"],
+            "createdDateTime": record["createdDateTime"],
+            "lastModifiedDateTime": record["lastModifiedDateTime"],
+            "changeKey": record["changeKey"],
+            "parentFolderId": record["folder"],
+            "isRead": record["isRead"],
+            "isDraft": record["isDraft"],
+            **record["fields"],
+        }
+        return apply_select(rendered, fields)
+
+    # -- folders -------------------------------------------------------------------------
+    @graph("mailFolders.list")
+    async def folders(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-mailfolders
+        data = data_of(account)
+        if request.method == "POST":
+            return await self.create_folder(request, data, self.root(data))
+        return self.list_folders(request, data, self.root(data), "users('me')/mailFolders")
+
+    @graph("mailFolders.children")
+    async def child_folders(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/mailfolder-post-childfolders
+        data = data_of(account)
+        parent = self.folder_by_id(data, request.path_params["folder_id"])
+        if request.method == "POST":
+            return await self.create_folder(request, data, parent)
+        return self.list_folders(request, data, parent, f"users('me')/mailFolders('{parent['id']}')/childFolders")
+
+    def list_folders(self, request: Request, data: Json, parent: Json, context_path: str) -> Response:
+        include_hidden = request.query_params.get("includeHiddenFolders", "").lower() == "true"
+        children = [
+            f for f in data["folders"].values()
+            if f["parentFolderId"] == parent["id"] and (include_hidden or not f["isHidden"])
+        ]
+        size = page_size(request)
+        skip = int(request.query_params.get("$skip", 0))
+        page = children[skip:skip + size]
+        body: Json = {
+            "@odata.context": context(self.sandbox, context_path),
+            "value": [apply_select(self.folder_json(data, f), selected_fields(request)) for f in page],
+        }
+        if skip + size < len(children):
+            body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skip": skip + size, "$top": size}))
+        return graph_json(body)
+
+    async def create_folder(self, request: Request, data: Json, parent: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-mailfolders
+        spec = await json_body(request)
+        name = str(spec.get("displayName") or "").strip()
+        if not name:
+            raise bad_request("The displayName property is required.", "ErrorInvalidRequest")
+        if self.child_named(data, parent["id"], name) is not None:
+            raise GraphError(409, "ErrorFolderExists", "A folder with the specified name already exists.")
+        folder = self.add_folder(data, name, parent_id=parent["id"], hidden=bool(spec.get("isHidden", False)))
+        return graph_json({"@odata.context": context(self.sandbox, "users('me')/mailFolders/$entity"),
+                           **self.folder_json(data, folder)}, status=201)
+
+    @graph("mailFolders.get")
+    async def folder(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/mailfolder-get
+        data = data_of(account)
+        folder = self.folder_by_id(data, request.path_params["folder_id"])
+        if request.method == "DELETE":
+            # Reference: https://learn.microsoft.com/en-us/graph/api/mailfolder-delete
+            if folder["wellKnownName"]:
+                raise GraphError(403, "ErrorDeleteDistinguishedFolder", "Distinguished folders cannot be deleted.")
+            self.delete_folder(account, folder)
+            return Response(status_code=204)
+        return graph_json({"@odata.context": context(self.sandbox, "users('me')/mailFolders/$entity"),
+                           **apply_select(self.folder_json(data, folder), selected_fields(request))})
+
+    def delete_folder(self, account: Json, folder: Json) -> None:
+        data = data_of(account)
+        for child in [f for f in data["folders"].values() if f["parentFolderId"] == folder["id"]]:
+            self.delete_folder(account, child)
+        for immutable in list(folder["items"]):
+            self.delete_record(account, data["messages"][immutable])
+        del data["folders"][folder["id"]]
+
+    # -- messages ------------------------------------------------------------------------
+    @graph("messages.list")
+    async def folder_messages(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/mailfolder-list-messages
+        data = data_of(account)
+        folder = self.folder_by_id(data, request.path_params["folder_id"])
+        # Newest first, as Outlook lists a folder.
+        return self.list_messages(request, data, list(reversed(folder["items"])),
+                                  f"users('me')/mailFolders('{folder['id']}')/messages")
+
+    @graph("messages.list")
+    async def messages(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-messages
+        data = data_of(account)
+        if request.method == "POST":
+            return await self.create_draft(request, account)
+        return self.list_messages(request, data, list(reversed(data["messages"])), "users('me')/messages")
+
+    def list_messages(self, request: Request, data: Json, ids: list[str], context_path: str) -> Response:
+        wanted = self.internet_message_id_filter(request)
+        if wanted is not None:
+            ids = [i for i in ids if data["messages"][i]["fields"]["internetMessageId"] == wanted]
+        size = page_size(request)
+        try:
+            skip = int(request.query_params.get("$skip", 0))
+        except ValueError as exc:
+            raise bad_request("Invalid $skip value.") from exc
+        immutable, fields = wants_immutable_ids(request), selected_fields(request)
+        body: Json = {
+            "@odata.context": context(self.sandbox, context_path),
+            "value": [self.message_json(data["messages"][i], immutable=immutable, fields=fields)
+                      for i in ids[skip:skip + size]],
+        }
+        if skip + size < len(ids):
+            body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skip": skip + size, "$top": size}))
+        return graph_json(body)
+
+    @staticmethod
+    def internet_message_id_filter(request: Request) -> str | None:
+        # Only the filter a sync client needs to find a message it sent: internetMessageId eq '<...>'.
+        raw = request.query_params.get("$filter")
+        if raw is None:
+            return None
+        name, _, value = raw.strip().partition(" eq ")
+        if name.strip() != "internetMessageId" or not (value.startswith("'") and value.endswith("'")):
+            raise bad_request(f"The $filter '{raw}' is not supported.", "ErrorInvalidUrlQueryFilter")
+        return value[1:-1].replace("''", "'")
+
+    @graph("messages.get")
+    async def message(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/message-get
+        data = data_of(account)
+        record = self.message_record(data, request.path_params["message_id"])
+        if request.method == "DELETE":
+            # Reference: https://learn.microsoft.com/en-us/graph/api/message-delete
+            self.delete_record(account, record)
+            return Response(status_code=204)
+        if request.method == "PATCH":
+            # Reference: https://learn.microsoft.com/en-us/graph/api/message-update
+            changes = await json_body(request)
+            if "isRead" in changes:
+                record["isRead"] = bool(changes["isRead"])
+            self.touch(account, record)
+        return graph_json({
+            "@odata.context": context(self.sandbox, "users('me')/messages/$entity"),
+            **self.message_json(record, immutable=wants_immutable_ids(request), fields=selected_fields(request)),
+        })
+
+    @graph("messages.mime")
+    async def message_mime(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/outlook-get-mime-message
+        record = self.message_record(data_of(account), request.path_params["message_id"])
+        return Response(record["raw"], media_type="message/rfc822")
+
+    @graph("messages.move")
+    async def move(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/message-move
+        data = data_of(account)
+        record = self.message_record(data, request.path_params["message_id"])
+        spec = await json_body(request)
+        if not spec.get("destinationId"):
+            raise bad_request("The destinationId property is required.", "ErrorInvalidRequest")
+        destination = self.folder_by_id(data, str(spec["destinationId"]))
+        self.move_record(account, record, destination)
+        return graph_json({
+            "@odata.context": context(self.sandbox, "users('me')/messages/$entity"),
+            **self.message_json(record, immutable=wants_immutable_ids(request)),
+        }, status=201)
+
+    # -- delta ---------------------------------------------------------------------------
+    @graph("messages.delta")
+    async def delta(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/message-delta
+        data = data_of(account)
+        folder = self.folder_by_id(data, request.path_params["folder_id"])
+        token = request.query_params.get("$deltatoken") or request.query_params.get("$skiptoken")
+        if token:
+            state = _decode_token(token)
+            if state.get("epoch") != data["epoch"] or state.get("folder") != folder["id"]:
+                raise GraphError(410, "SyncStateNotFound", "The sync state generation is invalid.")
+        else:
+            fields = selected_fields(request)
+            state = {"epoch": data["epoch"], "folder": folder["id"], "low": 0, "high": self.store.sequence,
+                     "phase": "items", "after": 0, "select": sorted(fields) if fields else None}
+        if request.query_params.get("$deltatoken"):
+            # A delta link starts a new round covering everything since the previous round's high mark.
+            state = {**state, "low": state["high"], "high": self.store.sequence, "phase": "items",
+                     "after": state["high"]}
+        size = page_size(request)
+        immutable = wants_immutable_ids(request)
+        fields = set(state["select"]) if state["select"] else None
+        page: list[Json] = []
+        next_state: Json | None = None
+
+        if state["phase"] == "items":
+            ids, sequences = list(folder["items"]), list(folder["items"].values())
+            start = bisect.bisect_right(sequences, state["after"])
+            end = bisect.bisect_right(sequences, state["high"])
+            taken = ids[start:min(end, start + size)]
+            page.extend(self.message_json(data["messages"][i], immutable=immutable, fields=fields) for i in taken)
+            if start + len(taken) < end:
+                next_state = {**state, "after": sequences[start + len(taken) - 1]}
+            else:
+                state = {**state, "phase": "removed", "after": state["low"]}
+        # The first round of a sync reports what is there; removals only matter to a client that synced before.
+        if next_state is None and state["phase"] == "removed" and state["low"] > 0:
+            ids, sequences = list(folder["removed"]), list(folder["removed"].values())
+            start = bisect.bisect_right(sequences, state["after"])
+            end = bisect.bisect_right(sequences, state["high"])
+            taken = ids[start:min(end, start + size - len(page))]
+            page.extend({
+                "@odata.type": "#microsoft.graph.message",
+                "id": i if immutable else folder["removed_ids"][i],
+                "@removed": {"reason": "deleted"},
+            } for i in taken)
+            if start + len(taken) < end:
+                next_state = {**state, "after": sequences[start + len(taken) - 1]}
+
+        link = f"me/mailFolders/{folder['id']}/messages/delta"
+        body: Json = {"@odata.context": context(self.sandbox, "Collection(message)"), "value": page}
+        if next_state is not None:
+            body["@odata.nextLink"] = graph_url(self.sandbox, f"{link}?$skiptoken={_encode_token(next_state)}")
+        else:
+            body["@odata.deltaLink"] = graph_url(self.sandbox, f"{link}?$deltatoken={_encode_token(state)}")
+        return graph_json(body)
+
+    # -- sending -------------------------------------------------------------------------
+    @graph("messages.send")
+    async def send_mail(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-sendmail
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() == "text/plain":
+            # Reference: https://learn.microsoft.com/en-us/graph/outlook-send-mime-message
+            try:
+                raw = base64.b64decode(await request.body(), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise bad_request("Invalid base64 string for MIME content.", "ErrorMimeContentInvalidBase64String") \
+                    from exc
+            if not raw.strip():
+                raise bad_request("The MIME content is empty.", "ErrorMimeContentInvalid")
+            raw = complete_mime(raw, sender=account)
+            save = True
+        else:
+            spec = await json_body(request)
+            message = spec.get("message")
+            if not isinstance(message, dict):
+                raise bad_request("The message property is required.", "ErrorInvalidRequest")
+            if not message.get("toRecipients") and not message.get("ccRecipients") \
+                    and not message.get("bccRecipients"):
+                raise bad_request("At least one recipient is required.", "ErrorInvalidRecipients")
+            raw = build_mime(message, sender=account)
+            save = spec.get("saveToSentItems", True) not in (False, "false")
+        self.deliver(account, raw, save_copy=save)
+        return accepted()
+
+    @graph("messages.createDraft")
+    async def create_draft(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-messages
+        data = data_of(account)
+        raw = build_mime(await json_body(request), sender=account)
+        record = self.store_message(account, self.folder_by_id(data, "drafts"), raw, is_read=True, is_draft=True)
+        return graph_json({
+            "@odata.context": context(self.sandbox, "users('me')/messages/$entity"),
+            **self.message_json(record, immutable=wants_immutable_ids(request)),
+        }, status=201)
+
+    @graph("messages.sendDraft")
+    async def send_draft(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/message-send
+        data = data_of(account)
+        record = self.message_record(data, request.path_params["message_id"])
+        if not record["isDraft"]:
+            raise bad_request("Only draft messages can be sent.", "ErrorInvalidOperation")
+        if not recipients_of(record["raw"]):
+            raise bad_request("At least one recipient is required.", "ErrorInvalidRecipients")
+        record["isDraft"] = False
+        record["fields"]["sentDateTime"] = iso_z(utc_now())
+        self.move_record(account, record, self.folder_by_id(data, "sentitems"))
+        self.deliver(account, record["raw"], save_copy=False)
+        return accepted()
+
+    def deliver(self, sender: Json, raw: bytes, *, save_copy: bool) -> None:
+        """Keep the sent copy and deliver to recipients that are sandbox Microsoft mailboxes."""
+        if save_copy:
+            self.store_message(sender, self.folder_by_id(data_of(sender), "sentitems"), raw, is_read=True)
+        for address in dict.fromkeys(recipients_of(raw)):
+            recipient = self.store.find_account("microsoft", address)
+            if recipient is not None and recipient["kind"] in ("user", "shared", "room") \
+                    and recipient["id"] != sender["id"]:
+                self.store_message(recipient, self.folder_by_id(data_of(recipient), "inbox"), raw)
+
+    # -- control API -----------------------------------------------------------------------
+    def put_message(self, account: Json, *, folder: str, raw: bytes) -> Json:
+        data = data_of(account)
+        target = self.folder_by_name(data, folder)
+        record = self.store_message(account, target, raw)
+        return {"id": record["id"], "immutable_id": record["immutableId"], "folder_id": target["id"],
+                "internet_message_id": record["fields"]["internetMessageId"]}
+
+    def mailbox(self, account: Json) -> Json:
+        data = data_of(account)
+        return {"folders": [
+            {
+                "id": folder["id"], "name": self.path_of(data, folder), "well_known_name": folder["wellKnownName"],
+                "messages": [
+                    {"id": record["id"], "immutable_id": record["immutableId"],
+                     "subject": record["fields"]["subject"],
+                     "internet_message_id": record["fields"]["internetMessageId"], "is_read": record["isRead"]}
+                    for record in (data["messages"][i] for i in folder["items"])
+                ],
+            }
+            for folder in data["folders"].values() if folder["wellKnownName"] != ROOT
+        ]}
+
+    def path_of(self, data: Json, folder: Json) -> str:
+        names: list[str] = []
+        current: Any = folder
+        while current is not None and current["wellKnownName"] != ROOT:
+            names.append(current["displayName"])
+            current = data["folders"].get(current["parentFolderId"] or "")
+        return "/".join(reversed(names))
+
+    def expire_sync_state(self, account: Json) -> None:
+        data_of(account)["epoch"] += 1

@@ -1,0 +1,159 @@
+"""Graph user resources the product reads on connect and disconnect, and JSON batching."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, Router
+from starlette.types import Message
+
+from .common import PROVIDER, Json, bad_request, context, graph, graph_json, json_body
+
+if TYPE_CHECKING:
+    from ..app import Sandbox
+
+# Reference: https://learn.microsoft.com/en-us/graph/json-batching#batch-size-limitations
+MAX_BATCH_REQUESTS = 20
+# What Exchange reports as the mailbox's purpose for each kind of sandbox account that can sign in.
+USER_PURPOSE = {"user": "user", "shared": "shared", "room": "room", "alias": "user"}
+
+
+class Users:
+    def __init__(self, sandbox: Sandbox, graph_routes: Callable[[], list[BaseRoute]]) -> None:
+        self.sandbox = sandbox
+        self.store = sandbox.store
+        self.graph_routes = graph_routes
+        self._batch_router: Router | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/v1.0/me", self.me, methods=["GET"]),
+            Route("/v1.0/me/mailboxSettings", self.mailbox_settings, methods=["GET"]),
+            Route("/v1.0/me/revokeSignInSessions", self.revoke_sign_in_sessions, methods=["POST"]),
+            Route("/v1.0/$batch", self.batch, methods=["POST"]),
+        ]
+
+    @graph("me.get")
+    async def me(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-get
+        return graph_json({
+            "@odata.context": context(self.sandbox, "users/$entity"),
+            "id": account["id"],
+            "displayName": account["display_name"],
+            "givenName": account["display_name"].split(" ")[0],
+            "surname": account["display_name"].split(" ")[-1],
+            "mail": account["email"],
+            "userPrincipalName": account["email"],
+            "businessPhones": [],
+            "jobTitle": None,
+            "officeLocation": None,
+            "preferredLanguage": "en-US",
+        })
+
+    @graph("mailboxSettings.get")
+    async def mailbox_settings(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-get-mailboxsettings
+        return graph_json({
+            "@odata.context": context(self.sandbox, f"users('{account['id']}')/mailboxSettings"),
+            "archiveFolder": None,
+            "timeZone": "UTC",
+            "dateFormat": "M/d/yyyy",
+            "timeFormat": "h:mm tt",
+            "delegateMeetingMessageDeliveryOptions": "sendToDelegateOnly",
+            "userPurpose": USER_PURPOSE.get(account["kind"], "others"),
+            "language": {"locale": "en-US", "displayName": "English (United States)"},
+            "workingHours": {
+                "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+                "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000",
+                "timeZone": {"name": "UTC"},
+            },
+        })
+
+    @graph("me.revokeSignInSessions")
+    async def revoke_sign_in_sessions(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-revokesigninsessions
+        for table in (self.store.access_tokens, self.store.refresh_tokens):
+            for token in [t for t, g in table.items() if g["account"] == account["id"] and g["provider"] == PROVIDER]:
+                del table[token]
+        return graph_json({"@odata.context": context(self.sandbox, "Edm.Boolean"), "value": True})
+
+    # -- JSON batching ---------------------------------------------------------------------
+    @graph("batch")
+    async def batch(self, request: Request, account: Json) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/graph/json-batching
+        spec = await json_body(request)
+        requests = spec.get("requests")
+        if not isinstance(requests, list) or not requests:
+            raise bad_request("The batch request must contain a non-empty 'requests' array.", "BadRequest")
+        if len(requests) > MAX_BATCH_REQUESTS:
+            raise bad_request(f"Number of batch request steps exceeds the maximum value of {MAX_BATCH_REQUESTS}.",
+                              "BadRequest")
+        ids = [str(r.get("id", "")) for r in requests]
+        if any(not i for i in ids) or len(set(ids)) != len(ids):
+            raise bad_request("Every batch request needs a unique 'id'.", "BadRequest")
+        responses = [await self.run_step(request, account, step) for step in requests]
+        return graph_json({"responses": responses})
+
+    async def run_step(self, outer: Request, account: Json, step: Json) -> Json:
+        method = str(step.get("method", "GET")).upper()
+        url = str(step.get("url", ""))
+        if not url or url.startswith(("http:", "https:")):
+            return {"id": step["id"], "status": 400, "body": {"error": {
+                "code": "BadRequest", "message": "The batch step url must be relative to the version root."}}}
+        parts = urlsplit("/" + url.lstrip("/"))
+        headers = {str(k).lower(): str(v) for k, v in (step.get("headers") or {}).items()}
+        body = b""
+        if "body" in step:
+            headers.setdefault("content-type", "application/json")
+            body = step["body"].encode() if isinstance(step["body"], str) else json.dumps(step["body"]).encode()
+        headers["content-length"] = str(len(body))
+        scope: dict[str, Any] = {
+            "type": "http", "http_version": "1.1", "method": method, "scheme": "https",
+            "path": "/v1.0" + parts.path, "raw_path": ("/v1.0" + parts.path).encode(),
+            "query_string": parts.query.encode(), "root_path": "",
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+            "server": outer.scope.get("server"), "client": outer.scope.get("client"),
+            # Each step runs as the batch's caller, under its own operation name.
+            "state": {"account": account},
+        }
+        sent_body = False
+        status, response_headers, chunks = 500, {}, []
+
+        async def receive() -> Message:
+            nonlocal sent_body
+            if sent_body:
+                return {"type": "http.disconnect"}
+            sent_body = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Message) -> None:
+            nonlocal status, response_headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in message["headers"]}
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.router()(scope, receive, send)
+        payload = b"".join(chunks)
+        result: Json = {"id": step["id"], "status": status,
+                        "headers": {k: v for k, v in response_headers.items() if k.lower() != "content-length"}}
+        if payload:
+            if response_headers.get("content-type", "").startswith("application/json"):
+                result["body"] = json.loads(payload)
+            else:
+                # Graph returns non-JSON step bodies (e.g. a message's MIME) base64-encoded.
+                result["body"] = base64.b64encode(payload).decode("ascii")
+        return result
+
+    def router(self) -> Router:
+        if self._batch_router is None:
+            self._batch_router = Router(routes=[r for r in self.graph_routes()
+                                                if getattr(r, "path", "") != "/v1.0/$batch"])
+        return self._batch_router
