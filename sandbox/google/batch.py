@@ -3,8 +3,6 @@ as if it had been sent on its own (own auth, quota, counters), in one multipart/
 
 from __future__ import annotations
 
-import email
-import email.policy
 import http
 import secrets
 import time
@@ -16,7 +14,7 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Message
 
 from ..errors import google_error
-from .mime import part_bytes, sub_parts
+from .mime import split_multipart
 
 if TYPE_CHECKING:
     from . import GoogleEmulator
@@ -43,10 +41,7 @@ class Batch:
         content_type = request.headers.get("content-type", "")
         if not content_type.startswith("multipart/mixed"):
             return google_error(400, "badRequest", "Batch requests must be multipart/mixed.")
-        container = email.message_from_bytes(
-            f"Content-Type: {content_type}\r\n\r\n".encode() + await request.body(), policy=email.policy.compat32
-        )
-        parts = sub_parts(container)
+        parts = split_multipart(content_type, await request.body())
         if not parts:
             return google_error(400, "badRequest", "Batch request has no parts.")
         if len(parts) > MAX_CALLS:
@@ -54,9 +49,9 @@ class Batch:
                                 f"Exceeded the maximum calls({MAX_CALLS}) in a single batch request.")
         boundary = "batch_" + secrets.token_hex(12)
         chunks: list[bytes] = []
-        for part in parts:
-            status, headers, body = await self._dispatch(part_bytes(part), outer_account)
-            content_id = part.get("content-id", "").strip()
+        for part_headers, part_body in parts:
+            status, headers, body = await self._dispatch(part_body, outer_account)
+            content_id = part_headers.get("content-id", "")
             if content_id.startswith("<"):
                 content_id = "<response-" + content_id[1:]
             reason = http.HTTPStatus(status).phrase if status in http.HTTPStatus._value2member_map_ else ""

@@ -499,12 +499,11 @@ class Gmail:
             return content, None
         if upload_type != "multipart":
             raise bad_request(f"Upload type {upload_type!r} is not supported here.", "badRequest")
-        container = mime.parse(f"Content-Type: {request.headers.get('content-type', '')}\r\n\r\n".encode() + content)
-        parts = mime.sub_parts(container)
+        parts = mime.split_multipart(request.headers.get("content-type", ""), content)
         if len(parts) != 2:
             raise bad_request("Expected a multipart/related body with metadata and media.", "badRequest")
-        metadata = json.loads(mime.part_bytes(parts[0]) or b"{}")
-        return mime.part_bytes(parts[1]), metadata.get("threadId")
+        metadata = json.loads(parts[0][1] or b"{}")
+        return parts[1][1], metadata.get("threadId")
 
     async def list_history(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.history/list

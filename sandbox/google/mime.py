@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.errors
 import email.header
@@ -27,6 +28,40 @@ class ParsedMessage:
 def parse(raw: bytes) -> email.message.Message:
     # compat32 keeps header values as written, which is what Gmail returns in ``headers``.
     return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def split_multipart(content_type: str, body: bytes) -> list[tuple[dict[str, str], bytes]]:
+    """The parts of a multipart body as (lower-cased headers, exact body bytes).
+
+    Done by hand rather than with the email parser, which would parse a message/rfc822 part into
+    a nested message and lose its original bytes.
+    """
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if match is None:
+        return []
+    delimiter = b"--" + match.group(1).encode("latin-1")
+    parts = []
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        chunk = chunk[2:] if chunk.startswith(b"\r\n") else chunk[1:] if chunk.startswith(b"\n") else chunk
+        chunk = chunk[:-2] if chunk.endswith(b"\r\n") else chunk[:-1] if chunk.endswith(b"\n") else chunk
+        crlf, lf = chunk.find(b"\r\n\r\n"), chunk.find(b"\n\n")
+        if crlf != -1 and (lf == -1 or crlf < lf):
+            head, content = chunk[:crlf], chunk[crlf + 4:]
+        elif lf != -1:
+            head, content = chunk[:lf], chunk[lf + 2:]
+        else:
+            head, content = chunk, b""
+        headers = {}
+        for line in re.split(rb"\r?\n", head):
+            name, colon, value = line.decode("latin-1").partition(":")
+            if colon:
+                headers[name.strip().lower()] = value.strip()
+        if headers.get("content-transfer-encoding", "").lower() == "base64":
+            content = base64.b64decode(content)
+        parts.append((headers, content))
+    return parts
 
 
 def part_bytes(part: Any) -> bytes:
