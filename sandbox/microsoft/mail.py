@@ -489,9 +489,9 @@ class Mail:
         self.deliver(account, raw, save_copy=save)
         return accepted()
 
-    @graph("messages.createDraft")
     async def create_draft(self, request: Request, account: Json) -> Response:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-messages
+        request.scope["state"]["operation"] = "messages.createDraft"
         data = data_of(account)
         raw = build_mime(await json_body(request), sender=account)
         record = self.store_message(account, self.folder_by_id(data, "drafts"), raw, is_read=True, is_draft=True)
