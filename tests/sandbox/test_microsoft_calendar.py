@@ -61,7 +61,8 @@ def test_calendar_view_delta_round_trip_with_a_series(sandbox: SandboxProcess, g
     quiet, delta_link = graph.pages(delta_link)
     assert quiet == []
 
-    sandbox.control("PATCH", f"/accounts/microsoft/ana@acme.test/events/{single['id']}", json={"subject": "Moved visit"})
+    sandbox.control("PATCH", f"/accounts/microsoft/ana@acme.test/events/{single['id']}",
+                    json={"subject": "Moved visit"})
     sandbox.control("DELETE", f"/accounts/microsoft/ana@acme.test/events/{occurrences[3]['id']}")
     changes, delta_link = graph.pages(delta_link, headers=SMALL_PAGES)
     assert [c["subject"] for c in changes if "@removed" not in c] == ["Moved visit"]
