@@ -555,7 +555,8 @@ def occurrences(master: Json, low: dt.datetime | None, high: dt.datetime | None)
     try:
         for line in master.get("recurrence") or []:
             name, _, value = line.partition(":")
-            kind, *params = name.upper().split(";")
+            kind, *params = name.split(";")
+            kind = kind.upper()
             if kind == "RRULE":
                 rules.rrule(rrule.rrulestr(value, dtstart=first, ignoretz=all_day))
             elif kind in ("EXDATE", "RDATE"):
@@ -593,7 +594,7 @@ def occurrences(master: Json, low: dt.datetime | None, high: dt.datetime | None)
 
 def exdate_values(params: list[str], value: str, tz: Any, all_day: bool) -> Iterator[dt.datetime]:
     # Values without a Z are floating wall-clock times: they take the TZID zone (else the series').
-    named = dict(param.split("=", 1) for param in params if "=" in param)
+    named = {key.upper(): value for key, value in (param.split("=", 1) for param in params if "=" in param)}
     local = zone(named["TZID"]) if "TZID" in named else tz
     for text in value.split(","):
         text = text.strip()

@@ -109,6 +109,7 @@ def connect(sandbox: SandboxProcess, email: str, *, scopes: list[str] | None = N
     assert isinstance(redirect, Redirect), redirect.text
     assert redirect.query["state"] == state
     flow.fetch_token(code=redirect.query["code"], verify=str(sandbox.ca_path))
+    flow.oauth2session.close()
     return flow.credentials
 
 

@@ -8,6 +8,7 @@ import email.policy
 import io
 import json
 import queue
+from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -25,9 +26,11 @@ CUSTOMER = "pat.customer@example.org"
 
 
 @pytest.fixture
-def gmail(sandbox: SandboxProcess) -> Any:
+def gmail(sandbox: SandboxProcess) -> Iterator[Any]:
     create_account(sandbox, ALICE)
-    return service(sandbox, connect(sandbox, ALICE), "gmail")
+    client = service(sandbox, connect(sandbox, ALICE), "gmail")
+    yield client
+    client.close()
 
 
 def mime(subject: str, *, sender: str = CUSTOMER, to: str = ALICE, body: str = "Hello",
