@@ -19,6 +19,10 @@ from .models import Company, User
 from .tenancy import admin_scoped
 
 
+def _company_id(request: HttpRequest) -> Any:
+    return getattr(request.user, "company_id", None)
+
+
 def _may_administer(request: HttpRequest) -> bool:
     user = request.user
     return bool(user.is_active and (user.is_superuser or getattr(user, "is_company_admin", False)))
@@ -53,7 +57,9 @@ class ScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if object_id and self.get_object(request, unquote(object_id)) is None:
             raise Http404("No such record.")
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
         self._require_visible(request, object_id)
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -79,9 +85,9 @@ class ScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return field
         related = db_field.related_model
         if related is Company:
-            field.queryset = field.queryset.filter(pk=user.company_id)
+            field.queryset = field.queryset.filter(pk=_company_id(request))
         elif any(f.name == "company" for f in related._meta.get_fields()):
-            field.queryset = field.queryset.filter(company_id=user.company_id)
+            field.queryset = field.queryset.filter(company_id=_company_id(request))
         return field
 
 
@@ -100,7 +106,7 @@ class TenantAdmin(ScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
         if not request.user.is_superuser:
-            obj.company_id = request.user.company_id
+            obj.company_id = _company_id(request)
         super().save_model(request, obj, form, change)
 
 
@@ -130,7 +136,7 @@ class CompanyAdmin(ScopedAdmin):
         queryset = admin.ModelAdmin.get_queryset(self, request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(pk=request.user.company_id) if _may_administer(request) else queryset.none()
+        return queryset.filter(pk=_company_id(request)) if _may_administer(request) else queryset.none()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
@@ -150,7 +156,9 @@ class UserAdmin(BaseUserAdmin, TenantAdmin):  # type: ignore[misc]
         ("Profile", {"fields": ("full_name", "company", "role", "time_zone", "is_active")}),
         ("Operator", {"fields": ("is_superuser",)}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "company", "role", "password1", "password2")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "full_name", "company", "role", "password1", "password2")}),
+    )
     filter_horizontal = ()
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:

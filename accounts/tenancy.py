@@ -21,7 +21,9 @@ def scoped(model_or_queryset: type[M] | models.QuerySet[M], user: Any) -> models
     """The rows of the user's own company. A user without a company (an operator) sees none here:
     operators work in the admin."""
     queryset = (
-        model_or_queryset if isinstance(model_or_queryset, models.QuerySet) else model_or_queryset._default_manager.all()
+        model_or_queryset
+        if isinstance(model_or_queryset, models.QuerySet)
+        else model_or_queryset._default_manager.all()
     )
     if not getattr(user, "is_authenticated", False) or user.company_id is None:
         return queryset.none()
@@ -49,4 +51,4 @@ def ensure_same_company(company_id: uuid.UUID, *records: models.Model | None, fi
     """Refuse a link between rows of different companies."""
     for record in records:
         if record is not None and getattr(record, "company_id", company_id) != company_id:
-            raise ValidationError({field: f"{record._meta.verbose_name.capitalize()} belongs to another company."})
+            raise ValidationError({field: f"{str(record._meta.verbose_name).capitalize()} belongs to another company."})

@@ -9,7 +9,11 @@ from accounts.tenancy import ensure_same_company
 from crm.models import Contact, Opportunity, Property, WorkTicket
 
 Regarding = Opportunity | Property | WorkTicket
-REGARDING_FIELDS = {Opportunity: "regarding_opportunity", Property: "regarding_property", WorkTicket: "regarding_work_ticket"}
+REGARDING_FIELDS = {
+    Opportunity: "regarding_opportunity",
+    Property: "regarding_property",
+    WorkTicket: "regarding_work_ticket",
+}
 
 
 class Activity(TenantModel):
@@ -50,9 +54,7 @@ class Activity(TenantModel):
         indexes = [models.Index(fields=["company", "-occurred_at"])]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(
-                    regarding_opportunity__isnull=True, regarding_property__isnull=True
-                )
+                condition=models.Q(regarding_opportunity__isnull=True, regarding_property__isnull=True)
                 | models.Q(regarding_opportunity__isnull=True, regarding_work_ticket__isnull=True)
                 | models.Q(regarding_property__isnull=True, regarding_work_ticket__isnull=True),
                 name="activity_regarding_at_most_one",

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from django.db import models
-from django.urls import reverse
 from django.db.models.functions import Lower
+from django.urls import reverse
 
 from accounts.models import TenantModel
 from accounts.tenancy import ensure_same_company

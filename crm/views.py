@@ -35,22 +35,37 @@ def _search(queryset: QuerySet[Any], q: str, fields: tuple[str, ...], *, by_numb
 # What each list shows and searches; the detail pages share one template.
 RECORD_KINDS: dict[str, dict[str, Any]] = {
     "contacts": {
-        "list_url": "crm:contact_list", "model": Contact, "title": "Contacts", "singular": "Contact",
+        "list_url": "crm:contact_list",
+        "model": Contact,
+        "title": "Contacts",
+        "singular": "Contact",
         "search": ("first_name", "last_name", "company_name", "phone", "emails__address"),
         "prefetch": ("emails",),
     },
     "properties": {
-        "list_url": "crm:property_list", "model": Property, "title": "Properties", "singular": "Property",
-        "search": ("name", "street", "city", "postal_code"), "prefetch": (),
+        "list_url": "crm:property_list",
+        "model": Property,
+        "title": "Properties",
+        "singular": "Property",
+        "search": ("name", "street", "city", "postal_code"),
+        "prefetch": (),
     },
     "opportunities": {
-        "list_url": "crm:opportunity_list", "model": Opportunity, "title": "Opportunities", "singular": "Opportunity",
+        "list_url": "crm:opportunity_list",
+        "model": Opportunity,
+        "title": "Opportunities",
+        "singular": "Opportunity",
         "search": ("name", "contact__first_name", "contact__last_name", "property__name"),
         "prefetch": ("contact", "property"),
     },
     "work_tickets": {
-        "list_url": "crm:work_ticket_list", "model": WorkTicket, "title": "Work tickets", "singular": "Work ticket",
-        "search": ("description", "property__name"), "prefetch": ("property",), "by_number": True,
+        "list_url": "crm:work_ticket_list",
+        "model": WorkTicket,
+        "title": "Work tickets",
+        "singular": "Work ticket",
+        "search": ("description", "property__name"),
+        "prefetch": ("property",),
+        "by_number": True,
     },
 }
 
@@ -66,8 +81,11 @@ def _list(request: HttpRequest, kind: str) -> HttpResponse:
 
 def _detail(request: HttpRequest, record: Model, kind: str, timeline: QuerySet[Any], **extra: Any) -> HttpResponse:
     context = {
-        "record": record, "kind": kind, "spec": RECORD_KINDS[kind],
-        "timeline": _page(request, timeline, TIMELINE_PAGE_SIZE), **extra,
+        "record": record,
+        "kind": kind,
+        "spec": RECORD_KINDS[kind],
+        "timeline": _page(request, timeline, TIMELINE_PAGE_SIZE),
+        **extra,
     }
     return render(request, f"crm/{kind}_detail.html", context)
 
@@ -102,8 +120,12 @@ def contact_detail(request: HttpRequest, pk: str) -> HttpResponse:
 def property_detail(request: HttpRequest, pk: str) -> HttpResponse:
     record = get_for_user(Property.objects.prefetch_related("contacts"), request.user, pk)
     return _detail(
-        request, record, "properties", timeline_for_record(record),
-        opportunities=record.opportunities.all(), work_tickets=record.work_tickets.all(),
+        request,
+        record,
+        "properties",
+        timeline_for_record(record),
+        opportunities=record.opportunities.all(),
+        work_tickets=record.work_tickets.all(),
     )
 
 

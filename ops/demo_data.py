@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -15,7 +16,7 @@ from activities.models import Activity
 from activities.services import create_activity
 from crm.models import Contact, ContactEmail, Opportunity, Property, WorkTicket
 
-DEMO_PASSWORD = "aspire-demo"  # noqa: S105 - the demo's published sign-in
+DEMO_PASSWORD = "aspire-demo"
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,13 @@ DEMO_LOGINS = (
 )
 
 GREENLEAF_CONTACTS = [
-    ("Dana", "Whitfield", "Whitfield Family", "512-555-0142", ["dana.whitfield@example.com", "dana@whitfieldfamily.example"]),
+    (
+        "Dana",
+        "Whitfield",
+        "Whitfield Family",
+        "512-555-0142",
+        ["dana.whitfield@example.com", "dana@whitfieldfamily.example"],
+    ),
     ("Marcus", "Lee", "Oak Ridge HOA", "512-555-0177", ["marcus.lee@oakridgehoa.example"]),
     ("Sofia", "Ramirez", "Ramirez Dental", "512-555-0190", ["sofia@ramirezdental.example"]),
     ("Tom", "Becker", "Becker Office Park", "512-555-0111", ["tbecker@beckerpark.example"]),
@@ -71,33 +78,106 @@ GREENLEAF_TICKETS = [
 ]
 
 # (days ago, hour, kind, origin, subject, body, contact indexes, regarding: ("opp"|"prop"|"ticket", index) or None)
-GREENLEAF_ACTIVITIES = [
-    (1, 9, "email", "captured", "Question about the mulch color",
-     "Hi, could we do the dark brown mulch instead of the red? Thanks, Dana", [0], ("opp", 0)),
-    (1, 11, "email", "sent", "Re: Question about the mulch color",
-     "Absolutely, dark brown is no problem. I've updated the proposal.", [0], ("opp", 0)),
-    (2, 14, "appointment", "aspire", "Site walk: Oak Ridge Commons",
-     "Walk the common areas with Marcus to scope the annual contract.", [1], ("opp", 1)),
+ActivityRow = tuple[int, int, str, str, str, str, list[int], tuple[str, int] | None]
+GREENLEAF_ACTIVITIES: list[ActivityRow] = [
+    (
+        1,
+        9,
+        "email",
+        "captured",
+        "Question about the mulch color",
+        "Hi, could we do the dark brown mulch instead of the red? Thanks, Dana",
+        [0],
+        ("opp", 0),
+    ),
+    (
+        1,
+        11,
+        "email",
+        "sent",
+        "Re: Question about the mulch color",
+        "Absolutely, dark brown is no problem. I've updated the proposal.",
+        [0],
+        ("opp", 0),
+    ),
+    (
+        2,
+        14,
+        "appointment",
+        "aspire",
+        "Site walk: Oak Ridge Commons",
+        "Walk the common areas with Marcus to scope the annual contract.",
+        [1],
+        ("opp", 1),
+    ),
     (3, 10, "note", "aspire", "Gate code", "Gate code for the back lot is 4410.", [1], ("prop", 1)),
-    (4, 16, "email", "captured", "Sprinkler heads leaking by the clubhouse",
-     "Two heads are spraying the sidewalk again.", [1], ("ticket", 1)),
-    (5, 8, "email", "sent", "Irrigation upgrade: signed proposal",
-     "Thank you for signing! We'll schedule the install for next week.", [2], ("opp", 2)),
+    (
+        4,
+        16,
+        "email",
+        "captured",
+        "Sprinkler heads leaking by the clubhouse",
+        "Two heads are spraying the sidewalk again.",
+        [1],
+        ("ticket", 1),
+    ),
+    (
+        5,
+        8,
+        "email",
+        "sent",
+        "Irrigation upgrade: signed proposal",
+        "Thank you for signing! We'll schedule the install for next week.",
+        [2],
+        ("opp", 2),
+    ),
     (6, 13, "appointment", "aspire", "Drip line install", "Crew of three, bring the trencher.", [2], ("ticket", 2)),
-    (7, 9, "email", "captured", "Snow removal pricing for next winter?",
-     "Can you send pricing for plowing and salting the lots?", [3], ("opp", 3)),
+    (
+        7,
+        9,
+        "email",
+        "captured",
+        "Snow removal pricing for next winter?",
+        "Can you send pricing for plowing and salting the lots?",
+        [3],
+        ("opp", 3),
+    ),
     (8, 15, "note", "aspire", "Prefers phone calls", "Grace prefers a call over email for scheduling.", [4], None),
-    (9, 11, "email", "captured", "Oak trimming near the sanctuary",
-     "The branches are touching the roof on the east side.", [5], ("ticket", 4)),
-    (10, 10, "email", "sent", "Courtyard patio proposal",
-     "Attached is our proposal for the courtyard patio.", [7], ("opp", 4)),
+    (
+        9,
+        11,
+        "email",
+        "captured",
+        "Oak trimming near the sanctuary",
+        "The branches are touching the roof on the east side.",
+        [5],
+        ("ticket", 4),
+    ),
+    (
+        10,
+        10,
+        "email",
+        "sent",
+        "Courtyard patio proposal",
+        "Attached is our proposal for the courtyard patio.",
+        [7],
+        ("opp", 4),
+    ),
     (12, 9, "email", "captured", "Invoice #88231", "Paid by check today. -- Luis", [7], None),
     (14, 16, "appointment", "aspire", "Estimate: Patel front yard", "Measure beds and take photos.", [6], None),
 ]
 # Pad the busiest contact's timeline past one page, so paging can be tried.
 GREENLEAF_ACTIVITIES += [
-    (15 + n, 9 + n % 8, "email", "captured" if n % 2 else "sent", f"Weekly service report #{n + 1}",
-     "Mowed, edged, blew off walks. All gates closed.", [0], ("ticket", 0))
+    (
+        15 + n,
+        9 + n % 8,
+        "email",
+        "captured" if n % 2 else "sent",
+        f"Weekly service report #{n + 1}",
+        "Mowed, edged, blew off walks. All gates closed.",
+        [0],
+        ("ticket", 0),
+    )
     for n in range(22)
 ]
 
@@ -127,15 +207,25 @@ def load_demo_data() -> bool:
 
     greenleaf = Company.objects.create(name="Greenleaf Landscaping", time_zone="America/Chicago")
     maria = User.objects.create_user(
-        "maria@greenleaf.example", DEMO_PASSWORD, full_name="Maria Alvarez", company=greenleaf,
-        role=User.Role.ADMIN, time_zone="America/Chicago",
+        "maria@greenleaf.example",
+        DEMO_PASSWORD,
+        full_name="Maria Alvarez",
+        company=greenleaf,
+        role=User.Role.ADMIN,
+        time_zone="America/Chicago",
     )
     james = User.objects.create_user(
-        "james@greenleaf.example", DEMO_PASSWORD, full_name="James Carter", company=greenleaf,
+        "james@greenleaf.example",
+        DEMO_PASSWORD,
+        full_name="James Carter",
+        company=greenleaf,
         time_zone="America/Chicago",
     )
     User.objects.create_user(
-        "priya@greenleaf.example", DEMO_PASSWORD, full_name="Priya Shah", company=greenleaf,
+        "priya@greenleaf.example",
+        DEMO_PASSWORD,
+        full_name="Priya Shah",
+        company=greenleaf,
         time_zone="America/New_York",
     )
 
@@ -157,13 +247,18 @@ def load_demo_data() -> bool:
         WorkTicket.objects.create(company=greenleaf, number=number, property=properties[p], description=text)
         for number, p, text in GREENLEAF_TICKETS
     ]
-    regarding_lists = {"opp": opportunities, "prop": properties, "ticket": tickets}
+    regarding_lists: dict[str, list[Any]] = {"opp": opportunities, "prop": properties, "ticket": tickets}
 
     now = timezone.now()
     for days, hour, kind, origin, subject, body, contact_indexes, regarding in GREENLEAF_ACTIVITIES:
         when = (now - dt.timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
         create_activity(
-            company=greenleaf, kind=kind, origin=origin, subject=subject, body=body, occurred_at=when,
+            company=greenleaf,
+            kind=kind,
+            origin=origin,
+            subject=subject,
+            body=body,
+            occurred_at=when,
             owner=maria if origin == Activity.Origin.SENT_FROM_ASPIRE else james,
             contacts=[contacts[i] for i in contact_indexes],
             regarding=regarding_lists[regarding[0]][regarding[1]] if regarding else None,
@@ -171,16 +266,32 @@ def load_demo_data() -> bool:
 
     summit = Company.objects.create(name="Summit Snow & Lawn", time_zone="America/Denver")
     alex = User.objects.create_user(
-        "alex@summitlawn.example", DEMO_PASSWORD, full_name="Alex Novak", company=summit,
-        role=User.Role.ADMIN, time_zone="America/Denver",
+        "alex@summitlawn.example",
+        DEMO_PASSWORD,
+        full_name="Alex Novak",
+        company=summit,
+        role=User.Role.ADMIN,
+        time_zone="America/Denver",
     )
     summit_contacts = _contacts(summit, SUMMIT_CONTACTS)
-    mall = Property.objects.create(company=summit, name="Pine Valley Mall", street="8000 Pine Valley Rd",
-                                   city="Denver", state="CO", postal_code="80202")
+    mall = Property.objects.create(
+        company=summit,
+        name="Pine Valley Mall",
+        street="8000 Pine Valley Rd",
+        city="Denver",
+        state="CO",
+        postal_code="80202",
+    )
     mall.contacts.add(summit_contacts[0])
     create_activity(
-        company=summit, kind="email", origin="captured", subject="Plowing schedule for the holidays",
-        body="Please plow before 6am on Black Friday.", owner=alex, contacts=[summit_contacts[0]], regarding=mall,
+        company=summit,
+        kind="email",
+        origin="captured",
+        subject="Plowing schedule for the holidays",
+        body="Please plow before 6am on Black Friday.",
+        owner=alex,
+        contacts=[summit_contacts[0]],
+        regarding=mall,
         occurred_at=now - dt.timedelta(days=2),
     )
 

@@ -11,6 +11,6 @@ from .models import WorkerHeartbeat
 def record_heartbeat(self) -> str:  # type: ignore[no-untyped-def]
     """Record that a worker is alive. Idempotent: an upsert on the worker's name."""
     worker = self.request.hostname or "unknown"
-    heartbeat, created = WorkerHeartbeat.objects.get_or_create(worker=worker)
+    heartbeat, _ = WorkerHeartbeat.objects.get_or_create(worker=worker)
     WorkerHeartbeat.objects.filter(pk=heartbeat.pk).update(last_seen=timezone.now(), beats=F("beats") + 1)
     return worker

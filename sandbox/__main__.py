@@ -43,20 +43,29 @@ def main(argv: list[str] | None = None) -> None:
     print(f"sandbox: https://localhost:{args.port}  CA: {files.ca_cert.resolve()}", flush=True)
 
     config = uvicorn.Config(
-        create_app(sandbox), host=args.host, port=args.port,
-        ssl_certfile=str(files.server_cert), ssl_keyfile=str(files.server_key),
-        log_level=args.log_level, access_log=False, lifespan="off",
-        loop="uvloop", http="httptools", timeout_keep_alive=30,
+        create_app(sandbox),
+        host=args.host,
+        port=args.port,
+        ssl_certfile=str(files.server_cert),
+        ssl_keyfile=str(files.server_key),
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="off",
+        loop="uvloop",
+        http="httptools",
+        timeout_keep_alive=30,
     )
     server = uvicorn.Server(config)
 
     async def serve() -> None:
         saver = None
         if args.state:
+
             async def save_periodically() -> None:
                 while True:
                     await asyncio.sleep(5)
                     sandbox.store.save_to(args.state)
+
             saver = asyncio.get_running_loop().create_task(save_periodically())
         try:
             await server.serve()

@@ -41,24 +41,43 @@ class Sandbox:
     def register(self, emulator: Emulator) -> None:
         self.emulators[emulator.name] = emulator
 
-    def push(self, url: str, *, json_body: Any = None, headers: dict[str, str] | None = None,
-             account: str | None = None, kind: str = "push") -> None:
+    def push(
+        self,
+        url: str,
+        *,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        account: str | None = None,
+        kind: str = "push",
+    ) -> None:
         """POST a notification to the product without blocking the request being served."""
 
         async def deliver() -> None:
             status: int | str
             try:
                 response = await asyncio.to_thread(
-                    requests.post, url, json=json_body, headers=headers or {}, timeout=10,
+                    requests.post,
+                    url,
+                    json=json_body,
+                    headers=headers or {},
+                    timeout=10,
                     verify=str(self.ca_path) if self.ca_path else True,
                 )
                 status = response.status_code
             except requests.RequestException as exc:
                 status = f"error: {exc.__class__.__name__}"
-            self.store.log_request({
-                "ts": time.time(), "provider": None, "method": "PUSH", "path": url, "query": "",
-                "status": status, "account": account, "operation": kind,
-            })
+            self.store.log_request(
+                {
+                    "ts": time.time(),
+                    "provider": None,
+                    "method": "PUSH",
+                    "path": url,
+                    "query": "",
+                    "status": status,
+                    "account": account,
+                    "operation": kind,
+                }
+            )
 
         task = asyncio.get_running_loop().create_task(deliver())
         self.background.add(task)
@@ -96,9 +115,14 @@ class ObserveMiddleware:
         scope.setdefault("state", {})["account"] = account
         email = account["email"] if account else None
         entry: dict[str, Any] = {
-            "ts": time.time(), "provider": provider, "method": method, "path": path,
-            "query": scope.get("query_string", b"").decode("latin-1"), "status": None,
-            "account": email, "operation": None,
+            "ts": time.time(),
+            "provider": provider,
+            "method": method,
+            "path": path,
+            "query": scope.get("query_string", b"").decode("latin-1"),
+            "status": None,
+            "account": email,
+            "operation": None,
         }
 
         async def send_logged(message: Message) -> None:
@@ -108,9 +132,7 @@ class ObserveMiddleware:
 
         try:
             if provider is not None:
-                fault = store.take_fault(
-                    kinds=("status", "delay", "drop"), method=method, path=path, account=account
-                )
+                fault = store.take_fault(kinds=("status", "delay", "drop"), method=method, path=path, account=account)
                 if fault is not None:
                     entry["fault"] = fault["id"]
                     if fault["kind"] == "delay":
@@ -119,8 +141,9 @@ class ObserveMiddleware:
                         entry["status"] = "dropped"
                         # Start a response that promises a body, then abort: the client sees the
                         # connection close mid-response, as with a real network drop.
-                        await send({"type": "http.response.start", "status": 200,
-                                    "headers": [(b"content-length", b"1000")]})
+                        await send(
+                            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]}
+                        )
                         raise ConnectionAbortedError("sandbox: injected dropped connection")
                     else:
                         status = int(fault.get("status", 503))
@@ -135,8 +158,10 @@ class ObserveMiddleware:
                 if self.sandbox.in_flight[key] >= GRAPH_MAILBOX_CONCURRENCY:
                     # Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
                     response = graph_error(
-                        429, "ApplicationThrottled",
-                        "Application is over its MailboxConcurrency limit.", {"Retry-After": "1"},
+                        429,
+                        "ApplicationThrottled",
+                        "Application is over its MailboxConcurrency limit.",
+                        {"Retry-After": "1"},
                     )
                     await response(scope, receive, send_logged)
                     return
@@ -154,6 +179,7 @@ class ObserveMiddleware:
 
 
 # -- control API ----------------------------------------------------------------------
+
 
 def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
     store = sandbox.store
@@ -239,8 +265,7 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         email = request.query_params.get("account")
         since = float(request.query_params.get("since", 0))
         entries = [
-            e for e in store.request_log
-            if e["ts"] >= since and (email is None or e["account"] == email.lower())
+            e for e in store.request_log if e["ts"] >= since and (email is None or e["account"] == email.lower())
         ]
         return JSONResponse({"requests": entries})
 

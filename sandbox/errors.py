@@ -5,14 +5,28 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 
 GOOGLE_STATUS = {
-    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-    409: "ALREADY_EXISTS", 410: "FAILED_PRECONDITION", 412: "FAILED_PRECONDITION",
-    429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE",
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    410: "FAILED_PRECONDITION",
+    412: "FAILED_PRECONDITION",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
 }
 GRAPH_CODES = {
-    400: "BadRequest", 401: "InvalidAuthenticationToken", 403: "ErrorAccessDenied", 404: "ErrorItemNotFound",
-    409: "ErrorFolderExists", 410: "SyncStateNotFound", 412: "ErrorIrresolvableConflict",
-    429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable",
+    400: "BadRequest",
+    401: "InvalidAuthenticationToken",
+    403: "ErrorAccessDenied",
+    404: "ErrorItemNotFound",
+    409: "ErrorFolderExists",
+    410: "SyncStateNotFound",
+    412: "ErrorIrresolvableConflict",
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    503: "ServiceUnavailable",
 }
 
 
@@ -38,7 +52,9 @@ def provider_of(path: str) -> str | None:
     return None
 
 
-def graph_error(status: int, code: str | None = None, message: str = "", headers: dict[str, str] | None = None) -> JSONResponse:
+def graph_error(
+    status: int, code: str | None = None, message: str = "", headers: dict[str, str] | None = None
+) -> JSONResponse:
     # Reference: https://learn.microsoft.com/en-us/graph/errors
     body = {
         "error": {

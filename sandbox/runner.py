@@ -55,8 +55,9 @@ class SandboxProcess:
         self.session.close()
 
 
-def start_sandbox(*, ca_dir: Path, port: int | None = None, state: Path | None = None,
-                  timeout: float = 30.0) -> SandboxProcess:
+def start_sandbox(
+    *, ca_dir: Path, port: int | None = None, state: Path | None = None, timeout: float = 30.0
+) -> SandboxProcess:
     port = port or free_port()
     command = [sys.executable, "-m", "sandbox", "--port", str(port), "--ca-dir", str(ca_dir)]
     if state is not None:

@@ -192,8 +192,7 @@ class Store:
             return False
         for table in (self.access_tokens, self.refresh_tokens):
             for other in [
-                t for t, g in table.items()
-                if g["account"] == grant["account"] and g["client_id"] == grant["client_id"]
+                t for t, g in table.items() if g["account"] == grant["account"] and g["client_id"] == grant["client_id"]
             ]:
                 del table[other]
         return True

@@ -5,18 +5,16 @@ test can always ask: and can Carol see it?"""
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import shutil
+from collections.abc import Iterator
 
-# Tests never share the demo's embedded broker folder (settings read this at import).
-os.environ.setdefault("CELERY_BROKER_DIR", str(Path(__file__).resolve().parent.parent / ".demo" / "test-broker"))
+import pytest
+from django.test import Client
 
-import pytest  # noqa: E402
-from django.test import Client  # noqa: E402
-
-from accounts.models import Company, User  # noqa: E402
-from activities.models import Activity  # noqa: E402
-from activities.services import create_activity  # noqa: E402
-from crm.models import Contact, ContactEmail, Opportunity, Property, WorkTicket  # noqa: E402
+from accounts.models import Company, User
+from activities.models import Activity
+from activities.services import create_activity
+from crm.models import Contact, ContactEmail, Opportunity, Property, WorkTicket
 
 PASSWORD = "correct horse battery staple"
 
@@ -33,8 +31,9 @@ def summit(db: None) -> Company:
 
 @pytest.fixture
 def alice(greenleaf: Company) -> User:
-    return User.objects.create_user("alice@greenleaf.example", PASSWORD, full_name="Alice Admin",
-                                    company=greenleaf, role=User.Role.ADMIN)
+    return User.objects.create_user(
+        "alice@greenleaf.example", PASSWORD, full_name="Alice Admin", company=greenleaf, role=User.Role.ADMIN
+    )
 
 
 @pytest.fixture
@@ -44,8 +43,9 @@ def bob(greenleaf: Company) -> User:
 
 @pytest.fixture
 def carol(summit: Company) -> User:
-    return User.objects.create_user("carol@summit.example", PASSWORD, full_name="Carol Admin",
-                                    company=summit, role=User.Role.ADMIN)
+    return User.objects.create_user(
+        "carol@summit.example", PASSWORD, full_name="Carol Admin", company=summit, role=User.Role.ADMIN
+    )
 
 
 @pytest.fixture
@@ -68,8 +68,14 @@ def contact(greenleaf: Company) -> Contact:
 
 @pytest.fixture
 def prop(greenleaf: Company, contact: Contact) -> Property:
-    prop = Property.objects.create(company=greenleaf, name="Whitfield Residence", street="1402 Cedar Bend Dr",
-                                   city="Austin", state="TX", postal_code="78758")
+    prop = Property.objects.create(
+        company=greenleaf,
+        name="Whitfield Residence",
+        street="1402 Cedar Bend Dr",
+        city="Austin",
+        state="TX",
+        postal_code="78758",
+    )
     prop.contacts.add(contact)
     return prop
 
@@ -86,6 +92,48 @@ def work_ticket(greenleaf: Company, prop: Property) -> WorkTicket:
 
 @pytest.fixture
 def activity(greenleaf: Company, bob: User, contact: Contact, opportunity: Opportunity) -> Activity:
-    return create_activity(company=greenleaf, kind=Activity.Kind.EMAIL, origin=Activity.Origin.CAPTURED,
-                           subject="Mulch color", body="Dark brown please", owner=bob, contacts=[contact],
-                           regarding=opportunity)
+    return create_activity(
+        company=greenleaf,
+        kind=Activity.Kind.EMAIL,
+        origin=Activity.Origin.CAPTURED,
+        subject="Mulch color",
+        body="Dark brown please",
+        owner=bob,
+        contacts=[contact],
+        regarding=opportunity,
+    )
+
+
+# -- a real browser: Debian's Chromium driven by Playwright --------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_page(live_server: object) -> Iterator[object]:
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is required in CI and missing at {CHROMIUM}")
+        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright runs an event loop in this thread; the live server's ORM calls are in others.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        yield page
+        context.close()
+        browser.close()

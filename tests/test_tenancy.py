@@ -18,15 +18,23 @@ DETAIL_PAGES = ["contact", "prop", "opportunity", "work_ticket"]
 
 
 @pytest.fixture
-def records(contact: Contact, prop: Property, opportunity: Opportunity, work_ticket: WorkTicket,
-            activity: Activity) -> dict[str, Any]:
-    return {"contact": contact, "prop": prop, "opportunity": opportunity, "work_ticket": work_ticket,
-            "activity": activity, "company": contact.company}
+def records(
+    contact: Contact, prop: Property, opportunity: Opportunity, work_ticket: WorkTicket, activity: Activity
+) -> dict[str, Any]:
+    return {
+        "contact": contact,
+        "prop": prop,
+        "opportunity": opportunity,
+        "work_ticket": work_ticket,
+        "activity": activity,
+        "company": contact.company,
+    }
 
 
 @pytest.mark.parametrize("name", DETAIL_PAGES)
-def test_each_record_page_is_a_404_for_another_company(name: str, records: dict[str, Any], bob: User,
-                                                      carol: User) -> None:
+def test_each_record_page_is_a_404_for_another_company(
+    name: str, records: dict[str, Any], bob: User, carol: User
+) -> None:
     url = records[name].get_absolute_url()
     assert client_for(bob).get(url).status_code == 200
     response = client_for(carol).get(url)
@@ -38,9 +46,15 @@ def test_each_record_page_is_a_404_for_another_company(name: str, records: dict[
 def test_lists_and_search_show_only_the_own_company(url: str, records: dict[str, Any], bob: User, carol: User) -> None:
     own = client_for(bob).get(url).content.decode()
     other = client_for(carol).get(url).content.decode()
-    record = {"/contacts/": records["contact"], "/properties/": records["prop"],
-              "/opportunities/": records["opportunity"], "/work-tickets/": records["work_ticket"]}[url]
-    search = {"/contacts/": "Dana", "/properties/": "Whitfield", "/opportunities/": "mulch", "/work-tickets/": "1041"}[url]
+    record = {
+        "/contacts/": records["contact"],
+        "/properties/": records["prop"],
+        "/opportunities/": records["opportunity"],
+        "/work-tickets/": records["work_ticket"],
+    }[url]
+    search = {"/contacts/": "Dana", "/properties/": "Whitfield", "/opportunities/": "mulch", "/work-tickets/": "1041"}[
+        url
+    ]
     assert record.get_absolute_url() in own
     assert record.get_absolute_url() in client_for(bob).get(url, {"q": search}).content.decode()
     assert record.get_absolute_url() not in other
@@ -63,9 +77,15 @@ def _admin_url(obj: Any, view: str) -> str:
 
 
 def _record_of(model: type, records: dict[str, Any], bob: User) -> Any:
-    return {Company: records["company"], User: bob, Contact: records["contact"], Property: records["prop"],
-            Opportunity: records["opportunity"], WorkTicket: records["work_ticket"],
-            Activity: records["activity"]}[model]
+    return {
+        Company: records["company"],
+        User: bob,
+        Contact: records["contact"],
+        Property: records["prop"],
+        Opportunity: records["opportunity"],
+        WorkTicket: records["work_ticket"],
+        Activity: records["activity"],
+    }[model]
 
 
 def test_every_tenant_model_in_the_admin_is_scoped() -> None:
@@ -79,8 +99,9 @@ def test_every_tenant_model_in_the_admin_is_scoped() -> None:
 
 @pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m.__name__)
 @pytest.mark.parametrize("view", ["change", "delete", "history"])
-def test_admin_views_are_a_404_for_another_companys_admin(model: type, view: str, records: dict[str, Any],
-                                                          bob: User, alice: User, carol: User, operator: User) -> None:
+def test_admin_views_are_a_404_for_another_companys_admin(
+    model: type, view: str, records: dict[str, Any], bob: User, alice: User, carol: User, operator: User
+) -> None:
     obj = _record_of(model, records, bob)
     url = _admin_url(obj, view)
     # Only operators delete companies.
@@ -90,8 +111,9 @@ def test_admin_views_are_a_404_for_another_companys_admin(model: type, view: str
 
 
 @pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m.__name__)
-def test_admin_lists_only_the_own_company(model: type, records: dict[str, Any], bob: User, alice: User,
-                                          carol: User, operator: User) -> None:
+def test_admin_lists_only_the_own_company(
+    model: type, records: dict[str, Any], bob: User, alice: User, carol: User, operator: User
+) -> None:
     obj = _record_of(model, records, bob)
     url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_changelist")
     assert str(obj.pk) in client_for(alice).get(url).content.decode()
@@ -104,22 +126,39 @@ def test_admin_lists_only_the_own_company(model: type, records: dict[str, Any], 
 def test_a_company_admin_cannot_post_another_companys_contact(records: dict[str, Any], carol: User) -> None:
     summit_property = Property.objects.create(company=carol.company, name="Mall", street="1 Main", city="Denver")
     url = _admin_url(summit_property, "change")
-    response = client_for(carol).post(url, {
-        "name": "Mall", "street": "1 Main", "city": "Denver", "state": "", "postal_code": "",
-        "contacts": [str(records["contact"].pk)],
-    })
+    response = client_for(carol).post(
+        url,
+        {
+            "name": "Mall",
+            "street": "1 Main",
+            "city": "Denver",
+            "state": "",
+            "postal_code": "",
+            "contacts": [str(records["contact"].pk)],
+        },
+    )
     assert response.status_code == 200  # the form is shown again with an error
     assert "Select a valid choice" in response.content.decode()
     assert not summit_property.contacts.exists()
 
 
 def test_a_company_admin_adds_rows_to_their_own_company_only(alice: User, summit: Company) -> None:
-    response = client_for(alice).post(reverse("admin:crm_contact_add"), {
-        "first_name": "Nina", "last_name": "Gray", "company_name": "", "phone": "",
-        "company": str(summit.pk),  # ignored: company admins never choose the company
-        "emails-TOTAL_FORMS": "1", "emails-INITIAL_FORMS": "0", "emails-MIN_NUM_FORMS": "0",
-        "emails-MAX_NUM_FORMS": "1000", "emails-0-address": "nina@example.com", "emails-0-is_primary": "on",
-    })
+    response = client_for(alice).post(
+        reverse("admin:crm_contact_add"),
+        {
+            "first_name": "Nina",
+            "last_name": "Gray",
+            "company_name": "",
+            "phone": "",
+            "company": str(summit.pk),  # ignored: company admins never choose the company
+            "emails-TOTAL_FORMS": "1",
+            "emails-INITIAL_FORMS": "0",
+            "emails-MIN_NUM_FORMS": "0",
+            "emails-MAX_NUM_FORMS": "1000",
+            "emails-0-address": "nina@example.com",
+            "emails-0-is_primary": "on",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     nina = Contact.objects.get(first_name="Nina")
     assert nina.company_id == alice.company_id

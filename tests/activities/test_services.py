@@ -28,8 +28,9 @@ def test_set_regarding_replaces_the_previous_record(activity: Activity, work_tic
     assert activity.regarding is None
 
 
-def test_services_refuse_another_companys_contact_or_regarding(greenleaf: Company, summit: Company, bob: User,
-                                                               activity: Activity) -> None:
+def test_services_refuse_another_companys_contact_or_regarding(
+    greenleaf: Company, summit: Company, bob: User, activity: Activity
+) -> None:
     foreign_contact = Contact.objects.create(company=summit, first_name="Rita")
     foreign_property = Property.objects.create(company=summit, name="Mall", street="1 Main", city="Denver")
     with pytest.raises(ValidationError, match="another company"):
@@ -50,8 +51,14 @@ def test_services_refuse_another_companys_contact_or_regarding(greenleaf: Compan
 def test_timeline_is_newest_first_and_paginated(bob: User, contact: Contact, greenleaf: Company) -> None:
     start = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
     for n in range(25):
-        create_activity(company=greenleaf, kind="note", subject=f"Note {n:02d}", owner=bob, contacts=[contact],
-                        occurred_at=start + dt.timedelta(days=n))
+        create_activity(
+            company=greenleaf,
+            kind="note",
+            subject=f"Note {n:02d}",
+            owner=bob,
+            contacts=[contact],
+            occurred_at=start + dt.timedelta(days=n),
+        )
     client = Client()
     client.force_login(bob)
     first = client.get(contact.get_absolute_url()).content.decode()
@@ -61,8 +68,9 @@ def test_timeline_is_newest_first_and_paginated(bob: User, contact: Contact, gre
     assert "Note 04" in second and "Note 00" in second and "Note 24" not in second
 
 
-def test_record_pages_show_their_activities(bob: User, activity: Activity, opportunity: Opportunity,
-                                            prop: Property, work_ticket: WorkTicket, greenleaf: Company) -> None:
+def test_record_pages_show_their_activities(
+    bob: User, activity: Activity, opportunity: Opportunity, prop: Property, work_ticket: WorkTicket, greenleaf: Company
+) -> None:
     client = Client()
     client.force_login(bob)
     assert "Mulch color" in client.get(opportunity.get_absolute_url()).content.decode()

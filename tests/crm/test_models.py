@@ -40,6 +40,8 @@ def test_a_property_refuses_another_companys_contact_whatever_the_code_path(prop
     assert foreign not in prop.contacts.all()
 
 
-def test_records_have_uuid_urls(contact: Contact, prop: Property, opportunity: Opportunity, work_ticket: WorkTicket) -> None:
+def test_records_have_uuid_urls(
+    contact: Contact, prop: Property, opportunity: Opportunity, work_ticket: WorkTicket
+) -> None:
     for record in (contact, prop, opportunity, work_ticket):
         assert str(record.pk) in record.get_absolute_url()

@@ -13,8 +13,7 @@ def test_demo_data_loads_once_and_a_demo_user_reaches_a_contact_with_activities(
     call_command("load_demo_data")
     counts = (Company.objects.count(), User.objects.count(), Contact.objects.count(), Activity.objects.count())
     call_command("load_demo_data")  # running it again changes nothing
-    assert (Company.objects.count(), User.objects.count(), Contact.objects.count(),
-            Activity.objects.count()) == counts
+    assert (Company.objects.count(), User.objects.count(), Contact.objects.count(), Activity.objects.count()) == counts
     assert counts[0] == 2
 
     client = Client()

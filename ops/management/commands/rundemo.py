@@ -35,13 +35,40 @@ class Command(BaseCommand):
         python = sys.executable
         celery = str(Path(python).with_name("celery"))
         commands = {
-            "sandbox": [python, "-m", "sandbox", "--port", str(sandbox_port), "--ca-dir", str(base / ".sandbox"),
-                        "--state", str(settings.LOCAL_DIR / "sandbox-state.json")],
+            "sandbox": [
+                python,
+                "-m",
+                "sandbox",
+                "--port",
+                str(sandbox_port),
+                "--ca-dir",
+                str(base / ".sandbox"),
+                "--state",
+                str(settings.LOCAL_DIR / "sandbox-state.json"),
+            ],
             "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            "worker": [celery, "-A", "aspire_sync", "worker", "-l", "INFO", "-Q", "default,mail,calendar",
-                       "--concurrency", "2"],
-            "beat": [celery, "-A", "aspire_sync", "beat", "-l", "INFO",
-                     "--schedule", str(settings.LOCAL_DIR / "celerybeat-schedule")],
+            "worker": [
+                celery,
+                "-A",
+                "aspire_sync",
+                "worker",
+                "-l",
+                "INFO",
+                "-Q",
+                "default,mail,calendar",
+                "--concurrency",
+                "2",
+            ],
+            "beat": [
+                celery,
+                "-A",
+                "aspire_sync",
+                "beat",
+                "-l",
+                "INFO",
+                "--schedule",
+                str(settings.LOCAL_DIR / "celerybeat-schedule"),
+            ],
         }
         processes: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -67,7 +94,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Sign in with any of these (password: {DEMO_PASSWORD}):")
         for login in DEMO_LOGINS:
             self.stdout.write(f"  {login.email:<28} {login.role:<38} {login.company}")
-        self.stdout.write(f"Admin: http://127.0.0.1:{port}/admin/   Provider sandbox: https://localhost:{sandbox_port}/")
+        self.stdout.write(
+            f"Admin: http://127.0.0.1:{port}/admin/   Provider sandbox: https://localhost:{sandbox_port}/"
+        )
         self.stdout.write("Press Ctrl-C to stop everything.\n")
 
         while True:

@@ -1,0 +1,42 @@
+"""A person signs in, finds a customer, and reads their history, in a real Chromium on a phone-sized screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from accounts.models import User
+from activities.models import Activity
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_sign_in_search_and_read_a_contacts_timeline(
+    live_server: Any, browser_page: Any, bob: User, activity: Activity, carol: User
+) -> None:
+    page = browser_page
+    page.goto(live_server.url + "/contacts/")
+    page.get_by_label("Email address").fill("bob@greenleaf.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Contacts").wait_for()
+
+    page.get_by_label("Search contacts").fill("whitfield")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="Dana Whitfield").click()
+
+    page.get_by_role("heading", name="Dana Whitfield").wait_for()
+    item = page.locator("article.activity").first
+    assert "Mulch color" in item.inner_text()
+    assert "Captured from mailbox" in item.inner_text()
+    item.get_by_role("link", name="Spring mulch").click()
+    page.get_by_role("heading", name="Spring mulch").wait_for()
+    assert "Mulch color" in page.locator(".timeline").inner_text()
+
+    # Nothing overflows sideways on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("heading", name="Sign in to Aspire").wait_for()
