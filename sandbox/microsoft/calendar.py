@@ -276,8 +276,8 @@ class Calendar:
         merged = {**(existing or {}), **fields}
         if "start" not in merged or "end" not in merged:
             raise bad_request("Both start and end must be specified.", "ErrorInvalidRequest")
-        if self.bounds({**merged, "isAllDay": merged.get("isAllDay", False)})[1] < \
-                self.bounds({**merged, "isAllDay": merged.get("isAllDay", False)})[0]:
+        start, end = self.bounds({**merged, "isAllDay": merged.get("isAllDay", False)})
+        if end < start:
             raise bad_request("The end of the event must be after its start.", "ErrorInvalidRequest")
         if merged.get("isAllDay") and (wall_time(merged["start"]).time() != dt.time() or
                                        wall_time(merged["end"]).time() != dt.time()):

@@ -112,7 +112,7 @@ class Mail:
 
     def add_folder(self, data: Json, name: str, *, parent_id: str | None, well_known: str | None = None,
                    hidden: bool = False) -> Json:
-        folder = {
+        folder: Json = {
             "id": new_graph_id("AAMkADFld"), "displayName": name, "parentFolderId": parent_id,
             "wellKnownName": well_known, "isHidden": hidden, "items": {}, "removed": {}, "removed_ids": {},
         }

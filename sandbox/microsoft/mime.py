@@ -56,7 +56,9 @@ def parse_mime(raw: bytes, *, received: dt.datetime) -> Json:
         try:
             content = body_part.get_content()
         except (LookupError, ValueError):
-            content = body_part.get_payload(decode=True).decode("utf-8", "replace")
+            # An unknown charset: show the bytes as UTF-8 rather than fail the whole message.
+            payload = body_part.get_payload(decode=True)
+            content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
     try:
         sent = parsedate_to_datetime(str(message["Date"])) if message["Date"] else received
         if sent.tzinfo is None:
@@ -137,13 +139,18 @@ def build_mime(message: Json, *, sender: Json) -> bytes:
 def complete_mime(raw: bytes, *, sender: Json) -> bytes:
     """MIME posted to sendMail as-is: Exchange stamps the headers a client may leave out."""
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    if message["From"] is None:
-        message["From"] = formataddr((sender["display_name"], sender["email"]))
-    if message["Date"] is None:
-        message["Date"] = formatdate(usegmt=True)
-    if message["Message-ID"] is None:
-        message["Message-ID"] = make_msgid(domain=sender["email"].split("@")[1])
-    return message.as_bytes()
+    missing = {
+        "From": lambda: formataddr((sender["display_name"], sender["email"])),
+        "Date": lambda: formatdate(usegmt=True),
+        "Message-ID": lambda: make_msgid(domain=sender["email"].split("@")[1]),
+    }
+    added = False
+    for header, value in missing.items():
+        if message[header] is None:
+            message[header] = value()
+            added = True
+    # Re-serialise only when something was stamped, so the client's bytes are otherwise kept as sent.
+    return message.as_bytes() if added else raw
 
 
 def recipients_of(raw: bytes) -> list[str]:
