@@ -113,11 +113,25 @@ class Calendar:
         return event, None
 
     def is_occurrence(self, event: Json, key: str) -> bool:
-        original = key_to_time(key)
-        zone_name = event["start"]["timeZone"]
-        wall = original.astimezone(zone(zone_name)).replace(tzinfo=None)
-        starts = expand(event["recurrence"], wall_time(event["start"]), wall, wall)
-        return bool(starts)
+        wall = key_to_time(key).astimezone(zone(self.series_zone(event))).replace(tzinfo=None)
+        return bool(expand(event["recurrence"], wall_time(event["start"]), wall, wall))
+
+    @staticmethod
+    def series_zone(event: Json) -> str:
+        """The zone a series repeats in; all-day series repeat on dates, kept as UTC midnights."""
+        return "UTC" if event["isAllDay"] else str(event["start"]["timeZone"])
+
+    def occurrence_times(self, event: Json, key: str) -> tuple[dt.datetime, dt.datetime]:
+        """Where an occurrence is, taking its exception's changes (if any) into account."""
+        start = key_to_time(key)
+        first_start, first_end = self.bounds(event)
+        end = start + (first_end - first_start)
+        exception = event["exceptions"].get(key)
+        if exception is not None:
+            changed = self.bounds({**event, **exception["changes"]})
+            start = changed[0] if "start" in exception["changes"] else start
+            end = changed[1] if "end" in exception["changes"] else end
+        return start, end
 
     def bounds(self, event: Json) -> tuple[dt.datetime, dt.datetime]:
         """UTC start and end of a stored event (all-day events count from UTC midnight)."""
@@ -130,7 +144,7 @@ class Calendar:
         start, end = self.bounds(event)
         if event["recurrence"] is None:
             return [{"event": event, "key": None, "start": start, "end": end}] if start < high and end > low else []
-        zone_name = "UTC" if event["isAllDay"] else event["start"]["timeZone"]
+        zone_name = self.series_zone(event)
         first_wall = wall_time(event["start"])
         duration = wall_time(event["end"]) - first_wall
         local = zone(zone_name)
@@ -150,8 +164,7 @@ class Calendar:
         for key, exception in event["exceptions"].items():
             if exception["cancelled"]:
                 continue
-            moved = {**event, **exception["changes"]}
-            exception_start, exception_end = self.bounds(moved)
+            exception_start, exception_end = self.occurrence_times(event, key)
             if exception_start < high and exception_end > low:
                 found.append({"event": event, "key": key, "start": exception_start, "end": exception_end})
         return found
@@ -468,13 +481,7 @@ class Calendar:
         exception = event["exceptions"].get(key)
         if exception is not None and exception["cancelled"]:
             raise not_found("The specified object was not found in the store.")
-        fields = {**event, **exception["changes"]} if exception else event
-        original = key_to_time(key)
-        if exception and "start" in exception["changes"]:
-            start, end = self.bounds({**fields, "isAllDay": event["isAllDay"]})
-        else:
-            duration = self.bounds(event)[1] - self.bounds(event)[0]
-            start, end = original, original + duration
+        start, end = self.occurrence_times(event, key)
         return self.instance_json({"event": event, "key": key, "start": start, "end": end}, zone_name)
 
     @graph("events.instances")

@@ -134,3 +134,23 @@ def test_all_day_events_are_floating_dates(sandbox: SandboxProcess, graph: Graph
                            headers={"Prefer": 'outlook.timezone="Eastern Standard Time"'})
     assert items[0]["isAllDay"] is True
     assert items[0]["start"] == {"dateTime": "2026-12-25T00:00:00.0000000", "timeZone": "Eastern Standard Time"}
+
+
+def test_an_occurrence_renamed_in_outlook_keeps_its_time(sandbox: SandboxProcess, graph: Graph) -> None:
+    series = put_event(sandbox, subject="Pruning", start="2026-12-02T13:00:00", end="2026-12-02T14:00:00",
+                       time_zone="Eastern Standard Time", rrule="FREQ=DAILY;INTERVAL=2;COUNT=3")
+    second = graph.ok("GET", f"me/events/{series['id']}/instances?{WINDOW}")["value"][1]
+    sandbox.control("PATCH", f"/accounts/microsoft/ana@acme.test/events/{second['id']}",
+                    json={"subject": "Pruning (client away)"})
+
+    renamed = graph.ok("GET", f"me/events/{second['id']}")
+    assert renamed["type"] == "exception" and renamed["subject"] == "Pruning (client away)"
+    assert renamed["start"] == second["start"] and renamed["end"] == second["end"]
+    view = graph.ok("GET", f"me/calendarView?{WINDOW}")["value"]
+    assert [(i["subject"], i["start"]["dateTime"]) for i in view] == [
+        ("Pruning", "2026-12-02T18:00:00.0000000"),
+        ("Pruning (client away)", "2026-12-04T18:00:00.0000000"),
+        ("Pruning", "2026-12-06T18:00:00.0000000"),
+    ]
+    listed = sandbox.control("GET", "/accounts/microsoft/ana@acme.test/events")["events"]
+    assert sorted(e["type"] for e in listed) == ["exception", "seriesMaster"]

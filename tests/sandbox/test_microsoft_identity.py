@@ -189,3 +189,19 @@ def test_form_post_response_mode_returns_a_self_submitting_form(sandbox: Sandbox
     fields = dict(re.findall(r"name='([^']+)' value='([^']*)'", form.text))
     result = app.acquire_token_by_auth_code_flow(flow, fields)
     assert result["id_token_claims"]["preferred_username"] == "ana@acme.test"
+
+
+def test_the_msal_token_cache_refreshes_silently(sandbox: SandboxProcess) -> None:
+    create_account(sandbox, "ana@acme.test")
+    session = ca_session(sandbox)
+    app = msal_app(sandbox, session)
+    flow = SignIn(sandbox, session, app)
+    first = flow.redeem(flow.password("ana@acme.test"))
+    [account] = app.get_accounts()
+    assert account["username"] == "ana@acme.test"
+
+    cached = app.acquire_token_silent(SCOPES, account=account)
+    assert cached["access_token"] == first["access_token"]
+    refreshed = app.acquire_token_silent(SCOPES, account=account, force_refresh=True)
+    assert refreshed["access_token"] != first["access_token"]
+    assert Graph(sandbox, refreshed["access_token"]).get("me").status_code == 200
