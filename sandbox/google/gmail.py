@@ -9,6 +9,7 @@ increasing id order), ``history_floor`` (older start ids answer 404), ``threads_
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import bisect
 import collections
@@ -56,6 +57,7 @@ HISTORY_KEPT = 100_000
 BATCH_MODIFY_LIMIT = 1000
 WATCH_LIFETIME_MS = 7 * 24 * 3600 * 1000
 PARSE_CACHE_SIZE = 32
+PUSH_COALESCE_SECONDS = 0.2
 TOPIC_NAME = re.compile(r"projects/[^/]+/topics/[^/]+")
 
 
@@ -65,6 +67,7 @@ class Gmail:
         self.store = emulator.store
         # Parsed payload trees of recently read messages; derived data, so it is not part of the state.
         self.parsed: collections.OrderedDict[str, mime.ParsedMessage] = collections.OrderedDict()
+        self.push_pending: set[str] = set()  # account ids with a Pub/Sub push about to go out
 
     def routes(self) -> list[BaseRoute]:
         user = "/gmail/v1/users/{userId}"
@@ -214,11 +217,20 @@ class Gmail:
                 return
             if watch["labelFilterBehavior"] == "include" and not labels & watched:
                 return
-        endpoint = self._push_endpoint(watch["topicName"])
-        if endpoint is None:
+        # Like Gmail, changes close together are announced once, with the latest history id.
+        if account["id"] not in self.push_pending:
+            self.push_pending.add(account["id"])
+            asyncio.get_running_loop().call_later(PUSH_COALESCE_SECONDS, self._publish, account["id"])
+
+    def _publish(self, account_id: str) -> None:
+        self.push_pending.discard(account_id)
+        account = self.store.accounts.get(account_id)
+        watch = self.box(account)["watch"] if account else None
+        endpoint = self._push_endpoint(watch["topicName"]) if watch else None
+        if account is None or watch is None or endpoint is None:
             return
-        data = json.dumps({"emailAddress": account["email"], "historyId": box["history_id"]}).encode()
-        message_id = str(self.store.next_sequence())
+        data = json.dumps({"emailAddress": account["email"], "historyId": self.box(account)["history_id"]}).encode()
+        message_id = str(secrets.randbelow(10**16))
         published = rfc3339(dt.datetime.now(dt.UTC))
         body = {
             "message": {
