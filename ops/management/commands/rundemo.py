@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -73,15 +74,21 @@ class Command(BaseCommand):
         processes: dict[str, subprocess.Popen[bytes]] = {}
 
         def stop(*_: Any) -> None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            self.stdout.write("Stopping…")
+            # Each main process shuts its own children down (Celery's pool, for one)...
             for process in processes.values():
                 if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
+                    process.terminate()
+            deadline = time.monotonic() + 15
             for process in processes.values():
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
+                # ...and whatever is left of its process group does not outlive the demo.
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
             raise SystemExit(0)
 
         signal.signal(signal.SIGINT, stop)
