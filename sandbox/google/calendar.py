@@ -347,7 +347,10 @@ class Calendar:
                 items.extend(i for i in self._instances(cal, resource, low, high, stored=since is None)
                              if show_deleted or i["status"] != "cancelled")
                 continue
-            if resource["status"] == "cancelled" and not show_deleted:
+            if resource["status"] == "cancelled" and not show_deleted and not (
+                    not single and self._series_alive(cal, resource)):
+                # Google lists a live series' cancelled instances even without showDeleted when
+                # singleEvents is off: that is how a client learns which occurrences were removed.
                 continue
             if single and resource.get("recurringEventId") and since is None:
                 continue  # already placed by its series' expansion
@@ -367,6 +370,11 @@ class Calendar:
         else:
             body["nextSyncToken"] = b64url(json.dumps({"seq": sync_seq}).encode()).rstrip("=")
         return ok(body)
+
+    @staticmethod
+    def _series_alive(cal: Json, resource: Json) -> bool:
+        master = cal["events"].get(resource.get("recurringEventId"))
+        return master is not None and master["resource"]["status"] != "cancelled"
 
     def _instances(self, cal: Json, master: Json, low: dt.datetime | None, high: dt.datetime | None,
                    *, stored: bool = True) -> Iterator[Json]:

@@ -108,7 +108,8 @@ class GoogleOAuth:
             "provider": "google", "client_id": params["client_id"], "redirect_uri": params["redirect_uri"],
             "scopes": params["scope"].split(), "state": params.get("state"),
             "code_challenge": params.get("code_challenge"), "code_challenge_method": method or None,
-            "offline": access_type == "offline", "account": None, "created": time.time(),
+            "offline": access_type == "offline", "consent": "consent" in params.get("prompt", "").split(),
+            "account": None, "created": time.time(),
         }
         return self._sign_in_page(login_id, email=params.get("login_hint", ""))
 
@@ -233,9 +234,15 @@ class GoogleOAuth:
         account = self.store.accounts.get(grant["account"])
         if account is None:
             return oauth_error(400, "invalid_grant", "Account has been deleted")
+        # Google hands out a refresh token when the user first consents, and again only when the
+        # app forces the consent screen (prompt=consent); revoking the grant starts over.
+        already_granted = any(
+            g["account"] == account["id"] and g["client_id"] == client_id for g in self.store.refresh_tokens.values()
+        )
         access, refresh = self.store.issue_tokens(
             account=account, provider="google", client_id=client_id, scopes=grant["scopes"],
-            with_refresh=grant["offline"], lifetime=ACCESS_TOKEN_LIFETIME,
+            with_refresh=grant["offline"] and (grant["consent"] or not already_granted),
+            lifetime=ACCESS_TOKEN_LIFETIME,
         )
         body = self._token_body(access, account, client_id, grant["scopes"])
         if refresh is not None:

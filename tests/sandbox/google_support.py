@@ -100,12 +100,13 @@ def sign_in(sandbox: SandboxProcess, authorization_url: str, email: str, passwor
         return Redirect(location, query)
 
 
-def connect(sandbox: SandboxProcess, email: str, *, scopes: list[str] | None = None,
-            offline: bool = True) -> Credentials:
+def connect(sandbox: SandboxProcess, email: str, *, password: str = "password", scopes: list[str] | None = None,
+            offline: bool = True, prompt: str | None = "consent") -> Credentials:
     """The whole consent flow for an existing account, ending with its credentials."""
     flow = new_flow(sandbox, scopes)
-    url, state = flow.authorization_url(access_type="offline" if offline else "online", prompt="consent")
-    redirect = sign_in(sandbox, url, email)
+    options = {"prompt": prompt} if prompt else {}
+    url, state = flow.authorization_url(access_type="offline" if offline else "online", **options)
+    redirect = sign_in(sandbox, url, email, password)
     assert isinstance(redirect, Redirect), redirect.text
     assert redirect.query["state"] == state
     flow.fetch_token(code=redirect.query["code"], verify=str(sandbox.ca_path))

@@ -85,6 +85,11 @@ def test_sync_tokens_follow_a_recurring_series_and_its_exceptions(calendar: Any)
     assert by_id[moved_id]["originalStartTime"]["dateTime"] == "2026-10-27T09:00:00-05:00"
     assert by_id[cancelled_id]["status"] == "cancelled"
 
+    series_view, _ = list_all(calendar)
+    assert {(i["id"], i["status"]) for i in series_view} == {
+        (single["id"], "confirmed"), (series["id"], "confirmed"), (moved_id, "confirmed"),
+        (cancelled_id, "cancelled")}
+
     expanded, _ = list_all(calendar, singleEvents=True, orderBy="startTime", timeMin="2026-10-01T00:00:00Z",
                            timeMax="2026-12-31T00:00:00Z")
     assert [(i["id"], i["start"]["dateTime"]) for i in expanded] == [

@@ -53,6 +53,12 @@ def test_online_access_gets_no_refresh_token(sandbox: SandboxProcess, alice: str
     assert credentials.token and credentials.refresh_token is None
 
 
+def test_refresh_token_comes_with_first_consent_or_forced_consent(sandbox: SandboxProcess, alice: str) -> None:
+    assert connect(sandbox, alice, password="correct horse", prompt=None).refresh_token
+    assert connect(sandbox, alice, password="correct horse", prompt=None).refresh_token is None
+    assert connect(sandbox, alice, password="correct horse", prompt="consent").refresh_token
+
+
 def test_mfa_account_needs_the_one_time_code(sandbox: SandboxProcess) -> None:
     create_account(sandbox, "carol@greenleaf-landscaping.com", mfa=True, mfa_code="424242")
     flow = new_flow(sandbox)
