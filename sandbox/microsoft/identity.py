@@ -73,6 +73,7 @@ class Identity:
             Route("/{tenant}/oauth2/v2.0/authorize", self.authorize, methods=["GET", "POST"]),
             Route("/{tenant}/oauth2/v2.0/authorize/cancel", self.cancel),
             Route("/{tenant}/oauth2/v2.0/token", self.token, methods=["POST"]),
+            Route("/{tenant}/oauth2/v2.0/logout", self.logout),
         ]
 
     # -- discovery -----------------------------------------------------------------------
@@ -89,7 +90,6 @@ class Identity:
             "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
             "token_endpoint": f"{base}/oauth2/v2.0/token",
             "jwks_uri": f"{base}/discovery/v2.0/keys",
-            "userinfo_endpoint": f"{self.sandbox.base_url}/oidc/userinfo",
             "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "response_modes_supported": ["query", "fragment", "form_post"],
@@ -209,6 +209,14 @@ class Identity:
         return self.redirect_error(login["redirect_uri"], login["state"], "access_denied",
                                    "AADSTS65004: User declined to consent to access the app.",
                                    login["response_mode"])
+
+    async def logout(self, request: Request) -> Response:
+        # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/v2-protocols-oidc#send-a-sign-out-request
+        # The sandbox keeps no browser session, so signing out only sends the user back.
+        target = request.query_params.get("post_logout_redirect_uri")
+        if target:
+            return RedirectResponse(target, status_code=302)
+        return self.page("Signed out", "<p>You signed out of your account.</p>")
 
     @staticmethod
     def flow_id(login: Json) -> str:

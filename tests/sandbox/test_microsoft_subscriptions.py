@@ -154,7 +154,10 @@ def test_subscription_lifetime_renewal_and_deletion(sandbox: SandboxProcess, gra
     assert graph.get(f"subscriptions/{subscription['id']}").status_code == 404
 
 
-def test_more_than_four_concurrent_requests_per_mailbox_are_throttled(graph: Graph, receiver: Receiver) -> None:
+def test_more_than_four_concurrent_requests_per_mailbox_are_throttled(sandbox: SandboxProcess, graph: Graph,
+                                                                      receiver: Receiver) -> None:
+    # /reset leaves the limits switch as another test set it.
+    sandbox.control("POST", "/limits", json={"enabled": True})
     # A slow webhook keeps each subscription request open, so they overlap in the sandbox.
     receiver.validation_delay = 1.0
     with ThreadPoolExecutor(max_workers=6) as pool:
