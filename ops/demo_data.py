@@ -5,6 +5,7 @@ that tenants never see each other."""
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,7 +250,8 @@ def load_demo_data() -> bool:
     ]
     regarding_lists: dict[str, list[Any]] = {"opp": opportunities, "prop": properties, "ticket": tickets}
 
-    now = timezone.now()
+    # Demo history happens during Greenleaf's working hours, in its own time zone.
+    now = timezone.now().astimezone(zoneinfo.ZoneInfo(greenleaf.time_zone))
     for days, hour, kind, origin, subject, body, contact_indexes, regarding in GREENLEAF_ACTIVITIES:
         when = (now - dt.timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
         create_activity(

@@ -8,6 +8,7 @@ import pytest
 
 from accounts.models import User
 from activities.models import Activity
+from crm.models import Contact, ContactEmail
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -16,6 +17,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_sign_in_search_and_read_a_contacts_timeline(
     live_server: Any, browser_page: Any, bob: User, activity: Activity, carol: User
 ) -> None:
+    church = Contact.objects.create(company=bob.company, first_name="Henry", last_name="Olsen")
+    ContactEmail.objects.create(company=bob.company, contact=church,
+                                address="facilities.department@lakesidechurchgrounds.example")
     page = browser_page
     page.goto(live_server.url + "/contacts/")
     page.get_by_label("Email address").fill("bob@greenleaf.example")
@@ -23,11 +27,14 @@ def test_sign_in_search_and_read_a_contacts_timeline(
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="Contacts").wait_for()
 
+    page.wait_for_load_state("load")  # the stylesheet is applied
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     page.get_by_label("Search contacts").fill("whitfield")
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name="Dana Whitfield").click()
 
     page.get_by_role("heading", name="Dana Whitfield").wait_for()
+    page.wait_for_load_state("load")
     item = page.locator("article.activity").first
     assert "Mulch color" in item.inner_text()
     assert "Captured from mailbox" in item.inner_text()
@@ -35,7 +42,7 @@ def test_sign_in_search_and_read_a_contacts_timeline(
     page.get_by_role("heading", name="Spring mulch").wait_for()
     assert "Mulch color" in page.locator(".timeline").inner_text()
 
-    # Nothing overflows sideways on a phone.
+    # Nothing overflows sideways on a phone, on the list above or here.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
     page.get_by_role("button", name="Sign out").click()
