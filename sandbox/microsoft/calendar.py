@@ -275,7 +275,9 @@ class Calendar:
             fields["location"] = {"displayName": str((fields["location"] or {}).get("displayName", ""))}
         for name in ("start", "end"):
             if name in fields:
-                value = fields[name] or {}
+                value = fields[name]
+                if not isinstance(value, dict):
+                    raise bad_request(f"'{name}' must be a dateTimeTimeZone object.", "ErrorInvalidRequest")
                 zone_name = value.get("timeZone") or "UTC"
                 zone(zone_name)
                 fields[name] = {"dateTime": wall_time(value).strftime("%Y-%m-%dT%H:%M:%S.0000000"),

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 Json = dict[str, Any]
 Handler = Callable[[Any, Request], Awaitable[Response]]
-GraphHandler = Callable[[Any, Request, "Json"], Awaitable[Response]]
+GraphHandler = Callable[[Any, Request, Json], Awaitable[Response]]
 
 PROVIDER = "microsoft"
 DEFAULT_PAGE_SIZE = 10

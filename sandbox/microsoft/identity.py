@@ -157,7 +157,7 @@ class Identity:
         return self.password_page(flow, params.get("login_hint", ""))
 
     def check_password(self, login: Json, email: str, password: str) -> Response:
-        flow = self.flow_id(login)
+        flow = login["flow"]
         account = self.store.find_account(PROVIDER, email) if email.strip() else None
         if account is None:
             return self.password_page(flow, email, "AADSTS50034: We couldn't find an account with that username.")
@@ -165,7 +165,7 @@ class Identity:
             # A distribution list is a mail-enabled group, not a user: it has no credentials to sign in with.
             return self.password_page(flow, email, "AADSTS50034: This address belongs to a distribution list, "
                                                    "not a user account. Groups cannot sign in.")
-        if not secrets.compare_digest(password, account["password"]):
+        if not secrets.compare_digest(password.encode(), str(account["password"]).encode()):
             return self.password_page(flow, email, "AADSTS50126: Your account or password is incorrect.")
         if account["kind"] == "alias":
             # Signing in with an alias address reaches the mailbox it belongs to.
@@ -177,17 +177,17 @@ class Identity:
         if account["mfa"]:
             login["stage"] = "mfa"
             return self.code_page(flow)
-        return self.finish(flow, login)
+        return self.finish(login)
 
     def check_code(self, login: Json, code: str) -> Response:
-        flow = self.flow_id(login)
+        flow = login["flow"]
         account = self.store.accounts.get(login["account"])
-        if account is None or not secrets.compare_digest(code.strip(), str(account["mfa_code"])):
+        if account is None or not secrets.compare_digest(code.strip().encode(), str(account["mfa_code"]).encode()):
             return self.code_page(flow, "AADSTS50181: The code you entered is incorrect. Try again.")
-        return self.finish(flow, login)
+        return self.finish(login)
 
-    def finish(self, flow: str, login: Json) -> Response:
-        self.store.pending_logins.pop(flow, None)
+    def finish(self, login: Json) -> Response:
+        self.store.pending_logins.pop(login["flow"], None)
         account = self.store.accounts[login["account"]]
         code = secrets.token_urlsafe(48)
         self.store.auth_codes[code] = {
@@ -217,10 +217,6 @@ class Identity:
         if target:
             return RedirectResponse(target, status_code=302)
         return self.page("Signed out", "<p>You signed out of your account.</p>")
-
-    @staticmethod
-    def flow_id(login: Json) -> str:
-        return str(login["flow"])
 
     def redirect_error(self, redirect_uri: str, state: str | None, error: str, description: str,
                        response_mode: str = "query") -> Response:
@@ -298,7 +294,7 @@ class Identity:
             return oauth_error(401, "invalid_client", 7000218,
                                "The request body must contain the following parameter: "
                                "'client_assertion' or 'client_secret'.")
-        if not secrets.compare_digest(secret, CLIENT_SECRET):
+        if not secrets.compare_digest(secret.encode(), CLIENT_SECRET.encode()):
             return oauth_error(401, "invalid_client", 7000215,
                                "Invalid client secret provided. Ensure the secret being sent in the request "
                                "is the client secret value, not the client secret ID.")
@@ -334,7 +330,7 @@ class Identity:
             verifier = form.get("code_verifier", "")
             expected = (b64url(hashlib.sha256(verifier.encode("ascii")).digest())
                         if grant["code_challenge_method"] == "S256" else verifier)
-            if not verifier or not secrets.compare_digest(expected, grant["code_challenge"]):
+            if not verifier or not secrets.compare_digest(expected.encode(), grant["code_challenge"].encode()):
                 return oauth_error(400, "invalid_grant", 501481, "The Code_Verifier does not match the "
                                                                  "code_challenge supplied in the authorization "
                                                                  "request.")

@@ -283,6 +283,7 @@ class Mail:
 
     async def create_folder(self, request: Request, data: Json, parent: Json) -> Response:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-mailfolders
+        request.scope["state"]["operation"] = "mailFolders.create"
         spec = await json_body(request)
         name = str(spec.get("displayName") or "").strip()
         if not name:
