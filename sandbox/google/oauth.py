@@ -206,6 +206,7 @@ class GoogleOAuth:
         if client_secret != CLIENT_SECRET:
             return oauth_error(401, "invalid_client", "Unauthorized")
         grant_type = form.get("grant_type")
+        request.scope["state"]["operation"] = f"google.token.{grant_type}"
         if grant_type == "authorization_code":
             return self._exchange_code(form, client_id)
         if grant_type == "refresh_token":
@@ -224,7 +225,7 @@ class GoogleOAuth:
         if grant["code_challenge"]:
             verifier = form.get("code_verifier", "")
             if not verifier:
-                return oauth_error(400, "invalid_request", "Missing code verifier.")
+                return oauth_error(400, "invalid_grant", "Missing code verifier.")
             if grant["code_challenge_method"] == "S256":
                 expected = b64url(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip("=")
             else:
@@ -311,6 +312,7 @@ class GoogleOAuth:
 
     async def revoke(self, request: Request) -> Response:
         # Reference: https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke
+        request.scope["state"]["operation"] = "google.revoke"
         token = request.query_params.get("token")
         if token is None:
             token = str((await form_fields(request)).get("token", ""))

@@ -172,6 +172,16 @@ def test_modify_and_batch_modify_move_mail_from_aspire_to_processed(sandbox: San
     assert raised.value.status_code == 400
 
 
+def test_trash_hides_mail_unless_spam_and_trash_are_included(sandbox: SandboxProcess, gmail: Any) -> None:
+    kept, trashed = put(sandbox, "INBOX", mime("Keep")), put(sandbox, "INBOX", mime("Junk"))
+    assert "TRASH" in run(gmail.users().messages().trash(userId="me", id=trashed))["labelIds"]
+    assert list_all(gmail) == [kept]
+    assert list_all(gmail, includeSpamTrash=True) == [trashed, kept]
+    assert list_all(gmail, q="in:trash") == [trashed]
+    run(gmail.users().messages().delete(userId="me", id=trashed))
+    assert list_all(gmail, includeSpamTrash=True) == [kept]
+
+
 def test_send_files_under_sent_and_threads_replies(sandbox: SandboxProcess, gmail: Any) -> None:
     incoming_id = put(sandbox, "INBOX", mime("Spring cleanup", message_id="<spring@example.org>"))
     incoming = run(gmail.users().messages().get(userId="me", id=incoming_id, format="minimal"))
@@ -231,12 +241,22 @@ def test_watch_pushes_pubsub_messages_for_watched_labels(sandbox: SandboxProcess
 
         delivery = received.get(timeout=10)
         push = json.loads(delivery.body)
+        assert delivery.path == "/hooks/google"
         assert push["subscription"].startswith("projects/sandbox/subscriptions/")
         data = json.loads(base64.b64decode(push["message"]["data"]))
         assert data["emailAddress"] == ALICE
         assert data["historyId"] > int(watch["historyId"])
         assert push["message"]["messageId"] and push["message"]["publishTime"]
         assert received.empty()
+
+        # A burst of changes is announced in fewer pushes than changes, the last with the latest history id.
+        ids = [put(sandbox, "Aspire", mime(f"Burst {n}")) for n in range(3)]
+        run(gmail.users().messages().batchModify(userId="me", body={"ids": ids, "removeLabelIds": [aspire_id]}))
+        latest = int(run(gmail.users().getProfile(userId="me"))["historyId"])
+        burst = [json.loads(base64.b64decode(json.loads(received.get(timeout=10).body)["message"]["data"]))]
+        while burst[-1]["historyId"] != latest:
+            burst.append(json.loads(base64.b64decode(json.loads(received.get(timeout=10).body)["message"]["data"])))
+        assert len(burst) < 6
 
         run(gmail.users().stop(userId="me"))
         put(sandbox, "Aspire", mime("After stop"))
@@ -275,3 +295,5 @@ def test_batch_request_of_message_gets(sandbox: SandboxProcess, gmail: Any) -> N
         assert results[message_id]["id"] == message_id
     missing = results["0000000000000000"]
     assert isinstance(missing, HttpError) and missing.status_code == 404
+    counters = sandbox.control("GET", "/counters")["counters"][ALICE]
+    assert counters["gmail.messages.get"] == 6 and counters["batch"] == 1
