@@ -1,0 +1,128 @@
+"""The interface every provider adapter implements, and the values that cross it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class MailboxKind(enum.StrEnum):
+    USER = "user"
+    SHARED = "shared"
+    ROOM = "room"
+    EQUIPMENT = "equipment"
+    GROUP = "group"  # distribution lists, mail-enabled groups, Google Groups
+    ALIAS = "alias"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """Where to send the user's browser to sign in, and what to keep server-side until the
+    provider sends them back (the PKCE verifier and the like: secrets, never sent to the browser)."""
+
+    url: str
+    flow: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A connection's authorisation. ``data`` is provider-specific (Microsoft: the msal token cache;
+    Google: the refresh token and scopes) and holds secrets: callers keep it encrypted."""
+
+    data: dict[str, Any]
+    access_token: str
+    expires_at: dt.datetime
+    scopes: tuple[str, ...] = ()
+
+    def expires_within(self, seconds: float) -> bool:
+        return self.expires_at - dt.datetime.now(dt.UTC) < dt.timedelta(seconds=seconds)
+
+    def __repr__(self) -> str:  # never print a token
+        return f"Grant(expires_at={self.expires_at.isoformat()}, scopes={self.scopes!r})"
+
+
+@dataclass(frozen=True)
+class MailboxIdentity:
+    """Who signed in: the mailbox's primary address as the provider knows it."""
+
+    address: str
+    display_name: str
+    kind: MailboxKind
+    provider_account_id: str
+    aliases: tuple[str, ...] = field(default=())
+
+
+class Provider(Protocol):
+    """One provider (``kind`` "microsoft" or "google"). Methods raise ``providers.errors`` only."""
+
+    kind: str
+    label: str
+    scopes: tuple[str, ...]
+
+    def begin_sign_in(self, *, state: str, login_hint: str = "") -> AuthRequest:
+        """Start the authorization-code flow with PKCE; ``state`` is the caller's, echoed back."""
+        ...
+
+    def complete_sign_in(self, *, flow: Mapping[str, Any], params: Mapping[str, str]) -> Grant:
+        """Redeem the code in the callback's query ``params``. Raises SignInCancelled when the user
+        cancelled, SignInFailed for any other failure (the state is checked by the caller first)."""
+        ...
+
+    def identify(self, grant: Grant) -> MailboxIdentity:
+        """Who the grant belongs to, and what kind of mailbox it is."""
+        ...
+
+    def refresh(self, grant: Grant) -> Grant:
+        """A fresh access token (and the rotated refresh token, where the provider rotates).
+        Raises AuthRevoked when the grant is no longer valid."""
+        ...
+
+    def revoke(self, grant: Grant) -> None:
+        """End the grant at the provider (best effort: an already-dead grant is not an error)."""
+        ...
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """A message in a folder, as listed: enough to fetch and move it."""
+
+    id: str
+    internet_message_id: str = ""
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    messages: tuple[MessageRef, ...]
+    next_page_token: str | None = None
+
+
+class MailProvider(Provider, Protocol):
+    """What mail sync needs from a provider (folders on Microsoft 365, labels on Gmail)."""
+
+    def ensure_folders(self, grant: Grant, names: tuple[str, ...]) -> dict[str, str]:
+        """The id of each named top-level folder / label, creating the missing ones."""
+        ...
+
+    def list_folder(self, grant: Grant, folder_id: str, *, page_token: str | None = None,
+                    page_size: int = 50) -> MessagePage:
+        """One page of the messages now in a folder (one provider request)."""
+        ...
+
+    def fetch_mime(self, grant: Grant, message_id: str) -> bytes:
+        """The message's raw RFC 5322 bytes. Raises NotFound if it has gone."""
+        ...
+
+    def move_messages(self, grant: Grant, message_ids: tuple[str, ...], *, source_folder_id: str,
+                      target_folder_id: str) -> dict[str, ProviderError | None]:
+        """Move messages in as few requests as the provider allows (Graph $batch of 20, Gmail
+        batchModify); per message, None when moved (or already gone from the source)."""
+        ...
+
+    def send_mime(self, grant: Grant, mime: bytes) -> str:
+        """Send a complete RFC 5322 message through the mailbox so it lands in Sent; returns the
+        provider's id of the sent message where the provider gives one."""
+        ...
