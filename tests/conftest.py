@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -15,6 +16,7 @@ from accounts.models import Company, User
 from activities.models import Activity
 from activities.services import create_activity
 from crm.models import Contact, ContactEmail, Opportunity, Property, WorkTicket
+from sandbox.runner import SandboxProcess, start_sandbox
 
 PASSWORD = "correct horse battery staple"
 
@@ -137,3 +139,20 @@ def browser_page(live_server: object) -> Iterator[object]:
         yield page
         context.close()
         browser.close()
+
+
+# -- the provider sandbox: one real process for the session, emptied before each test ------
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    handle = start_sandbox(ca_dir=Path(tmp_path_factory.mktemp("sandbox-ca")))
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxProcess) -> SandboxProcess:
+    """The running sandbox, emptied before each test."""
+    sandbox_server.control("POST", "/reset")
+    return sandbox_server
