@@ -38,6 +38,7 @@ from .common import (
     new_change_key,
     new_graph_id,
     not_found,
+    offset_page,
     page_size,
     parse_iso,
     prefer,
@@ -445,16 +446,12 @@ class Calendar:
         return self.paged(request, events, "users('me')/events")
 
     def paged(self, request: Request, items: list[Json], context_path: str) -> Response:
-        size = page_size(request)
-        try:
-            skip = int(request.query_params.get("$skip", 0))
-        except ValueError as exc:
-            raise bad_request("Invalid $skip value.") from exc
+        page, next_link = offset_page(request, items)
         fields = selected_fields(request)
         body: Json = {"@odata.context": context(self.sandbox, context_path),
-                      "value": [apply_select(i, fields) for i in items[skip:skip + size]]}
-        if skip + size < len(items):
-            body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skip": skip + size, "$top": size}))
+                      "value": [apply_select(i, fields) for i in page]}
+        if next_link:
+            body["@odata.nextLink"] = next_link
         return graph_json(body)
 
     @graph("events.get")

@@ -118,6 +118,19 @@ def page_size(request: Request, default: int = DEFAULT_PAGE_SIZE) -> int:
     return min(size, MAX_PAGE_SIZE)
 
 
+def offset_page(request: Request, items: list[Any]) -> tuple[list[Any], str | None]:
+    """One ``$top``/``$skip`` page of a collection and the ``@odata.nextLink`` to the rest (None at the end)."""
+    size = page_size(request)
+    raw_skip = request.query_params.get("$skip", "0")
+    if not raw_skip.isdigit():
+        raise bad_request(f"Invalid $skip value '{raw_skip}'.")
+    skip = int(raw_skip)
+    next_link = None
+    if skip + size < len(items):
+        next_link = str(request.url.include_query_params(**{"$skip": skip + size, "$top": size}))
+    return items[skip:skip + size], next_link
+
+
 def selected_fields(request: Request) -> set[str] | None:
     raw = request.query_params.get("$select")
     if not raw:

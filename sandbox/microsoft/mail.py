@@ -41,6 +41,7 @@ from .common import (
     new_change_key,
     new_graph_id,
     not_found,
+    offset_page,
     page_size,
     selected_fields,
     utc_now,
@@ -270,15 +271,13 @@ class Mail:
             f for f in data["folders"].values()
             if f["parentFolderId"] == parent["id"] and (include_hidden or not f["isHidden"])
         ]
-        size = page_size(request)
-        skip = int(request.query_params.get("$skip", 0))
-        page = children[skip:skip + size]
+        page, next_link = offset_page(request, children)
         body: Json = {
             "@odata.context": context(self.sandbox, context_path),
             "value": [apply_select(self.folder_json(data, f), selected_fields(request)) for f in page],
         }
-        if skip + size < len(children):
-            body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skip": skip + size, "$top": size}))
+        if next_link:
+            body["@odata.nextLink"] = next_link
         return graph_json(body)
 
     async def create_folder(self, request: Request, data: Json, parent: Json) -> Response:
@@ -338,19 +337,14 @@ class Mail:
         wanted = self.internet_message_id_filter(request)
         if wanted is not None:
             ids = [i for i in ids if data["messages"][i]["fields"]["internetMessageId"] == wanted]
-        size = page_size(request)
-        try:
-            skip = int(request.query_params.get("$skip", 0))
-        except ValueError as exc:
-            raise bad_request("Invalid $skip value.") from exc
+        page, next_link = offset_page(request, ids)
         immutable, fields = wants_immutable_ids(request), selected_fields(request)
         body: Json = {
             "@odata.context": context(self.sandbox, context_path),
-            "value": [self.message_json(data["messages"][i], immutable=immutable, fields=fields)
-                      for i in ids[skip:skip + size]],
+            "value": [self.message_json(data["messages"][i], immutable=immutable, fields=fields) for i in page],
         }
-        if skip + size < len(ids):
-            body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skip": skip + size, "$top": size}))
+        if next_link:
+            body["@odata.nextLink"] = next_link
         return graph_json(body)
 
     @staticmethod

@@ -205,3 +205,13 @@ def test_the_msal_token_cache_refreshes_silently(sandbox: SandboxProcess) -> Non
     refreshed = app.acquire_token_silent(SCOPES, account=account, force_refresh=True)
     assert refreshed["access_token"] != first["access_token"]
     assert Graph(sandbox, refreshed["access_token"]).get("me").status_code == 200
+
+
+def test_a_tenant_specific_authority_issues_for_that_tenant(sandbox: SandboxProcess) -> None:
+    account = create_account(sandbox, "ana@acme.test")
+    session = ca_session(sandbox)
+    app = msal_app(sandbox, session, tenant=account["tenant_id"])
+    flow = SignIn(sandbox, session, app)
+    assert flow.action == f"{sandbox.base_url}/{account['tenant_id']}/oauth2/v2.0/authorize"
+    result = flow.redeem(flow.password("ana@acme.test"))
+    assert result["id_token_claims"]["iss"] == f"{sandbox.base_url}/{account['tenant_id']}/v2.0"
