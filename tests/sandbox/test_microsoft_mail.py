@@ -126,12 +126,14 @@ def test_delta_reports_new_mail_and_mail_moved_away(sandbox: SandboxProcess, gra
 
 def test_immutable_ids_survive_a_move(sandbox: SandboxProcess, graph: Graph) -> None:
     put(sandbox, "Inbox", "Keep my id")
-    listed = graph.ok("GET", "me/mailFolders/inbox/messages", headers=IMMUTABLE)["value"][0]
-    moved = graph.ok("POST", f"me/messages/{listed['id']}/move", json={"destinationId": "archive"},
+    listed, delta_link = graph.pages("me/mailFolders/inbox/messages/delta", headers=IMMUTABLE)
+    moved = graph.ok("POST", f"me/messages/{listed[0]['id']}/move", json={"destinationId": "archive"},
                      headers=IMMUTABLE)
-    assert moved["id"] == listed["id"]
-    assert graph.ok("GET", f"me/messages/{listed['id']}", headers=IMMUTABLE)["parentFolderId"] == \
+    assert moved["id"] == listed[0]["id"]
+    assert graph.ok("GET", f"me/messages/{moved['id']}", headers=IMMUTABLE)["parentFolderId"] == \
         graph.ok("GET", "me/mailFolders/archive")["id"]
+    changes, _ = graph.pages(delta_link, headers=IMMUTABLE)
+    assert [(c["id"], "@removed" in c) for c in changes] == [(moved["id"], True)]
 
 
 def test_batch_moves_twenty_and_refuses_twenty_one(sandbox: SandboxProcess, graph: Graph) -> None:
@@ -152,6 +154,10 @@ def test_batch_moves_twenty_and_refuses_twenty_one(sandbox: SandboxProcess, grap
     assert {r["status"] for r in result["responses"]} == {201}
     assert all(r["body"]["parentFolderId"] == processed["id"] for r in result["responses"])
     assert graph.ok("GET", f"me/mailFolders/{processed['id']}")["totalItemCount"] == 20
+
+    # Each step succeeds or fails on its own: the moved messages' old ids are gone now.
+    again = graph.ok("POST", "$batch", json={"requests": [steps[0], steps[20]]})
+    assert sorted(r["status"] for r in again["responses"]) == [201, 404]
 
 
 def test_send_mail_lands_in_sent_items_and_reaches_sandbox_recipients(sandbox: SandboxProcess, graph: Graph) -> None:

@@ -167,3 +167,12 @@ def test_more_than_four_concurrent_requests_per_mailbox_are_throttled(sandbox: S
     throttled = next(r for r in responses if r.status_code == 429)
     assert throttled.headers["Retry-After"] == "1"
     assert throttled.json()["error"]["code"] == "ApplicationThrottled"
+
+
+def test_an_expired_subscription_stays_silent(sandbox: SandboxProcess, graph: Graph, receiver: Receiver) -> None:
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    assert subscribe(graph, receiver, "me/mailFolders('inbox')/messages", expirationDateTime=soon).status_code == 201
+    time.sleep(2.5)
+    sandbox.control("POST", "/accounts/microsoft/ana@acme.test/messages",
+                    json={"folder": "Inbox", "raw": "Subject: Late\r\n\r\nHello\r\n"})
+    assert receiver.wait_for(1, timeout=1) == []
