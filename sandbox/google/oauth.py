@@ -85,6 +85,7 @@ class GoogleOAuth:
             Route("/token", self.token, methods=["POST"]),
             Route("/revoke", self.revoke, methods=["POST"]),
             Route("/oauth2/v3/certs", self.certs, methods=["GET"]),
+            Route("/oauth2/v3/userinfo", self.userinfo, methods=["GET"]),
         ]
 
     # -- the interactive part ----------------------------------------------------------
@@ -288,8 +289,7 @@ class GoogleOAuth:
         # Reference: https://developers.google.com/identity/openid-connect/openid-connect#an-id-tokens-payload
         issued = int(time.time())
         claims = {
-            "iss": ISSUER, "azp": client_id, "aud": client_id, "sub": account["id"].replace("-", ""),
-            "email": account["email"], "email_verified": True, "name": account["display_name"],
+            "iss": ISSUER, "azp": client_id, "aud": client_id, **self._identity(account),
             "iat": issued, "exp": issued + ACCESS_TOKEN_LIFETIME,
         }
         header = {"alg": "RS256", "kid": self.key_id, "typ": "JWT"}
@@ -298,6 +298,20 @@ class GoogleOAuth:
         )
         signature = self.signing_key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
         return signing_input + "." + b64url(signature).rstrip("=")
+
+    @staticmethod
+    def _identity(account: Json) -> Json:
+        return {"sub": account["id"].replace("-", ""), "email": account["email"], "email_verified": True,
+                "name": account["display_name"]}
+
+    async def userinfo(self, request: Request) -> Response:
+        # Reference: https://developers.google.com/identity/openid-connect/openid-connect#obtaininguserprofileinformation
+        request.scope["state"]["operation"] = "google.userinfo"
+        account = request.scope["state"].get("account")
+        if account is None:
+            return oauth_error(401, "invalid_request", "Invalid Credentials",
+                               headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'})
+        return JSONResponse(self._identity(account))
 
     async def certs(self, request: Request) -> Response:
         # Reference: https://developers.google.com/identity/openid-connect/openid-connect#validatinganidtoken

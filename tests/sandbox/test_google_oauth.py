@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 from google.auth.exceptions import RefreshError
+from google.oauth2 import id_token
 from oauthlib.oauth2.rfc6749.errors import InvalidGrantError, OAuth2Error
 
 from sandbox.runner import SandboxProcess
 
 from .google_support import (
+    CLIENT_ID,
     Redirect,
     browser,
     connect,
@@ -24,17 +26,17 @@ ALICE = "alice@greenleaf-landscaping.com"
 
 
 @pytest.fixture
-def alice(sandbox: SandboxProcess) -> str:
+def alice_mailbox(sandbox: SandboxProcess) -> str:
     create_account(sandbox, ALICE, password="correct horse")
     return ALICE
 
 
-def test_code_flow_with_pkce_gives_working_offline_credentials(sandbox: SandboxProcess, alice: str) -> None:
+def test_code_flow_with_pkce_gives_working_offline_credentials(sandbox: SandboxProcess, alice_mailbox: str) -> None:
     flow = new_flow(sandbox)
     url, state = flow.authorization_url(access_type="offline", prompt="consent")
     assert "code_challenge_method=S256" in url
 
-    redirect = sign_in(sandbox, url, alice, "correct horse")
+    redirect = sign_in(sandbox, url, alice_mailbox, "correct horse")
 
     assert isinstance(redirect, Redirect)
     assert redirect.query["state"] == state
@@ -44,19 +46,30 @@ def test_code_flow_with_pkce_gives_working_offline_credentials(sandbox: SandboxP
     assert credentials.refresh_token and credentials.token and credentials.id_token
     assert credentials.expiry is not None
     profile = run(service(sandbox, credentials, "gmail").users().getProfile(userId="me"))
-    assert profile["emailAddress"] == alice
+    assert profile["emailAddress"] == alice_mailbox
 
 
-def test_online_access_gets_no_refresh_token(sandbox: SandboxProcess, alice: str) -> None:
+def test_id_token_verifies_against_the_sandbox_keys(sandbox: SandboxProcess, alice_mailbox: str) -> None:
+    credentials = connect(sandbox, alice_mailbox, password="correct horse")
+    claims = id_token.verify_token(credentials.id_token, token_request(sandbox), audience=CLIENT_ID,
+                                   certs_url=f"{sandbox.base_url}/oauth2/v3/certs")
+    assert claims["email"] == alice_mailbox and claims["iss"] == "https://accounts.google.com"
+    with browser(sandbox) as session:
+        userinfo = session.get(f"{sandbox.base_url}/oauth2/v3/userinfo",
+                               headers={"Authorization": f"Bearer {credentials.token}"}).json()
+    assert userinfo["email"] == alice_mailbox and userinfo["sub"] == claims["sub"]
+
+
+def test_online_access_gets_no_refresh_token(sandbox: SandboxProcess, alice_mailbox: str) -> None:
     create_account(sandbox, "bob@greenleaf-landscaping.com")
     credentials = connect(sandbox, "bob@greenleaf-landscaping.com", offline=False)
     assert credentials.token and credentials.refresh_token is None
 
 
-def test_refresh_token_comes_with_first_consent_or_forced_consent(sandbox: SandboxProcess, alice: str) -> None:
-    assert connect(sandbox, alice, password="correct horse", prompt=None).refresh_token
-    assert connect(sandbox, alice, password="correct horse", prompt=None).refresh_token is None
-    assert connect(sandbox, alice, password="correct horse", prompt="consent").refresh_token
+def test_refresh_token_comes_with_first_or_forced_consent(sandbox: SandboxProcess, alice_mailbox: str) -> None:
+    assert connect(sandbox, alice_mailbox, password="correct horse", prompt=None).refresh_token
+    assert connect(sandbox, alice_mailbox, password="correct horse", prompt=None).refresh_token is None
+    assert connect(sandbox, alice_mailbox, password="correct horse", prompt="consent").refresh_token
 
 
 def test_mfa_account_needs_the_one_time_code(sandbox: SandboxProcess) -> None:
@@ -74,16 +87,16 @@ def test_mfa_account_needs_the_one_time_code(sandbox: SandboxProcess) -> None:
     assert flow.credentials.refresh_token
 
 
-def test_wrong_password_shows_the_sign_in_page_again(sandbox: SandboxProcess, alice: str) -> None:
+def test_wrong_password_shows_the_sign_in_page_again(sandbox: SandboxProcess, alice_mailbox: str) -> None:
     url, _ = new_flow(sandbox).authorization_url()
-    page = sign_in(sandbox, url, alice, "guess")
+    page = sign_in(sandbox, url, alice_mailbox, "guess")
     assert not isinstance(page, Redirect)
     assert "Wrong email or password" in page.text and 'name="password"' in page.text
 
 
-def test_cancel_returns_access_denied_with_state(sandbox: SandboxProcess, alice: str) -> None:
+def test_cancel_returns_access_denied_with_state(sandbox: SandboxProcess, alice_mailbox: str) -> None:
     url, state = new_flow(sandbox).authorization_url()
-    redirect = sign_in(sandbox, url, alice, cancel=True)
+    redirect = sign_in(sandbox, url, alice_mailbox, cancel=True)
     assert isinstance(redirect, Redirect)
     assert redirect.query == {"error": "access_denied", "state": state}
 
@@ -96,20 +109,20 @@ def test_groups_cannot_sign_in(sandbox: SandboxProcess) -> None:
     assert "Google Group" in page.text
 
 
-def test_alias_signs_in_its_owner(sandbox: SandboxProcess, alice: str) -> None:
-    create_account(sandbox, "sales@greenleaf-landscaping.com", kind="alias", alias_of=alice)
+def test_alias_signs_in_its_owner(sandbox: SandboxProcess, alice_mailbox: str) -> None:
+    create_account(sandbox, "sales@greenleaf-landscaping.com", kind="alias", alias_of=alice_mailbox)
     credentials = connect(sandbox, "sales@greenleaf-landscaping.com")
     gmail = service(sandbox, credentials, "gmail")
-    assert run(gmail.users().getProfile(userId="me"))["emailAddress"] == alice
+    assert run(gmail.users().getProfile(userId="me"))["emailAddress"] == alice_mailbox
     send_as = run(gmail.users().settings().sendAs().list(userId="me"))["sendAs"]
     assert {(s["sendAsEmail"], s.get("isPrimary", False)) for s in send_as} == {
-        (alice, True), ("sales@greenleaf-landscaping.com", False)}
+        (alice_mailbox, True), ("sales@greenleaf-landscaping.com", False)}
 
 
-def test_code_needs_the_right_verifier_and_works_once(sandbox: SandboxProcess, alice: str) -> None:
+def test_code_needs_the_right_verifier_and_works_once(sandbox: SandboxProcess, alice_mailbox: str) -> None:
     flow = new_flow(sandbox)
     url, _ = flow.authorization_url(access_type="offline")
-    redirect = sign_in(sandbox, url, alice, "correct horse")
+    redirect = sign_in(sandbox, url, alice_mailbox, "correct horse")
     assert isinstance(redirect, Redirect)
     right_verifier = flow.code_verifier
 
@@ -123,20 +136,20 @@ def test_code_needs_the_right_verifier_and_works_once(sandbox: SandboxProcess, a
         flow.fetch_token(code=redirect.query["code"], verify=str(sandbox.ca_path))
 
 
-def test_code_reuse_is_refused(sandbox: SandboxProcess, alice: str) -> None:
+def test_code_reuse_is_refused(sandbox: SandboxProcess, alice_mailbox: str) -> None:
     flow = new_flow(sandbox)
     url, _ = flow.authorization_url(access_type="offline")
-    redirect = sign_in(sandbox, url, alice, "correct horse")
+    redirect = sign_in(sandbox, url, alice_mailbox, "correct horse")
     assert isinstance(redirect, Redirect)
     flow.fetch_token(code=redirect.query["code"], verify=str(sandbox.ca_path))
     with pytest.raises(InvalidGrantError):
         flow.fetch_token(code=redirect.query["code"], verify=str(sandbox.ca_path))
 
 
-def test_wrong_client_secret_is_invalid_client(sandbox: SandboxProcess, alice: str) -> None:
+def test_wrong_client_secret_is_invalid_client(sandbox: SandboxProcess, alice_mailbox: str) -> None:
     flow = new_flow(sandbox)
     url, _ = flow.authorization_url()
-    redirect = sign_in(sandbox, url, alice, "correct horse")
+    redirect = sign_in(sandbox, url, alice_mailbox, "correct horse")
     assert isinstance(redirect, Redirect)
     with pytest.raises(OAuth2Error) as raised:
         flow.fetch_token(code=redirect.query["code"], verify=str(sandbox.ca_path),
