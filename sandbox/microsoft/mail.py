@@ -14,6 +14,7 @@ new store-wide sequence number), so a delta page is a binary search plus a slice
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import bisect
@@ -47,7 +48,7 @@ from .common import (
     utc_now,
     wants_immutable_ids,
 )
-from .mime import build_mime, complete_mime, parse_mime, recipients_of
+from .mime import build_mime, complete_mime, parse_mime
 
 if TYPE_CHECKING:
     from ..app import Sandbox
@@ -157,13 +158,15 @@ class Mail:
             raise not_found()
         return data["messages"][immutable]
 
-    def store_message(self, account: Json, folder: Json, raw: bytes, *, is_read: bool = False,
-                      is_draft: bool = False) -> Json:
+    def store_message(self, account: Json, folder: Json, raw: bytes, *, fields: Json | None = None,
+                      is_read: bool = False, is_draft: bool = False) -> Json:
+        """Store mail in a folder; ``fields`` are the MIME's parsed fields when the caller has them."""
         data = data_of(account)
         received = utc_now()
         record = {
             "immutableId": new_graph_id(IMMUTABLE_ID_PREFIX), "id": new_graph_id(REGULAR_ID_PREFIX),
-            "folder": folder["id"], "raw": raw, "fields": parse_mime(raw, received=received),
+            "folder": folder["id"], "raw": raw,
+            "fields": {**fields, "receivedDateTime": iso_z(received)} if fields else parse_mime(raw, received=received),
             "isRead": is_read, "isDraft": is_draft, "createdDateTime": iso_z(received),
             "lastModifiedDateTime": iso_z(received), "changeKey": new_change_key(),
         }
@@ -469,7 +472,7 @@ class Mail:
                     from exc
             if not raw.strip():
                 raise bad_request("The MIME content is empty.", "ErrorMimeContentInvalid")
-            raw = complete_mime(raw, sender=account)
+            raw = await asyncio.to_thread(complete_mime, raw, sender=account)
             save = True
         else:
             spec = await json_body(request)
@@ -479,17 +482,23 @@ class Mail:
             if not message.get("toRecipients") and not message.get("ccRecipients") \
                     and not message.get("bccRecipients"):
                 raise bad_request("At least one recipient is required.", "ErrorInvalidRecipients")
-            raw = build_mime(message, sender=account)
+            raw = await asyncio.to_thread(build_mime, message, sender=account)
             save = spec.get("saveToSentItems", True) not in (False, "false")
-        self.deliver(account, raw, save_copy=save)
+        self.deliver(account, raw, await self.parse(raw), save_copy=save)
         return accepted()
+
+    @staticmethod
+    async def parse(raw: bytes) -> Json:
+        # Building and parsing MIME with a 25 MB attachment takes a while: keep it off the event loop.
+        return await asyncio.to_thread(parse_mime, raw, received=utc_now())
 
     async def create_draft(self, request: Request, account: Json) -> Response:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-messages
         request.scope["state"]["operation"] = "messages.createDraft"
         data = data_of(account)
-        raw = build_mime(await json_body(request), sender=account)
-        record = self.store_message(account, self.folder_by_id(data, "drafts"), raw, is_read=True, is_draft=True)
+        raw = await asyncio.to_thread(build_mime, await json_body(request), sender=account)
+        record = self.store_message(account, self.folder_by_id(data, "drafts"), raw, fields=await self.parse(raw),
+                                    is_read=True, is_draft=True)
         return graph_json({
             "@odata.context": context(self.sandbox, "users('me')/messages/$entity"),
             **self.message_json(record, immutable=wants_immutable_ids(request)),
@@ -502,23 +511,31 @@ class Mail:
         record = self.message_record(data, request.path_params["message_id"])
         if not record["isDraft"]:
             raise bad_request("Only draft messages can be sent.", "ErrorInvalidOperation")
-        if not recipients_of(record["raw"]):
+        if not self.recipients(record["fields"]):
             raise bad_request("At least one recipient is required.", "ErrorInvalidRecipients")
         record["isDraft"] = False
         record["fields"]["sentDateTime"] = iso_z(utc_now())
         self.move_record(account, record, self.folder_by_id(data, "sentitems"))
-        self.deliver(account, record["raw"], save_copy=False)
+        self.deliver(account, record["raw"], record["fields"], save_copy=False)
         return accepted()
 
-    def deliver(self, sender: Json, raw: bytes, *, save_copy: bool) -> None:
+    @staticmethod
+    def recipients(fields: Json) -> list[str]:
+        return list(dict.fromkeys(
+            r["emailAddress"]["address"].lower()
+            for key in ("toRecipients", "ccRecipients", "bccRecipients") for r in fields[key]
+        ))
+
+    def deliver(self, sender: Json, raw: bytes, fields: Json, *, save_copy: bool) -> None:
         """Keep the sent copy and deliver to recipients that are sandbox Microsoft mailboxes."""
         if save_copy:
-            self.store_message(sender, self.folder_by_id(data_of(sender), "sentitems"), raw, is_read=True)
-        for address in dict.fromkeys(recipients_of(raw)):
+            self.store_message(sender, self.folder_by_id(data_of(sender), "sentitems"), raw, fields=fields,
+                               is_read=True)
+        for address in self.recipients(fields):
             recipient = self.store.find_account("microsoft", address)
             if recipient is not None and recipient["kind"] in ("user", "shared", "room") \
                     and recipient["id"] != sender["id"]:
-                self.store_message(recipient, self.folder_by_id(data_of(recipient), "inbox"), raw)
+                self.store_message(recipient, self.folder_by_id(data_of(recipient), "inbox"), raw, fields=fields)
 
     # -- control API -----------------------------------------------------------------------
     def put_message(self, account: Json, *, folder: str, raw: bytes) -> Json:

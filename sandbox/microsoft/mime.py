@@ -152,9 +152,3 @@ def complete_mime(raw: bytes, *, sender: Json) -> bytes:
     # Re-serialise only when something was stamped, so the client's bytes are otherwise kept as sent.
     return message.as_bytes() if added else raw
 
-
-def recipients_of(raw: bytes) -> list[str]:
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return [r["emailAddress"]["address"].lower()
-            for header in ("To", "Cc", "Bcc") for r in _recipients(message, header)]

@@ -228,6 +228,16 @@ def test_a_25_mb_attachment_round_trips(sandbox: SandboxProcess, graph: Graph) -
     parsed = email.message_from_bytes(content, policy=email.policy.default)
     assert next(parsed.iter_attachments()).get_content() == attachment
 
+    sent = graph.post("me/sendMail", json={"message": {
+        "subject": "Plans attached", "toRecipients": [{"emailAddress": {"address": "client@example.com"}}],
+        "attachments": [{"@odata.type": "#microsoft.graph.fileAttachment", "name": "plans.pdf",
+                         "contentType": "application/pdf", "contentBytes": base64.b64encode(attachment).decode()}]}})
+    assert sent.status_code == 202
+    copy = graph.ok("GET", "me/mailFolders/sentitems/messages")["value"][0]
+    parsed = email.message_from_bytes(graph.get(f"me/messages/{copy['id']}/$value").content,
+                                      policy=email.policy.default)
+    assert next(parsed.iter_attachments()).get_content() == attachment
+
 
 def test_a_large_folder_lists_quickly(sandbox: SandboxProcess, graph: Graph) -> None:
     graph.ok("POST", "me/mailFolders", json={"displayName": "Big"})
