@@ -199,7 +199,7 @@ class Calendar:
         resource = json.loads(json.dumps(current))
         self._apply(resource, body, replace=replace)
         resource["sequence"] = current.get("sequence", 0) + 1
-        if "recurrence" in body and not current.get("recurringEventId"):
+        if not current.get("recurringEventId") and resource.get("recurrence") != current.get("recurrence"):
             # A changed rule replaces the series: old exceptions no longer belong to it.
             for other in list(cal["events"].values()):
                 if other["resource"].get("recurringEventId") == event_id:
@@ -297,6 +297,8 @@ class Calendar:
         master = cal["events"].get(request.path_params["eventId"])
         if master is None or not master["resource"].get("recurrence"):
             raise missing()
+        if master["resource"]["status"] == "cancelled":
+            raise gone()
         low, high = time_param(request, "timeMin"), time_param(request, "timeMax")
         show_deleted = bool_param(request, "showDeleted")
         items = [item for item in self._instances(cal, master["resource"], low, high)
@@ -359,6 +361,15 @@ class Calendar:
             items.append(resource)
         # A series and its changed exceptions can both yield the same instance in an incremental sync.
         items = list({item["id"]: item for item in items}.values())
+        if params.get("iCalUID"):
+            items = [item for item in items if item.get("iCalUID") == params["iCalUID"]]
+        for word in params.get("q", "").lower().split():
+            items = [item for item in items if word in searchable_text(item)]
+        for scope in ("private", "shared"):
+            for constraint in params.getlist(f"{scope}ExtendedProperty"):
+                name, _, value = constraint.partition("=")
+                items = [item for item in items
+                         if item.get("extendedProperties", {}).get(scope, {}).get(name) == value]
         if order_by == "startTime":
             items.sort(key=lambda item: (instant(item["start"]), item["id"]))
         elif order_by == "updated":
@@ -537,6 +548,13 @@ def time_param(request: Request, name: str) -> dt.datetime | None:
     if moment.tzinfo is None:
         raise bad_request(f"Bad Request: {name} must have a time zone offset", "badRequest")
     return moment.astimezone(UTC)
+
+
+def searchable_text(resource: Json) -> str:
+    """What a free-text ``q`` matches: summary, description, location and attendees."""
+    attendees = " ".join(f"{a.get('email', '')} {a.get('displayName', '')}" for a in resource.get("attendees") or [])
+    fields = (resource.get("summary"), resource.get("description"), resource.get("location"), attendees)
+    return " ".join(field for field in fields if field).lower()
 
 
 def overlaps(resource: Json, low: dt.datetime | None, high: dt.datetime | None) -> bool:

@@ -49,6 +49,14 @@ def test_insert_with_a_client_chosen_id_is_safe_to_retry(calendar: Any) -> None:
     assert created["id"] == "aspireappt000142" and created["status"] == "confirmed"
     assert created["start"] == {"dateTime": "2026-12-01T09:00:00-06:00", "timeZone": CHICAGO}
     assert created["organizer"]["email"] == ALICE and created["etag"]
+    run(calendar.events().insert(calendarId="primary", body=timed(
+        "2026-12-01T11:00:00", "2026-12-01T12:00:00", summary="Made in Google")))
+    tagged = run(calendar.events().insert(calendarId="primary", body=timed(
+        "2026-12-01T13:00:00", "2026-12-01T14:00:00", summary="Made in Aspire",
+        extendedProperties={"private": {"aspireAppointment": "142"}})))
+    found, _ = list_all(calendar, privateExtendedProperty="aspireAppointment=142")
+    assert [item["id"] for item in found] == [tagged["id"]]
+    assert [item["id"] for item in list_all(calendar, q="aspire")[0]] == [tagged["id"]]
     with pytest.raises(HttpError) as raised:
         calendar.events().insert(calendarId="primary", body=body).execute()
     assert raised.value.status_code == 409
