@@ -188,10 +188,10 @@ class Calendar:
         return hashlib.sha256(f"{event['changeKey']}:{exception['changeKey']}".encode()).hexdigest()[:16]
 
     # -- rendering -----------------------------------------------------------------------
-    def output_zone(self, request: Request | None) -> str:
+    def output_zone(self, request: Request) -> str:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-events#support-various-time-zones
         # Without the Prefer header Graph answers in UTC; the event's own zone is in originalStartTimeZone.
-        name = prefer(request).get("outlook.timezone", "UTC") if request is not None else "UTC"
+        name = prefer(request).get("outlook.timezone", "UTC")
         zone(name)
         return name
 

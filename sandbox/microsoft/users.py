@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, Router
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 
+from ..errors import graph_error
 from .common import PROVIDER, Json, bad_request, context, graph, graph_json, json_body
 
 if TYPE_CHECKING:
@@ -155,5 +156,12 @@ class Users:
     def router(self) -> Router:
         if self._batch_router is None:
             self._batch_router = Router(routes=[r for r in self.graph_routes()
-                                                if getattr(r, "path", "") != "/v1.0/$batch"])
+                                                if getattr(r, "path", "") != "/v1.0/$batch"],
+                                        default=self.unknown_step)
         return self._batch_router
+
+    @staticmethod
+    async def unknown_step(scope: Scope, receive: Receive, send: Send) -> None:
+        segment = scope["path"].removeprefix("/v1.0/")
+        response = graph_error(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+        await response(scope, receive, send)

@@ -156,8 +156,10 @@ def test_batch_moves_twenty_and_refuses_twenty_one(sandbox: SandboxProcess, grap
     assert graph.ok("GET", f"me/mailFolders/{processed['id']}")["totalItemCount"] == 20
 
     # Each step succeeds or fails on its own: the moved messages' old ids are gone now.
-    again = graph.ok("POST", "$batch", json={"requests": [steps[0], steps[20]]})
-    assert sorted(r["status"] for r in again["responses"]) == [201, 404]
+    unknown = {"id": "x", "method": "GET", "url": "/me/nonsense"}
+    again = graph.ok("POST", "$batch", json={"requests": [steps[0], steps[20], unknown]})
+    assert sorted(r["status"] for r in again["responses"]) == [201, 400, 404]
+    assert again["responses"][2]["body"]["error"]["code"] == "BadRequest"
 
 
 def test_send_mail_lands_in_sent_items_and_reaches_sandbox_recipients(sandbox: SandboxProcess, graph: Graph) -> None:
