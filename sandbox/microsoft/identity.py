@@ -74,6 +74,7 @@ class Identity:
             Route("/{tenant}/oauth2/v2.0/authorize/cancel", self.cancel),
             Route("/{tenant}/oauth2/v2.0/token", self.token, methods=["POST"]),
             Route("/{tenant}/oauth2/v2.0/logout", self.logout),
+            Route("/_sandbox/microsoft/{email}/expire-access-tokens", self.expire_access_tokens, methods=["POST"]),
         ]
 
     # -- discovery -----------------------------------------------------------------------
@@ -278,6 +279,19 @@ class Identity:
             f"<a href='cancel?flow={flow}' id='cancel'>Cancel</a>"
             "</form>"
         ))
+
+    async def expire_access_tokens(self, request: Request) -> Response:
+        """Control API: end the lifetime of the mailbox's access tokens now, so the next Graph call
+        gets 401 and the client must refresh (its refresh tokens stay valid)."""
+        account = self.store.find_account(PROVIDER, request.path_params["email"])
+        if account is None:
+            raise LookupError(f"no microsoft account {request.path_params['email']}")
+        expired = 0
+        for grant in self.store.access_tokens.values():
+            if grant["account"] == account["id"] and grant["provider"] == PROVIDER:
+                grant["expires_at"] = now() - 1
+                expired += 1
+        return JSONResponse({"expired": expired})
 
     # -- token endpoint ------------------------------------------------------------------
     async def token(self, request: Request) -> Response:

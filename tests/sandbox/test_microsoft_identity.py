@@ -215,3 +215,13 @@ def test_a_tenant_specific_authority_issues_for_that_tenant(sandbox: SandboxProc
     assert flow.action == f"{sandbox.base_url}/{account['tenant_id']}/oauth2/v2.0/authorize"
     result = flow.redeem(flow.password("ana@acme.test"))
     assert result["id_token_claims"]["iss"] == f"{sandbox.base_url}/{account['tenant_id']}/v2.0"
+
+
+def test_an_expired_access_token_is_refused_until_refreshed(sandbox: SandboxProcess) -> None:
+    create_account(sandbox, "ana@acme.test")
+    tokens = sign_in(sandbox, "ana@acme.test")
+    assert sandbox.control("POST", "/microsoft/ana@acme.test/expire-access-tokens") == {"expired": 1}
+    assert Graph(sandbox, tokens["access_token"]).get("me").status_code == 401
+    renewed = msal_app(sandbox, ca_session(sandbox)).acquire_token_by_refresh_token(
+        tokens["refresh_token"], scopes=["User.Read"])
+    assert Graph(sandbox, renewed["access_token"]).get("me").status_code == 200
