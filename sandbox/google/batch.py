@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Message
 
 from ..errors import google_error
-from .mime import split_multipart
+from .mime import split_head, split_multipart
 
 if TYPE_CHECKING:
     from . import GoogleEmulator
@@ -37,7 +37,7 @@ class Batch:
     async def batch(self, request: Request) -> Response:
         # Reference: https://developers.google.com/workspace/gmail/api/guides/batch
         request.scope["state"]["operation"] = "batch"
-        outer_account = request.scope["state"].get("account")
+        outer_authorization = request.headers.get("authorization", "")
         content_type = request.headers.get("content-type", "")
         if not content_type.startswith("multipart/mixed"):
             return google_error(400, "badRequest", "Batch requests must be multipart/mixed.")
@@ -50,7 +50,7 @@ class Batch:
         boundary = "batch_" + secrets.token_hex(12)
         chunks: list[bytes] = []
         for part_headers, part_body in parts:
-            status, headers, body = await self._dispatch(part_body, outer_account)
+            status, headers, body = await self._dispatch(part_body, outer_authorization)
             content_id = part_headers.get("content-id", "")
             if content_id.startswith("<"):
                 content_id = "<response-" + content_id[1:]
@@ -65,24 +65,28 @@ class Batch:
         chunks.append(f"--{boundary}--\r\n".encode())
         return Response(b"".join(chunks), media_type=f"multipart/mixed; boundary={boundary}")
 
-    async def _dispatch(self, text: bytes, outer_account: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-        separator = b"\r\n\r\n" if b"\r\n\r\n" in text else b"\n\n"
-        head, _, body = text.partition(separator)
+    async def _dispatch(self, text: bytes, outer_authorization: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        head, body = split_head(text)
         lines = head.decode("utf-8").splitlines()
         if not lines or len(lines[0].split()) < 2:
             error = google_error(400, "badRequest", "Malformed call")
             return 400, [("Content-Type", "application/json")], bytes(error.body)
         method, target = lines[0].split()[:2]
         path, _, query = target.partition("?")
-        headers = [tuple(line.split(":", 1)) for line in lines[1:] if ":" in line]
-        account = outer_account
-        for name, value in headers:
-            if name.strip().lower() == "authorization" and value.strip().lower().startswith("bearer "):
-                account = self.store.account_for_access_token(value.strip()[7:].strip(), "google")
+        headers = [(name.strip().lower(), value.strip()) for name, _, value in
+                   (line.partition(":") for line in lines[1:] if ":" in line)]
+        # A call without its own credentials uses the batch request's.
+        authorization = dict(headers).get("authorization")
+        if authorization is None and outer_authorization:
+            authorization = outer_authorization
+            headers.append(("authorization", authorization))
+        account = None
+        if authorization and authorization[:7].lower() == "bearer ":
+            account = self.store.account_for_access_token(authorization[7:].strip(), "google")
         scope = {
             "type": "http", "http_version": "1.1", "method": method.upper(), "scheme": "https",
             "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
-            "headers": [(n.strip().lower().encode("latin-1"), v.strip().encode("latin-1")) for n, v in headers],
+            "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers],
             "server": ("localhost", 443), "client": ("127.0.0.1", 0), "state": {"account": account},
         }
         received = False

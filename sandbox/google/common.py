@@ -46,10 +46,26 @@ def not_found(message: str = "Requested entity was not found.") -> ApiError:
     return ApiError(404, "notFound", message)
 
 
+# Any one of these granted scopes opens an API (the sandbox does not tell read from write scopes).
+API_SCOPES = {
+    "gmail": ("https://mail.google.com/", "https://www.googleapis.com/auth/gmail."),
+    "calendar": ("https://www.googleapis.com/auth/calendar",),
+}
+
+
+def granted_scopes(request: Request, emulator: GoogleEmulator) -> list[str]:
+    authorization = request.headers.get("authorization", "")
+    if authorization[:7].lower() != "bearer ":
+        return []
+    grant = emulator.store.access_tokens.get(authorization[7:].strip())
+    return list(grant["scopes"]) if grant else []
+
+
 def api_route(emulator: GoogleEmulator, path: str, handler: Handler, *, methods: list[str],
               operation: str) -> Route:
-    """A Gmail / Calendar route: bearer account required, the operation named for the counters,
-    the per-user quota charged, and ``ApiError`` rendered in Google's error shape."""
+    """A Gmail / Calendar route: bearer account with a scope for the API required, the operation
+    named for the counters, the per-user quota charged, and ``ApiError`` in Google's error shape."""
+    needed = API_SCOPES[operation.split(".", 1)[0]]
 
     async def endpoint(request: Request) -> Response:
         request.scope["state"]["operation"] = operation
@@ -62,6 +78,10 @@ def api_route(emulator: GoogleEmulator, path: str, handler: Handler, *, methods:
                 "login cookie or other valid authentication credential.",
                 headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
             )
+        if not any(scope.startswith(needed) for scope in granted_scopes(request, emulator)):
+            # Reference: https://developers.google.com/workspace/gmail/api/auth/scopes
+            return google_error(403, "insufficientPermissions", "Request had insufficient authentication scopes.",
+                                headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
         try:
             emulator.quota.charge(account, operation)
             return await handler(request, account)

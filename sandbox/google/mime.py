@@ -46,13 +46,7 @@ def split_multipart(content_type: str, body: bytes) -> list[tuple[dict[str, str]
             break
         chunk = chunk[2:] if chunk.startswith(b"\r\n") else chunk[1:] if chunk.startswith(b"\n") else chunk
         chunk = chunk[:-2] if chunk.endswith(b"\r\n") else chunk[:-1] if chunk.endswith(b"\n") else chunk
-        crlf, lf = chunk.find(b"\r\n\r\n"), chunk.find(b"\n\n")
-        if crlf != -1 and (lf == -1 or crlf < lf):
-            head, content = chunk[:crlf], chunk[crlf + 4:]
-        elif lf != -1:
-            head, content = chunk[:lf], chunk[lf + 2:]
-        else:
-            head, content = chunk, b""
+        head, content = split_head(chunk)
         headers = {}
         for line in re.split(rb"\r?\n", head):
             name, colon, value = line.decode("latin-1").partition(":")
@@ -62,6 +56,16 @@ def split_multipart(content_type: str, body: bytes) -> list[tuple[dict[str, str]
             content = base64.b64decode(content)
         parts.append((headers, content))
     return parts
+
+
+def split_head(chunk: bytes) -> tuple[bytes, bytes]:
+    """Headers and body of an HTTP or MIME chunk, whichever line ending it uses."""
+    crlf, lf = chunk.find(b"\r\n\r\n"), chunk.find(b"\n\n")
+    if crlf != -1 and (lf == -1 or crlf < lf):
+        return chunk[:crlf], chunk[crlf + 4:]
+    if lf != -1:
+        return chunk[:lf], chunk[lf + 2:]
+    return chunk, b""
 
 
 def part_bytes(part: Any) -> bytes:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from google.auth.exceptions import RefreshError
 from google.oauth2 import id_token
+from googleapiclient.errors import HttpError
 from oauthlib.oauth2.rfc6749.errors import InvalidGrantError, OAuth2Error
 
 from sandbox.runner import SandboxProcess
 
 from .google_support import (
+    CALENDAR_SCOPES,
     CLIENT_ID,
     Redirect,
     browser,
@@ -58,6 +60,15 @@ def test_id_token_verifies_against_the_sandbox_keys(sandbox: SandboxProcess, ali
         userinfo = session.get(f"{sandbox.base_url}/oauth2/v3/userinfo",
                                headers={"Authorization": f"Bearer {credentials.token}"}).json()
     assert userinfo["email"] == alice_mailbox and userinfo["sub"] == claims["sub"]
+
+
+def test_api_calls_need_a_scope_for_that_api(sandbox: SandboxProcess, alice_mailbox: str) -> None:
+    credentials = connect(sandbox, alice_mailbox, password="correct horse", scopes=CALENDAR_SCOPES)
+    run(service(sandbox, credentials, "calendar").events().list(calendarId="primary"))
+    with pytest.raises(HttpError) as raised:
+        service(sandbox, credentials, "gmail").users().getProfile(userId="me").execute()
+    assert raised.value.status_code == 403
+    assert raised.value.error_details[0]["reason"] == "insufficientPermissions"
 
 
 def test_online_access_gets_no_refresh_token(sandbox: SandboxProcess, alice_mailbox: str) -> None:
