@@ -56,7 +56,7 @@ HISTORY_TYPES = {"messageAdded": "messagesAdded", "messageDeleted": "messagesDel
 HISTORY_KEPT = 100_000
 BATCH_MODIFY_LIMIT = 1000
 WATCH_LIFETIME_MS = 7 * 24 * 3600 * 1000
-PARSE_CACHE_SIZE = 32
+PARSE_CACHE_SIZE = 8  # parsed trees hold decoded attachments, so keep few
 PUSH_COALESCE_SECONDS = 0.2
 TOPIC_NAME = re.compile(r"projects/[^/]+/topics/[^/]+")
 
