@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest
 
 from sandbox.runner import SandboxProcess
 
-from .google_support import connect, create_account, push_receiver, run, service
+from .google_support import check_response, connect, create_account, push_receiver, run, service
 
 ALICE = "alice@greenleaf-landscaping.com"
 CHICAGO = "America/Chicago"
@@ -200,3 +201,22 @@ def test_watch_sends_sync_then_exists(sandbox: SandboxProcess, calendar: Any) ->
         with pytest.raises(HttpError) as raised:
             calendar.channels().stop(body={"id": "channel-1", "resourceId": channel["resourceId"]}).execute()
         assert raised.value.status_code == 404
+
+
+def test_batch_of_calendar_inserts(sandbox: SandboxProcess, calendar: Any) -> None:
+    results: dict[str, Any] = {}
+
+    def collect(request_id: str, response: Any, exception: HttpError | None) -> None:
+        results[request_id] = exception or response
+
+    batch = BatchHttpRequest(callback=collect, batch_uri=f"{sandbox.base_url}/batch/calendar/v3")
+    for day in (7, 8, 8):
+        body = timed(f"2026-12-{day:02d}T09:00:00", f"2026-12-{day:02d}T10:00:00", id=f"aspireappt{day:06d}")
+        batch.add(calendar.events().insert(calendarId="primary", body=body))
+    batch.execute()
+
+    first, second, retry = (results[key] for key in sorted(results, key=int))
+    check_response("calendar.events.insert", first)
+    check_response("calendar.events.insert", second)
+    assert isinstance(retry, HttpError) and retry.status_code == 409
+    assert [item["id"] for item in list_all(calendar)[0]] == ["aspireappt000007", "aspireappt000008"]

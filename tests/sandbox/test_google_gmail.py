@@ -275,7 +275,7 @@ def test_per_user_rate_limit_answers_429_until_limits_are_off(sandbox: SandboxPr
 
     sandbox.control("POST", "/limits", json={"enabled": False})
     for _ in range(10):
-        gmail.users().messages().batchModify(userId="me", body=move).execute()
+        run(gmail.users().messages().batchModify(userId="me", body=move))
 
 
 def test_batch_request_of_message_gets(sandbox: SandboxProcess, gmail: Any) -> None:
