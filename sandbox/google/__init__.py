@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
 from .batch import Batch
 from .calendar import Calendar
-from .common import ApiError
+from .common import ApiError, Json
 from .gmail import Gmail
 from .oauth import GoogleOAuth
 from .quota import UserQuota
 
 if TYPE_CHECKING:
     from ..app import Sandbox
-
-Json = dict[str, Any]
 
 
 class GoogleEmulator:
@@ -75,6 +73,10 @@ class GoogleEmulator:
 
     def change_event(self, account: Json, event_id: str, changes: Json) -> Json:
         with control_errors():
+            current = self.calendar.find(self.calendar.cal(account), event_id)
+            # New times without a zone stay in the event's own zone.
+            if "time_zone" not in changes and current["start"].get("timeZone"):
+                changes = {**changes, "time_zone": current["start"]["timeZone"]}
             return self.calendar.change(account, event_id, event_body(changes, partial=True))
 
     def delete_event(self, account: Json, event_id: str) -> None:

@@ -167,13 +167,15 @@ def test_control_api_events_show_through_the_api(sandbox: SandboxProcess, calend
         "subject": "Irrigation check", "start": "2026-12-01T09:00:00", "end": "2026-12-01T10:00:00",
         "time_zone": CHICAGO, "rrule": "FREQ=DAILY;COUNT=3", "private": True})
     second = f"{series['id']}_20261202T150000Z"
-    sandbox.control("PATCH", f"/accounts/google/{ALICE}/events/{second}", json={"subject": "Irrigation repair"})
+    sandbox.control("PATCH", f"/accounts/google/{ALICE}/events/{second}", json={
+        "subject": "Irrigation repair", "start": "2026-12-02T13:00:00", "end": "2026-12-02T14:00:00"})
     sandbox.control("DELETE", f"/accounts/google/{ALICE}/events/{series['id']}_20261203T150000Z")
 
     items, _ = list_all(calendar, singleEvents=True, orderBy="startTime")
 
-    assert [(i["summary"], i["visibility"]) for i in items] == [
-        ("Irrigation check", "private"), ("Irrigation repair", "private")]
+    assert [(i["summary"], i["visibility"], i["start"]["dateTime"]) for i in items] == [
+        ("Irrigation check", "private", "2026-12-01T09:00:00-06:00"),
+        ("Irrigation repair", "private", "2026-12-02T13:00:00-06:00")]
     assert series["recurrence"] == ["RRULE:FREQ=DAILY;COUNT=3"]
     listed = sandbox.control("GET", f"/accounts/google/{ALICE}/events")["events"]
     assert {e["id"] for e in listed} == {series["id"], second, f"{series['id']}_20261203T150000Z"}
