@@ -1,0 +1,178 @@
+"""Sign-in and tokens through msal: the authorization-code flow with PKCE, refresh with rotation.
+
+A ``Grant``'s data is the serialised msal token cache (one account: its refresh token, access token
+and id token) and that account's ``home_account_id``. msal objects are rebuilt per call from it, so
+the adapter keeps no tokens of its own and one provider serves every connection in a process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import msal
+import requests
+from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
+
+from ..base import AuthRequest, Grant
+from ..errors import AuthRevoked, ProviderError, SignInCancelled, SignInFailed, TransientError
+from .config import MicrosoftConfig
+
+# msal asks login.microsoftonline.com to vouch for any other authority host ("instance discovery");
+# there is nobody to ask for an emulator or a private cloud, so it is turned off for those.
+KNOWN_AUTHORITY_HOSTS = WELL_KNOWN_AUTHORITY_HOSTS
+# Token endpoint errors that mean the grant itself is over: the user must sign in again.
+# Reference: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
+GRANT_OVER = frozenset({"invalid_grant", "interaction_required", "consent_required", "login_required"})
+NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+SIGN_IN_MESSAGES = {
+    "consent_required": "Your Microsoft 365 administrator needs to approve Aspire Sync for your organisation "
+                        "before you can connect. Please ask them, then try again.",
+    "invalid_grant": "The sign-in took too long or was already used. Please connect again.",
+    "temporarily_unavailable": "Microsoft's sign-in service is busy right now. Please try again in a few minutes.",
+    "server_error": "Microsoft's sign-in service had a problem. Please try again in a few minutes.",
+    "invalid_client": "Aspire's connection to Microsoft 365 is not set up correctly. Please tell your administrator.",
+    "unauthorized_client": "Aspire's connection to Microsoft 365 is not set up correctly. "
+                           "Please tell your administrator.",
+}
+UNREACHABLE = "Microsoft's sign-in service could not be reached. Please try again in a few minutes."
+
+
+def _description(result: Mapping[str, Any]) -> str:
+    # error_description holds no secrets (an AADSTS code, trace and correlation ids).
+    return f"{result.get('error')}: {result.get('error_description', '')}".strip()
+
+
+class MicrosoftAuth:
+    def __init__(self, config: MicrosoftConfig, session: requests.Session) -> None:
+        self.config = config
+        self.session = session
+        # msal caches discovery documents here (no tokens, no personal data), so building an app per
+        # call does not fetch the authority's metadata each time.
+        self.http_cache: dict[str, Any] = {}
+        host = urlsplit(config.authority).hostname or ""
+        self.instance_discovery = None if host in KNOWN_AUTHORITY_HOSTS else False
+
+    def _app(self, cache: msal.SerializableTokenCache | None = None) -> msal.ConfidentialClientApplication:
+        # Reference: https://learn.microsoft.com/en-us/python/api/msal/msal.application.confidentialclientapplication
+        return msal.ConfidentialClientApplication(
+            self.config.client_id,
+            client_credential=self.config.client_secret,
+            authority=self.config.authority,
+            instance_discovery=self.instance_discovery,
+            http_client=self.session,
+            http_cache=self.http_cache,
+            token_cache=cache or msal.SerializableTokenCache(),
+        )
+
+    def begin(self, *, state: str, login_hint: str = "") -> AuthRequest:
+        # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#request-an-authorization-code
+        try:
+            flow = self._app().initiate_auth_code_flow(
+                list(self.config.scopes),
+                redirect_uri=self.config.redirect_uri,
+                state=state,
+                login_hint=login_hint or None,
+                # Let someone signed in to several Microsoft 365 accounts pick the mailbox to connect.
+                prompt="select_account",
+                # The code comes back in the query string, not form_post (which msal recommends and
+                # warns about): a cross-site POST carries no SameSite=Lax session cookie, so the
+                # callback could not find the flow it belongs to. The code is useless without the
+                # PKCE verifier and the client secret, both kept server-side.
+            )
+        except (*NETWORK_ERRORS, ValueError) as exc:
+            # ValueError: msal could not read the authority's discovery document.
+            raise TransientError(f"starting sign-in: {exc.__class__.__name__}", user_message=UNREACHABLE) from exc
+        return AuthRequest(url=flow["auth_uri"], flow=flow)
+
+    def complete(self, *, flow: Mapping[str, Any], params: Mapping[str, str]) -> Grant:
+        # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#redeem-a-code-for-an-access-token
+        cache = msal.SerializableTokenCache()
+        try:
+            app = self._app(cache)
+            # msal pops keys from the flow; the caller's copy stays as it was.
+            result = app.acquire_token_by_auth_code_flow(dict(flow), dict(params))
+        except NETWORK_ERRORS as exc:
+            raise SignInFailed(f"redeeming the code: {exc.__class__.__name__}", user_message=UNREACHABLE) from exc
+        except ValueError as exc:
+            # A state that does not match the flow, or a callback that is not an answer to it.
+            raise SignInFailed(f"the callback does not match the sign-in: {exc}") from exc
+        if "error" in result:
+            if result["error"] == "access_denied":
+                # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#error-codes-for-authorization-endpoint-errors
+                raise SignInCancelled(_description(result))
+            raise SignInFailed(_description(result), user_message=SIGN_IN_MESSAGES.get(result["error"]))
+        accounts = app.get_accounts()
+        if len(accounts) != 1:
+            raise SignInFailed("the token response named no account")
+        return self._grant(result, cache, accounts[0]["home_account_id"])
+
+    def refresh(self, grant: Grant) -> Grant:
+        """Redeem the refresh token for new tokens; the identity platform rotates the refresh token,
+        so the returned grant must replace the old one (which will be refused from now on)."""
+        # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token
+        cache = self._cache_of(grant)
+        try:
+            app = self._app(cache)
+            account = self._account(app, grant)
+            if account is None:
+                raise AuthRevoked("the grant holds no account (disconnected)")
+            # The _with_error variant tells an empty cache from a refused refresh token.
+            result = app.acquire_token_silent_with_error(list(self.config.scopes), account, force_refresh=True)
+        except (*NETWORK_ERRORS, ValueError) as exc:
+            raise TransientError(f"refreshing: {exc.__class__.__name__}", user_message=UNREACHABLE) from exc
+        if result is None:
+            raise AuthRevoked("the grant holds no refresh token")
+        if "error" in result:
+            if result["error"] in GRANT_OVER:
+                raise AuthRevoked(_description(result))
+            # Throttling, an outage, or a client secret that has expired: nothing the user can fix
+            # by signing in again, so the connection is kept and the caller retries.
+            raise TransientError(_description(result))
+        return self._grant(result, cache, grant.data["home_account_id"])
+
+    def forget(self, grant: Grant) -> None:
+        """Remove the account's tokens from the grant's token cache, without any network call."""
+        cache = self._cache_of(grant)
+        owned = {"home_account_id": grant.data.get("home_account_id")}
+        kinds = msal.TokenCache.CredentialType
+        for credential in list(cache.search(kinds.REFRESH_TOKEN, query=owned)):
+            cache.remove_rt(credential)
+        for credential in list(cache.search(kinds.ACCESS_TOKEN, query=owned)):
+            cache.remove_at(credential)
+        for credential in list(cache.search(kinds.ID_TOKEN, query=owned)):
+            cache.remove_idt(credential)
+        for account in list(cache.search(kinds.ACCOUNT, query=owned)):
+            cache.remove_account(account)
+        grant.data["token_cache"] = cache.serialize()
+
+    # -- helpers -------------------------------------------------------------------------
+    @staticmethod
+    def _cache_of(grant: Grant) -> msal.SerializableTokenCache:
+        cache = msal.SerializableTokenCache()
+        serialised = grant.data.get("token_cache")
+        if not isinstance(serialised, str):
+            raise AuthRevoked("the grant holds no Microsoft token cache")
+        cache.deserialize(serialised)
+        return cache
+
+    @staticmethod
+    def _account(app: msal.ConfidentialClientApplication, grant: Grant) -> dict[str, Any] | None:
+        for account in app.get_accounts():
+            if account.get("home_account_id") == grant.data.get("home_account_id"):
+                return dict(account)
+        return None
+
+    @staticmethod
+    def _grant(result: Mapping[str, Any], cache: msal.SerializableTokenCache, home_account_id: str) -> Grant:
+        if "access_token" not in result:
+            raise ProviderError("the token response holds no access token")
+        return Grant(
+            data={"token_cache": cache.serialize(), "home_account_id": home_account_id},
+            access_token=result["access_token"],
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=int(result.get("expires_in", 0))),
+            scopes=tuple(str(result.get("scope", "")).split()),
+        )

@@ -1,0 +1,244 @@
+"""A small Microsoft Graph client on ``requests``: bearer auth, immutable ids, timeouts, and Graph's
+errors turned into ``providers.errors``.
+
+It never retries: retries, with the ``retry_after`` carried by ``Throttled``, belong to the caller
+(the Celery tasks), which knows the mailbox's backoff and concurrency budget.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import io
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ..errors import (
+    Conflict,
+    NotFound,
+    ProviderError,
+    SyncStateExpired,
+    Throttled,
+    TransientError,
+)
+
+# Reference: https://learn.microsoft.com/en-us/graph/outlook-immutable-id
+# Without it a message's id changes when it moves to another folder; the header applies only to the
+# request that carries it, so every request (and every step of a batch) sends it.
+IMMUTABLE_IDS = 'IdType="ImmutableId"'
+DEFAULT_RETRY_AFTER = 30.0
+# Reference: https://learn.microsoft.com/en-us/graph/json-batching#batch-size-limitations
+MAX_BATCH_STEPS = 20
+STREAM_CHUNK = 64 * 1024
+SYNC_STATE_CODES = frozenset({"syncstatenotfound", "syncstateinvalid", "resyncrequired"})
+# A dropped connection shows up as either, depending on when it drops.
+NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+class AccessTokenRejected(TransientError):
+    """Graph refused the access token (401): expired early, or the user's sessions were revoked.
+    The caller refreshes the grant and tries again; only if that refresh fails is the grant gone
+    (``AuthRevoked``). Transient, so a caller that does not know this class still retries."""
+
+    default_message = "Aspire is renewing its access to this mailbox; syncing will resume shortly."
+
+
+class SendOutcomeUnknown(ProviderError):
+    """The send request may have reached Graph but no answer came back, so the message may or may
+    not have gone out. Not transient on purpose: sending again could send twice. The caller looks
+    for the message in Sent Items (by its Message-ID) before deciding."""
+
+    default_message = "Aspire could not confirm that the message was sent. It will check before trying again."
+
+
+class _DefaultTimeoutAdapter(HTTPAdapter):
+    """Applies a timeout to requests that set none, msal's included (msal passes no timeout)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+
+    def send(  # type: ignore[override]
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | None = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        return super().send(
+            request, stream=stream, timeout=self.default_timeout if timeout is None else timeout,
+            verify=verify, cert=cert, proxies=proxies,
+        )
+
+
+def build_session(*, ca_bundle: str | None, timeout: float) -> requests.Session:
+    """One session per provider, shared by msal and the Graph client (one connection pool)."""
+    session = requests.Session()
+    # REQUESTS_CA_BUNDLE and proxy variables in the environment would otherwise override ``verify``.
+    session.trust_env = False
+    session.verify = ca_bundle or True
+    adapter = _DefaultTimeoutAdapter(timeout)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def segment(value: str) -> str:
+    """An id as one URL path segment (Graph ids may hold characters such as ``=``)."""
+    return quote(value, safe="")
+
+
+def retry_after(headers: Mapping[str, str]) -> float:
+    """Retry-After in seconds: Graph sends seconds, HTTP also allows a date."""
+    raw = headers.get("Retry-After")
+    if not raw:
+        return DEFAULT_RETRY_AFTER
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def error_from_response(status: int, headers: Mapping[str, str], body: Any) -> ProviderError:
+    """The provider error for a Graph error answer (a whole response or one batch step)."""
+    # Reference: https://learn.microsoft.com/en-us/graph/errors
+    error = body.get("error") if isinstance(body, dict) else None
+    code = str(error.get("code", "")) if isinstance(error, dict) else ""
+    message = str(error.get("message", "")) if isinstance(error, dict) else ""
+    detail = f"Graph {status} {code}: {message}".strip()
+    if status == 401:
+        return AccessTokenRejected(detail)
+    if status in (429, 503, 504):
+        # Reference: https://learn.microsoft.com/en-us/graph/throttling
+        return Throttled(detail, retry_after=retry_after(headers))
+    if status == 410 or code.lower() in SYNC_STATE_CODES:
+        return SyncStateExpired(detail)
+    if status == 404:
+        return NotFound(detail)
+    if status in (409, 412):
+        return Conflict(detail)
+    if status >= 500:
+        return TransientError(detail)
+    return ProviderError(detail)
+
+
+class GraphClient:
+    """Graph calls on behalf of one access token. Cheap: made per operation, sharing the session."""
+
+    def __init__(self, session: requests.Session, base_url: str, access_token: str) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.access_token = access_token
+
+    def url(self, path_or_link: str) -> str:
+        """A path under the Graph root, or a link Graph gave us (``@odata.nextLink``)."""
+        if path_or_link.startswith(("https://", "http://")):
+            # Only ever send the bearer token back to Graph itself.
+            if not path_or_link.startswith(self.base_url + "/"):
+                raise ValueError("the link does not point at the configured Graph root")
+            return path_or_link
+        return f"{self.base_url}/{path_or_link.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+        may_repeat: bool = True,
+    ) -> requests.Response:
+        """Send one request; a non-2xx answer raises the mapped ``ProviderError``.
+
+        ``may_repeat=False`` is for requests that must not be sent twice (sending mail): a failure
+        after the request may have left raises ``SendOutcomeUnknown`` instead of ``TransientError``.
+        """
+        all_headers = {
+            "Authorization": f"Bearer {self.access_token}",
+            "Prefer": IMMUTABLE_IDS,
+            "Accept": "application/json",
+            **(headers or {}),
+        }
+        try:
+            response = self.session.request(
+                method, self.url(path), params=params, json=json, data=data, headers=all_headers, stream=stream
+            )
+        except NETWORK_ERRORS as exc:
+            # A connect timeout is the one failure that proves nothing was sent.
+            if not may_repeat and not isinstance(exc, requests.ConnectTimeout):
+                raise SendOutcomeUnknown(f"{method} {path}: {exc.__class__.__name__}") from exc
+            raise TransientError(f"{method} {path}: {exc.__class__.__name__}") from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except (ValueError, *NETWORK_ERRORS):
+                body = None
+            finally:
+                response.close()
+            raise error_from_response(response.status_code, response.headers, body)
+        return response
+
+    def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
+        return self._json(self.request("GET", path, params=params))
+
+    def post_json(self, path: str, body: Any) -> dict[str, Any]:
+        return self._json(self.request("POST", path, json=body))
+
+    def pages(self, path: str, params: Mapping[str, str | int] | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of a collection, following ``@odata.nextLink`` (one request per page)."""
+        # Reference: https://learn.microsoft.com/en-us/graph/paging
+        link: str | None = path
+        first = True
+        while link:
+            body = self.get_json(link, params if first else None)
+            first = False
+            yield from body.get("value", [])
+            link = body.get("@odata.nextLink")
+
+    def download(self, path: str) -> bytes:
+        """A binary body read in chunks into one buffer, so a large message is held once, not twice
+        (``response.content`` would join a list of chunks; ``BytesIO.getvalue`` hands over its buffer)."""
+        response = self.request("GET", path, headers={"Accept": "*/*"}, stream=True)
+        buffer = io.BytesIO()
+        try:
+            for chunk in response.iter_content(chunk_size=STREAM_CHUNK):
+                buffer.write(chunk)
+        except NETWORK_ERRORS as exc:
+            raise TransientError(f"GET {path}: {exc.__class__.__name__}") from exc
+        finally:
+            response.close()
+        return buffer.getvalue()
+
+    def batch(self, steps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Run up to 20 requests in one ``$batch``; the answers by step id."""
+        # Reference: https://learn.microsoft.com/en-us/graph/json-batching
+        if len(steps) > MAX_BATCH_STEPS:
+            raise ValueError(f"a Graph batch holds at most {MAX_BATCH_STEPS} requests")
+        body = self.post_json("/$batch", {"requests": steps})
+        return {str(answer.get("id")): answer for answer in body.get("responses", [])}
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            body = response.json() if response.content else {}
+        except ValueError as exc:
+            raise TransientError(f"Graph answered {response.status_code} with a body that is not JSON") from exc
+        except NETWORK_ERRORS as exc:
+            raise TransientError(f"reading Graph's answer: {exc.__class__.__name__}") from exc
+        if not isinstance(body, dict):
+            raise TransientError("Graph answered with JSON that is not an object")
+        return body

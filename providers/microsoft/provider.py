@@ -1,0 +1,192 @@
+"""``MicrosoftProvider``: Microsoft 365 mail (and sign-in) behind ``providers.base.MailProvider``."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from requests.structures import CaseInsensitiveDict
+
+from ..base import AuthRequest, Grant, MailboxIdentity, MessagePage
+from ..errors import Conflict, NotFound, ProviderError, TransientError
+from .auth import MicrosoftAuth
+from .config import MicrosoftConfig
+from .graph import IMMUTABLE_IDS, MAX_BATCH_STEPS, GraphClient, build_session, error_from_response, segment
+from .mapping import folder_ids_by_name, identity_from, message_page
+
+
+class MicrosoftProvider:
+    """Microsoft 365 through msal and Microsoft Graph v1.0. Every message id it hands out or takes is
+    an immutable id, so ids stay valid when mail moves between folders.
+
+    One instance per process is enough: it holds one HTTP session (connection pool) and no tokens.
+    """
+
+    kind = "microsoft"
+    label = "Microsoft 365"
+
+    def __init__(self, config: MicrosoftConfig) -> None:
+        self.config = config
+        self.scopes = config.scopes
+        self.session = build_session(ca_bundle=config.ca_bundle, timeout=config.timeout)
+        self.auth = MicrosoftAuth(config, self.session)
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- sign-in and grants ----------------------------------------------------------------
+    def begin_sign_in(self, *, state: str, login_hint: str = "") -> AuthRequest:
+        return self.auth.begin(state=state, login_hint=login_hint)
+
+    def complete_sign_in(self, *, flow: Mapping[str, Any], params: Mapping[str, str]) -> Grant:
+        return self.auth.complete(flow=flow, params=params)
+
+    def refresh(self, grant: Grant) -> Grant:
+        return self.auth.refresh(grant)
+
+    def fresh(self, grant: Grant, leeway: float = 300) -> Grant:
+        """The grant itself while its access token is good for ``leeway`` more seconds, else a
+        refreshed one (which the caller must store: the refresh token rotates)."""
+        return self.refresh(grant) if grant.expires_within(leeway) else grant
+
+    def revoke(self, grant: Grant) -> None:
+        """Forget the grant locally; make no call to Microsoft.
+
+        Microsoft has no way for an application to end its own delegated grant: there is no token
+        revocation endpoint, and Graph's ``revokeSignInSessions`` signs the user out of every
+        application on every device, which nobody expects from disconnecting a CRM. Removing the
+        app's consent (an ``oauth2PermissionGrant``) needs directory administrator rights. So this
+        removes the account's tokens from the grant's token cache (``grant.data`` is updated in
+        place), so that nothing holding this grant can refresh it; the caller then deletes the
+        stored grant. The last access token stays usable at Microsoft until it expires (an hour at
+        most) and the refresh token until it lapses unused; the user can remove Aspire Sync from
+        https://myapps.microsoft.com at any time.
+        """
+        self.auth.forget(grant)
+
+    def identify(self, grant: Grant) -> MailboxIdentity:
+        graph = self._graph(grant)
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-get
+        me = graph.get_json("/me", {"$select": "id,displayName,mail,userPrincipalName,proxyAddresses"})
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-get-mailboxsettings
+        mailbox_settings = graph.get_json("/me/mailboxSettings", {"$select": "userPurpose"})
+        return identity_from(me, mailbox_settings)
+
+    # -- mail ----------------------------------------------------------------------------
+    def ensure_folders(self, grant: Grant, names: tuple[str, ...]) -> dict[str, str]:
+        """Top-level folders by display name (case-insensitive, as Outlook compares them), creating
+        the missing ones. Safe to run concurrently: a lost creation race re-reads the folders."""
+        graph = self._graph(grant)
+        existing = self._top_level_folders(graph)
+        for name in names:
+            key = name.casefold()
+            if key in existing:
+                continue
+            try:
+                # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-mailfolders
+                created = graph.post_json("/me/mailFolders", {"displayName": name})
+            except Conflict:
+                # ErrorFolderExists: another worker created it since we listed.
+                existing = self._top_level_folders(graph)
+                if key not in existing:
+                    raise
+            else:
+                existing[key] = str(created["id"])
+        return {name: existing[name.casefold()] for name in names}
+
+    def _top_level_folders(self, graph: GraphClient) -> dict[str, str]:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-mailfolders
+        # Hidden folders too: creating a folder whose name a hidden one holds would fail forever.
+        return folder_ids_by_name(graph.pages(
+            "/me/mailFolders", {"$select": "id,displayName", "$top": 100, "includeHiddenFolders": "true"}
+        ))
+
+    def list_folder(self, grant: Grant, folder_id: str, *, page_token: str | None = None,
+                    page_size: int = 50) -> MessagePage:
+        """One page of the folder, newest first, in exactly one request; ``page_token`` is Graph's
+        ``@odata.nextLink``. Pages are offsets into the folder, so a caller that moves messages out
+        of it should start again from the first page rather than follow the token."""
+        graph = self._graph(grant)
+        if page_token:
+            return message_page(graph.get_json(page_token))
+        # Reference: https://learn.microsoft.com/en-us/graph/api/mailfolder-list-messages
+        return message_page(graph.get_json(
+            f"/me/mailFolders/{segment(folder_id)}/messages",
+            {"$select": "id,internetMessageId", "$top": page_size},
+        ))
+
+    def fetch_mime(self, grant: Grant, message_id: str) -> bytes:
+        # Reference: https://learn.microsoft.com/en-us/graph/outlook-get-mime-message
+        return self._graph(grant).download(f"/me/messages/{segment(message_id)}/$value")
+
+    def move_messages(self, grant: Grant, message_ids: tuple[str, ...], *, source_folder_id: str,
+                      target_folder_id: str) -> dict[str, ProviderError | None]:
+        """Move in ``$batch`` requests of 20. Per message: None when moved, or when it is already
+        gone (404); else the error of its step (``Throttled`` for a throttled step: retry those).
+        A target folder that no longer exists raises ``NotFound`` (the caller ensures the folders
+        again).
+
+        Graph moves by message id, so ``source_folder_id`` is not needed. With immutable ids a
+        message already in the target "moves" again successfully, so repeating a move is harmless;
+        that is why a failure of a whole batch request simply raises: the caller repeats the call.
+        """
+        graph = self._graph(grant)
+        results: dict[str, ProviderError | None] = {}
+        target_checked = False
+        unique_ids = list(dict.fromkeys(message_ids))
+        for start in range(0, len(unique_ids), MAX_BATCH_STEPS):
+            chunk = unique_ids[start:start + MAX_BATCH_STEPS]
+            answers = graph.batch([
+                {
+                    "id": str(index),
+                    "method": "POST",
+                    # Reference: https://learn.microsoft.com/en-us/graph/api/message-move
+                    "url": f"/me/messages/{segment(message_id)}/move",
+                    "headers": {"Content-Type": "application/json", "Prefer": IMMUTABLE_IDS},
+                    "body": {"destinationId": target_folder_id},
+                }
+                for index, message_id in enumerate(chunk)
+            ])
+            outcomes = {message_id: self._move_outcome(answers.get(str(index)))
+                        for index, message_id in enumerate(chunk)}
+            if not target_checked and any(isinstance(e, NotFound) for e in outcomes.values()):
+                # Graph answers 404 both for a message that has gone and for a target folder that
+                # has (the user deleted Processed): only the first means "nothing left to do".
+                # Reference: https://learn.microsoft.com/en-us/graph/api/mailfolder-get
+                graph.get_json(f"/me/mailFolders/{segment(target_folder_id)}", {"$select": "id"})
+                target_checked = True
+            results.update({message_id: None if isinstance(outcome, NotFound) else outcome
+                            for message_id, outcome in outcomes.items()})
+        return results
+
+    @staticmethod
+    def _move_outcome(answer: dict[str, Any] | None) -> ProviderError | None:
+        if answer is None:
+            return TransientError("the batch answer left this move out")
+        status = int(answer.get("status", 0))
+        if status in (200, 201):
+            return None
+        return error_from_response(status, CaseInsensitiveDict(answer.get("headers") or {}), answer.get("body"))
+
+    def send_mime(self, grant: Grant, mime: bytes) -> str:
+        """Send a complete RFC 5322 message; Graph keeps a copy in Sent Items.
+
+        Returns "" because ``sendMail`` answers 202 with no id. Creating a draft from the MIME and
+        sending it would tell the id, but it is two requests (and a draft left behind when the
+        second fails) and the sent copy gets a new id anyway; the caller can find the sent copy by
+        its Message-ID (``$filter=internetMessageId eq '...'``) when it needs it.
+
+        A failure after the request may have reached Graph raises ``SendOutcomeUnknown``, never a
+        transient error, so the message is not sent twice.
+        """
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-sendmail
+        # Reference: https://learn.microsoft.com/en-us/graph/outlook-send-mime-message
+        self._graph(grant).request(
+            "POST", "/me/sendMail", data=base64.b64encode(mime), headers={"Content-Type": "text/plain"},
+            may_repeat=False,
+        ).close()
+        return ""
+
+    def _graph(self, grant: Grant) -> GraphClient:
+        return GraphClient(self.session, self.config.graph_url, grant.access_token)
