@@ -1,0 +1,92 @@
+"""Gmail calls, one function per API method, on a client built by ``transport.api_service``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from googleapiclient.errors import HttpError
+from googleapiclient.http import MediaInMemoryUpload
+
+from providers.base import MessagePage
+
+from . import mapping
+from .transport import execute
+
+ME = "me"  # the signed-in user
+BATCH_MODIFY_LIMIT = 1000
+# Above this the message goes as a media upload rather than base64 inside a JSON body: the upload
+# carries the bytes as they are (no 4/3 base64 growth) and is what Gmail documents for large mail.
+UPLOAD_THRESHOLD = 5 * 1024 * 1024
+
+
+def get_profile(gmail: Any) -> Mapping[str, Any]:
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users/getProfile
+    result: Mapping[str, Any] = execute(gmail.users().getProfile(userId=ME))
+    return result
+
+
+def list_send_as(gmail: Any) -> list[Mapping[str, Any]]:
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.settings.sendAs/list
+    return list(execute(gmail.users().settings().sendAs().list(userId=ME)).get("sendAs", []))
+
+
+def label_ids_by_name(gmail: Any) -> dict[str, str]:
+    """Every label's id, by its name in lower case (Gmail refuses names that differ only in case)."""
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.labels/list
+    labels = execute(gmail.users().labels().list(userId=ME)).get("labels", [])
+    return {str(label["name"]).lower(): str(label["id"]) for label in labels}
+
+
+def create_label(gmail: Any, name: str) -> str:
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.labels/create
+    body = {"name": name, "labelListVisibility": "labelShow", "messageListVisibility": "show"}
+    return str(execute(gmail.users().labels().create(userId=ME, body=body))["id"])
+
+
+def ensure_labels(gmail: Any, names: Iterable[str]) -> dict[str, str]:
+    existing = label_ids_by_name(gmail)
+    found: dict[str, str] = {}
+    for name in names:
+        if name.lower() not in existing:
+            try:
+                existing[name.lower()] = create_label(gmail, name)
+            except HttpError as error:
+                if error.status_code != 409:
+                    raise
+                # Created meanwhile (another worker, or the user): it exists, which is all we need.
+                existing = label_ids_by_name(gmail)
+        found[name] = existing[name.lower()]
+    return found
+
+
+def list_messages(gmail: Any, label_id: str, *, page_token: str | None, page_size: int) -> MessagePage:
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/list
+    request = gmail.users().messages().list(userId=ME, labelIds=[label_id], maxResults=page_size,
+                                            pageToken=page_token)
+    return mapping.message_page(execute(request))
+
+
+def get_raw(gmail: Any, message_id: str) -> bytes:
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/get
+    message = execute(gmail.users().messages().get(userId=ME, id=message_id, format="raw"))
+    return mapping.decode_raw(str(message["raw"]))
+
+
+def batch_modify(gmail: Any, message_ids: list[str], *, add: list[str], remove: list[str]) -> None:
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/batchModify
+    # Ids that no longer exist are skipped by Gmail, so a retried move is harmless.
+    body = {"ids": message_ids, "addLabelIds": add, "removeLabelIds": remove}
+    execute(gmail.users().messages().batchModify(userId=ME, body=body))
+
+
+def send(gmail: Any, mime: bytes) -> str:
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/send
+    # Reference: https://developers.google.com/workspace/gmail/api/guides/uploads
+    messages = gmail.users().messages()
+    if len(mime) <= UPLOAD_THRESHOLD:
+        request = messages.send(userId=ME, body={"raw": mapping.encode_raw(mime)})
+    else:
+        upload = MediaInMemoryUpload(mime, mimetype="message/rfc822", resumable=False)
+        request = messages.send(userId=ME, media_body=upload)
+    return str(execute(request)["id"])

@@ -1,0 +1,96 @@
+"""``GoogleProvider``: Google Workspace and Gmail behind ``providers.base.MailProvider``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from providers.base import AuthRequest, Grant, MailboxIdentity, MessagePage
+from providers.errors import ProviderError
+
+from . import gmail, mapping
+from .auth import GoogleAuth, GoogleConfig, new_session
+from .transport import api_service, google_errors
+
+
+class GoogleProvider:
+    kind = "google"
+    label = "Google Workspace / Gmail"
+
+    def __init__(self, config: GoogleConfig) -> None:
+        self.config = config
+        self.scopes = config.scopes
+        self.auth = GoogleAuth(config, new_session(config))
+
+    # -- sign-in and the grant ---------------------------------------------------------
+
+    def begin_sign_in(self, *, state: str, login_hint: str = "") -> AuthRequest:
+        return self.auth.begin_sign_in(state=state, login_hint=login_hint)
+
+    def complete_sign_in(self, *, flow: Mapping[str, Any], params: Mapping[str, str]) -> Grant:
+        return self.auth.complete_sign_in(flow=flow, params=params)
+
+    def refresh(self, grant: Grant) -> Grant:
+        return self.auth.refresh(grant)
+
+    def fresh(self, grant: Grant, leeway: float = 300) -> Grant:
+        """The grant itself while its access token has more than ``leeway`` seconds left, else a
+        refreshed one (which the caller stores)."""
+        return self.auth.refresh(grant) if grant.expires_within(leeway) else grant
+
+    def revoke(self, grant: Grant) -> None:
+        self.auth.revoke(grant)
+
+    @contextlib.contextmanager
+    def api(self, grant: Grant, api: str = "gmail") -> Iterator[Any]:
+        """A Gmail (or ``"calendar"``) client for the grant; errors inside come out as
+        ``providers.errors``. An expired access token is renewed on the way, but that renewal is
+        not handed back: callers keep grants fresh with ``fresh`` and store the result."""
+        with google_errors(), api_service(api, self.auth.credentials(grant), api_endpoint=self.config.api_endpoint,
+                                          ca_bundle=self.config.ca_bundle, timeout=self.config.timeout) as service:
+            yield service
+
+    def identify(self, grant: Grant) -> MailboxIdentity:
+        with self.api(grant) as client:
+            profile = gmail.get_profile(client)
+            send_as = gmail.list_send_as(client)
+        return mapping.identity(profile, send_as, grant)
+
+    # -- mail ----------------------------------------------------------------------------
+
+    def ensure_folders(self, grant: Grant, names: tuple[str, ...]) -> dict[str, str]:
+        with self.api(grant) as client:
+            return gmail.ensure_labels(client, names)
+
+    def list_folder(self, grant: Grant, folder_id: str, *, page_token: str | None = None,
+                    page_size: int = 50) -> MessagePage:
+        with self.api(grant) as client:
+            return gmail.list_messages(client, folder_id, page_token=page_token, page_size=page_size)
+
+    def fetch_mime(self, grant: Grant, message_id: str) -> bytes:
+        with self.api(grant) as client:
+            return gmail.get_raw(client, message_id)
+
+    def move_messages(self, grant: Grant, message_ids: tuple[str, ...], *, source_folder_id: str,
+                      target_folder_id: str) -> dict[str, ProviderError | None]:
+        """Moves by relabelling, up to 1,000 messages a request. When a request fails, its
+        messages and all later ones get that error: a throttled or revoked mailbox would refuse
+        the rest too, and the caller retries them together."""
+        results: dict[str, ProviderError | None] = {}
+        ids = list(dict.fromkeys(message_ids))
+        with self.api(grant) as client:
+            for start in range(0, len(ids), gmail.BATCH_MODIFY_LIMIT):
+                chunk = ids[start:start + gmail.BATCH_MODIFY_LIMIT]
+                try:
+                    with google_errors():
+                        gmail.batch_modify(client, chunk, add=[target_folder_id], remove=[source_folder_id])
+                except ProviderError as error:
+                    results.update(dict.fromkeys(ids[start:], error))
+                    break
+                results.update(dict.fromkeys(chunk))
+        return results
+
+    def send_mime(self, grant: Grant, mime: bytes) -> str:
+        with self.api(grant) as client:
+            return gmail.send(client, mime)

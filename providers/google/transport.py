@@ -1,0 +1,169 @@
+"""HTTP for the Google API clients, and the one place Google's failures become ``providers.errors``.
+
+Nothing here retries: ``execute`` runs with ``num_retries=0`` and the caller's tasks own retries and
+backoff. Two retries happen inside the libraries and are left alone, being bounded and safe:
+google-auth retries a token-endpoint 5xx a few times with a short backoff, and the authorized
+httplib2 client refreshes the access token once on a 401 and repeats the call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email.utils
+import http.client
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import google.auth.exceptions
+import google_auth_httplib2
+import httplib2
+import requests
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from providers.errors import (
+    AuthRevoked,
+    Conflict,
+    NotFound,
+    ProviderError,
+    SyncStateExpired,
+    Throttled,
+    TransientError,
+)
+
+DEFAULT_RETRY_AFTER = 30.0
+RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+API_VERSIONS = {"gmail": "v1", "calendar": "v3"}
+NETWORK_ERRORS = (
+    google.auth.exceptions.TransportError,  # a token request that never got an answer
+    requests.RequestException,
+    httplib2.HttpLib2Error,
+    http.client.HTTPException,  # a response cut short (IncompleteRead, RemoteDisconnected)
+    OSError,  # timeouts, refused or reset connections, TLS failures
+)
+
+
+def client_options(api_endpoint: str | None, api: str) -> dict[str, str] | None:
+    if api_endpoint is None:
+        return None
+    base = api_endpoint.rstrip("/")
+    # api_endpoint replaces the discovery document's whole base URL, servicePath included: Gmail's
+    # servicePath is empty (its method paths start with gmail/v1/), Calendar's is calendar/v3/.
+    return {"api_endpoint": base if api == "gmail" else f"{base}/calendar/v3/"}
+
+
+@contextlib.contextmanager
+def api_service(api: str, credentials: Credentials, *, api_endpoint: str | None, ca_bundle: str | None,
+                timeout: float) -> Iterator[Any]:
+    """A Gmail or Calendar client for one grant, closed (with its connections) afterwards.
+
+    httplib2 connections are not thread-safe, so each use gets its own. Building a client from the
+    discovery document shipped with the library takes about a millisecond and no network."""
+    http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(ca_certs=ca_bundle, timeout=timeout))
+    service = build(api, API_VERSIONS[api], http=http, static_discovery=True,
+                    client_options=client_options(api_endpoint, api))
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+def execute(request: Any) -> Any:
+    """Run one API request, once."""
+    return request.execute(num_retries=0)
+
+
+@contextlib.contextmanager
+def google_errors() -> Iterator[None]:
+    """Raise the library's and the network's exceptions as ``providers.errors``."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except Exception as error:
+        translated = translate(error)
+        if translated is None:
+            raise
+        raise translated from error
+
+
+def translate(error: BaseException) -> ProviderError | None:
+    if isinstance(error, HttpError):
+        return from_http_error(error)
+    if isinstance(error, google.auth.exceptions.RefreshError):
+        return from_refresh_error(error)
+    if isinstance(error, NETWORK_ERRORS):
+        return TransientError(f"{type(error).__name__}: {error}"[:300])
+    return None
+
+
+def from_refresh_error(error: google.auth.exceptions.RefreshError) -> ProviderError:
+    message = str(error.args[0]) if error.args else type(error).__name__
+    # google-auth words token-endpoint errors as "<error>: <description>".
+    if message.split(":", 1)[0].strip() == "invalid_grant":
+        return AuthRevoked(f"refresh: {message}"[:300])
+    if error.retryable:
+        return TransientError(f"refresh: {message}"[:300])
+    # invalid_client and the like: our configuration, not the user's grant, is wrong.
+    return ProviderError(f"refresh: {message}"[:300])
+
+
+def from_http_error(error: HttpError) -> ProviderError:
+    status = int(error.status_code)
+    reasons = error_reasons(error)
+    detail = f"HTTP {status} {'/'.join(sorted(reasons))}: {error.reason}"[:300]
+    if status == 403 and reasons & RATE_LIMIT_REASONS:
+        return Throttled(detail, retry_after=retry_after(error.resp))
+    if status == 401:
+        # The authorized client has already refreshed the access token and repeated the call. Had
+        # the grant been revoked, that refresh would have failed with invalid_grant (AuthRevoked).
+        # A 401 despite a fresh token says nothing certain about the grant, and AuthRevoked would
+        # disconnect the mailbox until the user signs in again: retry instead.
+        return TransientError(detail)
+    if status == 403 and "insufficientPermissions" in reasons:
+        return AuthRevoked(detail, user_message=(
+            "Aspire no longer has every permission it needs for this mailbox. "
+            "Please sign in again and allow all the requested access."))
+    if status == 400 and str(error.reason).startswith("Invalid label"):
+        return NotFound(detail)  # the label was deleted in Gmail since we learned its id
+    if status == 404:
+        return NotFound(detail)
+    return error_for_status(status, error.resp, detail)
+
+
+def error_for_status(status: int, headers: Mapping[str, str], detail: str) -> ProviderError:
+    """The error for an HTTP status with no more specific meaning."""
+    if status in (429, 503):
+        return Throttled(detail, retry_after=retry_after(headers))
+    if status in (409, 412):
+        return Conflict(detail)
+    if status == 410:
+        return SyncStateExpired(detail)
+    if status >= 500:
+        return TransientError(detail)
+    return ProviderError(detail)  # a request we got wrong: retrying will not help, signing in neither
+
+
+def error_reasons(error: HttpError) -> set[str]:
+    details = error.error_details if isinstance(error.error_details, list) else []
+    return {str(item["reason"]) for item in details if isinstance(item, dict) and item.get("reason")}
+
+
+def retry_after(headers: Mapping[str, str]) -> float:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), else the default."""
+    value = (headers.get("retry-after") or headers.get("Retry-After") or "").strip()
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
