@@ -136,9 +136,10 @@ class Gmail:
                 return label
         return None
 
-    def add_message(self, account: Json, raw: bytes, label_ids: list[str], thread_id: str | None = None) -> Json:
+    def add_message(self, account: Json, raw: bytes, label_ids: list[str], *, thread_id: str | None = None,
+                    summary: Json | None = None) -> Json:
         box = self.box(account)
-        summary = mime.summary(raw)
+        summary = summary or mime.summary(raw)
         message_id = secrets.token_hex(8)
         # A threadId asked for by a sender is kept only if that thread exists, as in Gmail.
         if thread_id is None or not any(m["threadId"] == thread_id for m in box["messages"].values()):
@@ -388,10 +389,11 @@ class Gmail:
             raise not_found()
         return message
 
-    def parsed_message(self, message: Json) -> mime.ParsedMessage:
+    async def parsed_message(self, message: Json) -> mime.ParsedMessage:
         parsed = self.parsed.get(message["id"])
         if parsed is None:
-            parsed = mime.payload_tree(message["id"], message["raw"])
+            # Parsing a message with a 25 MB attachment takes a while: not on the event loop.
+            parsed = await asyncio.to_thread(mime.payload_tree, message["id"], message["raw"])
             self.parsed[message["id"]] = parsed
             while len(self.parsed) > PARSE_CACHE_SIZE:
                 self.parsed.popitem(last=False)
@@ -413,10 +415,10 @@ class Gmail:
         if message_format == "raw":
             body["raw"] = b64url(message["raw"])
         elif message_format == "full":
-            body["payload"] = self.parsed_message(message).payload
+            body["payload"] = (await self.parsed_message(message)).payload
         elif message_format == "metadata":
             wanted = {name.lower() for name in request.query_params.getlist("metadataHeaders")}
-            root = mime.parse(message["raw"])
+            root = mime.parse_headers(message["raw"])
             headers = [{"name": name, "value": mime.unfold(str(value))} for name, value in root.items()
                        if not wanted or name.lower() in wanted]
             body["payload"] = {"partId": "", "mimeType": root.get_content_type(), "filename": "",
@@ -427,7 +429,7 @@ class Gmail:
         # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages.attachments/get
         box = self.mailbox_for(request, account)
         message = self.message_or_404(box, request.path_params["messageId"])
-        data = self.parsed_message(message).attachments.get(request.path_params["id"])
+        data = (await self.parsed_message(message)).attachments.get(request.path_params["id"])
         if data is None:
             raise bad_request("Invalid attachment token")
         return ok({"size": len(data), "data": b64url(data)})
@@ -482,7 +484,7 @@ class Gmail:
         # https://developers.google.com/workspace/gmail/api/guides/uploads
         self.mailbox_for(request, account)
         raw, thread_id = await self._outgoing(request)
-        parsed = mime.parse(raw)
+        parsed = mime.parse_headers(raw)
         if not parsed.get_all("to") and not parsed.get_all("cc") and not parsed.get_all("bcc"):
             raise bad_request("Recipient address required")
         additions = []
@@ -494,7 +496,8 @@ class Gmail:
             additions.append(f"Date: {email.utils.formatdate(time.time())}")
         if additions:
             raw = ("\r\n".join(additions) + "\r\n").encode() + raw
-        message = self.add_message(account, raw, ["SENT"], thread_id=thread_id)
+        summary = await asyncio.to_thread(mime.summary, raw)
+        message = self.add_message(account, raw, ["SENT"], thread_id=thread_id, summary=summary)
         return ok({"id": message["id"], "threadId": message["threadId"], "labelIds": list(message["labelIds"])})
 
     async def _outgoing(self, request: Request) -> tuple[bytes, str | None]:

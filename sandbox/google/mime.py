@@ -7,6 +7,7 @@ import email
 import email.errors
 import email.header
 import email.message
+import email.parser
 import email.policy
 import email.utils
 import re
@@ -28,6 +29,11 @@ class ParsedMessage:
 def parse(raw: bytes) -> email.message.Message:
     # compat32 keeps header values as written, which is what Gmail returns in ``headers``.
     return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def parse_headers(raw: bytes) -> email.message.Message:
+    """Only the top-level headers, without reading through the body."""
+    return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
 
 
 def split_multipart(content_type: str, body: bytes) -> list[tuple[dict[str, str], bytes]]:
