@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         loop="uvloop",
         http="httptools",
         timeout_keep_alive=30,
+        # Idle keep-alive connections must not hold up a stop.
+        timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
 

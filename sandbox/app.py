@@ -131,13 +131,12 @@ class ObserveMiddleware:
             await send(message)
 
         try:
+            fault = None
             if provider is not None:
                 fault = store.take_fault(kinds=("status", "delay", "drop"), method=method, path=path, account=account)
                 if fault is not None:
                     entry["fault"] = fault["id"]
-                    if fault["kind"] == "delay":
-                        await asyncio.sleep(float(fault.get("seconds", 1)))
-                    elif fault["kind"] == "drop":
+                    if fault["kind"] == "drop":
                         entry["status"] = "dropped"
                         # Start a response that promises a body, then abort: the client sees the
                         # connection close mid-response, as with a real network drop.
@@ -145,7 +144,7 @@ class ObserveMiddleware:
                             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]}
                         )
                         raise ConnectionAbortedError("sandbox: injected dropped connection")
-                    else:
+                    if fault["kind"] == "status":
                         status = int(fault.get("status", 503))
                         headers = {}
                         if fault.get("retry_after") is not None:
@@ -153,25 +152,28 @@ class ObserveMiddleware:
                         response = error_for_path(path, status, fault.get("message", ""), headers)
                         await response(scope, receive, send_logged)
                         return
-            if account is not None and path.startswith("/v1.0") and self.sandbox.limits_enabled:
-                key = account["id"]
-                if self.sandbox.in_flight[key] >= GRAPH_MAILBOX_CONCURRENCY:
-                    # Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
-                    response = graph_error(
-                        429,
-                        "ApplicationThrottled",
-                        "Application is over its MailboxConcurrency limit.",
-                        {"Retry-After": "1"},
-                    )
-                    await response(scope, receive, send_logged)
-                    return
-                self.sandbox.in_flight[key] += 1
-                try:
-                    await self.app(scope, receive, send_logged)
-                finally:
-                    self.sandbox.in_flight[key] -= 1
+            limited = account is not None and path.startswith("/v1.0") and self.sandbox.limits_enabled
+            key = account["id"] if account is not None else ""
+            if limited and self.sandbox.in_flight[key] >= GRAPH_MAILBOX_CONCURRENCY:
+                # Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
+                response = graph_error(
+                    429,
+                    "ApplicationThrottled",
+                    "Application is over its MailboxConcurrency limit.",
+                    {"Retry-After": "1"},
+                )
+                await response(scope, receive, send_logged)
                 return
-            await self.app(scope, receive, send_logged)
+            if limited:
+                self.sandbox.in_flight[key] += 1
+            try:
+                if fault is not None and fault["kind"] == "delay":
+                    # A slow request holds its concurrency slot, as a slow real one does.
+                    await asyncio.sleep(float(fault.get("seconds", 1)))
+                await self.app(scope, receive, send_logged)
+            finally:
+                if limited:
+                    self.sandbox.in_flight[key] -= 1
         finally:
             entry["operation"] = scope["state"].get("operation")
             if provider is not None or entry["operation"]:
@@ -197,6 +199,7 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
     async def reset(request: Request) -> Response:
         store.reset()
         sandbox.in_flight.clear()
+        sandbox.limits_enabled = True
         return JSONResponse({"ok": True})
 
     async def accounts(request: Request) -> Response:
