@@ -11,11 +11,12 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db import models
+from django.db import models, transaction
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 
-from .models import Company, User
+from .mailbox import disconnect_mailbox, request_sync
+from .models import Company, MailboxConnection, User
 from .tenancy import admin_scoped
 
 
@@ -173,3 +174,40 @@ class UserAdmin(BaseUserAdmin, TenantAdmin):  # type: ignore[misc]
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         return None  # the fieldsets above already leave the company out for company admins
+
+
+@admin.register(MailboxConnection)
+class MailboxConnectionAdmin(TenantAdmin):
+    """Connections per company: who is connected, who needs to sign in again, and why."""
+
+    list_display = ("mailbox_address", "user", "provider", "state", "last_sync_at", "next_sync_at", "last_error")
+    list_filter = ("state", "provider")
+    search_fields = ("mailbox_address", "user__email", "user__full_name")
+    list_select_related = ("user",)
+    actions = ("disconnect", "sync_now")
+    # The grant is never shown; the rest is read-only here (users change it on their settings page).
+    fields = (
+        "user", "provider", "mailbox_address", "display_name", "state", "sync_email", "sync_calendar",
+        "sync_aspire_folder", "calendar_privacy", "connected_at", "last_sync_at", "next_sync_at",
+        "last_error", "last_error_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a connection starts with its user's own sign-in
+
+    @admin.action(description="Disconnect (ends access; imported activities stay)")
+    def disconnect(self, request: HttpRequest, queryset: models.QuerySet[Any]) -> None:
+        count = 0
+        for connection in queryset.exclude(state=MailboxConnection.State.DISCONNECTED):
+            with transaction.atomic():
+                disconnect_mailbox(connection=connection)
+            count += 1
+        self.message_user(request, f"Disconnected {count} mailbox(es).")
+
+    @admin.action(description="Sync now")
+    def sync_now(self, request: HttpRequest, queryset: models.QuerySet[Any]) -> None:
+        connected = queryset.filter(state=MailboxConnection.State.CONNECTED)
+        for connection in connected:
+            request_sync(connection=connection)
+        self.message_user(request, f"Sync requested for {connected.count()} mailbox(es).")

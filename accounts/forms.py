@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 
-from .models import User
+from .mailbox import SyncChoices
+from .models import MailboxConnection, User
 
 
 class ProfileForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -16,3 +19,77 @@ class ProfileForm(forms.ModelForm):  # type: ignore[type-arg]
         model = User
         fields = ("full_name", "time_zone")
         labels = {"full_name": "Your name"}
+
+
+class SyncForm(forms.Form):
+    """The Sync section of User Settings, as the help article describes it."""
+
+    sync_email = forms.BooleanField(
+        label="Sync Email", required=False,
+        help_text="Mail you send from Aspire goes out through your own mailbox and shows in its Sent folder.",
+    )
+    sync_calendar = forms.BooleanField(
+        label="Sync Calendar", required=False,
+        help_text="Appointments sync both ways between Aspire and your calendar.",
+    )
+    sync_aspire_folder = forms.BooleanField(
+        label="Sync Aspire Folder", required=False,
+        help_text="Adds two folders to your mailbox, Aspire and Processed. Mail you drag into Aspire is copied "
+        "to the customer's activities, then moved to Processed.",
+    )
+    calendar_privacy = forms.ChoiceField(
+        label="Calendar privacy", choices=MailboxConnection.Privacy.choices, widget=forms.RadioSelect,
+        initial=MailboxConnection.Privacy.PUBLIC, required=False,
+        help_text="Public: everyone in your company sees your appointments. Private: only the people you "
+        "share with see the details; everyone else sees a busy block.",
+    )
+    shared_with = forms.ModelMultipleChoiceField(
+        label="Shared with", queryset=User.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
+    )
+    provider = forms.ChoiceField(
+        label="Provider", required=False,
+        choices=[("", "Choose your provider"), *MailboxConnection.Provider.choices],
+    )
+    mailbox_address = forms.EmailField(
+        label="Email address", required=False, help_text="The address of your own mailbox.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["shared_with"].queryset = (  # type: ignore[attr-defined]
+            User.objects.filter(company_id=user.company_id, is_active=True).exclude(pk=user.pk)
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("sync_email") or data.get("sync_calendar"):
+            if not data.get("provider"):
+                self.add_error("provider", "Choose Microsoft 365 or Google.")
+            if not data.get("mailbox_address") and "mailbox_address" not in self.errors:
+                self.add_error("mailbox_address", "Enter the email address of your mailbox.")
+        if data.get("sync_aspire_folder") and not data.get("sync_email"):
+            self.add_error("sync_aspire_folder", "Sync Aspire Folder needs Sync Email to be on.")
+        return data
+
+    def choices(self) -> SyncChoices:
+        data = self.cleaned_data
+        return SyncChoices(
+            sync_email=data["sync_email"], sync_calendar=data["sync_calendar"],
+            sync_aspire_folder=data["sync_aspire_folder"],
+            calendar_privacy=data["calendar_privacy"] or MailboxConnection.Privacy.PUBLIC,
+            shared_with=tuple(str(u.pk) for u in data["shared_with"]), provider=data["provider"],
+            mailbox_address=(data["mailbox_address"] or "").strip().lower(),
+        )
+
+    @staticmethod
+    def initial_for(connection: MailboxConnection | None, user: User) -> dict[str, Any]:
+        if connection is None:
+            return {"mailbox_address": user.email}
+        return {
+            "sync_email": connection.sync_email, "sync_calendar": connection.sync_calendar,
+            "sync_aspire_folder": connection.sync_aspire_folder, "calendar_privacy": connection.calendar_privacy,
+            "shared_with": list(connection.shared_with.all()), "provider": connection.provider,
+            "mailbox_address": connection.mailbox_address,
+        }

@@ -8,6 +8,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -133,3 +134,67 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class MailboxConnection(TenantModel):
+    """A user's mailbox and calendar connection, and their sync settings.
+
+    One per user. The row outlives a disconnect (its settings and history stay; its grant is
+    deleted), so reconnecting later picks up where it left off.
+    """
+
+    class Provider(models.TextChoices):
+        MICROSOFT = "microsoft", "Microsoft 365"
+        GOOGLE = "google", "Google"
+
+    class State(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        NEEDS_SIGNIN = "needs_signin", "Needs sign-in"
+        DISCONNECTED = "disconnected", "Not connected"
+
+    class Privacy(models.TextChoices):
+        PUBLIC = "public", "Public"
+        PRIVATE = "private", "Private"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="mailbox")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    mailbox_address = models.EmailField()
+    display_name = models.CharField(max_length=200, blank=True)
+    provider_account_id = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.DISCONNECTED)
+
+    sync_email = models.BooleanField(default=False)
+    sync_calendar = models.BooleanField(default=False)
+    sync_aspire_folder = models.BooleanField(default=False)
+    calendar_privacy = models.CharField(max_length=8, choices=Privacy.choices, default=Privacy.PUBLIC)
+    shared_with = models.ManyToManyField(User, related_name="calendars_shared_with_me", blank=True)
+
+    # The grant (refresh token, token cache) as a Fernet token; never shown anywhere.
+    grant_ciphertext = models.TextField(blank=True, editable=False)
+    token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    connected_at = models.DateTimeField(null=True, blank=True)
+    last_sync_at = models.DateTimeField("last successful sync", null=True, blank=True)
+    next_sync_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("mailbox_address",)
+        constraints = [
+            # One Aspire user per mailbox, across every company: two users syncing one mailbox
+            # trip the provider's throttling (the help article's rule).
+            models.UniqueConstraint(
+                Lower("mailbox_address"),
+                condition=~models.Q(state="disconnected"),
+                name="one_user_per_mailbox",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox_address} ({self.get_provider_display()})"
+
+    @property
+    def is_connected(self) -> bool:
+        return self.state == self.State.CONNECTED

@@ -1,20 +1,140 @@
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
-from .forms import ProfileForm
+from providers.errors import ProviderError, SignInCancelled
+
+from .forms import ProfileForm, SyncForm
+from .mailbox import (
+    MailboxRefused,
+    SyncChoices,
+    connect_mailbox,
+    get_connection,
+    needs_signin,
+    request_sync,
+    update_sync_settings,
+)
+from .models import MailboxConnection, User
+from .provider_registry import get_provider
 from .services import update_profile
+from .signin import SignInStateInvalid, new_state, remember_signin, take_signin
+
+log = logging.getLogger(__name__)
+
+
+def _start_signin(request: HttpRequest, user: User, choices: SyncChoices) -> HttpResponse:
+    """Send the browser to the provider's sign-in; the choices are saved only when it succeeds."""
+    provider = get_provider(choices.provider)
+    state = new_state()
+    try:
+        auth = provider.begin_sign_in(state=state, login_hint=choices.mailbox_address)
+    except ProviderError as exc:
+        messages.error(request, f"Couldn't reach {provider.label} to sign in. {exc.user_message}")
+        return redirect("accounts:settings")
+    remember_signin(request.session, user_id=user.pk, state=state, flow=auth.flow, choices=choices)
+    return redirect(auth.url)
 
 
 @login_required
 def user_settings(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    form = ProfileForm(request.POST or None, instance=user)  # type: ignore[arg-type]
-    if request.method == "POST" and form.is_valid():
-        update_profile(user=user, full_name=form.cleaned_data["full_name"], time_zone=form.cleaned_data["time_zone"])  # type: ignore[arg-type]
-        messages.success(request, "Your settings are saved.")
+    user: User = request.user  # type: ignore[assignment]
+    connection = get_connection(user)
+    profile_form = ProfileForm(request.POST or None, instance=user, prefix="profile")
+    sync_form = SyncForm(request.POST or None, user=user, prefix="sync",
+                         initial=SyncForm.initial_for(connection, user))
+    if request.method == "POST" and profile_form.is_valid() and sync_form.is_valid():
+        update_profile(user=user, full_name=profile_form.cleaned_data["full_name"],
+                       time_zone=profile_form.cleaned_data["time_zone"])
+        choices = sync_form.choices()
+        if needs_signin(user, choices):
+            return _start_signin(request, user, choices)
+        was_connected = connection is not None and connection.state != MailboxConnection.State.DISCONNECTED
+        connection = update_sync_settings(user=user, choices=choices)
+        if was_connected and not choices.wants_sync:
+            messages.success(request, "Sync is off and your mailbox is disconnected. Activities already in "
+                                      "Aspire stay there.")
+        else:
+            messages.success(request, "Your settings are saved.")
         return redirect("accounts:settings")
-    return render(request, "accounts/settings.html", {"form": form})
+    return render(request, "accounts/settings.html", {
+        "profile_form": profile_form, "sync_form": sync_form, "connection": connection,
+        "colleagues_needing_signin": _colleagues_needing_signin(user),
+    })
+
+
+def _colleagues_needing_signin(user: User) -> list[MailboxConnection]:
+    if not user.is_company_admin:
+        return []
+    return list(
+        MailboxConnection.objects.filter(company_id=user.company_id, state=MailboxConnection.State.NEEDS_SIGNIN)
+        .exclude(user=user).select_related("user")
+    )
+
+
+@login_required
+@require_GET
+def mailbox_callback(request: HttpRequest) -> HttpResponse:
+    """Where the provider sends the browser back after sign-in."""
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        pending = take_signin(request.session, user_id=user.pk, state=request.GET.get("state", ""))
+    except SignInStateInvalid as exc:
+        messages.error(request, f"{exc} Nothing was connected; please save your settings again.")
+        return redirect("accounts:settings")
+    provider = get_provider(pending.provider)
+    try:
+        grant = provider.complete_sign_in(flow=pending.flow, params=request.GET.dict())
+        identity = provider.identify(grant)
+    except SignInCancelled:
+        messages.info(request, "The sign-in was cancelled, so nothing changed.")
+        return redirect("accounts:settings")
+    except ProviderError as exc:
+        messages.error(request, exc.user_message)
+        return redirect("accounts:settings")
+    try:
+        connection = connect_mailbox(user=user, choices=pending.choices, grant=grant, identity=identity)
+    except MailboxRefused as exc:
+        messages.error(request, exc.message)
+        return redirect("accounts:settings")
+    name = f"{connection.display_name} <{connection.mailbox_address}>" if connection.display_name else (
+        connection.mailbox_address
+    )
+    messages.success(request, f"Connected as {name}.")
+    return redirect("accounts:settings")
+
+
+@login_required
+@require_POST
+def mailbox_sync_now(request: HttpRequest) -> HttpResponse:
+    connection = get_connection(request.user)  # type: ignore[arg-type]
+    if connection is None or not connection.is_connected:
+        messages.error(request, "Connect your mailbox first.")
+    else:
+        request_sync(connection=connection)
+        messages.success(request, "Sync requested. New mail and appointments will show up shortly.")
+    return redirect("accounts:settings")
+
+
+@login_required
+@require_POST
+def mailbox_reconnect(request: HttpRequest) -> HttpResponse:
+    """Sign in again with the same settings (after "needs sign-in")."""
+    user: User = request.user  # type: ignore[assignment]
+    connection = get_connection(user)
+    if connection is None:
+        return redirect("accounts:settings")
+    choices = SyncChoices(
+        sync_email=connection.sync_email, sync_calendar=connection.sync_calendar,
+        sync_aspire_folder=connection.sync_aspire_folder, calendar_privacy=connection.calendar_privacy,
+        shared_with=tuple(str(u.pk) for u in connection.shared_with.all()), provider=connection.provider,
+        mailbox_address=connection.mailbox_address,
+    )
+    if not choices.wants_sync:
+        choices = SyncChoices(**{**choices.__dict__, "sync_email": True, "sync_calendar": True})
+    return _start_signin(request, user, choices)

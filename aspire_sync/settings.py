@@ -141,6 +141,29 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# Mail providers. Defaults are the real services; the demo and the tests point every URL at the
+# local provider sandbox and trust its CA through PROVIDER_CA_BUNDLE (verification stays on).
+PROVIDER_CA_BUNDLE = env.str("PROVIDER_CA_BUNDLE", default="") or None
+OAUTH_REDIRECT_URI = env.str("OAUTH_REDIRECT_URI", default="http://127.0.0.1:8000/settings/mailbox/callback/")
+OAUTH_SIGNIN_TTL_SECONDS = 600
+MICROSOFT_CLIENT_ID = env.str("MICROSOFT_CLIENT_ID", default="")
+MICROSOFT_CLIENT_SECRET = env.str("MICROSOFT_CLIENT_SECRET", default="")
+MICROSOFT_AUTHORITY = env.str("MICROSOFT_AUTHORITY", default="https://login.microsoftonline.com/organizations")
+MICROSOFT_GRAPH_URL = env.str("MICROSOFT_GRAPH_URL", default="https://graph.microsoft.com/v1.0")
+GOOGLE_CLIENT_ID = env.str("GOOGLE_CLIENT_ID", default="")
+GOOGLE_CLIENT_SECRET = env.str("GOOGLE_CLIENT_SECRET", default="")
+GOOGLE_AUTH_URI = env.str("GOOGLE_AUTH_URI", default="https://accounts.google.com/o/oauth2/v2/auth")
+GOOGLE_TOKEN_URI = env.str("GOOGLE_TOKEN_URI", default="https://oauth2.googleapis.com/token")
+GOOGLE_REVOKE_URI = env.str("GOOGLE_REVOKE_URI", default="https://oauth2.googleapis.com/revoke")
+GOOGLE_API_ENDPOINT = env.str("GOOGLE_API_ENDPOINT", default="") or None
+
+# OAuth tokens are encrypted at rest with these Fernet keys (comma-separated, newest first). Add a
+# new key in front, run `manage.py rotate_token_keys`, then drop the old one.
+_DEV_TOKEN_KEY = "ZGV2LW9ubHktdG9rZW4ta2V5LW5vdC1mb3ItcHJvZCE="  # development only
+TOKEN_ENCRYPTION_KEYS = env.list("TOKEN_ENCRYPTION_KEYS", default=[_DEV_TOKEN_KEY] if DEBUG else [])
+if not TOKEN_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("TOKEN_ENCRYPTION_KEYS must be set when DEBUG is off.")
+
 # Celery. The default broker is kombu's filesystem transport, which needs no server, so the
 # demo runs on a bare machine; production points CELERY_BROKER_URL at Redis.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

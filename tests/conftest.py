@@ -122,7 +122,7 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def browser_page(live_server: object) -> Iterator[object]:
+def browser_page(live_server: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     if not shutil.which(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail(f"Chromium is required in CI and missing at {CHROMIUM}")
@@ -130,7 +130,7 @@ def browser_page(live_server: object) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     # Playwright runs an event loop in this thread; the live server's ORM calls are in others.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone

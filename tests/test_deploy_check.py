@@ -13,6 +13,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://aspire@db.internal:5432/aspire",
     "CELERY_BROKER_URL": "redis://redis.internal:6379/1",
     "REDIS_URL": "redis://redis.internal:6379/0",
+    "TOKEN_ENCRYPTION_KEYS": "bXktcHJvZHVjdGlvbi10b2tlbi1rZXktMzItYnl0ZXM=",
 }
 
 

@@ -52,7 +52,9 @@ def test_pages_need_a_signed_in_user(contact: object) -> None:
 def test_settings_page_saves_name_and_time_zone(bob: User) -> None:
     client = Client()
     client.force_login(bob)
-    response = client.post("/settings/", {"full_name": "Bob Builder", "time_zone": "America/Denver"}, follow=True)
+    response = client.post(
+        "/settings/", {"profile-full_name": "Bob Builder", "profile-time_zone": "America/Denver"}, follow=True
+    )
     assert "Your settings are saved." in response.content.decode()
     bob.refresh_from_db()
     assert (bob.full_name, bob.time_zone) == ("Bob Builder", "America/Denver")
@@ -61,7 +63,7 @@ def test_settings_page_saves_name_and_time_zone(bob: User) -> None:
 def test_settings_page_refuses_an_unknown_time_zone(bob: User) -> None:
     client = Client()
     client.force_login(bob)
-    response = client.post("/settings/", {"full_name": "Bob", "time_zone": "Mars/Olympus_Mons"})
+    response = client.post("/settings/", {"profile-full_name": "Bob", "profile-time_zone": "Mars/Olympus_Mons"})
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
     bob.refresh_from_db()

@@ -1,0 +1,307 @@
+"""Mailbox connections: connect, refuse, refresh, disconnect. One function per business action.
+
+The sign-in itself is an OAuth authorization-code flow with PKCE at the provider; the state that
+ties the callback to the person who started it lives in :mod:`accounts.signin`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from providers.base import Grant, MailboxIdentity, MailboxKind
+from providers.errors import AuthRevoked, ProviderError
+
+from .crypto import decrypt_json, encrypt_json
+from .models import MailboxConnection, User
+from .provider_registry import get_provider
+from .signals import sync_requested
+
+log = logging.getLogger(__name__)
+
+REFRESH_LEEWAY_SECONDS = 300
+SYNC_INTERVAL = dt.timedelta(hours=1)
+
+REFUSED_KINDS = {
+    MailboxKind.SHARED: "a shared mailbox",
+    MailboxKind.ROOM: "a room mailbox",
+    MailboxKind.EQUIPMENT: "an equipment mailbox",
+    MailboxKind.GROUP: "a group or distribution list",
+    MailboxKind.ALIAS: "an alias of another mailbox",
+    MailboxKind.OTHER: "not a personal mailbox",
+}
+ONE_USER_PER_MAILBOX = (
+    "One mailbox can serve only one Aspire user: when two users sync the same mailbox, the provider "
+    "throttles it and mail such as month-end invoices gets stuck."
+)
+
+
+class MailboxRefused(Exception):
+    """The mailbox can't be connected; ``message`` says why in plain words."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SyncChoices:
+    """What the user chose in the Sync section of User Settings."""
+
+    sync_email: bool
+    sync_calendar: bool
+    sync_aspire_folder: bool
+    calendar_privacy: str
+    shared_with: tuple[str, ...]  # user ids, of the same company
+    provider: str
+    mailbox_address: str
+
+    @property
+    def wants_sync(self) -> bool:
+        return self.sync_email or self.sync_calendar
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "shared_with": list(self.shared_with)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> SyncChoices:
+        return cls(**{**data, "shared_with": tuple(data["shared_with"])})  # type: ignore[arg-type]
+
+
+def spread_offset(connection_id: object) -> dt.timedelta:
+    """A stable minute-of-the-hour per connection, so hourly syncs spread over the hour."""
+    digest = hashlib.sha256(str(connection_id).encode()).digest()
+    return dt.timedelta(seconds=int.from_bytes(digest[:4], "big") % 3600)
+
+
+def next_hourly_sync(connection: MailboxConnection, after: dt.datetime) -> dt.datetime:
+    hour = after.replace(minute=0, second=0, microsecond=0)
+    candidate = hour + spread_offset(connection.pk)
+    return candidate if candidate > after else candidate + SYNC_INTERVAL
+
+
+def get_connection(user: User) -> MailboxConnection | None:
+    return MailboxConnection.objects.filter(user=user).prefetch_related("shared_with").first()
+
+
+def needs_signin(user: User, choices: SyncChoices) -> bool:
+    """Saving these choices must go through the provider's sign-in first."""
+    if not choices.wants_sync:
+        return False
+    connection = get_connection(user)
+    return (
+        connection is None
+        or not connection.is_connected
+        or connection.provider != choices.provider
+        or connection.mailbox_address.lower() != choices.mailbox_address.lower()
+    )
+
+
+def _apply_choices(connection: MailboxConnection, choices: SyncChoices) -> None:
+    connection.sync_email = choices.sync_email
+    connection.sync_calendar = choices.sync_calendar
+    connection.sync_aspire_folder = choices.sync_aspire_folder and choices.sync_email
+    connection.calendar_privacy = choices.calendar_privacy
+
+
+def _set_shared_with(connection: MailboxConnection, choices: SyncChoices) -> None:
+    colleagues = User.objects.filter(company_id=connection.company_id, pk__in=choices.shared_with).exclude(
+        pk=connection.user_id
+    )
+    connection.shared_with.set(colleagues)
+
+
+@transaction.atomic
+def update_sync_settings(*, user: User, choices: SyncChoices) -> MailboxConnection:
+    """Save choices that need no sign-in (the mailbox is already connected, or sync is off).
+    Turning both Sync Email and Sync Calendar off disconnects."""
+    connection = MailboxConnection.objects.select_for_update().filter(user=user).first()
+    if connection is None:
+        connection = MailboxConnection(
+            user=user, company_id=user.company_id, provider=choices.provider or MailboxConnection.Provider.MICROSOFT,
+            mailbox_address=choices.mailbox_address or user.email,
+        )
+    _apply_choices(connection, choices)
+    connection.save()
+    _set_shared_with(connection, choices)
+    if not choices.wants_sync and connection.state != MailboxConnection.State.DISCONNECTED:
+        disconnect_mailbox(connection=connection)
+    return connection
+
+
+def _check_identity(*, user: User, choices: SyncChoices, identity: MailboxIdentity) -> None:
+    entered = choices.mailbox_address.lower()
+    signed_in = identity.address.lower()
+    if identity.kind is not MailboxKind.USER:
+        raise MailboxRefused(
+            f"{identity.address} is {REFUSED_KINDS[identity.kind]}, which Aspire can't sync. "
+            "Shared mailboxes, distribution lists, groups and aliases don't work: please connect your own "
+            "personal mailbox."
+        )
+    if signed_in != entered:
+        if entered in {alias.lower() for alias in identity.aliases}:
+            raise MailboxRefused(
+                f"{choices.mailbox_address} is an alias of {identity.address}. Aliases can't be synced: "
+                f"enter {identity.address} and save again."
+            )
+        raise MailboxRefused(
+            f"You signed in as {identity.address}, but the email address entered is {choices.mailbox_address}. "
+            "Sign in with the mailbox you entered, or change the address and save again."
+        )
+    holder = (
+        MailboxConnection.objects.filter(mailbox_address__iexact=signed_in)
+        .exclude(state=MailboxConnection.State.DISCONNECTED)
+        .exclude(user=user)
+        .select_related("user")
+        .first()
+    )
+    if holder is not None:
+        # Name a colleague; never reveal who holds it in another company.
+        who = f"your colleague {holder.user}" if holder.company_id == user.company_id else "another Aspire user"
+        raise MailboxRefused(f"{identity.address} is already connected to {who}. {ONE_USER_PER_MAILBOX}")
+
+
+def connect_mailbox(
+    *, user: User, choices: SyncChoices, grant: Grant, identity: MailboxIdentity
+) -> MailboxConnection:
+    """Store a new grant and the user's choices. Refuses (and revokes the new grant) when the
+    mailbox is not the user's own personal mailbox or is already someone else's; then nothing
+    of the attempt is saved."""
+    provider = get_provider(choices.provider)
+    try:
+        _check_identity(user=user, choices=choices, identity=identity)
+        with transaction.atomic():
+            connection = MailboxConnection.objects.select_for_update().filter(user=user).first()
+            previous_grant = _load_grant(connection) if connection and connection.grant_ciphertext else None
+            previous_provider = connection.provider if connection else None
+            if connection is None:
+                connection = MailboxConnection(user=user, company_id=user.company_id)
+            same_mailbox = (
+                previous_provider == choices.provider
+                and connection.mailbox_address.lower() == identity.address.lower()
+            )
+            connection.provider = choices.provider
+            connection.mailbox_address = identity.address.lower()
+            connection.display_name = identity.display_name
+            connection.provider_account_id = identity.provider_account_id
+            connection.state = MailboxConnection.State.CONNECTED
+            connection.connected_at = timezone.now()
+            connection.last_error = ""
+            connection.last_error_at = None
+            connection.next_sync_at = timezone.now()
+            _apply_choices(connection, choices)
+            _store_grant(connection, grant)
+            connection.save()
+            _set_shared_with(connection, choices)
+            if previous_grant is not None and previous_provider and not same_mailbox:
+                # A different mailbox replaces the old one: end the old grant too.
+                old = get_provider(previous_provider)
+                transaction.on_commit(lambda: _revoke_quietly(old, previous_grant))
+            transaction.on_commit(lambda: sync_requested.send(sender=MailboxConnection, connection_id=connection.pk))
+    except IntegrityError:
+        _revoke_quietly(provider, grant)
+        raise MailboxRefused(
+            f"{identity.address} is already connected to another Aspire user. {ONE_USER_PER_MAILBOX}"
+        ) from None
+    except MailboxRefused:
+        _revoke_quietly(provider, grant)
+        raise
+    log.info("mailbox connected", extra={"connection": str(connection.pk), "provider": connection.provider})
+    return connection
+
+
+def disconnect_mailbox(*, connection: MailboxConnection) -> None:
+    """Stop syncing: end the grant at the provider, delete it here. Imported activities stay."""
+    grant = _load_grant(connection) if connection.grant_ciphertext else None
+    provider_kind = connection.provider
+    connection.grant_ciphertext = ""
+    connection.token_expires_at = None
+    connection.state = MailboxConnection.State.DISCONNECTED
+    connection.sync_email = connection.sync_calendar = connection.sync_aspire_folder = False
+    connection.next_sync_at = None
+    connection.save()
+    if grant is not None:
+        provider = get_provider(provider_kind)
+        transaction.on_commit(lambda: _revoke_quietly(provider, grant))
+
+
+@transaction.atomic
+def request_sync(*, connection: MailboxConnection) -> None:
+    """Make the connection due now ("Sync now"); the sync apps pick it up."""
+    MailboxConnection.objects.filter(pk=connection.pk).update(next_sync_at=timezone.now())
+    transaction.on_commit(lambda: sync_requested.send(sender=MailboxConnection, connection_id=connection.pk))
+
+
+def fresh_grant(*, connection_id: object) -> Grant:
+    """A grant whose access token is good for a few more minutes, refreshing (and saving the
+    rotated refresh token) when needed. The row lock makes concurrent workers refresh once: with
+    rotation, a second refresh with the old refresh token would fail."""
+    with transaction.atomic():
+        connection = MailboxConnection.objects.select_for_update().get(pk=connection_id)
+        if connection.state != MailboxConnection.State.CONNECTED or not connection.grant_ciphertext:
+            raise AuthRevoked("not connected")
+        grant = _load_grant(connection)
+        if not grant.expires_within(REFRESH_LEEWAY_SECONDS):
+            return grant
+        try:
+            grant = get_provider(connection.provider).refresh(grant)
+        except AuthRevoked as exc:
+            _mark_needs_signin(connection, exc.user_message)
+            return_error: ProviderError = exc
+        else:
+            _store_grant(connection, grant)
+            connection.save(update_fields=["grant_ciphertext", "token_expires_at", "updated_at"])
+            return grant
+    raise return_error
+
+
+def mark_needs_signin(*, connection_id: object, message: str) -> None:
+    with transaction.atomic():
+        connection = MailboxConnection.objects.select_for_update().get(pk=connection_id)
+        _mark_needs_signin(connection, message)
+
+
+def _mark_needs_signin(connection: MailboxConnection, message: str) -> None:
+    connection.state = MailboxConnection.State.NEEDS_SIGNIN
+    connection.grant_ciphertext = ""
+    connection.token_expires_at = None
+    connection.last_error = message
+    connection.last_error_at = timezone.now()
+    connection.save(
+        update_fields=["state", "grant_ciphertext", "token_expires_at", "last_error", "last_error_at", "updated_at"]
+    )
+
+
+def _store_grant(connection: MailboxConnection, grant: Grant) -> None:
+    connection.grant_ciphertext = encrypt_json(
+        {
+            "data": grant.data,
+            "access_token": grant.access_token,
+            "expires_at": grant.expires_at.isoformat(),
+            "scopes": list(grant.scopes),
+        }
+    )
+    connection.token_expires_at = grant.expires_at
+
+
+def _load_grant(connection: MailboxConnection) -> Grant:
+    stored = decrypt_json(connection.grant_ciphertext)
+    return Grant(
+        data=stored["data"],
+        access_token=stored["access_token"],
+        expires_at=dt.datetime.fromisoformat(stored["expires_at"]),
+        scopes=tuple(stored["scopes"]),
+    )
+
+
+def _revoke_quietly(provider: object, grant: Grant) -> None:
+    try:
+        provider.revoke(grant)  # type: ignore[attr-defined]
+    except ProviderError as exc:
+        # The grant is deleted here whatever the provider says; note it for operators.
+        log.warning("revoking a grant failed: %s", exc.__class__.__name__)
