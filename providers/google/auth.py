@@ -133,6 +133,8 @@ class GoogleAuth:
         except Warning as changed:
             # oauthlib raises (not warns) when the granted scopes differ from the requested ones,
             # which Google's per-scope consent makes a normal outcome; the token is still good.
+            if not isinstance(getattr(changed, "token", None), Mapping):
+                raise
             token = changed.token  # type: ignore[attr-defined]
         except OAuth2Error as failure:
             raise SignInFailed(f"token exchange: {failure.error}",

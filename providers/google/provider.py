@@ -6,12 +6,14 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from googleapiclient.http import BatchHttpRequest
+
 from providers.base import AuthRequest, Grant, MailboxIdentity, MessagePage
 from providers.errors import ProviderError
 
 from . import gmail, mapping
 from .auth import GoogleAuth, GoogleConfig, new_session
-from .transport import api_service, google_errors
+from .transport import api_service, google_errors, new_batch
 
 
 class GoogleProvider:
@@ -50,6 +52,12 @@ class GoogleProvider:
         with google_errors(), api_service(api, self.auth.credentials(grant), api_endpoint=self.config.api_endpoint,
                                           ca_bundle=self.config.ca_bundle, timeout=self.config.timeout) as service:
             yield service
+
+    def new_batch(self, service: Any, api: str = "gmail", callback: Any = None) -> BatchHttpRequest:
+        """A batch of calls on a client from ``api``, sent to the configured host's batch URL.
+        ``callback(request_id, response, exception)`` gets each part's result; run it with
+        ``batch.execute()`` inside the ``api`` block."""
+        return new_batch(service, api, self.config.api_endpoint, callback)
 
     def identify(self, grant: Grant) -> MailboxIdentity:
         with self.api(grant) as client:

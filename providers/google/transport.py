@@ -22,6 +22,7 @@ import requests
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest
 
 from providers.errors import (
     AuthRevoked,
@@ -68,6 +69,15 @@ def api_service(api: str, credentials: Credentials, *, api_endpoint: str | None,
         yield service
     finally:
         service.close()
+
+
+def new_batch(service: Any, api: str, api_endpoint: str | None, callback: Any = None) -> BatchHttpRequest:
+    """A batch for requests made with ``service`` (up to 100; each part answers for itself)."""
+    if api_endpoint is None:
+        return service.new_batch_http_request(callback=callback)
+    # The library builds a batch URL from the discovery document's rootUrl, ignoring api_endpoint.
+    batch_uri = f"{api_endpoint.rstrip('/')}/batch/{api}/{API_VERSIONS[api]}"
+    return BatchHttpRequest(callback=callback, batch_uri=batch_uri)
 
 
 def execute(request: Any) -> Any:

@@ -366,3 +366,29 @@ def test_errors_are_provider_errors_only(sandbox: SandboxProcess, google: Google
     with pytest.raises(ProviderError) as raised:
         google.identify(grant)
     assert not raised.value.permanent and not isinstance(raised.value, TransientError)
+
+
+def test_an_expired_access_token_is_renewed_on_the_way(sandbox: SandboxProcess, google: GoogleProvider,
+                                                       grant: Grant) -> None:
+    expired = dataclasses.replace(grant, expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    assert google.identify(expired).address == ALICE
+    assert operations(sandbox)["google.token.refresh_token"] == 1
+
+    fault(sandbox, kind="invalid_grant", account=ALICE)
+    with pytest.raises(AuthRevoked):
+        google.identify(expired)
+
+
+def test_a_batch_goes_to_the_configured_host(sandbox: SandboxProcess, google: GoogleProvider, grant: Grant) -> None:
+    ids = [put(sandbox, "INBOX", mime(f"Batch {n}")) for n in range(3)]
+    results: dict[str, Any] = {}
+
+    with google.api(grant) as gmail:
+        batch = google.new_batch(gmail, callback=lambda key, response, error: results.update({key: error or response}))
+        for message_id in [*ids, "0000000000000000"]:
+            batch.add(gmail.users().messages().get(userId="me", id=message_id, format="minimal"), request_id=message_id)
+        batch.execute()
+
+    assert [results[message_id]["id"] for message_id in ids] == ids
+    assert getattr(results["0000000000000000"], "status_code", None) == 404
+    assert sandbox.control("GET", "/counters")["counters"][ALICE]["batch"] == 1
