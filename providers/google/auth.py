@@ -149,6 +149,7 @@ class GoogleAuth:
     def credentials(self, grant: Grant) -> Credentials:
         """google-auth credentials for a grant: the access token, and what it takes to renew it."""
         expiry = grant.expires_at.astimezone(dt.UTC).replace(tzinfo=None)  # google-auth compares naive UTC
+        # A refresh token is only good at the token endpoint that issued it, which the grant records.
         return Credentials(
             token=grant.access_token, refresh_token=grant.data["refresh_token"], expiry=expiry,
             token_uri=grant.data.get("token_uri") or self.config.token_uri,

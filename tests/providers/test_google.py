@@ -392,3 +392,13 @@ def test_a_batch_goes_to_the_configured_host(sandbox: SandboxProcess, google: Go
     assert [results[message_id]["id"] for message_id in ids] == ids
     assert getattr(results["0000000000000000"], "status_code", None) == 404
     assert sandbox.control("GET", "/counters")["counters"][ALICE]["batch"] == 1
+
+
+def test_the_calendar_client_reaches_the_configured_host(sandbox: SandboxProcess, google: GoogleProvider,
+                                                         grant: Grant) -> None:
+    sandbox.control("POST", f"/accounts/google/{ALICE}/events", json={
+        "subject": "Spring cleanup walk-through", "start": "2026-05-04T09:00:00", "end": "2026-05-04T10:00:00",
+        "time_zone": "America/Chicago"})
+    with google.api(grant, "calendar") as calendar:
+        events = calendar.events().list(calendarId="primary").execute()
+    assert [event["summary"] for event in events["items"]] == ["Spring cleanup walk-through"]
