@@ -56,6 +56,8 @@ def ensure_labels(gmail: Any, names: Iterable[str]) -> dict[str, str]:
                     raise
                 # Created meanwhile (another worker, or the user): it exists, which is all we need.
                 existing = label_ids_by_name(gmail)
+                if name.lower() not in existing:
+                    raise  # a clash with a name Gmail reserves but does not list
         found[name] = existing[name.lower()]
     return found
 

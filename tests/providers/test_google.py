@@ -24,6 +24,7 @@ from providers.errors import (
     TransientError,
 )
 from providers.google import GoogleConfig, GoogleProvider
+from providers.google import gmail as gmail_calls
 from sandbox.runner import SandboxProcess
 from tests.sandbox.google_support import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Redirect, sign_in
 
@@ -278,6 +279,25 @@ def test_ensure_folders_creates_the_labels_once(sandbox: SandboxProcess, google:
     assert first == second and set(first) == {"Aspire", "Processed"}
     assert operations(sandbox)["gmail.labels.create"] == 2
     assert {"Aspire", "Processed"} <= set(labels_of(sandbox))
+
+
+def test_ensure_folders_when_another_worker_wins_the_race(sandbox: SandboxProcess, google: GoogleProvider,
+                                                         grant: Grant, monkeypatch: pytest.MonkeyPatch) -> None:
+    listed_before = gmail_calls.label_ids_by_name
+
+    def list_then_lose_the_race(client: Any) -> dict[str, str]:
+        labels = listed_before(client)
+        if "processed" not in labels:
+            gmail_calls.create_label(client, "Processed")  # someone else, just after our look
+        return labels
+
+    monkeypatch.setattr(gmail_calls, "label_ids_by_name", list_then_lose_the_race)
+    folders = google.ensure_folders(grant, ("Aspire", "Processed"))
+    monkeypatch.undo()
+
+    assert google.ensure_folders(grant, ("Aspire", "Processed")) == folders
+    assert [e["status"] for e in sandbox.control("GET", "/requests")["requests"]
+            if e["operation"] == "gmail.labels.create"] == [200, 200, 409]
 
 
 def test_list_folder_pages_one_request_each(sandbox: SandboxProcess, google: GoogleProvider, grant: Grant) -> None:
