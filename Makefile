@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Tests never share the demo's embedded broker folder.
 export CELERY_BROKER_DIR ?= $(CURDIR)/.demo/test-broker
 
-.PHONY: demo test lint check-deploy clean
+.PHONY: demo test lint bench-sandbox clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+bench-sandbox: $(VENV)/.runtime-installed
+	$(BIN)/python -m sandbox.bench
 
 clean:
 	rm -rf $(VENV) .demo .sandbox staticfiles
