@@ -2,8 +2,9 @@
 
 Nothing here retries: ``execute`` runs with ``num_retries=0`` and the caller's tasks own retries and
 backoff. Two retries happen inside the libraries and are left alone, being bounded and safe:
-google-auth retries a token-endpoint 5xx a few times with a short backoff, and the authorized
-httplib2 client refreshes the access token once on a 401 and repeats the call.
+google-auth makes up to three attempts at the token endpoint on a 5xx or 429, a few seconds in all,
+and the authorized httplib2 client answers a 401 by refreshing the access token and repeating the
+call (at most twice).
 """
 
 from __future__ import annotations
