@@ -8,6 +8,7 @@ the adapter keeps no tokens of its own and one provider serves every connection 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,14 +20,11 @@ from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 from ..base import AuthRequest, Grant
 from ..errors import AuthRevoked, ProviderError, SignInCancelled, SignInFailed, TransientError
 from .config import MicrosoftConfig
+from .graph import NETWORK_ERRORS
 
-# msal asks login.microsoftonline.com to vouch for any other authority host ("instance discovery");
-# there is nobody to ask for an emulator or a private cloud, so it is turned off for those.
-KNOWN_AUTHORITY_HOSTS = WELL_KNOWN_AUTHORITY_HOSTS
 # Token endpoint errors that mean the grant itself is over: the user must sign in again.
 # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
 GRANT_OVER = frozenset({"invalid_grant", "interaction_required", "consent_required", "login_required"})
-NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 SIGN_IN_MESSAGES = {
     "consent_required": "Your Microsoft 365 administrator needs to approve Aspire Sync for your organisation "
@@ -50,11 +48,14 @@ class MicrosoftAuth:
     def __init__(self, config: MicrosoftConfig, session: requests.Session) -> None:
         self.config = config
         self.session = session
-        # msal caches discovery documents here (no tokens, no personal data), so building an app per
-        # call does not fetch the authority's metadata each time.
-        self.http_cache: dict[str, Any] = {}
+        # msal caches discovery documents in an http_cache (no tokens, no personal data), so building
+        # an app per call does not fetch the authority's metadata each time. One per thread: msal
+        # locks the cache per app, not across the apps that would share it.
+        self._local = threading.local()
+        # msal asks login.microsoftonline.com to vouch for any other authority host ("instance
+        # discovery"); nobody there knows an emulator or a private cloud, so it is off for those.
         host = urlsplit(config.authority).hostname or ""
-        self.instance_discovery = None if host in KNOWN_AUTHORITY_HOSTS else False
+        self.instance_discovery = None if host in WELL_KNOWN_AUTHORITY_HOSTS else False
 
     def _app(self, cache: msal.SerializableTokenCache | None = None) -> msal.ConfidentialClientApplication:
         # Reference: https://learn.microsoft.com/en-us/python/api/msal/msal.application.confidentialclientapplication
@@ -64,7 +65,7 @@ class MicrosoftAuth:
             authority=self.config.authority,
             instance_discovery=self.instance_discovery,
             http_client=self.session,
-            http_cache=self.http_cache,
+            http_cache=self._http_cache(),
             token_cache=cache or msal.SerializableTokenCache(),
         )
 
@@ -136,7 +137,10 @@ class MicrosoftAuth:
 
     def forget(self, grant: Grant) -> None:
         """Remove the account's tokens from the grant's token cache, without any network call."""
-        cache = self._cache_of(grant)
+        try:
+            cache = self._cache_of(grant)
+        except AuthRevoked:
+            return  # nothing left to forget
         owned = {"home_account_id": grant.data.get("home_account_id")}
         kinds = msal.TokenCache.CredentialType
         for credential in list(cache.search(kinds.REFRESH_TOKEN, query=owned)):
@@ -150,13 +154,22 @@ class MicrosoftAuth:
         grant.data["token_cache"] = cache.serialize()
 
     # -- helpers -------------------------------------------------------------------------
+    def _http_cache(self) -> dict[str, Any]:
+        cache: dict[str, Any] | None = getattr(self._local, "http_cache", None)
+        if cache is None:
+            cache = self._local.http_cache = {}
+        return cache
+
     @staticmethod
     def _cache_of(grant: Grant) -> msal.SerializableTokenCache:
         cache = msal.SerializableTokenCache()
         serialised = grant.data.get("token_cache")
         if not isinstance(serialised, str):
             raise AuthRevoked("the grant holds no Microsoft token cache")
-        cache.deserialize(serialised)
+        try:
+            cache.deserialize(serialised)
+        except ValueError as exc:
+            raise AuthRevoked("the grant's token cache cannot be read") from exc
         return cache
 
     @staticmethod

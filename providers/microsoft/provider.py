@@ -60,8 +60,8 @@ class MicrosoftProvider:
         removes the account's tokens from the grant's token cache (``grant.data`` is updated in
         place), so that nothing holding this grant can refresh it; the caller then deletes the
         stored grant. The last access token stays usable at Microsoft until it expires (an hour at
-        most) and the refresh token until it lapses unused; the user can remove Aspire Sync from
-        https://myapps.microsoft.com at any time.
+        most) and the refresh token until it lapses unused; an administrator can remove the app's
+        consent in Microsoft Entra at any time.
         """
         self.auth.forget(grant)
 

@@ -247,6 +247,9 @@ def test_revoke_forgets_the_grant_without_calling_microsoft(sandbox: SandboxProc
     assert sandbox.control("GET", f"/requests?since={since}")["requests"] == []
     with pytest.raises(AuthRevoked):
         provider.refresh(grant)
+    # Best effort: a grant already forgotten, or one that holds nothing, is not an error.
+    provider.revoke(grant)
+    provider.revoke(Grant(data={}, access_token="", expires_at=grant.expires_at))
 
 
 # -- Graph errors ------------------------------------------------------------------------------
@@ -380,6 +383,19 @@ def test_moving_to_a_deleted_folder_is_not_taken_for_done(sandbox: SandboxProces
         provider.move_messages(grant, (message["immutable_id"],), source_folder_id=folders["Aspire"],
                                target_folder_id="AAMkADFlddeletedfolder")
     assert len(folder_contents(sandbox)["Aspire"]) == 1
+
+
+def test_a_throttled_move_step_is_reported_for_its_message(sandbox: SandboxProcess, provider: MicrosoftProvider,
+                                                           grant: Grant) -> None:
+    folders = provider.ensure_folders(grant, ("Aspire", "Processed"))
+    ids = tuple(put_message(sandbox, "Aspire", mime(f"Capture {n}"))["immutable_id"] for n in range(3))
+    sandbox.control("POST", "/faults", json={"kind": "status", "status": 429, "retry_after": 5, "path": "/move$"})
+    results = provider.move_messages(grant, ids, source_folder_id=folders["Aspire"],
+                                     target_folder_id=folders["Processed"])
+    throttled = results[ids[0]]
+    assert isinstance(throttled, Throttled) and throttled.retry_after == 5
+    assert results[ids[1]] is None and results[ids[2]] is None
+    assert [m["immutable_id"] for m in folder_contents(sandbox)["Aspire"]] == [ids[0]]
 
 
 def test_a_throttled_batch_raises(sandbox: SandboxProcess, provider: MicrosoftProvider, grant: Grant) -> None:
