@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
-from ..errors import graph_error
+from ..errors import GRAPH_CODES, graph_error
 from .common import PROVIDER, Json, bad_request, context, graph, graph_json, json_body
 
 if TYPE_CHECKING:
@@ -108,6 +108,16 @@ class Users:
             return {"id": step["id"], "status": 400, "body": {"error": {
                 "code": "BadRequest", "message": "The batch step url must be relative to the version root."}}}
         parts = urlsplit("/" + url.lstrip("/"))
+        # Graph throttles the steps of a batch one by one: a status fault whose path matches a step
+        # (not the batch itself) answers that step alone.
+        fault = self.store.take_fault(kinds=("status",), method=method, path="/v1.0" + parts.path, account=account)
+        if fault is not None:
+            status = int(fault.get("status", 503))
+            retry_after = fault.get("retry_after")
+            return {"id": step["id"], "status": status,
+                    "headers": {"Retry-After": str(retry_after)} if retry_after is not None else {},
+                    "body": {"error": {"code": GRAPH_CODES.get(status, "UnknownError"),
+                                       "message": fault.get("message") or "The request failed."}}}
         headers = {str(k).lower(): str(v) for k, v in (step.get("headers") or {}).items()}
         body = b""
         if "body" in step:
