@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .errors import ProviderError
+
 
 class MailboxKind(enum.StrEnum):
     USER = "user"
