@@ -35,17 +35,21 @@ REDIRECT_URI = "http://localhost:8000/connect/microsoft/callback"
 ANA = "ana@greenleaf.example"
 
 
-@pytest.fixture
-def provider(sandbox: SandboxProcess) -> Iterator[MicrosoftProvider]:
-    adapter = MicrosoftProvider(MicrosoftConfig(
+def config_for(sandbox: SandboxProcess, *, timeout: float = 10) -> MicrosoftConfig:
+    return MicrosoftConfig(
         client_id="aspire-sync-test",
         client_secret="sandbox-secret",
         redirect_uri=REDIRECT_URI,
         authority=f"{sandbox.base_url}/organizations",
         graph_url=f"{sandbox.base_url}/v1.0",
         ca_bundle=str(sandbox.ca_path),
-        timeout=10,
-    ))
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def provider(sandbox: SandboxProcess) -> Iterator[MicrosoftProvider]:
+    adapter = MicrosoftProvider(config_for(sandbox))
     yield adapter
     adapter.close()
 
@@ -293,6 +297,20 @@ def test_a_dropped_connection_is_transient(sandbox: SandboxProcess, provider: Mi
         provider.fetch_mime(grant, message["immutable_id"])
     # The session recovers: the next call works.
     assert provider.fetch_mime(grant, message["immutable_id"]) == mime("Dropped").encode()
+
+
+def test_a_slow_answer_times_out_as_transient(sandbox: SandboxProcess, grant: Grant) -> None:
+    impatient = MicrosoftProvider(config_for(sandbox, timeout=0.5))
+    sandbox.control("POST", "/faults", json={"kind": "delay", "seconds": 1.5, "path": "/messages$"})
+    sandbox.control("POST", "/faults", json={"kind": "delay", "seconds": 1.5, "path": "/token$"})
+    try:
+        with pytest.raises(TransientError):
+            impatient.list_folder(grant, "inbox")
+        # msal's calls go through the same session, so they time out too.
+        with pytest.raises(TransientError):
+            impatient.refresh(grant)
+    finally:
+        impatient.close()
 
 
 def test_a_refused_access_token_asks_for_a_refresh(sandbox: SandboxProcess, provider: MicrosoftProvider,
