@@ -35,7 +35,7 @@ DEFAULT_RETRY_AFTER = 30.0
 MAX_BATCH_STEPS = 20
 STREAM_CHUNK = 64 * 1024
 SYNC_STATE_CODES = frozenset({"syncstatenotfound", "syncstateinvalid", "resyncrequired"})
-# A dropped connection shows up as either, depending on when it drops.
+# Timeouts, and a dropped connection: ConnectionError or ChunkedEncodingError, depending on when it drops.
 NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
