@@ -58,9 +58,10 @@ class SyncForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["shared_with"].queryset = (  # type: ignore[attr-defined]
-            User.objects.filter(company_id=user.company_id, is_active=True).exclude(pk=user.pk)
-        )
+        colleagues = User.objects.none()
+        if user.company_id is not None:
+            colleagues = User.objects.filter(company_id=user.tenant_id, is_active=True).exclude(pk=user.pk)
+        self.fields["shared_with"].queryset = colleagues  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -123,7 +124,7 @@ def update_sync_settings(*, user: User, choices: SyncChoices) -> MailboxConnecti
     connection = MailboxConnection.objects.select_for_update().filter(user=user).first()
     if connection is None:
         connection = MailboxConnection(
-            user=user, company_id=user.company_id, provider=choices.provider or MailboxConnection.Provider.MICROSOFT,
+            user=user, company_id=user.tenant_id, provider=choices.provider or MailboxConnection.Provider.MICROSOFT,
             mailbox_address=choices.mailbox_address or user.email,
         )
     _apply_choices(connection, choices)
@@ -180,7 +181,7 @@ def connect_mailbox(
             previous_grant = _load_grant(connection) if connection and connection.grant_ciphertext else None
             previous_provider = connection.provider if connection else None
             if connection is None:
-                connection = MailboxConnection(user=user, company_id=user.company_id)
+                connection = MailboxConnection(user=user, company_id=user.tenant_id)
             same_mailbox = (
                 previous_provider == choices.provider
                 and connection.mailbox_address.lower() == identity.address.lower()
@@ -237,7 +238,7 @@ def request_sync(*, connection: MailboxConnection) -> None:
     transaction.on_commit(lambda: sync_requested.send(sender=MailboxConnection, connection_id=connection.pk))
 
 
-def fresh_grant(*, connection_id: object) -> Grant:
+def fresh_grant(*, connection_id: uuid.UUID | str) -> Grant:
     """A grant whose access token is good for a few more minutes, refreshing (and saving the
     rotated refresh token) when needed. The row lock makes concurrent workers refresh once: with
     rotation, a second refresh with the old refresh token would fail."""
@@ -260,7 +261,7 @@ def fresh_grant(*, connection_id: object) -> Grant:
     raise return_error
 
 
-def mark_needs_signin(*, connection_id: object, message: str) -> None:
+def mark_needs_signin(*, connection_id: uuid.UUID | str, message: str) -> None:
     with transaction.atomic():
         connection = MailboxConnection.objects.select_for_update().get(pk=connection_id)
         _mark_needs_signin(connection, message)

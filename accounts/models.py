@@ -119,6 +119,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.role == self.Role.ADMIN and self.company_id is not None
 
     @property
+    def tenant_id(self) -> uuid.UUID:
+        """The user's company, for code that only runs for company members (not operators)."""
+        if self.company_id is None:
+            raise PermissionError("This user belongs to no company.")
+        return self.company_id
+
+    @property
     def is_staff(self) -> bool:
         """Who may open the Django admin: operators, and company admins (scoped to their company)."""
         return self.is_active and (self.is_superuser or self.is_company_admin)

@@ -46,11 +46,18 @@ def user_settings(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     connection = get_connection(user)
     profile_form = ProfileForm(request.POST or None, instance=user, prefix="profile")
-    sync_form = SyncForm(request.POST or None, user=user, prefix="sync",
-                         initial=SyncForm.initial_for(connection, user))
-    if request.method == "POST" and profile_form.is_valid() and sync_form.is_valid():
+    # Operators belong to no company and have no mailbox to sync: their page is the profile only.
+    sync_form = (
+        SyncForm(request.POST or None, user=user, prefix="sync", initial=SyncForm.initial_for(connection, user))
+        if user.company_id is not None
+        else None
+    )
+    if request.method == "POST" and profile_form.is_valid() and (sync_form is None or sync_form.is_valid()):
         update_profile(user=user, full_name=profile_form.cleaned_data["full_name"],
                        time_zone=profile_form.cleaned_data["time_zone"])
+        if sync_form is None:
+            messages.success(request, "Your settings are saved.")
+            return redirect("accounts:settings")
         choices = sync_form.choices()
         if needs_signin(user, choices):
             return _start_signin(request, user, choices)
@@ -72,7 +79,7 @@ def _colleagues_needing_signin(user: User) -> list[MailboxConnection]:
     if not user.is_company_admin:
         return []
     return list(
-        MailboxConnection.objects.filter(company_id=user.company_id, state=MailboxConnection.State.NEEDS_SIGNIN)
+        MailboxConnection.objects.filter(company_id=user.tenant_id, state=MailboxConnection.State.NEEDS_SIGNIN)
         .exclude(user=user).select_related("user")
     )
 

@@ -204,5 +204,14 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # These log whole token requests and responses at DEBUG: never let tokens reach a log,
+        # whatever LOG_LEVEL an operator picks.
+        **{
+            name: {"level": "WARNING"}
+            for name in ("requests_oauthlib", "oauthlib", "msal", "urllib3", "googleapiclient",
+                         "google_auth_httplib2", "google.auth", "google_auth_oauthlib")
+        },
+    },
 }

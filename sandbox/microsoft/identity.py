@@ -255,7 +255,7 @@ class Identity:
         return f"<p id='error' role='alert' style='color:#a00'>{html.escape(error)}</p>" if error else ""
 
     def password_page(self, flow: str, email: str = "", error: str = "") -> HTMLResponse:
-        cancel = f"cancel?flow={flow}"
+        cancel = f"authorize/cancel?flow={flow}"  # relative to .../oauth2/v2.0/authorize, as a browser resolves it
         return self.page("Sign in", (
             f"{self.error_html(error)}"
             "<form method='post' action='authorize'>"
@@ -276,7 +276,7 @@ class Identity:
             f"<input type='hidden' name='flow' value='{flow}'>"
             "<label>Code <input type='text' name='otc' id='otc' inputmode='numeric' autofocus></label><br>"
             "<button type='submit' id='verify'>Verify</button> "
-            f"<a href='cancel?flow={flow}' id='cancel'>Cancel</a>"
+            f"<a href='authorize/cancel?flow={flow}' id='cancel'>Cancel</a>"
             "</form>"
         ))
 

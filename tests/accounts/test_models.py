@@ -79,3 +79,12 @@ def test_dates_show_in_the_viewers_time_zone(bob: User, activity: Activity, cont
     bob.time_zone = "America/New_York"
     bob.save(update_fields=["time_zone"])
     assert "Jul 1, 2026 11:00 AM" in client.get(contact.get_absolute_url()).content.decode()
+
+
+def test_an_operator_settings_page_has_no_mailbox_section(operator: User) -> None:
+    client = Client()
+    client.force_login(operator)
+    page = client.get("/settings/").content.decode()
+    assert "Profile" in page and "Sync Email" not in page
+    response = client.post("/settings/", {"profile-full_name": "Ops", "profile-time_zone": "UTC"}, follow=True)
+    assert "Your settings are saved." in response.content.decode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import msal
 import requests
@@ -70,9 +70,10 @@ class SignIn:
         return self.submit(otc=code)
 
     def cancel(self) -> requests.Response:
-        href = re.search(r"href='(cancel\?flow=[^']+)'", self.page.text)
+        href = re.search(r"href='([^']*cancel\?flow=[^']+)'", self.page.text)
         assert href
-        return self.session.get(self.action + "/" + href.group(1), allow_redirects=False)
+        # Resolved against the page's URL, as a browser does.
+        return self.session.get(urljoin(self.page.url, href.group(1)), allow_redirects=False)
 
     @staticmethod
     def redirect_params(response: requests.Response) -> dict[str, str]:

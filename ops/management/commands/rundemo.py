@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from ops.demo_data import DEMO_LOGINS, DEMO_PASSWORD
+from ops.demo_sandbox import sandbox_environment, seed_sandbox
 
 
 class Command(BaseCommand):
@@ -93,9 +95,20 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        sandbox_url = f"https://localhost:{sandbox_port}"
+        ca_path = base / ".sandbox" / "ca.pem"
+        env = {
+            **os.environ,
+            **sandbox_environment(base_url=sandbox_url, ca_path=ca_path, app_url=f"http://127.0.0.1:{port}"),
+        }
         for name, command in commands.items():
             # Each child gets its own process group, so stopping it also stops its own children.
-            processes[name] = subprocess.Popen(command, cwd=base, start_new_session=True)
+            processes[name] = subprocess.Popen(command, cwd=base, env=env, start_new_session=True)
+            if name == "sandbox":
+                self._wait_for_sandbox(sandbox_url, ca_path, processes[name])
+                created = seed_sandbox(base_url=sandbox_url, ca_path=ca_path)
+                if created:
+                    self.stdout.write(f"Sandbox: created {created} demo mailboxes with mail and calendars.")
 
         self.stdout.write(self.style.SUCCESS(f"\nAspire Sync is running: http://127.0.0.1:{port}/\n"))
         self.stdout.write(f"Sign in with any of these (password: {DEMO_PASSWORD}):")
@@ -112,3 +125,16 @@ class Command(BaseCommand):
                     self.stderr.write(f"{name} exited with {process.returncode}; stopping the demo.")
                     stop()
             time.sleep(1)
+
+    def _wait_for_sandbox(self, url: str, ca_path: Path, process: subprocess.Popen[bytes]) -> None:
+        session = requests.Session()
+        session.trust_env = False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise CommandError(f"The provider sandbox exited with {process.returncode}.")
+            with contextlib.suppress(requests.RequestException, OSError):
+                if ca_path.exists() and session.get(f"{url}/_sandbox/health", verify=str(ca_path), timeout=2).ok:
+                    return
+            time.sleep(0.2)
+        raise CommandError("The provider sandbox did not start within a minute.")

@@ -1,0 +1,404 @@
+"""Connecting a mailbox from User Settings, against the provider sandbox through the real client
+libraries: what each user sees on the page, and what is (and is not) saved."""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from accounts import mailbox as mailbox_services
+from accounts.crypto import decrypt_json
+from accounts.mailbox import fresh_grant
+from accounts.models import MailboxConnection, User
+from accounts.provider_registry import get_provider
+from activities.models import Activity
+from providers.errors import AuthRevoked
+from sandbox.runner import SandboxProcess
+from tests.conftest import client_for
+from tests.signin_page import ProviderSignIn
+
+REDIRECT_URI = "http://testserver/settings/mailbox/callback/"
+PROVIDERS = ["microsoft", "google"]
+
+
+@pytest.fixture
+def providers_on_sandbox(settings: Any, sandbox: SandboxProcess) -> SandboxProcess:
+    """Only settings differ between the sandbox and the real providers."""
+    base = sandbox.base_url
+    settings.PROVIDER_CA_BUNDLE = str(sandbox.ca_path)
+    settings.OAUTH_REDIRECT_URI = REDIRECT_URI
+    settings.MICROSOFT_CLIENT_ID = "aspire-sync-test"
+    settings.MICROSOFT_CLIENT_SECRET = "sandbox-secret"
+    settings.MICROSOFT_AUTHORITY = f"{base}/organizations"
+    settings.MICROSOFT_GRAPH_URL = f"{base}/v1.0"
+    settings.GOOGLE_CLIENT_ID = "aspire-sync-test.apps.googleusercontent.com"
+    settings.GOOGLE_CLIENT_SECRET = "sandbox-secret"
+    settings.GOOGLE_AUTH_URI = f"{base}/o/oauth2/v2/auth"
+    settings.GOOGLE_TOKEN_URI = f"{base}/token"
+    settings.GOOGLE_REVOKE_URI = f"{base}/revoke"
+    settings.GOOGLE_API_ENDPOINT = f"{base}/"
+    return sandbox
+
+
+def mailbox_account(sandbox: SandboxProcess, provider: str, email: str, **spec: Any) -> None:
+    sandbox.control("POST", "/accounts", json={"provider": provider, "email": email, **spec})
+
+
+def settings_form(user: User, **sync: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"profile-full_name": user.full_name, "profile-time_zone": user.time_zone,
+                            "sync-calendar_privacy": "public"}
+    for key, value in sync.items():
+        if value is True:
+            data[f"sync-{key}"] = "on"
+        elif value not in (False, None):
+            data[f"sync-{key}"] = value
+    return data
+
+
+def start_signin(client: Client, user: User, provider: str, address: str, **sync: Any) -> str:
+    fields = {"sync_email": True, "sync_calendar": True, "provider": provider, "mailbox_address": address, **sync}
+    response = client.post("/settings/", settings_form(user, **fields))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    return str(response["Location"])
+
+
+def back_to_aspire(client: Client, callback_url: str) -> str:
+    parts = urlsplit(callback_url)
+    page = client.get(f"{parts.path}?{parts.query}", follow=True)
+    assert page.status_code == 200
+    return html.unescape(page.content.decode())  # the text as the person reads it
+
+
+def connect(client: Client, sandbox: SandboxProcess, user: User, provider: str, address: str, *,
+            sign_in_as: str | None = None, code: str | None = None, **sync: Any) -> str:
+    """Save settings, sign in at the provider (with the one-time code when asked), come back."""
+    authorize_url = start_signin(client, user, provider, address, **sync)
+    assert authorize_url.startswith(sandbox.base_url)
+    page = ProviderSignIn(sandbox, authorize_url, REDIRECT_URI)
+    callback = page.sign_in(sign_in_as or address)
+    if callback is None and code is not None:
+        callback = page.enter_code(code)
+    assert callback is not None, page.text[:2000]
+    return back_to_aspire(client, callback)
+
+
+def requests_to(sandbox: SandboxProcess, path_part: str) -> list[dict[str, Any]]:
+    return [r for r in sandbox.control("GET", "/requests")["requests"] if path_part in r["path"]]
+
+
+# -- connecting ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("mfa", [False, True], ids=["password", "mfa"])
+def test_connect_with_and_without_mfa(provider: str, mfa: bool, providers_on_sandbox: SandboxProcess,
+                                      bob: User) -> None:
+    mailbox_account(providers_on_sandbox, provider, "bob@greenleaf.example", display_name="Bob Staff",
+                    mfa=mfa, mfa_code="424242")
+    client = client_for(bob)
+    page = connect(client, providers_on_sandbox, bob, provider, "bob@greenleaf.example",
+                   code="424242" if mfa else None, sync_aspire_folder=True)
+    assert "Connected as Bob Staff <bob@greenleaf.example>" in page
+    connection = MailboxConnection.objects.get(user=bob)
+    assert connection.state == "connected"
+    assert (connection.sync_email, connection.sync_calendar, connection.sync_aspire_folder) == (True, True, True)
+    assert connection.provider == provider
+    # The grant is stored, encrypted: no token appears in the row in plain text.
+    grant = decrypt_json(connection.grant_ciphertext)
+    assert grant["access_token"] not in connection.grant_ciphertext
+    assert "refresh" not in connection.grant_ciphertext
+    # ...nor on the page, nor in the admin.
+    assert grant["access_token"] not in page
+    admin_page = client_for(User.objects.get(email="alice@greenleaf.example") if User.objects.filter(
+        email="alice@greenleaf.example").exists() else bob).get(
+        f"/admin/accounts/mailboxconnection/{connection.pk}/change/").content.decode()
+    assert grant["access_token"] not in admin_page
+
+
+def test_a_wrong_code_at_the_provider_lets_the_user_try_again(providers_on_sandbox: SandboxProcess, bob: User) -> None:
+    mailbox_account(providers_on_sandbox, "microsoft", "bob@greenleaf.example", mfa=True, mfa_code="111111")
+    client = client_for(bob)
+    page = ProviderSignIn(providers_on_sandbox, start_signin(client, bob, "microsoft", "bob@greenleaf.example"),
+                          REDIRECT_URI)
+    assert page.sign_in("bob@greenleaf.example") is None
+    assert page.enter_code("999999") is None  # still on the code page
+    callback = page.enter_code("111111")
+    assert callback is not None
+    assert "Connected as" in back_to_aspire(client, callback)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_cancel_at_the_sign_in_page_changes_nothing(provider: str, providers_on_sandbox: SandboxProcess,
+                                                     bob: User) -> None:
+    mailbox_account(providers_on_sandbox, provider, "bob@greenleaf.example")
+    client = client_for(bob)
+    page = ProviderSignIn(providers_on_sandbox, start_signin(client, bob, provider, "bob@greenleaf.example"),
+                          REDIRECT_URI)
+    text = back_to_aspire(client, page.cancel())
+    assert "The sign-in was cancelled, so nothing changed." in text
+    assert not MailboxConnection.objects.exists()
+    assert "No mailbox is connected" in text
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_signing_in_as_another_account_is_refused(provider: str, providers_on_sandbox: SandboxProcess,
+                                                  bob: User) -> None:
+    mailbox_account(providers_on_sandbox, provider, "bob@greenleaf.example")
+    mailbox_account(providers_on_sandbox, provider, "robert.home@greenleaf.example")
+    client = client_for(bob)
+    page = connect(client, providers_on_sandbox, bob, provider, "bob@greenleaf.example",
+                   sign_in_as="robert.home@greenleaf.example")
+    assert ("You signed in as robert.home@greenleaf.example, but the email address entered is "
+            "bob@greenleaf.example.") in page
+    assert not MailboxConnection.objects.exists()
+    if provider == "google":  # the unwanted grant is ended at once
+        assert requests_to(providers_on_sandbox, "/revoke")
+
+
+@pytest.mark.parametrize(("provider", "kind", "message"), [
+    ("microsoft", "shared", "is a shared mailbox, which Aspire can't sync"),
+    ("microsoft", "room", "is a room mailbox, which Aspire can't sync"),
+])
+def test_shared_and_room_mailboxes_are_refused(provider: str, kind: str, message: str,
+                                               providers_on_sandbox: SandboxProcess, bob: User) -> None:
+    mailbox_account(providers_on_sandbox, provider, "office@greenleaf.example", kind=kind)
+    page = connect(client_for(bob), providers_on_sandbox, bob, provider, "office@greenleaf.example")
+    assert f"office@greenleaf.example {message}" in page
+    assert not MailboxConnection.objects.exists()
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_groups_cannot_sign_in_and_nothing_is_saved(provider: str, providers_on_sandbox: SandboxProcess,
+                                                    bob: User) -> None:
+    mailbox_account(providers_on_sandbox, provider, "crews@greenleaf.example", kind="distribution_list")
+    client = client_for(bob)
+    page = ProviderSignIn(providers_on_sandbox, start_signin(client, bob, provider, "crews@greenleaf.example"),
+                          REDIRECT_URI)
+    assert page.sign_in("crews@greenleaf.example") is None
+    assert "group" in page.text.lower() or "distribution list" in page.text.lower()
+    assert not MailboxConnection.objects.exists()
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_alias_is_refused(provider: str, providers_on_sandbox: SandboxProcess, bob: User) -> None:
+    mailbox_account(providers_on_sandbox, provider, "bob@greenleaf.example")
+    mailbox_account(providers_on_sandbox, provider, "robert@greenleaf.example", kind="alias",
+                    alias_of="bob@greenleaf.example")
+    page = connect(client_for(bob), providers_on_sandbox, bob, provider, "robert@greenleaf.example")
+    assert ("robert@greenleaf.example is an alias of bob@greenleaf.example" in page
+            or "You signed in as bob@greenleaf.example, but the email address entered is robert@" in page)
+    assert not MailboxConnection.objects.exists()
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_one_mailbox_serves_one_user_in_any_company(provider: str, providers_on_sandbox: SandboxProcess,
+                                                    alice: User, bob: User, carol: User) -> None:
+    mailbox_account(providers_on_sandbox, provider, "frontdesk@greenleaf.example")
+    assert "Connected as" in connect(client_for(alice), providers_on_sandbox, alice, provider,
+                                     "frontdesk@greenleaf.example")
+    same_company = connect(client_for(bob), providers_on_sandbox, bob, provider, "frontdesk@greenleaf.example")
+    assert "frontdesk@greenleaf.example is already connected to your colleague Alice Admin." in same_company
+    assert "One mailbox can serve only one Aspire user" in same_company
+    other_company = connect(client_for(carol), providers_on_sandbox, carol, provider, "frontdesk@greenleaf.example")
+    assert "frontdesk@greenleaf.example is already connected to another Aspire user." in other_company
+    assert "Alice" not in other_company  # nothing about another company leaks
+    assert MailboxConnection.objects.filter(state="connected").count() == 1
+
+
+# -- form validation -------------------------------------------------------------------------
+
+
+def test_sync_needs_a_provider_and_a_valid_address(bob: User) -> None:
+    client = client_for(bob)
+    page = client.post("/settings/", settings_form(bob, sync_email=True, mailbox_address="not-an-address"))
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "Choose Microsoft 365 or Google." in text
+    assert "Enter a valid email address." in text
+    page = client.post("/settings/", settings_form(bob, sync_calendar=True, provider="google", mailbox_address=""))
+    assert "Enter the email address of your mailbox." in page.content.decode()
+    assert "Exchange on-premises is not supported" in page.content.decode()
+    assert not MailboxConnection.objects.exists()
+
+
+# -- tokens ------------------------------------------------------------------------------------
+
+
+def test_refresh_before_expiry_saves_the_rotated_token(providers_on_sandbox: SandboxProcess, bob: User,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    mailbox_account(providers_on_sandbox, "microsoft", "bob@greenleaf.example")
+    connect(client_for(bob), providers_on_sandbox, bob, "microsoft", "bob@greenleaf.example")
+    connection = MailboxConnection.objects.get(user=bob)
+    before = mailbox_services._load_grant(connection)
+    assert fresh_grant(connection_id=connection.pk) == before  # an hour left: no refresh
+
+    monkeypatch.setattr(mailbox_services, "REFRESH_LEEWAY_SECONDS", 4 * 3600)  # "about to expire"
+    after = fresh_grant(connection_id=connection.pk)
+    assert after.access_token != before.access_token
+    connection.refresh_from_db()
+    assert decrypt_json(connection.grant_ciphertext)["access_token"] == after.access_token
+    # Microsoft rotates refresh tokens: the one we held before is now refused.
+    with pytest.raises(AuthRevoked):
+        get_provider("microsoft").refresh(before)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_revoked_grant_puts_the_connection_in_needs_sign_in(provider: str, providers_on_sandbox: SandboxProcess,
+                                                               alice: User, bob: User,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    mailbox_account(providers_on_sandbox, provider, "bob@greenleaf.example")
+    bob_client = client_for(bob)
+    connect(bob_client, providers_on_sandbox, bob, provider, "bob@greenleaf.example")
+    connection = MailboxConnection.objects.get(user=bob)
+    providers_on_sandbox.control("POST", "/faults", json={"kind": "invalid_grant",
+                                                          "account": "bob@greenleaf.example"})
+    monkeypatch.setattr(mailbox_services, "REFRESH_LEEWAY_SECONDS", 4 * 3600)
+    with pytest.raises(AuthRevoked):
+        fresh_grant(connection_id=connection.pk)
+    connection.refresh_from_db()
+    assert connection.state == "needs_signin"
+    assert connection.grant_ciphertext == ""
+
+    page = bob_client.get("/settings/").content.decode()
+    assert "Needs sign-in" in page
+    assert "Please sign in again to keep syncing." in page
+    assert ">Reconnect</button>" in page
+    # The company admin sees it too: on their settings page and in the admin.
+    assert "1 colleague needs to sign in again before their mail syncs: Bob Staff." in client_for(alice).get(
+        "/settings/").content.decode()
+    admin_list = client_for(alice).get("/admin/accounts/mailboxconnection/?state__exact=needs_signin")
+    assert "bob@greenleaf.example" in admin_list.content.decode()
+
+    # Reconnect runs the sign-in again with the same settings.
+    response = bob_client.post("/settings/mailbox/reconnect/")
+    page_ = ProviderSignIn(providers_on_sandbox, response["Location"], REDIRECT_URI)
+    callback = page_.sign_in("bob@greenleaf.example")
+    assert callback is not None
+    assert "Connected as" in back_to_aspire(bob_client, callback)
+    connection.refresh_from_db()
+    assert connection.state == "connected" and connection.last_error == ""
+
+
+def test_no_token_reaches_the_logs(providers_on_sandbox: SandboxProcess, bob: User,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    mailbox_account(providers_on_sandbox, "google", "bob@greenleaf.example")
+    with caplog.at_level(logging.DEBUG):
+        connect(client_for(bob), providers_on_sandbox, bob, "google", "bob@greenleaf.example")
+    grant = decrypt_json(MailboxConnection.objects.get(user=bob).grant_ciphertext)
+    secrets = [grant["access_token"], grant["data"]["refresh_token"]]
+    for record in caplog.records:
+        text = record.getMessage() + repr(record.__dict__)
+        for secret in secrets:
+            assert secret not in text, record
+
+
+def test_rotating_the_encryption_key(providers_on_sandbox: SandboxProcess, bob: User,
+                                     settings: Any) -> None:
+    mailbox_account(providers_on_sandbox, "google", "bob@greenleaf.example")
+    connect(client_for(bob), providers_on_sandbox, bob, "google", "bob@greenleaf.example")
+    old_key = settings.TOKEN_ENCRYPTION_KEYS[0]
+    new_key = "bmV3LXJvdGF0ZWQta2V5LWZvci1hc3BpcmUtc3luYyE="
+    settings.TOKEN_ENCRYPTION_KEYS = [new_key, old_key]
+    call_command("rotate_token_keys")
+    settings.TOKEN_ENCRYPTION_KEYS = [new_key]  # the old key is gone and the grant still reads
+    assert decrypt_json(MailboxConnection.objects.get(user=bob).grant_ciphertext)["access_token"]
+
+
+# -- disconnect and resync ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_unchecking_both_disconnects_and_keeps_activities(provider: str, providers_on_sandbox: SandboxProcess,
+                                                          bob: User, activity: Activity,
+                                                          django_capture_on_commit_callbacks: Any) -> None:
+    mailbox_account(providers_on_sandbox, provider, "bob@greenleaf.example")
+    client = client_for(bob)
+    connect(client, providers_on_sandbox, bob, provider, "bob@greenleaf.example")
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post("/settings/", settings_form(bob, provider=provider,
+                                                       mailbox_address="bob@greenleaf.example"),
+                           follow=True).content.decode()
+    assert "Sync is off and your mailbox is disconnected. Activities already in Aspire stay there." in page
+    connection = MailboxConnection.objects.get(user=bob)
+    assert connection.state == "disconnected" and connection.grant_ciphertext == ""
+    assert Activity.objects.filter(pk=activity.pk).exists()
+    if provider == "google":
+        assert requests_to(providers_on_sandbox, "/revoke")
+    else:
+        # Microsoft has no per-app revocation; signing the user out of every device is not ours to do.
+        assert not requests_to(providers_on_sandbox, "revokeSignInSessions")
+
+    # Checking again and saving runs the sign-in again.
+    assert start_signin(client, bob, provider, "bob@greenleaf.example").startswith(providers_on_sandbox.base_url)
+
+
+def test_unchecking_one_keeps_the_other(providers_on_sandbox: SandboxProcess, bob: User) -> None:
+    mailbox_account(providers_on_sandbox, "google", "bob@greenleaf.example")
+    client = client_for(bob)
+    connect(client, providers_on_sandbox, bob, "google", "bob@greenleaf.example")
+    response = client.post("/settings/", settings_form(bob, sync_email=True, provider="google",
+                                                       mailbox_address="bob@greenleaf.example"))
+    assert response.status_code == 302 and response["Location"] == "/settings/"  # no new sign-in
+    connection = MailboxConnection.objects.get(user=bob)
+    assert (connection.state, connection.sync_email, connection.sync_calendar) == ("connected", True, False)
+
+
+def test_a_new_address_or_provider_signs_in_again(providers_on_sandbox: SandboxProcess, bob: User) -> None:
+    mailbox_account(providers_on_sandbox, "google", "bob@greenleaf.example")
+    client = client_for(bob)
+    connect(client, providers_on_sandbox, bob, "google", "bob@greenleaf.example")
+    assert start_signin(client, bob, "microsoft", "bob@greenleaf.example").startswith(
+        f"{providers_on_sandbox.base_url}/organizations/")
+    assert start_signin(client, bob, "google", "bob.other@greenleaf.example").startswith(
+        f"{providers_on_sandbox.base_url}/o/oauth2/")
+    assert MailboxConnection.objects.get(user=bob).mailbox_address == "bob@greenleaf.example"  # until it succeeds
+
+
+# -- OAuth safety --------------------------------------------------------------------------------
+
+
+def test_a_callback_is_single_use_and_bound_to_its_session(providers_on_sandbox: SandboxProcess, bob: User,
+                                                           alice: User) -> None:
+    mailbox_account(providers_on_sandbox, "google", "bob@greenleaf.example")
+    bob_client = client_for(bob)
+    page = ProviderSignIn(providers_on_sandbox, start_signin(bob_client, bob, "google", "bob@greenleaf.example"),
+                          REDIRECT_URI)
+    callback = page.sign_in("bob@greenleaf.example")
+    assert callback is not None
+    # Someone else's session presenting Bob's state is refused.
+    foreign = back_to_aspire(client_for(alice), callback)
+    assert "This sign-in link is unknown or was already used." in foreign
+    assert not MailboxConnection.objects.exists()
+    assert "Connected as" in back_to_aspire(bob_client, callback)
+    # Replaying the same callback does nothing more.
+    replay = back_to_aspire(bob_client, callback)
+    assert "This sign-in link is unknown or was already used." in replay
+    unknown = back_to_aspire(bob_client, REDIRECT_URI + "?state=made-up&code=whatever")
+    assert "unknown or was already used" in unknown
+
+
+def test_a_slow_sign_in_expires(providers_on_sandbox: SandboxProcess, bob: User, settings: Any) -> None:
+    mailbox_account(providers_on_sandbox, "google", "bob@greenleaf.example")
+    client = client_for(bob)
+    page = ProviderSignIn(providers_on_sandbox, start_signin(client, bob, "google", "bob@greenleaf.example"),
+                          REDIRECT_URI)
+    callback = page.sign_in("bob@greenleaf.example")
+    settings.OAUTH_SIGNIN_TTL_SECONDS = -1
+    assert "This sign-in took too long and expired." in back_to_aspire(client, callback or "")
+    assert not MailboxConnection.objects.exists()
+
+
+def test_sync_now_makes_the_connection_due(providers_on_sandbox: SandboxProcess, bob: User) -> None:
+    mailbox_account(providers_on_sandbox, "google", "bob@greenleaf.example")
+    client = client_for(bob)
+    connect(client, providers_on_sandbox, bob, "google", "bob@greenleaf.example")
+    MailboxConnection.objects.filter(user=bob).update(next_sync_at=None)
+    page = client.post("/settings/mailbox/sync-now/", follow=True).content.decode()
+    assert "Sync requested." in page
+    assert MailboxConnection.objects.get(user=bob).next_sync_at is not None
