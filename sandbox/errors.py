@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 from starlette.responses import JSONResponse
 
 GOOGLE_STATUS = {
@@ -60,7 +63,11 @@ def graph_error(
         "error": {
             "code": code or GRAPH_CODES.get(status, "UnknownError"),
             "message": message or "The request failed.",
-            "innerError": {"date": "", "request-id": "", "client-request-id": ""},
+            "innerError": {
+                "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                "request-id": str(uuid.uuid4()),
+                "client-request-id": str(uuid.uuid4()),
+            },
         }
     }
     return JSONResponse(body, status_code=status, headers=headers)
@@ -95,6 +102,7 @@ def error_for_path(path: str, status: int, message: str = "", headers: dict[str,
         return graph_error(status, message=message, headers=headers)
     if api == "google_api":
         reason = {429: "rateLimitExceeded", 503: "backendError", 500: "backendError"}.get(status, "")
-        return google_error(status, reason=reason, message=message, headers=headers)
+        domain = "usageLimits" if status == 429 else "global"
+        return google_error(status, reason=reason, message=message, domain=domain, headers=headers)
     error = {429: "temporarily_unavailable", 503: "temporarily_unavailable"}.get(status, "server_error")
     return oauth_error(status, error, message, headers=headers)

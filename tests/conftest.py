@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -156,3 +157,33 @@ def sandbox(sandbox_server: SandboxProcess) -> SandboxProcess:
     """The running sandbox, emptied before each test."""
     sandbox_server.control("POST", "/reset")
     return sandbox_server
+
+
+# -- the product pointed at the sandbox ---------------------------------------------------
+
+REDIRECT_URI = "http://testserver/settings/mailbox/callback/"
+
+
+@pytest.fixture
+def providers_on_sandbox(settings: Any, sandbox: SandboxProcess) -> SandboxProcess:
+    """Only settings differ between the sandbox and the real providers."""
+    base = sandbox.base_url
+    settings.PROVIDER_CA_BUNDLE = str(sandbox.ca_path)
+    settings.OAUTH_REDIRECT_URI = REDIRECT_URI
+    settings.MICROSOFT_CLIENT_ID = "aspire-sync-test"
+    settings.MICROSOFT_CLIENT_SECRET = "sandbox-secret"
+    settings.MICROSOFT_AUTHORITY = f"{base}/organizations"
+    settings.MICROSOFT_GRAPH_URL = f"{base}/v1.0"
+    settings.GOOGLE_CLIENT_ID = "aspire-sync-test.apps.googleusercontent.com"
+    settings.GOOGLE_CLIENT_SECRET = "sandbox-secret"
+    settings.GOOGLE_AUTH_URI = f"{base}/o/oauth2/v2/auth"
+    settings.GOOGLE_TOKEN_URI = f"{base}/token"
+    settings.GOOGLE_REVOKE_URI = f"{base}/revoke"
+    settings.GOOGLE_API_ENDPOINT = f"{base}/"
+    return sandbox
+
+
+def mailbox_account(sandbox: SandboxProcess, provider: str, email: str, **spec: Any) -> None:
+    sandbox.control("POST", "/accounts", json={"provider": provider, "email": email, **spec})
+
+

@@ -20,34 +20,10 @@ from accounts.provider_registry import get_provider
 from activities.models import Activity
 from providers.errors import AuthRevoked
 from sandbox.runner import SandboxProcess
-from tests.conftest import client_for
+from tests.conftest import REDIRECT_URI, client_for, mailbox_account
 from tests.signin_page import ProviderSignIn
 
-REDIRECT_URI = "http://testserver/settings/mailbox/callback/"
 PROVIDERS = ["microsoft", "google"]
-
-
-@pytest.fixture
-def providers_on_sandbox(settings: Any, sandbox: SandboxProcess) -> SandboxProcess:
-    """Only settings differ between the sandbox and the real providers."""
-    base = sandbox.base_url
-    settings.PROVIDER_CA_BUNDLE = str(sandbox.ca_path)
-    settings.OAUTH_REDIRECT_URI = REDIRECT_URI
-    settings.MICROSOFT_CLIENT_ID = "aspire-sync-test"
-    settings.MICROSOFT_CLIENT_SECRET = "sandbox-secret"
-    settings.MICROSOFT_AUTHORITY = f"{base}/organizations"
-    settings.MICROSOFT_GRAPH_URL = f"{base}/v1.0"
-    settings.GOOGLE_CLIENT_ID = "aspire-sync-test.apps.googleusercontent.com"
-    settings.GOOGLE_CLIENT_SECRET = "sandbox-secret"
-    settings.GOOGLE_AUTH_URI = f"{base}/o/oauth2/v2/auth"
-    settings.GOOGLE_TOKEN_URI = f"{base}/token"
-    settings.GOOGLE_REVOKE_URI = f"{base}/revoke"
-    settings.GOOGLE_API_ENDPOINT = f"{base}/"
-    return sandbox
-
-
-def mailbox_account(sandbox: SandboxProcess, provider: str, email: str, **spec: Any) -> None:
-    sandbox.control("POST", "/accounts", json={"provider": provider, "email": email, **spec})
 
 
 def settings_form(user: User, **sync: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from email.message import EmailMessage
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
@@ -79,9 +79,10 @@ class Browser:
         return response
 
     def cancel(self) -> requests.Response:
-        href = re.search(r"href='(cancel\?flow=[^']+)'", self.page.text)
+        href = re.search(r"href='([^']*cancel\?flow=[^']+)'", self.page.text)
         assert href
-        return self.session.get(f"{self.action}/{href.group(1)}", allow_redirects=False, timeout=10)
+        # Resolved against the page's URL, as a browser does.
+        return self.session.get(urljoin(self.page.url, href.group(1)), allow_redirects=False, timeout=10)
 
     @staticmethod
     def callback_params(response: requests.Response) -> dict[str, str]:
