@@ -205,3 +205,43 @@ class MailboxConnection(TenantModel):
     @property
     def is_connected(self) -> bool:
         return self.state == self.State.CONNECTED
+
+
+class SyncRun(TenantModel):
+    """One sync of one connection (mail or calendar): what operators and users see of each attempt."""
+
+    class Kind(models.TextChoices):
+        MAIL = "mail", "Mail"
+        CALENDAR = "calendar", "Calendar"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Hourly schedule"
+        PUSH = "push", "Provider notification"
+        MANUAL = "manual", "Sync now"
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Succeeded with problems"
+        RETRYING = "retrying", "Paused, will resume"
+        FAILED = "failed", "Failed"
+
+    connection = models.ForeignKey(MailboxConnection, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    items_seen = models.PositiveIntegerField(default=0)
+    items_imported = models.PositiveIntegerField(default=0)
+    items_already_there = models.PositiveIntegerField(default=0)
+    items_failed = models.PositiveIntegerField(default=0)
+    provider_requests = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-started_at",)
+        indexes = [models.Index(fields=["connection", "kind", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} sync {self.started_at:%Y-%m-%d %H:%M} ({self.get_outcome_display()})"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -78,3 +80,56 @@ class Activity(TenantModel):
     def clean(self) -> None:
         ensure_same_company(self.company_id, self.owner, field="owner")
         ensure_same_company(self.company_id, self.regarding, field="regarding")
+
+
+def attachment_path(instance: EmailAttachment, filename: str) -> str:
+    # Stored under a random name: the original name is kept in the row and used on download.
+    return f"attachments/{instance.company_id}/{uuid.uuid4().hex}"
+
+
+class EmailMessage(models.Model):
+    """The email behind an email Activity: one per real email per company, however many
+    mailboxes it was captured from."""
+
+    activity = models.OneToOneField(Activity, on_delete=models.CASCADE, primary_key=True, related_name="email")
+    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    # The Message-ID, or a hash of the message for mail without one (see mailsync.mime).
+    dedupe_key = models.CharField(max_length=300)
+    message_id = models.CharField(max_length=998, blank=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.TextField(blank=True)
+    from_name = models.CharField(max_length=300, blank=True)
+    from_address = models.CharField(max_length=320, blank=True)
+    to = models.JSONField(default=list)  # [[name, address], ...]
+    cc = models.JSONField(default=list)
+    text_body = models.TextField(blank=True)
+    html_body = models.TextField(blank=True)
+    size = models.PositiveIntegerField(default=0)
+    problems = models.TextField(blank=True)  # what was malformed or guessed, in plain words
+
+    class Meta:
+        constraints = [models.UniqueConstraint("company", "dedupe_key", name="one_email_per_company")]
+
+    def __str__(self) -> str:
+        return self.activity.subject
+
+
+class EmailAttachment(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.ForeignKey(EmailMessage, on_delete=models.CASCADE, related_name="attachments")
+    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    content_id = models.CharField(max_length=255, blank=True)
+    inline = models.BooleanField(default=False)
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(upload_to=attachment_path, max_length=300, blank=True)
+    # Larger than we keep: listed with its name and size, not stored.
+    too_large = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ("filename",)
+
+    def __str__(self) -> str:
+        return self.filename

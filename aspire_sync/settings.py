@@ -116,6 +116,13 @@ USE_I18N = True
 USE_TZ = True
 TIME_ZONES = sorted(available_timezones() - {"localtime", "Factory"})
 
+# Captured attachments. Files are served only through views that check tenancy, never by URL.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(LOCAL_DIR / "media")))
+MEDIA_URL = "/media-not-served/"
+# Attachments larger than this are listed on the email, not stored.
+MAX_ATTACHMENT_BYTES = env.int("MAX_ATTACHMENT_BYTES", default=35 * 1024 * 1024)
+MAIL_SPOOL_DIR = Path(env.str("MAIL_SPOOL_DIR", default=str(LOCAL_DIR / "spool")))
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"

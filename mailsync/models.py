@@ -1,1 +1,102 @@
-"""The capture pipeline's and the send queue's state live here (see the mail sync issue)."""
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import MailboxConnection, TenantModel
+from activities.models import Activity
+
+
+class MailSyncState(models.Model):
+    """Per connection: where its Aspire and Processed folders are, and who is syncing it now."""
+
+    connection = models.OneToOneField(
+        MailboxConnection, on_delete=models.CASCADE, primary_key=True, related_name="mail_state"
+    )
+    aspire_folder_id = models.CharField(max_length=500, blank=True)
+    processed_folder_id = models.CharField(max_length=500, blank=True)
+    # Shown in the status panel when we had to recreate a folder the user deleted or renamed.
+    folder_notice = models.CharField(max_length=500, blank=True)
+    # One sync per connection at a time: a run holds this lease (claimed with a conditional UPDATE).
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    # Push: a Graph subscription or a Gmail watch, renewed before it expires.
+    push_id = models.CharField(max_length=300, blank=True)
+    push_expires_at = models.DateTimeField(null=True, blank=True)
+    push_secret = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"Mail sync state of {self.connection}"
+
+
+class EmailSource(models.Model):
+    """Which mailbox an email was captured from: the same email from two mailboxes is one
+    Activity with two sources."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="email_sources")
+    connection = models.ForeignKey(MailboxConnection, on_delete=models.CASCADE, related_name="email_sources")
+    provider_message_id = models.CharField(max_length=500)
+    captured_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("connection", "provider_message_id", name="one_source_per_mailbox_message"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.activity_id} from {self.connection_id}"
+
+
+class OutboundEmail(TenantModel):
+    """A message written in Aspire, queued to go out through its author's own mailbox."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    author = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="outbound_emails")
+    connection = models.ForeignKey(MailboxConnection, on_delete=models.CASCADE, related_name="outbound_emails")
+    # Set before the first attempt and sent as the Message-ID header: after a failure whose outcome
+    # is unknown, we look for this id in the Sent folder instead of sending a second copy.
+    message_id = models.CharField(max_length=300, unique=True)
+    to = models.JSONField(default=list)
+    cc = models.JSONField(default=list)
+    subject = models.CharField(max_length=998)
+    body = models.TextField()
+    contacts = models.ManyToManyField("crm.Contact", blank=True, related_name="+")
+    regarding_opportunity = models.ForeignKey("crm.Opportunity", on_delete=models.SET_NULL, null=True, blank=True,
+                                              related_name="+")
+    regarding_property = models.ForeignKey("crm.Property", on_delete=models.SET_NULL, null=True, blank=True,
+                                           related_name="+")
+    regarding_work_ticket = models.ForeignKey("crm.WorkTicket", on_delete=models.SET_NULL, null=True, blank=True,
+                                              related_name="+")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    not_before = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    activity = models.OneToOneField(Activity, on_delete=models.SET_NULL, null=True, blank=True, related_name="outbound")
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [models.Index(fields=["connection", "state", "not_before"])]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class OutboundAttachment(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    outbound = models.ForeignKey(OutboundEmail, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    file = models.FileField(upload_to="outbound/%Y/%m/", max_length=300)
+
+    def __str__(self) -> str:
+        return self.filename
