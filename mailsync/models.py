@@ -19,6 +19,7 @@ class MailSyncState(models.Model):
     processed_folder_id = models.CharField(max_length=500, blank=True)
     # Shown in the status panel when we had to recreate a folder the user deleted or renamed.
     folder_notice = models.CharField(max_length=500, blank=True)
+    folders_checked_at = models.DateTimeField(null=True, blank=True)
     # One sync per connection at a time: a run holds this lease (claimed with a conditional UPDATE).
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=100, blank=True)
