@@ -14,9 +14,10 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import models, transaction
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.html import format_html, format_html_join
 
 from .mailbox import disconnect_mailbox, request_sync
-from .models import Company, MailboxConnection, User
+from .models import Company, MailboxConnection, SyncRun, User
 from .tenancy import admin_scoped
 
 
@@ -189,9 +190,19 @@ class MailboxConnectionAdmin(TenantAdmin):
     fields = (
         "user", "provider", "mailbox_address", "display_name", "state", "sync_email", "sync_calendar",
         "sync_aspire_folder", "calendar_privacy", "connected_at", "last_sync_at", "next_sync_at",
-        "last_error", "last_error_at",
+        "last_error", "last_error_at", "recent_runs",
     )
     readonly_fields = fields
+
+    @admin.display(description="Recent syncs")
+    def recent_runs(self, obj: MailboxConnection) -> str:
+        runs = SyncRun.objects.filter(connection=obj)[:10]
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} new</td><td>{}</td></tr>",
+            ((r.started_at.strftime("%Y-%m-%d %H:%M"), r.get_kind_display(), r.get_outcome_display(),
+              r.items_imported, r.error) for r in runs),
+        )
+        return format_html("<table>{}</table>", rows) if runs else "None yet"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a connection starts with its user's own sign-in
@@ -211,3 +222,21 @@ class MailboxConnectionAdmin(TenantAdmin):
         for connection in connected:
             request_sync(connection=connection)
         self.message_user(request, f"Sync requested for {connected.count()} mailbox(es).")
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(TenantAdmin):
+    """Every sync attempt, its counts and what went wrong: what operators look at first."""
+
+    list_display = ("connection", "kind", "trigger", "started_at", "finished_at", "outcome", "items_seen",
+                    "items_imported", "items_failed", "error")
+    list_filter = ("kind", "outcome", "trigger")
+    search_fields = ("connection__mailbox_address",)
+    date_hierarchy = "started_at"
+    list_select_related = ("connection",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [f.name for f in SyncRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

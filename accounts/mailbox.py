@@ -19,7 +19,7 @@ from providers.base import Grant, MailboxIdentity, MailboxKind
 from providers.errors import AuthRevoked, ProviderError
 
 from .crypto import decrypt_json, encrypt_json
-from .models import MailboxConnection, User
+from .models import MailboxConnection, SyncRun, User
 from .provider_registry import get_provider
 from .signals import sync_requested
 
@@ -88,6 +88,16 @@ def next_hourly_sync(connection: MailboxConnection, after: dt.datetime) -> dt.da
 
 def get_connection(user: User) -> MailboxConnection | None:
     return MailboxConnection.objects.filter(user=user).prefetch_related("shared_with").first()
+
+
+def latest_runs(connection: MailboxConnection) -> list[SyncRun]:
+    """The latest run of each kind, for the status panel."""
+    runs = []
+    for kind in SyncRun.Kind:
+        run = SyncRun.objects.filter(connection=connection, kind=kind).first()
+        if run is not None:
+            runs.append(run)
+    return runs
 
 
 def needs_signin(user: User, choices: SyncChoices) -> bool:

@@ -16,6 +16,7 @@ from .mailbox import (
     SyncChoices,
     connect_mailbox,
     get_connection,
+    latest_runs,
     needs_signin,
     request_sync,
     update_sync_settings,
@@ -72,6 +73,7 @@ def user_settings(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/settings.html", {
         "profile_form": profile_form, "sync_form": sync_form, "connection": connection,
         "colleagues_needing_signin": _colleagues_needing_signin(user),
+        "last_runs": latest_runs(connection) if connection else [],
     })
 
 

@@ -7,6 +7,7 @@ see README.md, "Configuration".
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from zoneinfo import available_timezones
 
@@ -89,7 +90,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     # A file, not memory, so a worker process started by a test sees the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_DIR / "test-db.sqlite3")}
+    # One per test process, so two test runs in one checkout never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_DIR / f"test-db-{os.getpid()}.sqlite3")}
     LOCAL_DIR.mkdir(exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -198,6 +200,11 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Seeded into django-celery-beat's tables; operators change them in the admin from then on.
 CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-syncs": {
+        "task": "sync.dispatch_due",
+        "schedule": crontab(),  # every minute: each connection is due once an hour, at its own minute
+        "options": {"queue": "default", "expires": 55},
+    },
     "worker-heartbeat": {
         "task": "ops.record_heartbeat",
         "schedule": crontab(),  # every minute
@@ -221,4 +228,23 @@ LOGGING = {
                          "google_auth_httplib2", "google.auth", "google_auth_oauthlib")
         },
     },
+}
+
+# Sending mail from Aspire (mailsync.sending). Each mailbox sends at most this many messages a
+# minute: Exchange Online allows 30 per mailbox; Gmail charges 100 quota units per send against
+# 250 a second and 15,000 a minute per user, so 60 a minute stays far below it.
+MAIL_SEND_PER_MINUTE = {
+    "microsoft": env.int("MAIL_SEND_PER_MINUTE_MICROSOFT", default=30),
+    "google": env.int("MAIL_SEND_PER_MINUTE_GOOGLE", default=60),
+}
+# After a send whose outcome is unknown, wait this long before looking for it in the mailbox
+# (Exchange files the sent copy a few seconds after accepting the message).
+MAIL_SEND_VERIFY_DELAY_SECONDS = env.int("MAIL_SEND_VERIFY_DELAY_SECONDS", default=60)
+# Attachments in all, per message: 25 MB grows to about 34 MB once base64-encoded, under the 35 MB
+# that both the Gmail API and Exchange Online's default accept for a whole message.
+MAIL_SEND_MAX_ATTACHMENT_BYTES = env.int("MAIL_SEND_MAX_ATTACHMENT_BYTES", default=25 * 1024 * 1024)
+CELERY_BEAT_SCHEDULE["send-queued-mail"] = {
+    "task": "mailsync.send_due_mail",
+    "schedule": crontab(),  # every minute: picks up mail whose wait is over (retries, reconnects)
+    "options": {"queue": "mail", "expires": 55},
 }
