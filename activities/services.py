@@ -48,3 +48,11 @@ def set_regarding(*, activity: Activity, regarding: Regarding | None) -> Activit
     activity.regarding = regarding
     activity.save(update_fields=["regarding_opportunity", "regarding_property", "regarding_work_ticket"])
     return activity
+
+
+@transaction.atomic
+def file_on_contact(*, activity: Activity, contact: Contact) -> Activity:
+    """File an activity on a contact of its company, e.g. captured mail no address matched."""
+    ensure_same_company(activity.company_id, contact, field="contacts")
+    activity.contacts.add(contact)
+    return activity

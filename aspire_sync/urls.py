@@ -16,4 +16,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("accounts.urls")),
     path("", include("crm.urls")),
+    path("", include("activities.urls")),
 ]

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "activities"
+urlpatterns = [
+    path("activities/unmatched/", views.unmatched, name="unmatched"),
+    path("activities/regarding-search/", views.regarding_search, name="regarding_search"),
+    path("activities/contact-search/", views.contact_search, name="contact_search"),
+    path("activities/<uuid:pk>/", views.email_detail, name="email_detail"),
+    path("activities/<uuid:pk>/regarding/", views.set_regarding, name="set_regarding"),
+    path("activities/<uuid:pk>/contacts/", views.file_on_contact, name="file_on_contact"),
+    path(
+        "activities/<uuid:pk>/attachments/<uuid:attachment_pk>/", views.attachment_download, name="attachment"
+    ),
+]

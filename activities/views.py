@@ -1,0 +1,185 @@
+"""Reading an email in Aspire, its attachments, its Regarding, and the Unmatched list."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.paginator import Paginator
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.tenancy import get_for_user
+from crm.models import Contact
+
+from . import selectors, services
+from .email_html import clean_email_html, email_page_csp
+from .models import Activity, EmailMessage
+
+UNMATCHED_PAGE_SIZE = 25
+# Types a browser only ever shows passively. Anything else (HTML, SVG, XML, scripts, unknown
+# types) is served as plain bytes, so an attachment can never run as a page of this site.
+PASSIVE_CONTENT_TYPES = frozenset(
+    {
+        "application/pdf",
+        "application/zip",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/bmp",
+        "image/heic",
+        "text/plain",
+        "text/csv",
+        "audio/mpeg",
+        "video/mp4",
+        "video/quicktime",
+    }
+)
+
+
+@login_required
+@require_GET
+def email_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    activity = selectors.email_for_user(request.user, pk)
+    show_images = request.GET.get("images") == "1"
+    email = _email_of(activity)
+    attachments = list(email.attachments.all()) if email else []
+    contacts = list(activity.contacts.prefetch_related("emails"))
+    regarding_q = request.GET.get("regarding_q", "").strip()
+    contact_q = request.GET.get("contact_q", "").strip()
+
+    body_html, blocked_images = "", 0
+    if email and email.html_body:
+        inline = {
+            a.content_id: reverse("activities:attachment", args=[activity.pk, a.pk])
+            for a in attachments
+            if a.content_id and a.file and not a.too_large
+        }
+        body = clean_email_html(email.html_body, inline_images=inline, allow_remote_images=show_images)
+        body_html, blocked_images = body.html, body.blocked_images
+
+    context = {
+        "activity": activity,
+        "email": email,
+        "sender": _person(email.from_name, email.from_address) if email else "",
+        "to": _people(email.to) if email else [],
+        "cc": _people(email.cc) if email else [],
+        "contacts": contacts,
+        "body_html": body_html,
+        "text_body": (email.text_body if email else activity.body),
+        "blocked_images": blocked_images,
+        "show_images": show_images,
+        "attachments": attachments,
+        "attachment_limit_mb": settings.MAX_ATTACHMENT_BYTES // (1024 * 1024),
+        "regarding_q": regarding_q,
+        "regarding_results": selectors.regarding_choices(request.user, regarding_q),
+        "contact_q": contact_q,
+        "contact_results": selectors.contact_choices(request.user, contact_q) if not contacts else [],
+    }
+    response = render(request, "activities/email_detail.html", context)
+    response["Content-Security-Policy"] = email_page_csp(allow_remote_images=show_images)
+    return response
+
+
+@login_required
+@require_GET
+def attachment_download(request: HttpRequest, pk: str, attachment_pk: str) -> FileResponse:
+    activity = selectors.email_for_user(request.user, pk)
+    attachment = selectors.attachment_for_user(request.user, activity, attachment_pk)
+    content_type = attachment.content_type.split(";")[0].strip().lower()
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type=content_type if content_type in PASSIVE_CONTENT_TYPES else "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_POST
+def set_regarding(request: HttpRequest, pk: str) -> HttpResponse:
+    activity = selectors.email_for_user(request.user, pk)
+    if "clear" in request.POST:
+        services.set_regarding(activity=activity, regarding=None)
+        messages.success(request, "Regarding cleared.")
+    elif value := request.POST.get("regarding", ""):
+        record = selectors.regarding_for_user(request.user, value)
+        services.set_regarding(activity=activity, regarding=record)
+        messages.success(request, f"This email is now regarding {record}, and shows on its page.")
+    else:
+        messages.error(request, "Choose an opportunity, property or work ticket first.")
+    return redirect("activities:email_detail", pk=activity.pk)
+
+
+@login_required
+@require_POST
+def file_on_contact(request: HttpRequest, pk: str) -> HttpResponse:
+    activity = selectors.email_for_user(request.user, pk)
+    if not request.POST.get("contact"):
+        messages.error(request, "Choose a contact first.")
+        return redirect("activities:email_detail", pk=activity.pk)
+    contact = get_for_user(Contact, request.user, request.POST["contact"])
+    services.file_on_contact(activity=activity, contact=contact)
+    messages.success(request, f"Filed on {contact.name}. It shows on their activities now.")
+    return redirect("activities:email_detail", pk=activity.pk)
+
+
+@login_required
+@require_GET
+def regarding_search(request: HttpRequest) -> JsonResponse:
+    choices = selectors.regarding_choices(request.user, request.GET.get("q", ""))
+    return JsonResponse({"results": [asdict(choice) for choice in choices]})
+
+
+@login_required
+@require_GET
+def contact_search(request: HttpRequest) -> JsonResponse:
+    choices = selectors.contact_choices(request.user, request.GET.get("q", ""))
+    return JsonResponse({"results": [asdict(choice) for choice in choices]})
+
+
+@login_required
+@require_GET
+def unmatched(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.unmatched_emails(request.user), UNMATCHED_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "activities/unmatched.html", {"page": page})
+
+
+def _email_of(activity: Activity) -> EmailMessage | None:
+    # An email Activity made before mail capture existed has no message row: show its body as text.
+    try:
+        return activity.email
+    except ObjectDoesNotExist:
+        return None
+
+
+def _person(name: str, address: str) -> str:
+    if name and address and name != address:
+        return f"{name} <{address}>"
+    return name or address
+
+
+def _people(value: Any) -> list[str]:
+    """Recipients as stored ([[name, address], ...]); anything malformed is shown as best we can."""
+    people = []
+    for entry in value if isinstance(value, list) else []:
+        if isinstance(entry, list | tuple) and len(entry) == 2:
+            people.append(_person(str(entry[0] or ""), str(entry[1] or "")))
+        elif entry:
+            people.append(str(entry))
+    return [person for person in people if person]
