@@ -168,3 +168,59 @@ def test_a_company_admin_adds_rows_to_their_own_company_only(alice: User, summit
 def test_staff_without_the_admin_role_get_nothing_in_the_admin(records: dict[str, Any], bob: User) -> None:
     assert admin_scoped(Contact.objects.all(), bob).count() == 0
     assert client_for(bob).get(_admin_url(records["contact"], "change")).status_code == 302
+
+
+# -- email pages -----------------------------------------------------------------------------
+
+EMAIL_PAGES = [
+    ("get", "/activities/{email}/"),
+    ("get", "/activities/{email}/?images=1"),
+    ("get", "/activities/{email}/attachments/{attachment}/"),
+    ("post", "/activities/{email}/regarding/"),
+    ("post", "/activities/{email}/contacts/"),
+]
+
+
+@pytest.mark.parametrize(("method", "url"), EMAIL_PAGES)
+def test_each_email_page_is_a_404_for_another_company(
+    method: str, url: str, records: dict[str, Any], bob: User, carol: User, settings: Any, tmp_path: Any
+) -> None:
+    from tests.activities.emails import attach, make_email
+
+    settings.MEDIA_ROOT = tmp_path
+    email = make_email(bob, subject="Confidential bid", html="<p>Our price</p>", contacts=[records["contact"]])
+    attachment = attach(email, "bid.pdf", b"%PDF bid")
+    url = url.format(email=email.pk, attachment=attachment.pk)
+    data = {"regarding": f"opportunity:{records['opportunity'].pk}", "contact": str(records["contact"].pk)}
+    own = getattr(client_for(bob), method)(url, data if method == "post" else None)
+    assert own.status_code == (302 if method == "post" else 200)
+    response = getattr(client_for(carol), method)(url, data if method == "post" else None)
+    assert response.status_code == 404
+    assert "Confidential bid" not in response.content.decode()
+
+
+CHOOSER_SEARCHES = [
+    ("/activities/regarding-search/", "mulch"),
+    ("/activities/regarding-search/", "Whitfield"),
+    ("/activities/regarding-search/", "Cedar Bend"),
+    ("/activities/regarding-search/", "1041"),
+    ("/activities/contact-search/", "Dana"),
+    ("/activities/contact-search/", "dana@example.com"),
+]
+
+
+@pytest.mark.parametrize(("url", "q"), CHOOSER_SEARCHES)
+def test_choosers_search_only_the_own_company(
+    url: str, q: str, records: dict[str, Any], bob: User, carol: User
+) -> None:
+    assert client_for(bob).get(url, {"q": q}).json()["results"]
+    assert client_for(carol).get(url, {"q": q}).json() == {"results": []}
+
+
+def test_unmatched_mail_is_the_users_own(records: dict[str, Any], bob: User, alice: User, carol: User) -> None:
+    from tests.activities.emails import make_email
+
+    make_email(bob, subject="Who sent this?")
+    assert "Who sent this?" in client_for(bob).get("/activities/unmatched/").content.decode()
+    for other in (alice, carol):
+        assert "Who sent this?" not in client_for(other).get("/activities/unmatched/").content.decode()
