@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from .base import AuthRequest, Grant, MailboxIdentity, MailboxKind, Provider
 from .errors import (
+    AccessTokenRejected,
     AuthRevoked,
     Conflict,
     NotFound,
     ProviderError,
+    SendOutcomeUnknown,
     SignInCancelled,
     SignInFailed,
     SyncStateExpired,
@@ -18,6 +20,7 @@ from .errors import (
 )
 
 __all__ = [
+    "AccessTokenRejected",
     "AuthRequest",
     "AuthRevoked",
     "Conflict",
@@ -27,6 +30,7 @@ __all__ = [
     "NotFound",
     "Provider",
     "ProviderError",
+    "SendOutcomeUnknown",
     "SignInCancelled",
     "SignInFailed",
     "SyncStateExpired",

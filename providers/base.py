@@ -126,5 +126,12 @@ class MailProvider(Provider, Protocol):
 
     def send_mime(self, grant: Grant, mime: bytes) -> str:
         """Send a complete RFC 5322 message through the mailbox so it lands in Sent; returns the
-        provider's id of the sent message where the provider gives one."""
+        provider's id of the sent message where the provider gives one. Raises
+        ``SendOutcomeUnknown`` when the request may have reached the provider but no answer came
+        back: the caller then asks ``find_sent`` before sending again."""
+        ...
+
+    def find_sent(self, grant: Grant, message_id: str) -> bool:
+        """Whether the mailbox holds a message with this Message-ID header (``<...>``): how a
+        caller learns whether a send whose outcome is unknown went out."""
         ...

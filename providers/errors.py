@@ -32,6 +32,24 @@ class Throttled(TransientError):
         self.retry_after = retry_after
 
 
+class AccessTokenRejected(TransientError):
+    """The provider refused the access token (401): expired early, or the user's sessions were
+    revoked. The caller refreshes the grant and tries again; only if that refresh fails is the grant
+    gone (``AuthRevoked``). Transient, so a caller that does not know this class still retries."""
+
+    default_message = "Aspire is renewing its access to this mailbox; syncing will resume shortly."
+
+
+class SendOutcomeUnknown(ProviderError):
+    """A send request may have reached the provider but no answer came back (a read timeout, a
+    connection dropped after the request left), so the message may or may not have gone out.
+
+    Not transient on purpose: sending again could send twice. The caller looks for the message in
+    the mailbox by its Message-ID (``MailProvider.find_sent``) before deciding to send again."""
+
+    default_message = "Aspire could not confirm that the message was sent. It will check before trying again."
+
+
 class AuthRevoked(ProviderError):
     """The grant is gone (``invalid_grant``: revoked, expired, password changed). Needs sign-in."""
 

@@ -92,3 +92,11 @@ def send(gmail: Any, mime: bytes) -> str:
         upload = MediaInMemoryUpload(mime, mimetype="message/rfc822", resumable=False)
         request = messages.send(userId=ME, media_body=upload)
     return str(execute(request)["id"])
+
+
+def has_message_id(gmail: Any, message_id: str) -> bool:
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/list
+    # Reference: https://support.google.com/mail/answer/7190 (the rfc822msgid: search operator)
+    request = gmail.users().messages().list(userId=ME, q=f"rfc822msgid:{message_id.strip('<>')}",
+                                            includeSpamTrash=True, maxResults=1)
+    return bool(execute(request).get("messages"))

@@ -9,11 +9,11 @@ from typing import Any
 from googleapiclient.http import BatchHttpRequest
 
 from providers.base import AuthRequest, Grant, MailboxIdentity, MessagePage
-from providers.errors import ProviderError
+from providers.errors import ProviderError, SendOutcomeUnknown
 
 from . import gmail, mapping
 from .auth import GoogleAuth, GoogleConfig, new_session
-from .transport import api_service, google_errors, new_batch
+from .transport import NETWORK_ERRORS, NOTHING_SENT_ERRORS, api_service, google_errors, new_batch
 
 
 class GoogleProvider:
@@ -45,12 +45,13 @@ class GoogleProvider:
         self.auth.revoke(grant)
 
     @contextlib.contextmanager
-    def api(self, grant: Grant, api: str = "gmail") -> Iterator[Any]:
+    def api(self, grant: Grant, api: str = "gmail", *, single_attempt: bool = False) -> Iterator[Any]:
         """A Gmail (or ``"calendar"``) client for the grant; errors inside come out as
         ``providers.errors``. An expired access token is renewed on the way, but that renewal is
         not handed back: callers keep grants fresh with ``fresh`` and store the result."""
         with google_errors(), api_service(api, self.auth.credentials(grant), api_endpoint=self.config.api_endpoint,
-                                          ca_bundle=self.config.ca_bundle, timeout=self.config.timeout) as service:
+                                          ca_bundle=self.config.ca_bundle, timeout=self.config.timeout,
+                                          single_attempt=single_attempt) as service:
             yield service
 
     def new_batch(self, service: Any, api: str = "gmail", callback: Any = None) -> BatchHttpRequest:
@@ -100,5 +101,23 @@ class GoogleProvider:
         return results
 
     def send_mime(self, grant: Grant, mime: bytes) -> str:
+        """Send a complete RFC 5322 message; Gmail labels it SENT. Returns the new message's id.
+
+        A failure after the request may have reached Gmail (a timeout, a connection closed before
+        or during the answer) raises ``SendOutcomeUnknown``, never a transient error, so the
+        message is not sent twice; failures that prove nothing left (no such host, a refused
+        connection, a failed token refresh) stay transient.
+        """
+        with self.api(grant, single_attempt=True) as client:
+            try:
+                return gmail.send(client, mime)
+            except NOTHING_SENT_ERRORS:
+                raise
+            except NETWORK_ERRORS as exc:
+                raise SendOutcomeUnknown(f"messages.send: {type(exc).__name__}") from exc
+
+    def find_sent(self, grant: Grant, message_id: str) -> bool:
+        """Whether any message in the mailbox (Trash and Spam included) has this Message-ID.
+        Aspire never creates drafts, so a match means the message was sent."""
         with self.api(grant) as client:
-            return gmail.send(client, mime)
+            return gmail.has_message_id(client, message_id)

@@ -45,6 +45,51 @@ NETWORK_ERRORS = (
     http.client.HTTPException,  # a response cut short (IncompleteRead, RemoteDisconnected)
     OSError,  # timeouts, refused or reset connections, TLS failures
 )
+# Failures that prove a request never reached Google: a token refresh that failed (it comes first),
+# an unknown host, a refused connection.
+NOTHING_SENT_ERRORS = (
+    google.auth.exceptions.TransportError,
+    requests.RequestException,
+    httplib2.ServerNotFoundError,
+    ConnectionRefusedError,
+)
+
+
+class AnswerLost(http.client.HTTPException):
+    """The connection closed before any answer came: the request may have been acted on."""
+
+
+class _NoResendHTTPSConnection(httplib2.HTTPSConnectionWithTimeout):
+    """httplib2 sends a request again when the first answer on a connection is missing (it takes
+    that for a stale keep-alive connection), whatever the method. A send must not be repeated
+    unseen, so here a missing answer is an error of its own, which httplib2 passes on."""
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        try:
+            return super().getresponse()
+        except (http.client.BadStatusLine, http.client.ResponseNotReady) as exc:
+            raise AnswerLost(f"{type(exc).__name__}: the connection closed before an answer") from exc
+
+
+class _NoResendHTTPConnection(httplib2.HTTPConnectionWithTimeout):
+    def getresponse(self) -> http.client.HTTPResponse:
+        try:
+            return super().getresponse()
+        except (http.client.BadStatusLine, http.client.ResponseNotReady) as exc:
+            raise AnswerLost(f"{type(exc).__name__}: the connection closed before an answer") from exc
+
+
+class SingleAttemptHttp(httplib2.Http):
+    """An ``httplib2.Http`` that never repeats a request by itself (see ``_NoResendHTTPSConnection``).
+    Each client gets new connections, so there is no stale keep-alive connection to recover from."""
+
+    def request(self, uri: str, method: str = "GET", body: Any = None, headers: Any = None,
+                redirections: int = httplib2.DEFAULT_MAX_REDIRECTS, connection_type: Any = None) -> Any:
+        if connection_type is None:
+            secure = uri.lower().startswith("https:")
+            connection_type = _NoResendHTTPSConnection if secure else _NoResendHTTPConnection
+        return super().request(uri, method, body=body, headers=headers, redirections=redirections,
+                               connection_type=connection_type)
 
 
 def client_options(api_endpoint: str | None, api: str) -> dict[str, str] | None:
@@ -58,12 +103,14 @@ def client_options(api_endpoint: str | None, api: str) -> dict[str, str] | None:
 
 @contextlib.contextmanager
 def api_service(api: str, credentials: Credentials, *, api_endpoint: str | None, ca_bundle: str | None,
-                timeout: float) -> Iterator[Any]:
+                timeout: float, single_attempt: bool = False) -> Iterator[Any]:
     """A Gmail or Calendar client for one grant, closed (with its connections) afterwards.
 
     httplib2 connections are not thread-safe, so each use gets its own. Building a client from the
-    discovery document shipped with the library takes about a millisecond and no network."""
-    http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(ca_certs=ca_bundle, timeout=timeout))
+    discovery document shipped with the library takes about a millisecond and no network.
+    ``single_attempt`` is for requests that must not be repeated unseen (sending mail)."""
+    http_class = SingleAttemptHttp if single_attempt else httplib2.Http
+    http = google_auth_httplib2.AuthorizedHttp(credentials, http=http_class(ca_certs=ca_bundle, timeout=timeout))
     service = build(api, API_VERSIONS[api], http=http, static_discovery=True,
                     client_options=client_options(api_endpoint, api))
     try:

@@ -18,9 +18,11 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..errors import (
+    AccessTokenRejected,
     Conflict,
     NotFound,
     ProviderError,
+    SendOutcomeUnknown,
     SyncStateExpired,
     Throttled,
     TransientError,
@@ -37,22 +39,6 @@ STREAM_CHUNK = 64 * 1024
 SYNC_STATE_CODES = frozenset({"syncstatenotfound", "syncstateinvalid", "resyncrequired"})
 # Timeouts, and a dropped connection: ConnectionError or ChunkedEncodingError, depending on when it drops.
 NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-
-
-class AccessTokenRejected(TransientError):
-    """Graph refused the access token (401): expired early, or the user's sessions were revoked.
-    The caller refreshes the grant and tries again; only if that refresh fails is the grant gone
-    (``AuthRevoked``). Transient, so a caller that does not know this class still retries."""
-
-    default_message = "Aspire is renewing its access to this mailbox; syncing will resume shortly."
-
-
-class SendOutcomeUnknown(ProviderError):
-    """The send request may have reached Graph but no answer came back, so the message may or may
-    not have gone out. Not transient on purpose: sending again could send twice. The caller looks
-    for the message in Sent Items (by its Message-ID) before deciding."""
-
-    default_message = "Aspire could not confirm that the message was sent. It will check before trying again."
 
 
 class _DefaultTimeoutAdapter(HTTPAdapter):

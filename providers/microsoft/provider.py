@@ -188,5 +188,20 @@ class MicrosoftProvider:
         ).close()
         return ""
 
+    def find_sent(self, grant: Grant, message_id: str) -> bool:
+        """Whether any folder holds a message with this Message-ID.
+
+        The whole mailbox rather than Sent Items alone: Exchange keeps a message in Outbox until it
+        has gone, and the user may have moved the sent copy already. Aspire never creates drafts,
+        so a match anywhere means the message was accepted for sending.
+        """
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-messages
+        # Reference: https://learn.microsoft.com/en-us/graph/query-parameters#filter-parameter
+        quoted = message_id.replace("'", "''")  # OData string literal
+        found = self._graph(grant).get_json(
+            "/me/messages", {"$filter": f"internetMessageId eq '{quoted}'", "$select": "id", "$top": 1}
+        )
+        return bool(found.get("value"))
+
     def _graph(self, grant: Grant) -> GraphClient:
         return GraphClient(self.session, self.config.graph_url, grant.access_token)
