@@ -24,6 +24,8 @@ from .store import PROVIDERS, Store
 log = logging.getLogger("sandbox")
 
 GRAPH_MAILBOX_CONCURRENCY = 4
+# Exchange Online's sending limit per mailbox; tests scale it through POST /_sandbox/limits.
+GRAPH_SENDS_PER_MINUTE = 30
 
 
 class Sandbox:
@@ -36,6 +38,7 @@ class Sandbox:
         self.emulators: dict[str, Emulator] = {}
         self.in_flight: collections.Counter[str] = collections.Counter()
         self.limits_enabled = True
+        self.graph_sends_per_minute = GRAPH_SENDS_PER_MINUTE
         self.background: set[asyncio.Task[Any]] = set()
 
     def register(self, emulator: Emulator) -> None:
@@ -136,7 +139,7 @@ class ObserveMiddleware:
                 fault = store.take_fault(kinds=("status", "delay", "drop"), method=method, path=path, account=account)
                 if fault is not None:
                     entry["fault"] = fault["id"]
-                    if fault["kind"] == "drop":
+                    if fault["kind"] == "drop" and not fault.get("after"):
                         entry["status"] = "dropped"
                         # Start a response that promises a body, then abort: the client sees the
                         # connection close mid-response, as with a real network drop.
@@ -170,6 +173,9 @@ class ObserveMiddleware:
                 if fault is not None and fault["kind"] == "delay":
                     # A slow request holds its concurrency slot, as a slow real one does.
                     await asyncio.sleep(float(fault.get("seconds", 1)))
+                if fault is not None and fault["kind"] == "drop":
+                    await self.serve_then_drop(scope, receive, send, entry)
+                    return
                 await self.app(scope, receive, send_logged)
             finally:
                 if limited:
@@ -178,6 +184,19 @@ class ObserveMiddleware:
             entry["operation"] = scope["state"].get("operation")
             if provider is not None or entry["operation"]:
                 store.log_request(entry)
+
+
+    async def serve_then_drop(self, scope: Scope, receive: Receive, send: Send, entry: dict[str, Any]) -> None:
+        """A ``drop`` fault with ``after``: the request is served (a send goes out), then the
+        connection closes mid-answer, so the client cannot tell whether it worked."""
+
+        async def swallow(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry["status"] = f"dropped after {message['status']}"
+
+        await self.app(scope, receive, swallow)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
+        raise ConnectionAbortedError("sandbox: injected dropped connection after serving the request")
 
 
 # -- control API ----------------------------------------------------------------------
@@ -200,6 +219,7 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         store.reset()
         sandbox.in_flight.clear()
         sandbox.limits_enabled = True
+        sandbox.graph_sends_per_minute = GRAPH_SENDS_PER_MINUTE
         return JSONResponse({"ok": True})
 
     async def accounts(request: Request) -> Response:
@@ -279,7 +299,14 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         if request.method == "POST":
             spec = await request.json()
             sandbox.limits_enabled = bool(spec.get("enabled", True))
-        return JSONResponse({"enabled": sandbox.limits_enabled})
+            if "graph_sends_per_minute" in spec:
+                per_minute = int(spec["graph_sends_per_minute"])
+                if per_minute < 1:
+                    raise ValueError("graph_sends_per_minute must be at least 1")
+                sandbox.graph_sends_per_minute = per_minute
+        return JSONResponse(
+            {"enabled": sandbox.limits_enabled, "graph_sends_per_minute": sandbox.graph_sends_per_minute}
+        )
 
     async def pubsub_topic(request: Request) -> Response:
         topic = request.path_params["topic"]

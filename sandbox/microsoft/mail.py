@@ -18,13 +18,17 @@ import asyncio
 import base64
 import binascii
 import bisect
+import collections
 import json
+import math
+import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ..errors import graph_error
 from .common import (
     GraphError,
     Json,
@@ -86,6 +90,8 @@ class Mail:
         self.sandbox = sandbox
         self.store = sandbox.store
         self.subscriptions = subscriptions
+        # Per mailbox: when its recent sends were accepted (monotonic seconds), for the send limit.
+        self.recent_sends: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
 
     def routes(self) -> list[BaseRoute]:
         folder = "/v1.0/me/mailFolders/{folder_id}"
@@ -484,8 +490,32 @@ class Mail:
                 raise bad_request("At least one recipient is required.", "ErrorInvalidRecipients")
             raw = await asyncio.to_thread(build_mime, message, sender=account)
             save = spec.get("saveToSentItems", True) not in (False, "false")
+        throttled = self.over_send_limit(account)
+        if throttled is not None:
+            return throttled
         self.deliver(account, raw, await self.parse(raw), save_copy=save)
         return accepted()
+
+    def over_send_limit(self, account: Json) -> Response | None:
+        """Exchange Online's sending limit: at most N messages a minute per mailbox (30 unless the
+        control API changed it), over any moving 60 seconds. Over it: 429 in Graph's throttling
+        shape with the seconds until a send is allowed again; refused sends do not count."""
+        # Reference: https://learn.microsoft.com/en-us/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits#sending-limits-1
+        # Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
+        if not self.sandbox.limits_enabled:
+            return None
+        window = self.recent_sends[account["id"]]
+        moment = time.monotonic()
+        while window and window[0] <= moment - 60:
+            window.popleft()
+        per_minute = self.sandbox.graph_sends_per_minute
+        if len(window) >= per_minute:
+            wait = max(1, math.ceil(window[0] + 60 - moment))
+            return graph_error(429, "ApplicationThrottled",
+                               f"Application is over its MessageSubmission limit of {per_minute} messages per minute.",
+                               {"Retry-After": str(wait)})
+        window.append(moment)
+        return None
 
     @staticmethod
     async def parse(raw: bytes) -> Json:
@@ -513,6 +543,9 @@ class Mail:
             raise bad_request("Only draft messages can be sent.", "ErrorInvalidOperation")
         if not self.recipients(record["fields"]):
             raise bad_request("At least one recipient is required.", "ErrorInvalidRecipients")
+        throttled = self.over_send_limit(account)
+        if throttled is not None:
+            return throttled
         record["isDraft"] = False
         record["fields"]["sentDateTime"] = iso_z(utc_now())
         self.move_record(account, record, self.folder_by_id(data, "sentitems"))
