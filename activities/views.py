@@ -57,7 +57,7 @@ def email_detail(request: HttpRequest, pk: str) -> HttpResponse:
     show_images = request.GET.get("images") == "1"
     email = _email_of(activity)
     attachments = list(email.attachments.all()) if email else []
-    contacts = list(activity.contacts.prefetch_related("emails"))
+    contacts = list(activity.contacts.all())
     regarding_q = request.GET.get("regarding_q", "").strip()
     contact_q = request.GET.get("contact_q", "").strip()
 
