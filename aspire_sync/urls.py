@@ -16,5 +16,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("accounts.urls")),
     path("", include("crm.urls")),
+    path("", include("mailsync.urls")),
     path("", include("activities.urls")),
 ]

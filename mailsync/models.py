@@ -82,6 +82,9 @@ class OutboundEmail(TenantModel):
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     activity = models.OneToOneField(Activity, on_delete=models.SET_NULL, null=True, blank=True, related_name="outbound")
+    # The last attempt may have gone out (no answer came back): look for message_id in the mailbox
+    # before sending again, so a message is never sent twice.
+    verify_before_send = models.BooleanField(default=False)
 
     class Meta:
         ordering = ("-created_at",)
@@ -101,3 +104,20 @@ class OutboundAttachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class SendQueue(models.Model):
+    """Per connection: who is sending its queued mail now, and when the next send may start.
+
+    One sender per mailbox at a time holds the lease (claimed with a conditional UPDATE), so two
+    workers never send the same message and the pace below holds across tasks."""
+
+    connection = models.OneToOneField(
+        MailboxConnection, on_delete=models.CASCADE, primary_key=True, related_name="send_queue"
+    )
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    next_send_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Send queue of {self.connection}"

@@ -1,0 +1,145 @@
+"""Compose (from a contact or a Regarding record) and the author's Outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.tenancy import get_for_user, scoped
+from activities.models import Regarding
+from crm.models import Contact, Opportunity, Property, WorkTicket
+
+from .forms import ComposeForm
+from .models import OutboundEmail
+from .sending import NOT_CONNECTED, SendRefused, queue_email, retry_email, sending_connection
+
+# URL segment -> the record kind a message can be regarding.
+REGARDING_KINDS: dict[str, type[Model]] = {
+    "opportunity": Opportunity,
+    "property": Property,
+    "work-ticket": WorkTicket,
+}
+KIND_OF_MODEL = {model: kind for kind, model in REGARDING_KINDS.items()}
+
+
+def _choice(record: Model) -> tuple[str, str]:
+    kind_name, name = str(record._meta.verbose_name).capitalize(), str(record)
+    return f"{KIND_OF_MODEL[type(record)]}:{record.pk}", name if name.startswith(kind_name) else f"{kind_name}: {name}"
+
+
+def _emails(contacts: QuerySet[Contact] | list[Contact]) -> list[str]:
+    return [contact.primary_email for contact in contacts if contact.primary_email]
+
+
+def _context_of(record: Model) -> tuple[list[str], list[Model]]:
+    """Who a message from this page goes to by default, and what it may be regarding."""
+    if isinstance(record, Contact):
+        properties = list(record.properties.all())
+        records: list[Model] = [*record.opportunities.all(), *properties,
+                                *WorkTicket.objects.filter(property__in=properties)]
+        return _emails([record]), records
+    if isinstance(record, Opportunity):
+        return _emails([record.contact] if record.contact else []), [record]
+    if isinstance(record, Property):
+        return _emails(record.contacts.prefetch_related("emails")), [
+            record, *record.opportunities.all(), *record.work_tickets.all()
+        ]
+    assert isinstance(record, WorkTicket)
+    return _emails(record.property.contacts.prefetch_related("emails")), [record]
+
+
+def _regarding(user: Any, value: str) -> Regarding | None:
+    if not value:
+        return None
+    kind, _, pk = value.partition(":")
+    if kind not in REGARDING_KINDS:
+        raise Http404("No such record.")
+    record: Regarding = get_for_user(REGARDING_KINDS[kind], user, pk)  # type: ignore[assignment]
+    return record
+
+
+@login_required
+def compose_to_contact(request: HttpRequest, pk: str) -> HttpResponse:
+    contact = get_for_user(Contact.objects.prefetch_related("emails"), request.user, pk)
+    return _compose(request, contact, preselected=None)
+
+
+@login_required
+def compose_regarding(request: HttpRequest, kind: str, pk: str) -> HttpResponse:
+    if kind not in REGARDING_KINDS:
+        raise Http404("No such record.")
+    record = get_for_user(REGARDING_KINDS[kind], request.user, pk)
+    return _compose(request, record, preselected=record)
+
+
+def _compose(request: HttpRequest, record: Model, *, preselected: Model | None) -> HttpResponse:
+    recipients, related = _context_of(record)
+    choices = [_choice(item) for item in related]
+    try:
+        connection = sending_connection(request.user)  # type: ignore[arg-type]
+    except SendRefused:
+        connection = None
+    if request.method == "POST":
+        form = ComposeForm(request.POST, regarding_choices=choices, files_list=request.FILES.getlist("attachments"))
+        if connection is None:
+            form.add_error(None, NOT_CONNECTED)
+        if form.is_valid():
+            try:
+                outbound = queue_email(
+                    author=request.user,  # type: ignore[arg-type]
+                    to=", ".join(form.cleaned_data["to"]), cc=", ".join(form.cleaned_data["cc"]),
+                    subject=form.cleaned_data["subject"], body=form.cleaned_data["body"],
+                    attachments=form.attachments(), regarding=_regarding(request.user, form.cleaned_data["regarding"]),
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            except SendRefused as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, "Your message is queued and will go out from your mailbox shortly.")
+                return redirect("mailsync:outbound_detail", pk=outbound.pk)
+    else:
+        form = ComposeForm(
+            initial={"to": ", ".join(recipients), "regarding": _choice(preselected)[0] if preselected else ""},
+            regarding_choices=choices,
+        )
+    return render(request, "mailsync/compose.html", {
+        "form": form, "record": record, "connection": connection, "not_connected": NOT_CONNECTED,
+    })
+
+
+def _outbox(user: Any) -> QuerySet[OutboundEmail]:
+    """The user's own outgoing mail: nobody else's, whatever their role."""
+    return scoped(OutboundEmail, user).filter(author_id=user.pk)
+
+
+@login_required
+def outbox(request: HttpRequest) -> HttpResponse:
+    items = _outbox(request.user).select_related("connection").prefetch_related("attachments")[:200]
+    return render(request, "mailsync/outbox.html", {"items": items})
+
+
+@login_required
+def outbound_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    item = get_for_user(_outbox(request.user).select_related(
+        "connection", "regarding_opportunity", "regarding_property", "regarding_work_ticket"
+    ).prefetch_related("attachments", "contacts"), request.user, pk)
+    return render(request, "mailsync/outbound_detail.html", {"item": item})
+
+
+@login_required
+@require_POST
+def retry(request: HttpRequest, pk: str) -> HttpResponse:
+    item = get_for_user(_outbox(request.user), request.user, pk)
+    if retry_email(outbound=item):
+        messages.success(request, "Queued again: Aspire will send it shortly.")
+    else:
+        messages.info(request, "Only a message that failed can be sent again.")
+    return redirect("mailsync:outbound_detail", pk=item.pk)
