@@ -1,0 +1,183 @@
+"""Reads of appointments. Calendar privacy is decided here, in ``visible_appointments`` and the
+helpers it uses, and nowhere else: the calendar pages, the JSON feed, the admin and the owner's
+audit entries all come through this module.
+
+The rules (the help article's, and DESIGN.md item 5):
+- the owner sees everything on their calendar;
+- Public calendar: every member of the company sees the details;
+- Private calendar: the members in Shared With see the details;
+- an appointment marked private at the provider (Graph sensitivity private / personal /
+  confidential, Google visibility private / confidential) shows details to its owner only;
+- everyone else in the company sees a busy block: when, and nothing else;
+- nobody outside the company sees anything (404).
+
+A busy block is built from a query that selects only the times, so a title, location, note or
+attendee of an appointment the viewer may not read never leaves the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from accounts.models import MailboxConnection, User
+from accounts.tenancy import get_for_user, scoped
+
+from .models import LONG_APPOINTMENT, PRIVATE_SENSITIVITIES, Appointment, AuditEntry
+
+
+@dataclass(frozen=True)
+class BusyBlock:
+    """Time the owner is busy, with no details at all."""
+
+    start: dt.datetime
+    end: dt.datetime
+    all_day: bool
+    show_as: str
+    busy = True
+    title = "Busy"
+
+
+@dataclass(frozen=True)
+class AppointmentDetails:
+    """An appointment the viewer may read."""
+
+    id: uuid.UUID
+    start: dt.datetime
+    end: dt.datetime
+    all_day: bool
+    show_as: str
+    title: str
+    location: str
+    notes: str
+    attendees: tuple[tuple[str, str], ...]
+    time_zone: str
+    origin: str
+    is_private: bool
+    in_series: bool
+    editable: bool
+    problems: str
+    busy = False
+
+
+Visible = AppointmentDetails | BusyBlock
+
+DETAIL_FIELDS = ("id", "start", "end", "all_day", "show_as", "title", "location", "notes", "attendees",
+                 "time_zone", "origin", "sensitivity", "series_id", "problems")
+BUSY_FIELDS = ("start", "end", "all_day", "show_as")
+
+
+def calendar_access(viewer: Any, owner: User, connection: MailboxConnection | None = None) -> str:
+    """"owner", "details" or "busy": what ``viewer`` may see of ``owner``'s calendar in general
+    (appointments marked private at the provider stay busy blocks for all but the owner)."""
+    if viewer.pk == owner.pk:
+        return "owner"
+    if viewer.company_id is None or viewer.company_id != owner.company_id:
+        return "none"
+    if connection is None:
+        connection = MailboxConnection.objects.filter(user_id=owner.pk).first()
+    if connection is None or connection.calendar_privacy == MailboxConnection.Privacy.PUBLIC:
+        return "details"
+    if connection.shared_with.filter(pk=viewer.pk).exists():
+        return "details"
+    return "busy"
+
+
+def _in_range(queryset: QuerySet[Appointment], start: dt.datetime, end: dt.datetime) -> QuerySet[Appointment]:
+    """Appointments overlapping [start, end). Bounding ``start`` from below lets the (owner, start)
+    index answer the usual case; appointments longer than ``LONG_APPOINTMENT`` are few and found
+    through their own partial index. All-day dates are midnight UTC, so the range is widened by
+    a day on each side and the caller keeps the dates that fall in it."""
+    low, high = start - dt.timedelta(days=1), end + dt.timedelta(days=1)
+    short = Q(start__lt=high, start__gte=low - LONG_APPOINTMENT, end__gt=low)
+    long = Q(is_long=True, start__lt=high, end__gt=low)
+    return queryset.filter(short | long, cancelled=False).exclude(push=Appointment.Push.DELETE)
+
+
+def _overlaps(row: dict[str, Any], start: dt.datetime, end: dt.datetime) -> bool:
+    if row["all_day"]:
+        # Floating dates: compare dates as the viewer reads them.
+        first_day = start.date()
+        last_day = (end - dt.timedelta(microseconds=1)).date()
+        return bool(row["start"].date() <= last_day and row["end"].date() > first_day)
+    return bool(row["start"] < end and row["end"] > start)
+
+
+def visible_appointments(*, viewer: Any, owner: User, start: dt.datetime, end: dt.datetime) -> list[Visible]:
+    """What ``viewer`` sees of ``owner``'s calendar between ``start`` and ``end`` (aware, in the
+    viewer's zone for all-day dates), in start order. Two queries at most, whatever the number of
+    appointments. A viewer of another company gets nothing."""
+    access = calendar_access(viewer, owner)
+    if access == "none":
+        return []
+    base = _in_range(Appointment.objects.filter(owner_id=owner.pk, company=owner.company), start, end)
+    shown: list[Visible] = []
+    if access in ("owner", "details"):
+        readable = base if access == "owner" else base.exclude(sensitivity__in=PRIVATE_SENSITIVITIES)
+        for row in readable.values(*DETAIL_FIELDS):
+            if _overlaps(row, start, end):
+                shown.append(_details(row, editable=access == "owner"))
+        hidden = base.none() if access == "owner" else base.filter(sensitivity__in=PRIVATE_SENSITIVITIES)
+    else:
+        hidden = base
+    if access != "owner":
+        for row in hidden.values(*BUSY_FIELDS):
+            if _overlaps(row, start, end):
+                shown.append(BusyBlock(start=row["start"], end=row["end"], all_day=row["all_day"],
+                                       show_as=row["show_as"]))
+    shown.sort(key=lambda item: (not item.all_day, item.start))
+    return shown
+
+
+def _details(row: dict[str, Any], *, editable: bool) -> AppointmentDetails:
+    return AppointmentDetails(
+        id=row["id"], start=row["start"], end=row["end"], all_day=row["all_day"], show_as=row["show_as"],
+        title=row["title"], location=row["location"], notes=row["notes"],
+        attendees=tuple((str(name), str(address)) for name, address in row["attendees"] or []),
+        time_zone=row["time_zone"], origin=row["origin"], is_private=row["sensitivity"] in PRIVATE_SENSITIVITIES,
+        in_series=bool(row["series_id"]),
+        editable=editable and row["origin"] == Appointment.Origin.ASPIRE and not row["series_id"],
+        problems=row["problems"],
+    )
+
+
+def can_read_details(viewer: Any, appointment: Appointment) -> bool:
+    """Whether ``viewer`` may read this appointment's details (the same rule, for one row)."""
+    access = calendar_access(viewer, appointment.owner)
+    if access == "owner":
+        return True
+    return access == "details" and not appointment.is_private
+
+
+def appointment_for_viewer(viewer: Any, pk: uuid.UUID | str) -> Visible:
+    """One appointment of the viewer's company as the viewer may see it, or 404."""
+    row = get_for_user(Appointment.objects.select_related("owner").filter(cancelled=False)
+                       .exclude(push=Appointment.Push.DELETE).only("id", "owner", "company", "sensitivity"),
+                       viewer, pk)
+    if can_read_details(viewer, row):
+        values = Appointment.objects.filter(pk=row.pk).values(*DETAIL_FIELDS).get()
+        return _details(values, editable=row.owner_id == viewer.pk)
+    busy = Appointment.objects.filter(pk=row.pk).values(*BUSY_FIELDS).get()
+    return BusyBlock(**busy)
+
+
+def own_appointment(viewer: Any, pk: uuid.UUID | str) -> Appointment:
+    """One of the viewer's own appointments (to change or delete), or 404: another user's
+    appointment is as unknown here as another company's."""
+    return get_for_user(Appointment.objects.filter(owner_id=viewer.pk, cancelled=False)
+                        .exclude(push=Appointment.Push.DELETE), viewer, pk)
+
+
+def calendar_owners(viewer: Any) -> QuerySet[User]:
+    """Whose calendars the viewer can open: everyone in their company (colleagues' private
+    calendars show as busy blocks)."""
+    return scoped(User, viewer).filter(is_active=True).order_by("full_name", "email")
+
+
+def audit_entries_for(viewer: Any) -> QuerySet[AuditEntry]:
+    """The losing versions of the viewer's own appointments: never anyone else's."""
+    return scoped(AuditEntry, viewer).filter(owner_id=viewer.pk)

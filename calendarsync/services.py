@@ -1,0 +1,169 @@
+"""Writes to appointments made in Aspire: one function per business action, each one transaction.
+
+A change is saved with what the provider still has to be told (``Appointment.push``) and a sync of
+the owner's calendar is queued after the commit; that run (calendarsync.sync) sends it, so changes
+reach the provider in order, one run per connection at a time, and a failed send is retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+
+from accounts.models import Company, MailboxConnection, User
+from activities.models import Activity, Regarding
+from activities.services import create_activity
+from crm.models import Contact
+
+from .models import Appointment
+
+READ_ONLY_MESSAGE = (
+    "This appointment was made in Outlook or Google Calendar, so it can only be changed there. "
+    "Changes made there show here after the next sync."
+)
+SERIES_MESSAGE = "This is one occurrence of a repeating appointment: change it in Outlook or Google Calendar."
+# Activity subjects are shown on contact timelines to every member of the company, whatever the
+# calendar's privacy; the details stay on the appointment, behind the privacy rules.
+ACTIVITY_SUBJECT = "Appointment"
+
+
+class ReadOnlyAppointment(PermissionDenied):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class AppointmentInput:
+    """An appointment as entered in Aspire. Never recurring: repeating appointments are made in
+    Outlook or Google Calendar (the help article's rule)."""
+
+    title: str
+    start: dt.datetime
+    end: dt.datetime
+    time_zone: str
+    all_day: bool = False
+    location: str = ""
+    notes: str = ""
+    private: bool = False
+    show_as: str = "busy"
+
+    def normalised(self) -> AppointmentInput:
+        """All-day appointments become floating dates (midnight UTC); times must not run backwards."""
+        try:
+            zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValidationError({"time_zone": "Unknown time zone."}) from exc
+        start, end = self.start, self.end
+        if self.all_day:
+            zone = zoneinfo.ZoneInfo(self.time_zone)
+            first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+            start = dt.datetime.combine(first, dt.time(), dt.UTC)
+            end = dt.datetime.combine(max(last, first + dt.timedelta(days=1)), dt.time(), dt.UTC)
+        if end < start:
+            raise ValidationError({"end": "The appointment must end after it starts."})
+        return AppointmentInput(title=self.title.strip(), start=start, end=end, time_zone=self.time_zone,
+                                all_day=self.all_day, location=self.location.strip(), notes=self.notes.strip(),
+                                private=self.private, show_as=self.show_as if self.show_as == "free" else "busy")
+
+
+def _syncing_connection(owner: User) -> MailboxConnection | None:
+    connection = MailboxConnection.objects.filter(user_id=owner.pk).first()
+    if connection is not None and connection.is_connected and connection.sync_calendar:
+        return connection
+    return None
+
+
+def _queue_sync(connection: MailboxConnection | None) -> None:
+    if connection is None:
+        return
+    from .tasks import sync_calendar
+
+    connection_id = str(connection.pk)
+    transaction.on_commit(lambda: sync_calendar.apply_async((connection_id, "manual"), queue="calendar"))
+
+
+def _apply(appointment: Appointment, data: AppointmentInput) -> None:
+    appointment.title, appointment.location, appointment.notes = data.title, data.location, data.notes
+    appointment.start, appointment.end = data.start, data.end
+    appointment.time_zone, appointment.all_day = data.time_zone, data.all_day
+    appointment.sensitivity = "private" if data.private else "normal"
+    appointment.show_as = data.show_as
+
+
+@transaction.atomic
+def create_appointment(
+    *, owner: User, data: AppointmentInput, contacts: Iterable[Contact] = (), regarding: Regarding | None = None
+) -> Appointment:
+    """An appointment on the owner's calendar, sent to their provider when their calendar syncs.
+    With contacts (or a Regarding) it is also an Activity on those contacts' timelines."""
+    data = data.normalised()
+    connection = _syncing_connection(owner)
+    appointment = Appointment(company_id=owner.tenant_id, owner=owner, connection=connection,
+                              origin=Appointment.Origin.ASPIRE,
+                              push=Appointment.Push.CREATE if connection else Appointment.Push.NONE)
+    _apply(appointment, data)
+    contacts = list(contacts)
+    if contacts or regarding is not None:
+        appointment.activity = create_activity(
+            company=Company.objects.get(pk=owner.tenant_id), kind=Activity.Kind.APPOINTMENT, subject=ACTIVITY_SUBJECT,
+            occurred_at=data.start, owner=owner, contacts=contacts, regarding=regarding,
+        )
+    appointment.save()
+    _queue_sync(connection)
+    return appointment
+
+
+def _check_editable(appointment: Appointment, editor: User) -> None:
+    if appointment.owner_id != editor.pk:
+        raise ReadOnlyAppointment("Only the owner of this calendar can change its appointments.")
+    if appointment.series_id:
+        raise ReadOnlyAppointment(SERIES_MESSAGE)
+    if appointment.origin != Appointment.Origin.ASPIRE:
+        raise ReadOnlyAppointment(READ_ONLY_MESSAGE)
+
+
+@transaction.atomic
+def update_appointment(*, appointment: Appointment, editor: User, data: AppointmentInput) -> Appointment:
+    """Change an appointment made in Aspire. Appointments made in the provider are read-only."""
+    appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    _check_editable(appointment, editor)
+    data = data.normalised()
+    _apply(appointment, data)
+    if appointment.connection_id is None:
+        appointment.connection = _syncing_connection(editor)
+    if appointment.connection_id is not None and appointment.push != Appointment.Push.CREATE:
+        appointment.push = Appointment.Push.UPDATE if appointment.provider_event_id else Appointment.Push.CREATE
+    appointment.save()
+    if appointment.activity_id is not None:
+        Activity.objects.filter(pk=appointment.activity_id).update(occurred_at=data.start)
+    _queue_sync(appointment.connection)
+    return appointment
+
+
+@transaction.atomic
+def delete_appointment(*, appointment: Appointment, editor: User) -> None:
+    """Delete an appointment made in Aspire, here and (at the next sync) at the provider."""
+    appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    _check_editable(appointment, editor)
+    if appointment.provider_event_id and appointment.connection_id is not None:
+        # Kept as a tombstone, hidden everywhere, until the provider has deleted it too.
+        appointment.push = Appointment.Push.DELETE
+        appointment.save(update_fields=["push", "updated_at"])
+        _queue_sync(appointment.connection)
+        return
+    remove_appointments(Appointment.objects.filter(pk=appointment.pk))
+
+
+def remove_appointments(queryset: QuerySet[Appointment]) -> None:
+    """Delete appointments and the Activities that put them on contacts' timelines."""
+    activity_ids = [pk for pk in queryset.values_list("activity_id", flat=True) if pk]
+    queryset.delete()
+    if activity_ids:
+        Activity.objects.filter(pk__in=activity_ids).delete()

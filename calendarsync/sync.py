@@ -1,0 +1,368 @@
+"""One calendar sync of one connection: send Aspire's changes, then read the provider's.
+
+A run is leased (one per connection at a time) and recorded as a ``SyncRun`` of kind calendar.
+
+Reading is incremental over a rolling window, 30 days back to a year ahead: the first run, and the
+first run of each day, lists the whole window (which moves the window forward and brings series
+occurrences that have come into range); the others follow the provider's cursor (Graph's delta
+link, Google's sync token), so a run with nothing new makes one calendar request. An expired cursor
+starts a full listing; appointments are upserted by the provider's event id, so nothing doubles.
+
+Our own writes come back on the next read with the etag / changeKey the write returned, which is
+stored with the appointment; a match is recognised and skipped, so nothing echoes.
+
+Conflicts follow one rule: **the provider wins**. When an appointment changed in Aspire has also
+changed at the provider since the last sync (the write's If-Match fails), or was deleted there, the
+provider's version stays and the Aspire version is kept in an ``AuditEntry`` its owner sees.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.mailbox import fresh_grant, mark_needs_signin
+from accounts.models import MailboxConnection, SyncRun
+from accounts.provider_registry import get_provider
+from activities.models import Activity
+from providers.base import Grant
+from providers.calendar import Attendee, CalendarChanges, CalendarEvent, CalendarProvider, EventDraft, calendar_for
+from providers.errors import AuthRevoked, Conflict, NotFound, ProviderError, SyncStateExpired, Throttled
+
+from .models import Appointment, AuditEntry, CalendarSyncState
+from .services import remove_appointments
+
+log = logging.getLogger(__name__)
+
+WINDOW_BACK = dt.timedelta(days=30)
+WINDOW_AHEAD = dt.timedelta(days=365)
+ROLL_EVERY = dt.timedelta(days=1)
+LEASE = dt.timedelta(minutes=2)
+CHUNK = 500
+CONFLICT_MESSAGE = ("“{title}” was changed in {provider} while it was also changed in Aspire. "
+                    "The {provider} version was kept; your Aspire version is saved here.")
+DELETED_MESSAGE = ("“{title}” was deleted in {provider} while it was being changed in Aspire. "
+                   "It stays deleted; your Aspire version is saved here.")
+UNDELETED_MESSAGE = ("“{title}” was changed in {provider} after you deleted it in Aspire, so it was kept. "
+                     "Delete it again if it should go.")
+
+
+class RunBusy(Exception):
+    """Another run holds this connection's calendar lease."""
+
+
+@dataclass
+class RunCounts:
+    seen: int = 0
+    imported: int = 0
+    already_there: int = 0
+    failed: int = 0
+    requests: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+# -- the lease ---------------------------------------------------------------------------------
+
+
+def claim_lease(connection_id: uuid.UUID, owner: str) -> bool:
+    CalendarSyncState.objects.get_or_create(connection_id=connection_id)
+    now = timezone.now()
+    claimed = (
+        CalendarSyncState.objects.filter(connection_id=connection_id)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner))
+        .update(lease_until=now + LEASE, lease_owner=owner)
+    )
+    return claimed == 1
+
+
+def release_lease(connection_id: uuid.UUID, owner: str) -> None:
+    CalendarSyncState.objects.filter(connection_id=connection_id, lease_owner=owner).update(
+        lease_until=None, lease_owner=""
+    )
+
+
+# -- a run -------------------------------------------------------------------------------------
+
+
+def run_calendar_sync(
+    *, connection_id: uuid.UUID | str, owner: str, trigger: str = SyncRun.Trigger.SCHEDULE
+) -> SyncRun | None:
+    """Sync the connection's calendar both ways. None when it does not sync its calendar (any more).
+    Raises RunBusy when another run holds it; provider errors after recording them on the run."""
+    connection = MailboxConnection.objects.select_related("user").get(pk=connection_id)
+    if not (connection.is_connected and connection.sync_calendar):
+        return None
+    if not claim_lease(connection.pk, owner):
+        raise RunBusy(str(connection.pk))
+    run = SyncRun.objects.create(
+        company_id=connection.company_id, connection=connection, kind=SyncRun.Kind.CALENDAR, trigger=trigger
+    )
+    counts = RunCounts()
+    try:
+        _sync(connection, counts, owner)
+    except Throttled as exc:
+        _finish(run, counts, SyncRun.Outcome.RETRYING, exc.user_message)
+        raise
+    except AuthRevoked as exc:
+        mark_needs_signin(connection_id=connection.pk, message=exc.user_message)
+        _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message)
+        raise
+    except ProviderError as exc:
+        outcome = SyncRun.Outcome.FAILED if exc.permanent else SyncRun.Outcome.RETRYING
+        _finish(run, counts, outcome, exc.user_message)
+        raise
+    except Exception:
+        _finish(run, counts, SyncRun.Outcome.FAILED, "Something went wrong on our side; we are looking into it.")
+        raise
+    else:
+        outcome = SyncRun.Outcome.PARTIAL if counts.failed or counts.problems else SyncRun.Outcome.SUCCEEDED
+        _finish(run, counts, outcome, "; ".join(counts.problems[:5]))
+        MailboxConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
+    finally:
+        release_lease(connection.pk, owner)
+    return run
+
+
+def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str) -> None:
+    run.finished_at = timezone.now()
+    run.outcome = outcome
+    run.items_seen, run.items_imported = counts.seen, counts.imported
+    run.items_already_there, run.items_failed = counts.already_there, counts.failed
+    run.provider_requests = counts.requests
+    run.error = error
+    run.save()
+    if outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.RETRYING) and error:
+        MailboxConnection.objects.filter(pk=run.connection_id).update(last_error=error, last_error_at=run.finished_at)
+
+
+def _sync(connection: MailboxConnection, counts: RunCounts, owner: str) -> None:
+    calendar = calendar_for(get_provider(connection.provider))
+    grant = fresh_grant(connection_id=connection.pk)
+    _push_pending(connection, calendar, grant, counts)
+    claim_lease(connection.pk, owner)  # renew
+    _pull(connection, calendar, grant, counts)
+
+
+def _provider_name(connection: MailboxConnection) -> str:
+    return "Outlook" if connection.provider == MailboxConnection.Provider.MICROSOFT else "Google Calendar"
+
+
+# -- Aspire → provider ---------------------------------------------------------------------------
+
+
+def draft_of(appointment: Appointment) -> EventDraft:
+    return EventDraft(
+        title=appointment.title, start=appointment.start, end=appointment.end, time_zone=appointment.time_zone,
+        all_day=appointment.all_day, location=appointment.location, notes=appointment.notes,
+        private=appointment.is_private, show_as=appointment.show_as,
+        attendees=tuple(Attendee(address=address, name=name) for name, address in appointment.attendees or []),
+    )
+
+
+def snapshot(appointment: Appointment) -> dict[str, Any]:
+    """The Aspire version of an appointment, as an audit entry keeps it."""
+    return {
+        "title": appointment.title, "location": appointment.location, "notes": appointment.notes,
+        "start": appointment.start.isoformat(), "end": appointment.end.isoformat(),
+        "time_zone": appointment.time_zone, "all_day": appointment.all_day, "private": appointment.is_private,
+    }
+
+
+def _push_pending(connection: MailboxConnection, calendar: CalendarProvider, grant: Grant,
+                  counts: RunCounts) -> None:
+    pending = Appointment.objects.filter(connection=connection).exclude(push=Appointment.Push.NONE).order_by(
+        "updated_at")
+    for appointment in pending:
+        counts.requests += 1
+        action = appointment.push
+        try:
+            if action == Appointment.Push.CREATE:
+                event = calendar.create_event(grant, draft_of(appointment), client_id=appointment.pk.hex)
+                _pushed(appointment, event, action)
+            elif action == Appointment.Push.UPDATE:
+                event = calendar.update_event(grant, appointment.provider_event_id, draft_of(appointment),
+                                              etag=appointment.etag)
+                _pushed(appointment, event, action)
+            else:
+                calendar.delete_event(grant, appointment.provider_event_id, etag=appointment.etag)
+                _pushed(appointment, None, action)
+        except Conflict:
+            _refused(appointment, action)
+        except NotFound:
+            _deleted_at_provider(connection, appointment, action)
+
+
+@transaction.atomic
+def _pushed(appointment: Appointment, event: CalendarEvent | None, action: str) -> None:
+    """Record a write the provider accepted, unless the appointment changed again meanwhile (then
+    its new change is sent on the next pass; the ids and etag are kept either way)."""
+    current = Appointment.objects.select_for_update().filter(pk=appointment.pk).first()
+    if current is None:
+        return
+    if event is None:
+        if current.push == Appointment.Push.DELETE:
+            remove_appointments(Appointment.objects.filter(pk=current.pk))
+        return
+    current.provider_event_id, current.etag, current.ical_uid = event.id, event.etag, event.ical_uid
+    if current.updated_at == appointment.updated_at:
+        current.push = Appointment.Push.NONE
+    elif current.push == Appointment.Push.CREATE:
+        current.push = Appointment.Push.UPDATE
+    current.save(update_fields=["provider_event_id", "etag", "ical_uid", "push", "updated_at"])
+
+
+def _audit(connection: MailboxConnection, appointment: Appointment, kind: str, message: str) -> None:
+    AuditEntry.objects.create(
+        company_id=appointment.company_id, owner_id=appointment.owner_id,
+        appointment=None if kind == AuditEntry.Kind.DELETED_AT_PROVIDER else appointment, kind=kind,
+        message=message.format(title=appointment.title or "An appointment", provider=_provider_name(connection)),
+        kept_version=snapshot(appointment),
+    )
+
+
+def _refused(appointment: Appointment, action: str) -> None:
+    """The provider refused our If-Match: the event changed (or went) there since our last sync.
+    The read that follows in this run sees what happened and settles it (the provider wins)."""
+    push = Appointment.Push.CONFLICT if action == Appointment.Push.UPDATE else action
+    Appointment.objects.filter(pk=appointment.pk).update(push=push, etag="")
+
+
+@transaction.atomic
+def _deleted_at_provider(connection: MailboxConnection, appointment: Appointment, action: str) -> None:
+    if action == Appointment.Push.UPDATE:
+        _audit(connection, appointment, AuditEntry.Kind.DELETED_AT_PROVIDER, DELETED_MESSAGE)
+    remove_appointments(Appointment.objects.filter(pk=appointment.pk))
+
+
+# -- provider → Aspire ---------------------------------------------------------------------------
+
+
+def _pull(connection: MailboxConnection, calendar: CalendarProvider, grant: Grant, counts: RunCounts) -> None:
+    state = CalendarSyncState.objects.get(connection=connection)
+    now = timezone.now()
+    full = (not state.cursor or state.window_start is None or state.window_end is None
+            or state.full_sync_at is None or now - state.full_sync_at >= ROLL_EVERY)
+    window_start, window_end = (now - WINDOW_BACK, now + WINDOW_AHEAD) if full else (
+        state.window_start, state.window_end)
+    assert window_start is not None and window_end is not None
+    try:
+        changes = calendar.changes(grant, cursor="" if full else state.cursor,
+                                   window_start=window_start, window_end=window_end)
+    except SyncStateExpired:
+        log.info("calendar cursor expired; listing the window again", extra={"connection": str(connection.pk)})
+        counts.requests += 1
+        window_start, window_end = now - WINDOW_BACK, now + WINDOW_AHEAD
+        changes = calendar.changes(grant, cursor="", window_start=window_start, window_end=window_end)
+    counts.requests += changes.requests
+    apply_changes(connection, changes, window_start=window_start, window_end=window_end, counts=counts)
+    state.cursor = changes.cursor
+    update = ["cursor"]
+    if changes.full:
+        state.window_start, state.window_end, state.full_sync_at = window_start, window_end, now
+        update += ["window_start", "window_end", "full_sync_at"]
+    state.save(update_fields=update)
+
+
+def _chunks(items: list[Any]) -> Any:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
+
+
+@transaction.atomic
+def apply_changes(connection: MailboxConnection, changes: CalendarChanges, *, window_start: dt.datetime,
+                  window_end: dt.datetime, counts: RunCounts) -> None:
+    """Upsert what changed and delete what went, with a number of queries that grows with the
+    number of changes divided by 500, not with the number of appointments held."""
+    counts.seen += len(changes.changed) + len(changes.removed)
+    inside = {e.id: e for e in changes.changed if _in_window(e, window_start, window_end)}
+    # An event moved out of the window is no longer Aspire's to show: it is removed like a deletion.
+    gone = set(changes.removed) | {e.id for e in changes.changed if e.id not in inside}
+    existing: dict[str, Appointment] = {}
+    for chunk in _chunks(list(inside)):
+        for held in Appointment.objects.filter(connection=connection, provider_event_id__in=chunk):
+            existing[held.provider_event_id] = held
+    to_create: list[Appointment] = []
+    to_update: list[Appointment] = []
+    for event in inside.values():
+        appointment = existing.get(event.id)
+        if appointment is not None and appointment.etag == event.etag:
+            counts.already_there += 1  # unchanged, or our own write coming back
+            continue
+        if appointment is None:
+            appointment = Appointment(company_id=connection.company_id, owner_id=connection.user_id,
+                                      connection=connection, origin=Appointment.Origin.PROVIDER)
+            to_create.append(appointment)
+        else:
+            if appointment.push in CHANGED_HERE:
+                # Changed here and there since the last sync: the provider wins.
+                message = UNDELETED_MESSAGE if appointment.push == Appointment.Push.DELETE else CONFLICT_MESSAGE
+                _audit(connection, appointment, AuditEntry.Kind.CONFLICT, message)
+            to_update.append(appointment)
+        _copy_event(appointment, event)
+        counts.imported += 1
+    for appointment in to_create + to_update:
+        appointment.is_long = appointment.end - appointment.start > dt.timedelta(days=7)
+    Appointment.objects.bulk_create(to_create, batch_size=CHUNK)
+    Appointment.objects.bulk_update(to_update, UPSERT_FIELDS, batch_size=CHUNK)
+    moved = [(a.activity_id, a.start) for a in to_update if a.activity_id]
+    for activity_id, start in moved:
+        Activity.objects.filter(pk=activity_id).update(occurred_at=start)
+    gone_ids = list(gone)
+    for chunk in _chunks(gone_ids):
+        # A deleted series arrives (from Google) as its series id alone: its occurrences go too.
+        going = Appointment.objects.filter(
+            Q(provider_event_id__in=chunk) | Q(series_id__in=chunk), connection=connection,
+        ).exclude(push=Appointment.Push.CREATE)
+        for edited in going.filter(push__in=(Appointment.Push.UPDATE, Appointment.Push.CONFLICT)):
+            _audit(connection, edited, AuditEntry.Kind.DELETED_AT_PROVIDER, DELETED_MESSAGE)
+        remove_appointments(going)
+    if changes.full:
+        _remove_unlisted(connection, set(inside), window_start, window_end)
+    # A refused change whose event the read did not bring back (nothing to compare): the provider's
+    # version stands, and the Aspire one is kept for the owner.
+    for unsettled in Appointment.objects.filter(connection=connection, push=Appointment.Push.CONFLICT):
+        _audit(connection, unsettled, AuditEntry.Kind.CONFLICT, CONFLICT_MESSAGE)
+        Appointment.objects.filter(pk=unsettled.pk).update(push=Appointment.Push.NONE)
+
+
+def _in_window(event: CalendarEvent, window_start: dt.datetime, window_end: dt.datetime) -> bool:
+    if event.start == event.end:  # an instant (an event that came without an end) still has a place
+        return window_start <= event.start < window_end
+    return event.end > window_start and event.start < window_end
+
+
+CHANGED_HERE = (Appointment.Push.UPDATE, Appointment.Push.DELETE, Appointment.Push.CONFLICT)
+UPSERT_FIELDS = ["title", "location", "notes", "attendees", "start", "end", "time_zone", "all_day", "is_long",
+                 "sensitivity", "show_as", "provider_event_id", "ical_uid", "series_id", "original_start", "etag",
+                 "problems", "push", "cancelled", "updated_at"]
+
+
+def _copy_event(appointment: Appointment, event: CalendarEvent) -> None:
+    appointment.title, appointment.location, appointment.notes = event.title, event.location, event.notes
+    appointment.attendees = [[a.name, a.address] for a in event.attendees]
+    appointment.start, appointment.end = event.start, event.end
+    appointment.time_zone, appointment.all_day = event.time_zone, event.all_day
+    appointment.sensitivity, appointment.show_as = event.sensitivity, event.show_as
+    appointment.provider_event_id, appointment.ical_uid = event.id, event.ical_uid
+    appointment.series_id, appointment.original_start = event.series_id, event.original_start
+    appointment.etag, appointment.problems = event.etag, " ".join(event.problems)
+    appointment.push, appointment.cancelled = Appointment.Push.NONE, False
+    appointment.updated_at = timezone.now()
+
+
+def _remove_unlisted(connection: MailboxConnection, listed: set[str], window_start: dt.datetime,
+                     window_end: dt.datetime) -> None:
+    """After a full listing: what we hold in the window that the provider no longer has was deleted
+    there (while the cursor was lost, or while it was out of reach)."""
+    held = Appointment.objects.filter(connection=connection, start__lt=window_end, end__gt=window_start).exclude(
+        provider_event_id="").exclude(push=Appointment.Push.CREATE).values_list("pk", "provider_event_id")
+    stale = [pk for pk, event_id in held if event_id not in listed]
+    for chunk in _chunks(stale):
+        remove_appointments(Appointment.objects.filter(pk__in=chunk))

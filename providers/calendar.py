@@ -1,0 +1,125 @@
+"""What calendar sync needs from a provider, and the values that cross that line.
+
+Times are aware datetimes in UTC; ``time_zone`` is the event's own IANA zone (Windows zone names from
+Graph are translated), kept so an appointment can be shown and edited in the zone it was made in.
+All-day events are floating dates: ``start`` and ``end`` are midnight UTC of their first day and of
+the day after their last, whatever zone anyone looks from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .base import Grant
+
+# Graph sensitivity and Google visibility values that make an event private whatever the
+# calendar's own setting.
+# Reference: https://learn.microsoft.com/en-us/graph/api/resources/event (sensitivity)
+# Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events (visibility)
+PRIVATE_SENSITIVITIES = frozenset({"private", "personal", "confidential"})
+
+
+@dataclass(frozen=True)
+class Attendee:
+    address: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class CalendarEvent:
+    """One event instance as the provider has it: a single event, or one occurrence of a series
+    (moved and cancelled exceptions already applied by the provider)."""
+
+    id: str
+    start: dt.datetime
+    end: dt.datetime
+    title: str = ""
+    location: str = ""
+    notes: str = ""
+    time_zone: str = "UTC"
+    all_day: bool = False
+    # "normal", "private", "personal", "confidential" (Google's "private" and "confidential" too).
+    sensitivity: str = "normal"
+    show_as: str = "busy"
+    attendees: tuple[Attendee, ...] = ()
+    ical_uid: str = ""
+    series_id: str = ""
+    original_start: dt.datetime | None = None
+    etag: str = ""
+    # What was wrong with the provider's data and how it was read, in plain words.
+    problems: tuple[str, ...] = ()
+
+    @property
+    def is_private(self) -> bool:
+        return self.sensitivity in PRIVATE_SENSITIVITIES
+
+
+@dataclass(frozen=True)
+class CalendarChanges:
+    """What changed since a cursor (or everything in the window, when ``full``).
+
+    ``full`` means the listing is complete: an event the caller holds and did not receive has gone.
+    ``cursor`` is what to pass next time (Graph's deltaLink, Google's nextSyncToken)."""
+
+    changed: tuple[CalendarEvent, ...]
+    removed: tuple[str, ...]
+    cursor: str
+    full: bool
+    requests: int = 0
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """An appointment made or changed in Aspire, on its way to the provider. Never recurring."""
+
+    title: str
+    start: dt.datetime
+    end: dt.datetime
+    time_zone: str
+    all_day: bool = False
+    location: str = ""
+    notes: str = ""
+    private: bool = False
+    show_as: str = "busy"
+    attendees: tuple[Attendee, ...] = field(default=())
+
+
+class CalendarProvider(Protocol):
+    """One provider's calendar. Methods raise ``providers.errors`` only."""
+
+    def changes(self, grant: Grant, *, cursor: str, window_start: dt.datetime,
+                window_end: dt.datetime) -> CalendarChanges:
+        """Events changed since ``cursor``, or every event instance in the window when ``cursor``
+        is empty. Raises ``SyncStateExpired`` when the cursor no longer works."""
+        ...
+
+    def create_event(self, grant: Grant, draft: EventDraft, *, client_id: str) -> CalendarEvent:
+        """Create the event. Repeating the call with the same ``client_id`` (32 hex digits) finds the
+        event the first call made instead of making a second one."""
+        ...
+
+    def update_event(self, grant: Grant, event_id: str, draft: EventDraft, *, etag: str) -> CalendarEvent:
+        """Change the event if it is still at ``etag``: ``Conflict`` when it changed at the provider
+        since, ``NotFound`` when it was deleted there."""
+        ...
+
+    def delete_event(self, grant: Grant, event_id: str, *, etag: str) -> None:
+        """Delete the event if it is still at ``etag`` (``Conflict`` otherwise); an event already
+        gone is not an error."""
+        ...
+
+
+def calendar_for(provider: object) -> CalendarProvider:
+    """The calendar half of a provider adapter, by its ``kind``."""
+    kind = getattr(provider, "kind", "")
+    if kind == "microsoft":
+        from .microsoft.calendar import MicrosoftCalendar
+
+        return MicrosoftCalendar(provider)  # type: ignore[arg-type]
+    if kind == "google":
+        from .google.calendar import GoogleCalendar
+
+        return GoogleCalendar(provider)  # type: ignore[arg-type]
+    raise LookupError(f"no calendar for provider {kind!r}")
