@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("", include("mailsync.urls")),
     path("", include("activities.urls")),
+    path("", include("calendarsync.urls")),
 ]

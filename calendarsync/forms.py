@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+from django import forms
+
+from .selectors import AppointmentDetails
+from .services import AppointmentInput
+
+RECURRING_HELP = ("Repeating appointments can't be made in Aspire: create them in Outlook or Google Calendar, "
+                  "and their occurrences show here after the next sync.")
+
+
+class AppointmentForm(forms.Form):
+    title = forms.CharField(max_length=500)
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    all_day = forms.BooleanField(required=False, label="All day")
+    start_time = forms.TimeField(required=False, label="Starts", widget=forms.TimeInput(attrs={"type": "time"}))
+    end_time = forms.TimeField(required=False, label="Ends", widget=forms.TimeInput(attrs={"type": "time"}))
+    end_date = forms.DateField(required=False, label="Last day (all-day appointments over several days)",
+                               widget=forms.DateInput(attrs={"type": "date"}))
+    location = forms.CharField(max_length=500, required=False)
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    private = forms.BooleanField(required=False, label="Private: colleagues see only “Busy”")
+    show_as = forms.ChoiceField(choices=(("busy", "Busy"), ("free", "Free")), initial="busy", label="Show as")
+
+    def __init__(self, *args: Any, time_zone: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.time_zone = time_zone
+
+    @classmethod
+    def initial_for(cls, appointment: AppointmentDetails, time_zone: str) -> dict[str, Any]:
+        zone = zoneinfo.ZoneInfo(time_zone)
+        if appointment.all_day:
+            return {"title": appointment.title, "date": appointment.start.date(), "all_day": True,
+                    "end_date": (appointment.end - dt.timedelta(days=1)).date(), "location": appointment.location,
+                    "notes": appointment.notes, "private": appointment.is_private, "show_as": appointment.show_as}
+        start, end = appointment.start.astimezone(zone), appointment.end.astimezone(zone)
+        return {"title": appointment.title, "date": start.date(), "start_time": start.time(),
+                "end_time": end.time(), "location": appointment.location, "notes": appointment.notes,
+                "private": appointment.is_private, "show_as": appointment.show_as}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        zone = zoneinfo.ZoneInfo(self.time_zone)
+        day: dt.date = data["date"]
+        if data.get("all_day"):
+            last = data.get("end_date") or day
+            if last < day:
+                raise forms.ValidationError("The last day can't be before the first.")
+            start = dt.datetime.combine(day, dt.time(), zone)
+            end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone)
+        else:
+            if data.get("start_time") is None or data.get("end_time") is None:
+                raise forms.ValidationError("Enter a start and an end time, or tick All day.")
+            start = dt.datetime.combine(day, data["start_time"], zone)
+            end = dt.datetime.combine(day, data["end_time"], zone)
+            if end <= start:
+                raise forms.ValidationError("The appointment must end after it starts.")
+        data["start"], data["end"] = start, end
+        return data
+
+    def to_input(self) -> AppointmentInput:
+        data = self.cleaned_data
+        return AppointmentInput(title=data["title"], start=data["start"], end=data["end"], time_zone=self.time_zone,
+                                all_day=bool(data.get("all_day")), location=data.get("location", ""),
+                                notes=data.get("notes", ""), private=bool(data.get("private")),
+                                show_as=data.get("show_as") or "busy")

@@ -1,0 +1,223 @@
+"""The calendar pages. Every appointment shown comes through ``calendarsync.selectors``, which
+applies the privacy rules; every record is looked up within the viewer's company."""
+
+from __future__ import annotations
+
+import calendar as month_calendar
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.models import User
+from accounts.tenancy import get_for_user
+
+from . import selectors
+from .forms import RECURRING_HELP, AppointmentForm
+from .selectors import AppointmentDetails, Visible
+from .services import ReadOnlyAppointment, create_appointment, delete_appointment, update_appointment
+
+VIEWS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class Day:
+    date: dt.date
+    items: list[Visible]
+    in_month: bool = True
+    is_today: bool = False
+
+
+def _zone(request: HttpRequest) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(getattr(request.user, "time_zone", "UTC") or "UTC")
+
+
+def _anchor(request: HttpRequest, zone: zoneinfo.ZoneInfo) -> dt.date:
+    try:
+        return dt.date.fromisoformat(request.GET.get("date", ""))
+    except ValueError:
+        return timezone.now().astimezone(zone).date()
+
+
+def _days(view: str, anchor: dt.date) -> tuple[list[dt.date], dt.date, dt.date]:
+    """The dates a view shows, and the previous and next anchors."""
+    if view == "day":
+        return [anchor], anchor - dt.timedelta(days=1), anchor + dt.timedelta(days=1)
+    if view == "week":
+        monday = anchor - dt.timedelta(days=anchor.weekday())
+        return [monday + dt.timedelta(days=n) for n in range(7)], anchor - dt.timedelta(days=7), \
+            anchor + dt.timedelta(days=7)
+    first = anchor.replace(day=1)
+    weeks = month_calendar.Calendar().monthdatescalendar(first.year, first.month)
+    previous = (first - dt.timedelta(days=1)).replace(day=1)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    return [day for week in weeks for day in week], previous, following
+
+
+def _local_bounds(day: dt.date, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    # Midnight to midnight on the wall clock: 23 or 25 hours long on the days clocks change.
+    return dt.datetime.combine(day, dt.time(), zone), dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
+
+
+def _on_day(item: Visible, day: dt.date, zone: zoneinfo.ZoneInfo) -> bool:
+    if item.all_day:
+        return item.start.date() <= day < item.end.date()
+    start, end = _local_bounds(day, zone)
+    return item.start < end and (item.end > start or item.start == item.end >= start)
+
+
+def _owner(request: HttpRequest) -> User:
+    raw = request.GET.get("user") or request.POST.get("user")
+    if not raw:
+        return request.user  # type: ignore[return-value]
+    return get_for_user(selectors.calendar_owners(request.user), request.user, raw)
+
+
+@login_required
+def calendar_page(request: HttpRequest) -> HttpResponse:
+    zone = _zone(request)
+    requested = request.GET.get("view", "")
+    view = requested if requested in VIEWS else "week"
+    anchor = _anchor(request, zone)
+    owner = _owner(request)
+    dates, previous, following = _days(view, anchor)
+    start, _ = _local_bounds(dates[0], zone)
+    _, end = _local_bounds(dates[-1], zone)
+    items = selectors.visible_appointments(viewer=request.user, owner=owner, start=start, end=end)
+    today = timezone.now().astimezone(zone).date()
+    days = [Day(date=d, items=[i for i in items if _on_day(i, d, zone)], in_month=d.month == anchor.month,
+                is_today=d == today) for d in dates]
+    return render(request, "calendarsync/calendar.html", {
+        "view": view, "anchor": anchor, "previous": previous, "following": following, "today": today,
+        "days": days, "owner": owner, "is_own": owner.pk == request.user.pk,
+        "owners": selectors.calendar_owners(request.user), "views": VIEWS,
+        "access": selectors.calendar_access(request.user, owner),
+        "audit_entries": selectors.audit_entries_for(request.user)[:5] if owner.pk == request.user.pk else [],
+        "zone": zone.key,
+    })
+
+
+@login_required
+def calendar_feed(request: HttpRequest) -> JsonResponse:
+    """The same appointments as JSON (for scripts and the page's future needs), privacy applied."""
+    owner = _owner(request)
+    try:
+        start = dt.datetime.fromisoformat(request.GET["start"])
+        end = dt.datetime.fromisoformat(request.GET["end"])
+    except (KeyError, ValueError):
+        return JsonResponse({"error": "start and end are required, as ISO 8601 date-times"}, status=400)
+    zone = _zone(request)
+    start = start if start.tzinfo else start.replace(tzinfo=zone)
+    end = end if end.tzinfo else end.replace(tzinfo=zone)
+    if end <= start or end - start > dt.timedelta(days=62):
+        return JsonResponse({"error": "the range must be positive and at most 62 days"}, status=400)
+    items = selectors.visible_appointments(viewer=request.user, owner=owner, start=start, end=end)
+    return JsonResponse({"owner": str(owner.pk), "appointments": [_as_json(item) for item in items]})
+
+
+def _as_json(item: Visible) -> dict[str, object]:
+    times = {"start": item.start.isoformat(), "end": item.end.isoformat(), "all_day": item.all_day,
+             "show_as": item.show_as}
+    if isinstance(item, AppointmentDetails):
+        return {"busy": False, "id": str(item.id), **times, "title": item.title, "location": item.location,
+                "notes": item.notes, "attendees": [{"name": n, "address": a} for n, a in item.attendees],
+                "time_zone": item.time_zone, "origin": item.origin, "private": item.is_private,
+                "recurring": item.in_series, "editable": item.editable}
+    return {"busy": True, **times}
+
+
+@login_required
+def appointment_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    item = selectors.appointment_for_viewer(request.user, pk)
+    return render(request, "calendarsync/appointment_detail.html", {"item": item, "zone": _zone(request).key})
+
+
+def _back_to_calendar(appointment_start: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+    return f"{reverse('calendarsync:calendar')}?date={appointment_start.astimezone(zone).date().isoformat()}"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def appointment_create(request: HttpRequest) -> HttpResponse:
+    zone = _zone(request)
+    initial = {"date": _anchor(request, zone), "start_time": dt.time(9), "end_time": dt.time(10)}
+    form = AppointmentForm(request.POST or None, initial=initial, time_zone=zone.key)
+    if request.method == "POST" and form.is_valid():
+        try:
+            appointment = create_appointment(owner=request.user, data=form.to_input())  # type: ignore[arg-type]
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Appointment saved. It goes to your calendar app at the next sync.")
+            return redirect(_back_to_calendar(appointment.start, zone))
+    return render(request, "calendarsync/appointment_form.html",
+                  {"form": form, "recurring_help": RECURRING_HELP, "editing": None})
+
+
+def _own_editable(request: HttpRequest, pk: str) -> AppointmentDetails:
+    """The viewer's own appointment, readable; 404 for anyone else's or another company's."""
+    appointment = selectors.own_appointment(request.user, pk)
+    item = selectors.appointment_for_viewer(request.user, appointment.pk)
+    if not isinstance(item, AppointmentDetails):  # the owner always reads their own
+        raise Http404("No such record.")
+    return item
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def appointment_edit(request: HttpRequest, pk: str) -> HttpResponse:
+    zone = _zone(request)
+    item = _own_editable(request, pk)
+    appointment = selectors.own_appointment(request.user, pk)
+    if not item.editable:
+        return render(request, "calendarsync/read_only.html", {"item": item, "message": _read_only_reason(item)},
+                      status=403)
+    form = AppointmentForm(request.POST or None, initial=AppointmentForm.initial_for(item, zone.key),
+                           time_zone=zone.key)
+    if request.method == "POST" and form.is_valid():
+        try:
+            update_appointment(appointment=appointment, editor=request.user,  # type: ignore[arg-type]
+                               data=form.to_input())
+        except ReadOnlyAppointment as exc:
+            return render(request, "calendarsync/read_only.html", {"item": item, "message": exc.message}, status=403)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Appointment updated.")
+            return redirect(_back_to_calendar(form.cleaned_data["start"], zone))
+    return render(request, "calendarsync/appointment_form.html",
+                  {"form": form, "recurring_help": RECURRING_HELP, "editing": item})
+
+
+def _read_only_reason(item: AppointmentDetails) -> str:
+    from .services import READ_ONLY_MESSAGE, SERIES_MESSAGE
+
+    return SERIES_MESSAGE if item.in_series else READ_ONLY_MESSAGE
+
+
+@login_required
+@require_POST
+def appointment_delete(request: HttpRequest, pk: str) -> HttpResponse:
+    zone = _zone(request)
+    item = _own_editable(request, pk)
+    appointment = selectors.own_appointment(request.user, pk)
+    try:
+        delete_appointment(appointment=appointment, editor=request.user)  # type: ignore[arg-type]
+    except ReadOnlyAppointment as exc:
+        return render(request, "calendarsync/read_only.html", {"item": item, "message": exc.message}, status=403)
+    messages.success(request, "Appointment deleted.")
+    return redirect(_back_to_calendar(item.start, zone))
+
+
+@login_required
+def audit_entries(request: HttpRequest) -> HttpResponse:
+    return render(request, "calendarsync/audit_entries.html",
+                  {"entries": selectors.audit_entries_for(request.user)[:200]})
