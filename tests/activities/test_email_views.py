@@ -125,7 +125,7 @@ def test_the_page_shows_who_when_origin_contacts_regarding_and_problems(
     page = client_for(bob).get(email_url(email)).content.decode()
     assert "Re: Spring mulch [quote #88]" in page
     assert "Dana Whitfield &lt;dana@example.com&gt;" in page
-    assert "Bob Staff &lt;bob@greenleaf.example&gt;, office@greenleaf.example" in page
+    assert "Bob Staff &lt;bob@greenleaf.example&gt;</span><span class=\"person\">office@greenleaf.example<" in page
     assert "Ann Lee &lt;ann@example.com&gt;" in page
     assert "Mon, Mar 2, 2026 12:05 PM CST" in page  # Bob's time zone, America/Chicago
     assert "Captured from mailbox" in page
