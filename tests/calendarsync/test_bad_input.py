@@ -1,0 +1,125 @@
+"""Provider data Aspire must take in without losing anything or falling over."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import zoneinfo
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import MailboxConnection, SyncRun, User
+from calendarsync.models import Appointment, CalendarSyncState
+from providers.google.calendar import event_from_google
+from providers.microsoft.calendar import event_from_graph
+from sandbox.runner import SandboxProcess
+from tests.calendarsync.helpers import calendar_requests, change_event, delete_event, make_event, sync
+from tests.conftest import client_for
+from tests.mailboxes import connected_mailbox
+
+PROVIDERS = ["microsoft", "google"]
+
+
+@pytest.fixture(params=PROVIDERS)
+def bob_calendar(request: pytest.FixtureRequest, providers_on_sandbox: SandboxProcess, bob: User) -> MailboxConnection:
+    return connected_mailbox(providers_on_sandbox, bob, request.param, "bob@greenleaf.example")
+
+
+def test_an_event_with_no_end_is_kept_as_an_instant_and_says_so() -> None:
+    graph = event_from_graph({
+        "id": "AAMkNoEnd", "subject": "Call back", "isAllDay": False, "sensitivity": "normal", "showAs": "busy",
+        "start": {"dateTime": "2026-12-01T15:00:00.0000000", "timeZone": "UTC"},
+        "originalStartTimeZone": "Central Standard Time", "@odata.etag": 'W/"abc"',
+    })
+    google = event_from_google({"id": "noend1", "summary": "Call back", "etag": '"9"',
+                                "start": {"dateTime": "2026-12-01T09:00:00-06:00", "timeZone": "America/Chicago"}},
+                               "UTC")
+    for event in (graph, google):
+        assert event.start == event.end == dt.datetime(2026, 12, 1, 15, tzinfo=dt.UTC)
+        assert "no valid end" in " ".join(event.problems)
+    all_day = event_from_google({"id": "noend2", "start": {"date": "2026-12-01"}}, "UTC")
+    assert (all_day.start.date(), all_day.end.date()) == (dt.date(2026, 12, 1), dt.date(2026, 12, 2))
+
+
+def next_dst_change(zone: zoneinfo.ZoneInfo) -> dt.date:
+    day = timezone.now().astimezone(zone).date() + dt.timedelta(days=1)
+    while True:
+        before = dt.datetime.combine(day, dt.time(), zone).utcoffset()
+        after = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone).utcoffset()
+        if before != after:
+            return day
+        day += dt.timedelta(days=1)
+
+
+def test_an_all_day_event_across_a_dst_change_covers_exactly_its_days(
+    bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess, bob: User
+) -> None:
+    chicago = zoneinfo.ZoneInfo("America/Chicago")
+    change = next_dst_change(chicago)
+    first, after_last = change - dt.timedelta(days=1), change + dt.timedelta(days=2)
+    make_event(providers_on_sandbox, bob_calendar, subject="Aeration days", all_day=True, start=first.isoformat(),
+               end=after_last.isoformat(), time_zone="America/Chicago")
+    sync(bob_calendar)
+    appointment = Appointment.objects.get(connection=bob_calendar)
+    assert appointment.all_day and (appointment.start.date(), appointment.end.date()) == (first, after_last)
+    client = client_for(bob)
+    for offset, expected in ((-2, False), (-1, True), (0, True), (1, True), (2, False)):
+        page = client.get("/calendar/", {"view": "day", "date": (change + dt.timedelta(days=offset)).isoformat()})
+        assert ("Aeration days" in page.content.decode()) is expected, offset
+
+
+def test_an_event_with_a_thousand_attendees(
+    bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess, bob: User
+) -> None:
+    start = (timezone.now() + dt.timedelta(days=2)).strftime("%Y-%m-%dT10:00:00")
+    end = (timezone.now() + dt.timedelta(days=2)).strftime("%Y-%m-%dT11:00:00")
+    attendees = [f"neighbour{n}@hoa.example" for n in range(1000)]
+    make_event(providers_on_sandbox, bob_calendar, subject="HOA annual meeting", start=start, end=end,
+               attendees=attendees)
+    assert sync(bob_calendar).outcome == SyncRun.Outcome.SUCCEEDED
+    appointment = Appointment.objects.get(connection=bob_calendar)
+    assert [address for _, address in appointment.attendees] == attendees
+    page = client_for(bob).get(f"/calendar/appointments/{appointment.pk}/").content.decode()
+    assert "1000:" in page and "and 980 more" in page
+
+
+def test_windows_time_zone_names_from_graph(providers_on_sandbox: SandboxProcess, bob: User) -> None:
+    connection = connected_mailbox(providers_on_sandbox, bob, "microsoft", "bob@greenleaf.example")
+    day = (timezone.now() + dt.timedelta(days=3)).date()
+    make_event(providers_on_sandbox, connection, subject="West coast supplier", start=f"{day}T08:00:00",
+               end=f"{day}T09:00:00", time_zone="Pacific Standard Time")
+    sync(connection)
+    appointment = Appointment.objects.get(connection=connection)
+    assert appointment.time_zone == "America/Los_Angeles"
+    assert appointment.start == dt.datetime.combine(day, dt.time(8), zoneinfo.ZoneInfo("America/Los_Angeles"))
+
+
+def test_a_series_with_500_exceptions(
+    bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess
+) -> None:
+    first = (timezone.now() - dt.timedelta(days=10)).replace(hour=7, minute=0, second=0, microsecond=0)
+    series = make_event(providers_on_sandbox, bob_calendar, subject="Standup",
+                        start=first.strftime("%Y-%m-%dT%H:%M:%S"),
+                        end=(first + dt.timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%S"), time_zone="UTC",
+                        rrule="FREQ=DAILY;COUNT=600")
+    sync(bob_calendar)
+    starts = [first + dt.timedelta(days=n) for n in range(600)]
+    for n in range(500):
+        occurrence_id = f"{series['id']}_{starts[n]:%Y%m%dT%H%M%SZ}"
+        if n % 5 == 0:
+            delete_event(providers_on_sandbox, bob_calendar, occurrence_id)
+        else:
+            change_event(providers_on_sandbox, bob_calendar, occurrence_id, subject=f"Standup {n}")
+    run = sync(bob_calendar)
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED
+    window_end = CalendarSyncState.objects.get(connection=bob_calendar).window_end
+    assert window_end is not None
+    expected = {n for n in range(600) if starts[n] < window_end and not (n < 500 and n % 5 == 0)}
+    held = Appointment.objects.filter(connection=bob_calendar, series_id=series["id"])
+    assert held.count() == len(expected)
+    renamed = dict(held.filter(title__startswith="Standup ").values_list("start", "title"))
+    assert all(renamed[starts[n]] == f"Standup {n}" for n in expected if n < 500)
+    since = time.time()
+    sync(bob_calendar)
+    assert len(calendar_requests(providers_on_sandbox, "bob@greenleaf.example", since)) == 1
