@@ -25,7 +25,8 @@ demo: $(VENV)/.runtime-installed
 	@unset CELERY_BROKER_DIR; $(BIN)/python manage.py rundemo
 
 test: $(VENV)/.dev-installed
-	$(BIN)/pytest $(PYTEST_ARGS)
+	# No persistent connections in tests: the live server's would keep the test database open.
+	CONN_MAX_AGE=0 $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

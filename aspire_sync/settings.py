@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "mailsync",
     "calendarsync",
     "ops",
+    "aspire_sync",
 ]
 
 MIDDLEWARE = [
@@ -178,12 +179,13 @@ if not TOKEN_ENCRYPTION_KEYS:
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = Path(env.str("CELERY_BROKER_DIR", default=str(LOCAL_DIR / "broker")))
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = None  # tasks record their outcome in the database, not in a result store

@@ -3,14 +3,11 @@ libraries: what each user sees on the page, and what is (and is not) saved."""
 
 from __future__ import annotations
 
-import html
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command
-from django.test import Client
 
 from accounts import mailbox as mailbox_services
 from accounts.crypto import decrypt_json
@@ -20,52 +17,11 @@ from accounts.provider_registry import get_provider
 from activities.models import Activity
 from providers.errors import AuthRevoked
 from sandbox.runner import SandboxProcess
+from sandbox.signin import ProviderSignIn
 from tests.conftest import REDIRECT_URI, client_for, mailbox_account
-from tests.signin_page import ProviderSignIn
+from tests.mailboxes import back_to_aspire, connect, requests_to, settings_form, start_signin
 
 PROVIDERS = ["microsoft", "google"]
-
-
-def settings_form(user: User, **sync: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {"profile-full_name": user.full_name, "profile-time_zone": user.time_zone,
-                            "sync-calendar_privacy": "public"}
-    for key, value in sync.items():
-        if value is True:
-            data[f"sync-{key}"] = "on"
-        elif value not in (False, None):
-            data[f"sync-{key}"] = value
-    return data
-
-
-def start_signin(client: Client, user: User, provider: str, address: str, **sync: Any) -> str:
-    fields = {"sync_email": True, "sync_calendar": True, "provider": provider, "mailbox_address": address, **sync}
-    response = client.post("/settings/", settings_form(user, **fields))
-    assert response.status_code == 302, response.content.decode()[:3000]
-    return str(response["Location"])
-
-
-def back_to_aspire(client: Client, callback_url: str) -> str:
-    parts = urlsplit(callback_url)
-    page = client.get(f"{parts.path}?{parts.query}", follow=True)
-    assert page.status_code == 200
-    return html.unescape(page.content.decode())  # the text as the person reads it
-
-
-def connect(client: Client, sandbox: SandboxProcess, user: User, provider: str, address: str, *,
-            sign_in_as: str | None = None, code: str | None = None, **sync: Any) -> str:
-    """Save settings, sign in at the provider (with the one-time code when asked), come back."""
-    authorize_url = start_signin(client, user, provider, address, **sync)
-    assert authorize_url.startswith(sandbox.base_url)
-    page = ProviderSignIn(sandbox, authorize_url, REDIRECT_URI)
-    callback = page.sign_in(sign_in_as or address)
-    if callback is None and code is not None:
-        callback = page.enter_code(code)
-    assert callback is not None, page.text[:2000]
-    return back_to_aspire(client, callback)
-
-
-def requests_to(sandbox: SandboxProcess, path_part: str) -> list[dict[str, Any]]:
-    return [r for r in sandbox.control("GET", "/requests")["requests"] if path_part in r["path"]]
 
 
 # -- connecting ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""A person at the provider's sign-in page, driven over HTTP: it reads whatever form the page
-shows and fills it the way someone would (email, password, then a one-time code if asked)."""
+"""Drive the sandbox's sign-in pages over HTTP as a person would: it reads whatever form the page
+shows and fills it (email, password, then a one-time code if asked). For tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from sandbox.runner import SandboxProcess
+from .runner import SandboxProcess
 
 
 class _Form(HTMLParser):

@@ -1,0 +1,362 @@
+"""The Aspire → Processed capture pipeline.
+
+A run lists the Aspire folder a page at a time, fetches each new message's MIME, and commits the
+whole page in one transaction (Activities, their emails, contacts, sources and attachments, with a
+fixed number of queries whatever the page size). Only then does it move the page to Processed.
+A crash between the commit and the move leaves the messages in Aspire; the next run finds their
+sources (unique per mailbox and message) and only moves them. Nothing is lost, nothing is twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from accounts.mailbox import fresh_grant, mark_needs_signin
+from accounts.models import MailboxConnection, SyncRun
+from accounts.provider_registry import get_provider
+from activities.models import Activity, EmailAttachment, EmailMessage, attachment_path
+from crm.models import ContactEmail
+from providers.base import Grant, MailProvider, MessageRef
+from providers.errors import AuthRevoked, NotFound, ProviderError, Throttled, TransientError
+
+from .mime import ParsedEmail, UnparseableMessage, parse_message
+from .models import EmailSource, MailSyncState
+
+log = logging.getLogger(__name__)
+
+FOLDERS = ("Aspire", "Processed")
+PAGE_SIZE = 50
+# Short, and renewed after every page: a worker killed mid-run holds the connection briefly only.
+LEASE = dt.timedelta(minutes=2)
+FOLDER_CHECK_INTERVAL = dt.timedelta(days=1)
+# A page that makes no progress (every message failed) ends the run rather than spin.
+MAX_PAGES_PER_RUN = 400
+
+
+class RunBusy(Exception):
+    """Another run holds this connection's lease."""
+
+
+@dataclass
+class Captured:
+    """One fetched message on its way into the database."""
+
+    ref: MessageRef
+    parsed: ParsedEmail
+    spool: Path
+
+
+@dataclass
+class RunCounts:
+    seen: int = 0
+    imported: int = 0
+    already_there: int = 0
+    failed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+# -- the lease: one sync per connection at a time ----------------------------------------------
+
+
+def claim_lease(connection_id: uuid.UUID, owner: str) -> bool:
+    MailSyncState.objects.get_or_create(connection_id=connection_id)
+    now = timezone.now()
+    claimed = (
+        MailSyncState.objects.filter(connection_id=connection_id)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner))
+        .update(lease_until=now + LEASE, lease_owner=owner)
+    )
+    return claimed == 1
+
+
+def release_lease(connection_id: uuid.UUID, owner: str) -> None:
+    MailSyncState.objects.filter(connection_id=connection_id, lease_owner=owner).update(
+        lease_until=None, lease_owner=""
+    )
+
+
+# -- a run -----------------------------------------------------------------------------------
+
+
+def run_capture(
+    *, connection_id: uuid.UUID | str, owner: str, trigger: str = SyncRun.Trigger.SCHEDULE
+) -> SyncRun | None:
+    """Capture everything now in the connection's Aspire folder. Returns None when the connection
+    no longer captures mail (disconnected, or the setting turned off since the run was queued).
+    Raises RunBusy when another run holds the connection, Throttled / TransientError for the task
+    to retry later (the run record says so; what was committed stays and the next run resumes)."""
+    connection = MailboxConnection.objects.select_related("user").get(pk=connection_id)
+    if not (connection.is_connected and connection.sync_email and connection.sync_aspire_folder):
+        return None
+    if not claim_lease(connection.pk, owner):
+        raise RunBusy(str(connection.pk))
+    run = SyncRun.objects.create(
+        company_id=connection.company_id, connection=connection, kind=SyncRun.Kind.MAIL, trigger=trigger
+    )
+    counts = RunCounts()
+    try:
+        _capture(connection, counts, owner)
+    except Throttled as exc:
+        _finish(run, counts, SyncRun.Outcome.RETRYING, exc.user_message)
+        raise
+    except AuthRevoked as exc:
+        mark_needs_signin(connection_id=connection.pk, message=exc.user_message)
+        _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message)
+        raise
+    except ProviderError as exc:
+        outcome = SyncRun.Outcome.FAILED if exc.permanent else SyncRun.Outcome.RETRYING
+        _finish(run, counts, outcome, exc.user_message)
+        raise
+    except Exception:
+        _finish(run, counts, SyncRun.Outcome.FAILED, "Something went wrong on our side; we are looking into it.")
+        raise
+    else:
+        outcome = SyncRun.Outcome.PARTIAL if counts.failed or counts.problems else SyncRun.Outcome.SUCCEEDED
+        _finish(run, counts, outcome, "; ".join(counts.problems[:5]))
+        MailboxConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
+    finally:
+        release_lease(connection.pk, owner)
+    return run
+
+
+def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str) -> None:
+    run.finished_at = timezone.now()
+    run.outcome = outcome
+    run.items_seen, run.items_imported = counts.seen, counts.imported
+    run.items_already_there, run.items_failed = counts.already_there, counts.failed
+    run.error = error
+    run.save()
+    if outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.RETRYING) and error:
+        MailboxConnection.objects.filter(pk=run.connection_id).update(last_error=error, last_error_at=run.finished_at)
+    elif outcome == SyncRun.Outcome.SUCCEEDED:
+        MailboxConnection.objects.filter(pk=run.connection_id).update(last_error="", last_error_at=None)
+
+
+def _capture(connection: MailboxConnection, counts: RunCounts, owner: str) -> None:
+    provider = get_provider(connection.provider)
+    grant = fresh_grant(connection_id=connection.pk)
+    state = MailSyncState.objects.get(connection=connection)
+    if not state.aspire_folder_id or not state.processed_folder_id or _folder_check_due(state):
+        _ensure_folders(provider, grant, state, counts=counts)
+    spool_root = Path(settings.MAIL_SPOOL_DIR)
+    spool_root.mkdir(parents=True, exist_ok=True)
+    for _ in range(MAX_PAGES_PER_RUN):
+        try:
+            page = provider.list_folder(grant, state.aspire_folder_id, page_size=PAGE_SIZE)
+        except NotFound:
+            _ensure_folders(provider, grant, state, missing=True, counts=counts)
+            page = provider.list_folder(grant, state.aspire_folder_id, page_size=PAGE_SIZE)
+        if not page.messages:
+            return
+        counts.seen += len(page.messages)
+        with tempfile.TemporaryDirectory(dir=spool_root) as spool:
+            to_move = _capture_page(connection, provider, grant, page.messages, Path(spool), counts)
+        if not to_move:
+            return  # nothing on this page could be taken in; the next run tries again
+        _move(provider, grant, state, to_move, counts)
+        claim_lease(connection.pk, owner)  # renew
+
+
+def _folder_check_due(state: MailSyncState) -> bool:
+    # Once a day, check the folders still exist under their names: an idle hourly run makes one
+    # request only, so a renamed folder is noticed within a day (a deleted one at once).
+    return state.folders_checked_at is None or timezone.now() - state.folders_checked_at > FOLDER_CHECK_INTERVAL
+
+
+def _ensure_folders(provider: MailProvider, grant: Grant, state: MailSyncState, *, missing: bool = False,
+                    counts: RunCounts | None = None) -> None:
+    had_folders = bool(state.aspire_folder_id and state.processed_folder_id)
+    ids = provider.ensure_folders(grant, FOLDERS)
+    changed = (ids["Aspire"], ids["Processed"]) != (state.aspire_folder_id, state.processed_folder_id)
+    state.aspire_folder_id, state.processed_folder_id = ids["Aspire"], ids["Processed"]
+    state.folders_checked_at = timezone.now()
+    if had_folders and (changed or missing):
+        when = timezone.localtime().strftime("%b %-d, %-I:%M %p")
+        state.folder_notice = (
+            f"The Aspire or Processed folder was missing from your mailbox (deleted or renamed?), "
+            f"so Aspire created it again on {when}."
+        )
+        if counts is not None:
+            counts.problems.append(state.folder_notice)
+    state.save(update_fields=["aspire_folder_id", "processed_folder_id", "folder_notice", "folders_checked_at"])
+
+
+def _capture_page(
+    connection: MailboxConnection,
+    provider: MailProvider,
+    grant: Grant,
+    refs: Iterable[MessageRef],
+    spool: Path,
+    counts: RunCounts,
+) -> list[str]:
+    """Fetch and commit one page; returns the provider ids now safe to move to Processed."""
+    refs = list(refs)
+    known = set(
+        EmailSource.objects.filter(connection=connection, provider_message_id__in=[r.id for r in refs]).values_list(
+            "provider_message_id", flat=True
+        )
+    )
+    ready: list[str] = [r.id for r in refs if r.id in known]
+    counts.already_there += len(ready)
+    fetched: list[Captured] = []
+    for n, ref in enumerate(r for r in refs if r.id not in known):
+        try:
+            raw = provider.fetch_mime(grant, ref.id)
+        except NotFound:
+            continue  # the user deleted or moved it while we ran: nothing to capture, nothing to move
+        message_spool = spool / str(n)
+        message_spool.mkdir()
+        try:
+            parsed = parse_message(raw, spool_dir=message_spool)
+        except UnparseableMessage as exc:
+            counts.failed += 1
+            counts.problems.append(f"A message could not be read ({exc}); it stays in your Aspire folder.")
+            continue
+        finally:
+            del raw
+        fetched.append(Captured(ref=ref, parsed=parsed, spool=message_spool))
+    if fetched:
+        # Two mailboxes of one company capturing the same email at the same moment: the loser of
+        # the race retries once and then finds the winner's email.
+        for attempt in range(3):
+            try:
+                counts.imported += _commit_page(connection, fetched)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        ready.extend(c.ref.id for c in fetched)
+    return ready
+
+
+@transaction.atomic
+def _commit_page(connection: MailboxConnection, fetched: list[Captured]) -> int:
+    """Store a page of messages with a fixed number of queries. Returns how many new Activities."""
+    company_id = connection.company_id
+    by_key: dict[str, Captured] = {}
+    for item in fetched:
+        by_key.setdefault(item.parsed.dedupe_key(), item)
+    existing = dict(
+        EmailMessage.objects.filter(company_id=company_id, dedupe_key__in=list(by_key)).values_list(
+            "dedupe_key", "activity_id"
+        )
+    )
+    addresses = {address for item in by_key.values() for address in item.parsed.participants()}
+    contacts_by_address: dict[str, set[uuid.UUID]] = {}
+    for address, contact_id in (
+        ContactEmail.objects.annotate(address_lower=Lower("address"))
+        .filter(company_id=company_id, address_lower__in=addresses)
+        .values_list("address_lower", "contact_id")
+    ):
+        contacts_by_address.setdefault(address, set()).add(contact_id)
+
+    new_items = [(key, item) for key, item in by_key.items() if key not in existing]
+    activities = [
+        Activity(
+            company_id=company_id,
+            kind=Activity.Kind.EMAIL,
+            origin=Activity.Origin.CAPTURED,
+            occurred_at=item.parsed.date or timezone.now(),
+            subject=item.parsed.subject[:998],
+            body=item.parsed.text_body,
+            owner_id=connection.user_id,
+        )
+        for _, item in new_items
+    ]
+    Activity.objects.bulk_create(activities)
+    emails: list[EmailMessage] = []
+    links: list[Any] = []
+    attachments: list[EmailAttachment] = []
+    for activity, (key, item) in zip(activities, new_items, strict=True):
+        existing[key] = activity.pk
+        parsed = item.parsed
+        emails.append(
+            EmailMessage(
+                activity=activity,
+                company_id=company_id,
+                dedupe_key=key,
+                message_id=parsed.message_id[:998],
+                in_reply_to=parsed.in_reply_to[:998],
+                references=" ".join(parsed.references),
+                from_name=parsed.from_.name[:300] if parsed.from_ else "",
+                from_address=parsed.from_.email[:320] if parsed.from_ else "",
+                to=[[a.name, a.email] for a in parsed.to],
+                cc=[[a.name, a.email] for a in parsed.cc],
+                text_body=parsed.text_body,
+                html_body=parsed.html_body,
+                size=parsed.size,
+                problems="\n".join(parsed.problems),
+            )
+        )
+        contact_ids = set().union(*(contacts_by_address.get(a, set()) for a in parsed.participants()))
+        links.extend(Activity.contacts.through(activity_id=activity.pk, contact_id=c) for c in contact_ids)
+        attachments.extend(_store_attachments(activity, company_id, item))
+    EmailMessage.objects.bulk_create(emails)
+    Activity.contacts.through.objects.bulk_create(links)
+    EmailAttachment.objects.bulk_create(attachments)
+    EmailSource.objects.bulk_create(
+        [
+            EmailSource(activity_id=existing[item.parsed.dedupe_key()], connection=connection,
+                        provider_message_id=item.ref.id)
+            for item in fetched
+        ],
+        ignore_conflicts=True,
+    )
+    return len(new_items)
+
+
+def _store_attachments(activity: Activity, company_id: uuid.UUID, item: Captured) -> list[EmailAttachment]:
+    stored = []
+    limit = settings.MAX_ATTACHMENT_BYTES
+    for part in item.parsed.attachments:
+        attachment = EmailAttachment(
+            email_id=activity.pk,
+            company_id=company_id,
+            filename=part.filename[:255],
+            content_type=part.content_type[:255],
+            size=part.size,
+            content_id=part.content_id[:255],
+            inline=part.inline,
+            sha256=part.sha256,
+            too_large=part.size > limit,
+        )
+        if not attachment.too_large:
+            with part.path.open("rb") as handle:
+                attachment.file.name = default_storage.save(attachment_path(attachment, part.filename), File(handle))
+        stored.append(attachment)
+    return stored
+
+
+def _move(provider: MailProvider, grant: Grant, state: MailSyncState, ids: list[str], counts: RunCounts) -> None:
+    try:
+        results = provider.move_messages(
+            grant, tuple(ids), source_folder_id=state.aspire_folder_id, target_folder_id=state.processed_folder_id
+        )
+    except NotFound:
+        # Processed was deleted: make it again and move there.
+        _ensure_folders(provider, grant, state, missing=True, counts=counts)
+        results = provider.move_messages(
+            grant, tuple(ids), source_folder_id=state.aspire_folder_id, target_folder_id=state.processed_folder_id
+        )
+    retryable = [error for error in results.values() if isinstance(error, TransientError)]
+    if retryable:
+        # Captured and committed already: the retry (soon, with backoff) only moves them.
+        raise retryable[0]
+    failures = [error for error in results.values() if error is not None]
+    if failures:
+        counts.problems.append(f"{len(failures)} message(s) could not be moved to Processed yet.")
