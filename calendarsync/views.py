@@ -219,5 +219,9 @@ def appointment_delete(request: HttpRequest, pk: str) -> HttpResponse:
 
 @login_required
 def audit_entries(request: HttpRequest) -> HttpResponse:
-    return render(request, "calendarsync/audit_entries.html",
-                  {"entries": selectors.audit_entries_for(request.user)[:200]})
+    entries = []
+    for entry in selectors.audit_entries_for(request.user)[:200]:
+        kept = entry.kept_version
+        times = {name: dt.datetime.fromisoformat(kept[name]) for name in ("start", "end") if kept.get(name)}
+        entries.append({"entry": entry, "kept": kept, **times})
+    return render(request, "calendarsync/audit_entries.html", {"entries": entries})

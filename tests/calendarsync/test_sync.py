@@ -23,6 +23,7 @@ from tests.calendarsync.helpers import (
     sync,
     titles,
 )
+from tests.conftest import client_for
 from tests.mailboxes import connected_mailbox
 
 PROVIDERS = ["microsoft", "google"]
@@ -175,7 +176,7 @@ def test_aspire_appointments_changed_in_the_provider_come_back_changed(
 
 
 def test_a_conflict_keeps_the_provider_version_and_audits_the_aspire_one(
-    bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess, bob: User
+    bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess, bob: User, alice: User
 ) -> None:
     appointment = create_appointment(owner=bob, data=aspire_input("Patio design"))
     sync(bob_calendar)
@@ -191,6 +192,8 @@ def test_a_conflict_keeps_the_provider_version_and_audits_the_aspire_one(
     listed = provider_events(providers_on_sandbox, bob_calendar)
     provider_titles = {e.get("subject") or e.get("summary") for e in listed}
     assert "Patio design (Aspire)" not in provider_titles
+    assert "Patio design (Aspire)" in client_for(bob).get("/calendar/changes/").content.decode()
+    assert "Patio design (Aspire)" not in client_for(alice).get("/calendar/changes/").content.decode()
 
 
 def test_an_event_deleted_in_the_provider_while_edited_in_aspire_stays_deleted_and_audited(

@@ -1,0 +1,238 @@
+"""Benchmark the calendar: the week view over a large company, and sync throughput against the sandbox.
+
+The week view part builds a company of 200 users with 100,000 appointments in the configured
+database, requests colleagues' week views through the whole Django stack (middleware, privacy
+selector, template), and prints the query count and latency; it measures once after the first
+tenth of the appointments is in and again with all of them, to show the query count does not grow.
+The sync part starts a sandbox, connects M mailboxes of each provider through their sign-in, fills
+each calendar with K events, and times the first (full) sync, an idle run and an incremental run.
+Everything it creates is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import connection as db_connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.mailbox import SyncChoices, connect_mailbox
+from accounts.models import Company, MailboxConnection, User
+from accounts.provider_registry import get_provider
+from calendarsync.models import Appointment
+from calendarsync.sync import run_calendar_sync
+
+CHUNK = 5000
+
+
+class Command(BaseCommand):
+    help = "Week-view query count and latency for a large company; calendar sync throughput against the sandbox."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--users", type=int, default=200)
+        parser.add_argument("--appointments", type=int, default=100_000)
+        parser.add_argument("--requests", type=int, default=200, help="week views to time at each size")
+        parser.add_argument("--connections", type=int, default=4, help="M: mailboxes per provider")
+        parser.add_argument("--events", type=int, default=250, help="K: events per mailbox")
+        parser.add_argument("--skip-sandbox", action="store_true")
+        parser.add_argument("--seed", type=int, default=7)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # Reproducible test data, not secrets.
+        self.rng = random.Random(options["seed"])  # noqa: S311
+        self.week_view(options["users"], options["appointments"], options["requests"])
+        if not options["skip_sandbox"]:
+            self.sandbox_sync(options["connections"], options["events"])
+
+    # -- the week view ---------------------------------------------------------------------
+
+    def week_view(self, users: int, appointments: int, requests: int) -> None:
+        tag = uuid.uuid4().hex[:8]
+        company = Company.objects.create(name=f"Bench {tag}", time_zone="America/Chicago")
+        try:
+            people = User.objects.bulk_create([
+                User(email=f"bench{n}-{tag}@bench.example", full_name=f"Bench User {n}", company=company,
+                     time_zone="America/Chicago", password="!")  # unusable: nobody signs in as them
+                for n in range(users)
+            ])
+            for n, person in enumerate(people[: users // 2]):
+                connection = MailboxConnection.objects.create(
+                    user=person, company=company, provider="google", mailbox_address=person.email,
+                    calendar_privacy="private" if n % 2 else "public", state="disconnected",
+                )
+                connection.shared_with.set(self.rng.sample(people, 5))
+            first = appointments // 10
+            self.stdout.write(f"Week view: {users} users, one company")
+            self._fill(company, people, first)
+            self._time_week_views(people, requests, first)
+            self._fill(company, people, appointments - first)
+            self._time_week_views(people, requests, appointments)
+        finally:
+            Appointment.objects.filter(company=company).delete()
+            MailboxConnection.objects.filter(company=company).delete()
+            User.objects.filter(company=company).delete()
+            company.delete()
+
+    def _fill(self, company: Company, people: list[User], count: int) -> None:
+        now = timezone.now()
+        batch: list[Appointment] = []
+        for n in range(count):
+            owner = people[n % len(people)]
+            start = now + dt.timedelta(minutes=15 * self.rng.randint(-35_000, 35_000))  # about two years
+            kind = self.rng.random()
+            if kind < 0.02:
+                day = dt.datetime.combine(start.date(), dt.time(), dt.UTC)
+                start, end, all_day = day, day + dt.timedelta(days=self.rng.randint(1, 3)), True
+            elif kind < 0.03:
+                end, all_day = start + dt.timedelta(days=self.rng.randint(8, 30)), False
+            else:
+                end, all_day = start + dt.timedelta(minutes=self.rng.choice((30, 60, 90, 120))), False
+            batch.append(Appointment(
+                company=company, owner=owner, title=f"Visit {n}", location="Site", start=start, end=end,
+                all_day=all_day, is_long=end - start > dt.timedelta(days=7), time_zone="America/Chicago",
+                origin="provider", provider_event_id="", sensitivity="private" if kind > 0.9 else "normal",
+            ))
+            if len(batch) == CHUNK:
+                Appointment.objects.bulk_create(batch)
+                batch = []
+        Appointment.objects.bulk_create(batch)
+
+    def _time_week_views(self, people: list[User], requests: int, held: int) -> None:
+        timings: list[float] = []
+        queries: list[int] = []
+        shown: list[int] = []
+        clients: dict[uuid.UUID, Client] = {}
+        today = timezone.now().date()
+        for _ in range(requests):
+            viewer, owner = self.rng.sample(people, 2)
+            client = clients.get(viewer.pk)
+            if client is None:
+                client = clients[viewer.pk] = Client(SERVER_NAME="localhost")
+                client.force_login(viewer)
+            week = today + dt.timedelta(weeks=self.rng.randint(-40, 40))
+            db_connection.queries_log.clear()  # the log is bounded; a full one miscounts
+            with CaptureQueriesContext(db_connection) as captured:
+                started = time.perf_counter()
+                response = client.get("/calendar/", {"user": str(owner.pk), "view": "week", "date": week.isoformat()})
+                timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.status_code
+            queries.append(len(captured))
+            shown.append(response.content.count(b'<li class="cal-item'))
+        p95 = statistics.quantiles(timings, n=20)[-1]
+        self.stdout.write(
+            f"  {held:>7,} appointments: week view {min(queries)}-{max(queries)} queries, "
+            f"p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms, "
+            f"{statistics.mean(shown):.1f} appointments shown on average ({requests} requests)"
+        )
+
+    # -- sync against the sandbox ------------------------------------------------------------
+
+    def sandbox_sync(self, per_provider: int, events: int) -> None:
+        from sandbox.runner import start_sandbox
+        from sandbox.signin import ProviderSignIn
+
+        with tempfile.TemporaryDirectory() as ca_dir:
+            sandbox = start_sandbox(ca_dir=Path(ca_dir))
+            saved = {name: getattr(settings, name) for name in SANDBOX_SETTINGS}
+            try:
+                self._point_at(sandbox)
+                tag = uuid.uuid4().hex[:8]
+                company = Company.objects.create(name=f"Bench sync {tag}")
+                try:
+                    for provider in ("microsoft", "google"):
+                        connections = [self._connect(sandbox, ProviderSignIn, company, provider, n, tag)
+                                       for n in range(per_provider)]
+                        self._run(sandbox, provider, connections, events)
+                finally:
+                    Appointment.objects.filter(company=company).delete()
+                    MailboxConnection.objects.filter(company=company).delete()
+                    User.objects.filter(company=company).delete()
+                    company.delete()
+            finally:
+                for name, value in saved.items():
+                    setattr(settings, name, value)
+                sandbox.stop()
+
+    def _point_at(self, sandbox: Any) -> None:
+        base = sandbox.base_url
+        values = {
+            "PROVIDER_CA_BUNDLE": str(sandbox.ca_path), "OAUTH_REDIRECT_URI": "http://localhost/callback/",
+            "MICROSOFT_CLIENT_ID": "aspire-bench", "MICROSOFT_CLIENT_SECRET": "sandbox-secret",
+            "MICROSOFT_AUTHORITY": f"{base}/organizations", "MICROSOFT_GRAPH_URL": f"{base}/v1.0",
+            "GOOGLE_CLIENT_ID": "aspire-bench.apps.googleusercontent.com", "GOOGLE_CLIENT_SECRET": "sandbox-secret",
+            "GOOGLE_AUTH_URI": f"{base}/o/oauth2/v2/auth", "GOOGLE_TOKEN_URI": f"{base}/token",
+            "GOOGLE_REVOKE_URI": f"{base}/revoke", "GOOGLE_API_ENDPOINT": f"{base}/",
+        }
+        for name, value in values.items():
+            setattr(settings, name, value)
+
+    def _connect(self, sandbox: Any, signin: Any, company: Company, provider: str, n: int,
+                 tag: str) -> MailboxConnection:
+        address = f"{provider}{n}-{tag}@bench.example"
+        sandbox.control("POST", "/accounts", json={"provider": provider, "email": address})
+        user = User.objects.create(email=address, company=company, password="!")
+        adapter = get_provider(provider)
+        request = adapter.begin_sign_in(state=uuid.uuid4().hex, login_hint=address)
+        callback = signin(sandbox, request.url, settings.OAUTH_REDIRECT_URI).sign_in(address)
+        grant = adapter.complete_sign_in(flow=request.flow, params=dict(parse_qsl(urlsplit(callback).query)))
+        choices = SyncChoices(sync_email=False, sync_calendar=True, sync_aspire_folder=False,
+                              calendar_privacy="public", shared_with=(), provider=provider, mailbox_address=address)
+        return connect_mailbox(user=user, choices=choices, grant=grant, identity=adapter.identify(grant))
+
+    def _run(self, sandbox: Any, provider: str, connections: list[MailboxConnection], events: int) -> None:
+        sandbox.control("POST", "/limits", json={"enabled": False})
+        today = timezone.now().date()
+        for connection in connections:
+            for n in range(events):
+                day = today + dt.timedelta(days=n % 300 - 20)
+                hour = 7 + n % 10
+                sandbox.control("POST", f"/accounts/{provider}/{connection.mailbox_address}/events", json={
+                    "subject": f"Job {n}", "location": "Site", "start": f"{day}T{hour:02d}:00:00",
+                    "end": f"{day}T{hour:02d}:45:00", "time_zone": "America/Chicago",
+                })
+        started = time.perf_counter()
+        full = [run_calendar_sync(connection_id=c.pk, owner="bench") for c in connections]
+        elapsed = time.perf_counter() - started
+        stored = Appointment.objects.filter(connection__in=connections).count()
+        idle = [run_calendar_sync(connection_id=c.pk, owner="bench") for c in connections]
+        for connection in connections:
+            listed = sandbox.control("GET", f"/accounts/{provider}/{connection.mailbox_address}/events")
+            for event in listed["events"][:10]:
+                sandbox.control("PATCH", f"/accounts/{provider}/{connection.mailbox_address}/events/{event['id']}",
+                                json={"subject": "Job moved"})
+        started = time.perf_counter()
+        changed = [run_calendar_sync(connection_id=c.pk, owner="bench") for c in connections]
+        changed_elapsed = time.perf_counter() - started
+        label = "Microsoft 365" if provider == "microsoft" else "Google"
+        self.stdout.write(
+            f"Sync, {label}: M={len(connections)} connections x K={events} events, one worker\n"
+            f"  full sync: {stored:,} appointments in {elapsed:.2f} s = {stored / elapsed:,.0f} events/s; "
+            f"provider requests per run {_requests(full)}\n"
+            f"  idle run: provider requests per run {_requests(idle)}\n"
+            f"  10 events changed: {changed_elapsed / len(connections) * 1000:.0f} ms per run; "
+            f"provider requests per run {_requests(changed)}"
+        )
+
+
+SANDBOX_SETTINGS = (
+    "PROVIDER_CA_BUNDLE", "OAUTH_REDIRECT_URI", "MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET", "MICROSOFT_AUTHORITY",
+    "MICROSOFT_GRAPH_URL", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GOOGLE_AUTH_URI", "GOOGLE_TOKEN_URI",
+    "GOOGLE_REVOKE_URI", "GOOGLE_API_ENDPOINT",
+)
+
+
+def _requests(runs: list[Any]) -> str:
+    counts = sorted({run.provider_requests for run in runs if run is not None})
+    return "/".join(str(c) for c in counts) or "-"
