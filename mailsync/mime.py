@@ -32,7 +32,7 @@ from email.header import decode_header
 from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import getaddresses, parsedate_to_datetime
-from html.parser import HTMLParser
+from html import unescape
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -179,7 +179,7 @@ class ParsedEmail:
         the start of the text with whitespace normalised (mail systems re-wrap and change line ends).
         """
         if self.message_id:
-            return "mid:" + self.message_id.lower()
+            return dedupe_key_for_message_id(self.message_id)
         text = unicodedata.normalize("NFC", " ".join(self.text_body.split()))[:_DEDUPE_TEXT_CHARS]
         fields = [
             self.from_.email if self.from_ else "",
@@ -188,6 +188,15 @@ class ParsedEmail:
             text,
         ]
         return "hash:" + hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
+
+
+def dedupe_key_for_message_id(message_id: str) -> str:
+    """The `dedupe_key` of any email with this Message-ID, written with or without its angle brackets.
+
+    Mail sent from Aspire is recorded under the same key, so capturing it later finds that record.
+    """
+    ids = _message_ids(message_id)
+    return "mid:" + ids[0].lower() if ids else ""
 
 
 def parse_message(
@@ -979,47 +988,63 @@ def _url_unquote(value: str) -> str:
 
 # --- HTML to text ------------------------------------------------------------------------------
 
-
-class _HTMLText(HTMLParser):
-    _SKIPPED = {"head", "script", "style", "template", "title"}
-    _BLOCKS = {
-        "address", "article", "blockquote", "dd", "div", "dl", "dt", "footer", "h1", "h2", "h3", "h4", "h5", "h6",
-        "header", "hr", "li", "ol", "p", "pre", "section", "table", "tr", "ul",
-    }
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self._pieces: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIPPED:
-            self._skipping += 1
-        elif tag == "br":
-            self._pieces.append("\n")
-        elif tag in self._BLOCKS:
-            self._pieces.append("\n- " if tag == "li" else "\n")
-        elif tag in ("td", "th"):
-            self._pieces.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIPPED:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag in self._BLOCKS:
-            self._pieces.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            # Line breaks in HTML source are only spaces; the tags decide where lines end.
-            self._pieces.append(re.sub(r"\s+", " ", data))
-
-    def text(self) -> str:
-        lines = [" ".join(line.split()) for line in "".join(self._pieces).split("\n")]
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+# Not "head": mail HTML often leaves it unclosed, and skipping to a missing </head> would lose the body.
+_SKIPPED_ELEMENTS = {"script", "style", "template", "title"}
+_BLOCK_ELEMENTS = {
+    "address", "article", "blockquote", "dd", "div", "dl", "dt", "footer", "h1", "h2", "h3", "h4", "h5", "h6",
+    "header", "hr", "li", "ol", "p", "pre", "section", "table", "tr", "ul",
+}
+_LINE_BREAKS = re.compile(r"[\r\n]")
+_TAG_START = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)")
+_SKIPPED_END = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in _SKIPPED_ELEMENTS}
 
 
 def _html_to_text(html: str) -> str:
-    extractor = _HTMLText()
-    extractor.feed(html)
-    extractor.close()
-    return extractor.text()
+    """Readable text from an HTML body: tags dropped, blocks on their own lines, entities decoded.
+
+    A single forward scan rather than html.parser, which takes quadratic time on some malformed
+    input (thousands of unclosed "<a") and raises on other garbage; mail bodies are untrusted.
+    """
+    pieces: list[str] = []
+    position, length = 0, len(html)
+    while position < length:
+        opening = html.find("<", position)
+        if opening < 0:
+            opening = length
+        # Line breaks in HTML source are only spaces; the tags decide where lines end.
+        pieces.append(_LINE_BREAKS.sub(" ", unescape(html[position:opening])))
+        if opening == length:
+            break
+        tag = _TAG_START.match(html, opening)
+        if html.startswith("<!--", opening):
+            closing = html.find("-->", opening + 4)
+            position = length if closing < 0 else closing + 3
+        elif tag or html.startswith(("<!", "<?"), opening):
+            closing = html.find(">", opening)
+            if closing < 0:
+                break  # an unfinished tag at the very end shows nothing, as in a browser
+            position = closing + 1
+            if tag:
+                position = _tag_text(tag.group(2).lower(), bool(tag.group(1)), html, position, pieces)
+        else:
+            pieces.append("<")  # a bare "<" in text, as in "a < b"
+            position = opening + 1
+    lines = [" ".join(line.split()) for line in "".join(pieces).split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _tag_text(name: str, closing: bool, html: str, position: int, pieces: list[str]) -> int:
+    """Add what a tag means for the text; return where scanning continues."""
+    if name in _SKIPPED_ELEMENTS and not closing:
+        end = _SKIPPED_END[name].search(html, position)
+        return len(html) if end is None else end.end()
+    if name == "br":
+        pieces.append("\n")
+    elif name == "li":
+        if not closing:
+            pieces.append("\n- ")
+    elif name in _BLOCK_ELEMENTS:
+        pieces.append("\n")
+    elif name in ("td", "th") and not closing:
+        pieces.append(" ")
+    return position

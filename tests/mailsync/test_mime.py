@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mailsync.mime import Address, ParsedEmail, UnparseableMessage, parse_message
+from mailsync.mime import Address, ParsedEmail, UnparseableMessage, dedupe_key_for_message_id, parse_message
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 4
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(300)
@@ -221,6 +221,8 @@ def test_dedupe_key_is_the_same_for_the_same_email(spool: Path) -> None:
     with_id = basic_message().as_bytes()
     assert parse(with_id, spool).dedupe_key() == parse(with_id, spool).dedupe_key()
     assert parse(with_id, spool).dedupe_key() == "mid:caf1234.5678@mail.example.com"
+    # What mail sent from Aspire is recorded under, from the Message-ID it was sent with.
+    assert dedupe_key_for_message_id("<CAF1234.5678@mail.example.com>") == parse(with_id, spool).dedupe_key()
 
     message = basic_message()
     del message["Message-ID"]
@@ -313,7 +315,20 @@ def test_html_only_message_gets_a_text_body(spool: Path) -> None:
     parsed = parse(message.as_bytes(), spool)
 
     assert parsed.html_body.startswith("<html><head><title>T</title><style>")
-    assert parsed.text_body == "Hello Bob,\n\nPrices: $40 & up\n\n- Mulch\n\n- Edging\n\nLine 1 Line 2\n\nThanks\nJane"
+    assert parsed.text_body == "Hello Bob,\n\nPrices: $40 & up\n\n- Mulch\n- Edging\n\nLine 1 Line 2\n\nThanks\nJane"
+
+
+@pytest.mark.parametrize(
+    "hostile_html",
+    ["<a" * 100_000, "</" * 100_000, "<![" * 100_000, "<!--" * 100_000, "<script>" + "x<" * 100_000, "< " * 100_000],
+)
+def test_hostile_html_is_read_quickly(spool: Path, hostile_html: str) -> None:
+    message = basic_message()
+    message.set_content("<p>Hello</p>" + hostile_html, subtype="html")
+    started = time.perf_counter()
+    parsed = parse(message.as_bytes(), spool)
+    assert time.perf_counter() - started < 2.0
+    assert parsed.text_body.startswith("Hello")
 
 
 def test_first_body_that_is_not_an_attachment_wins(spool: Path) -> None:
