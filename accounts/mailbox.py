@@ -242,10 +242,12 @@ def disconnect_mailbox(*, connection: MailboxConnection) -> None:
 
 
 @transaction.atomic
-def request_sync(*, connection: MailboxConnection) -> None:
-    """Make the connection due now ("Sync now"); the sync apps pick it up."""
+def request_sync(*, connection: MailboxConnection, trigger: str = "manual") -> None:
+    """Make the connection due now ("Sync now", a provider notification); the sync apps pick it up."""
     MailboxConnection.objects.filter(pk=connection.pk).update(next_sync_at=timezone.now())
-    transaction.on_commit(lambda: sync_requested.send(sender=MailboxConnection, connection_id=connection.pk))
+    transaction.on_commit(
+        lambda: sync_requested.send(sender=MailboxConnection, connection_id=connection.pk, trigger=trigger)
+    )
 
 
 def fresh_grant(*, connection_id: uuid.UUID | str) -> Grant:

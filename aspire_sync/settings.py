@@ -167,6 +167,13 @@ GOOGLE_TOKEN_URI = env.str("GOOGLE_TOKEN_URI", default="https://oauth2.googleapi
 GOOGLE_REVOKE_URI = env.str("GOOGLE_REVOKE_URI", default="https://oauth2.googleapis.com/revoke")
 GOOGLE_API_ENDPOINT = env.str("GOOGLE_API_ENDPOINT", default="") or None
 
+# Push notifications: the public https base URL of this app, where Graph and Google Pub/Sub can
+# reach the webhooks. Empty: no push, the hourly run (and "Sync now") still bring mail in.
+PUSH_BASE_URL = env.str("PUSH_BASE_URL", default="").rstrip("/")
+GOOGLE_PUBSUB_TOPIC = env.str("GOOGLE_PUBSUB_TOPIC", default="")
+# The push subscription's endpoint carries this token; a push without it is refused.
+GOOGLE_PUBSUB_PUSH_TOKEN = env.str("GOOGLE_PUBSUB_PUSH_TOKEN", default="")
+
 # OAuth tokens are encrypted at rest with these Fernet keys (comma-separated, newest first). Add a
 # new key in front, run `manage.py rotate_token_keys`, then drop the old one.
 _DEV_TOKEN_KEY = "ZGV2LW9ubHktdG9rZW4ta2V5LW5vdC1mb3ItcHJvZCE="  # development only
@@ -202,6 +209,11 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Seeded into django-celery-beat's tables; operators change them in the admin from then on.
 CELERY_BEAT_SCHEDULE = {
+    "renew-push-channels": {
+        "task": "mailsync.renew_push",
+        "schedule": crontab(minute=17),  # hourly; channels are renewed a day before they expire
+        "options": {"queue": "mail", "expires": 3000},
+    },
     "dispatch-due-syncs": {
         "task": "sync.dispatch_due",
         "schedule": crontab(),  # every minute: each connection is due once an hour, at its own minute

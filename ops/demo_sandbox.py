@@ -14,6 +14,8 @@ from typing import Any
 import requests
 
 MFA_CODE = "123456"
+PUBSUB_TOPIC = "projects/aspire-demo/topics/gmail"
+PUBSUB_TOKEN = "demo-pubsub-token"  # noqa: S105 - the local demo's own
 SANDBOX_PASSWORD = "password"
 
 # (provider, email, display name, kind, MFA, alias_of)
@@ -103,8 +105,9 @@ def _events(tz: str, today: dt.date) -> list[dict[str, Any]]:
     ]
 
 
-def seed_sandbox(*, base_url: str, ca_path: Path, time_zone: str = "America/Chicago") -> int:
-    """Create the demo accounts that don't exist yet; returns how many were created."""
+def seed_sandbox(*, base_url: str, ca_path: Path, app_url: str, time_zone: str = "America/Chicago") -> int:
+    """Create the demo accounts that don't exist yet; returns how many were created. Gmail's
+    notifications for the demo topic are pushed to the app, as a Pub/Sub push subscription would."""
     session = requests.Session()
     session.trust_env = False  # a REQUESTS_CA_BUNDLE in the environment must not override verify
     session.verify = str(ca_path)
@@ -114,6 +117,8 @@ def seed_sandbox(*, base_url: str, ca_path: Path, time_zone: str = "America/Chic
         response.raise_for_status()
         return response.json() if response.content else None
 
+    control("PUT", f"/pubsub/topics/{PUBSUB_TOPIC}",
+            json={"push_endpoint": f"{app_url}/hooks/google/pubsub/?token={PUBSUB_TOKEN}"})
     existing = {(a["provider"], a["email"]) for a in control("GET", "/accounts")["accounts"]}
     now = dt.datetime.now(zoneinfo.ZoneInfo(time_zone))
     created = 0
@@ -159,4 +164,7 @@ def sandbox_environment(*, base_url: str, ca_path: Path, app_url: str) -> dict[s
         "GOOGLE_TOKEN_URI": f"{base_url}/token",
         "GOOGLE_REVOKE_URI": f"{base_url}/revoke",
         "GOOGLE_API_ENDPOINT": f"{base_url}/",
+        "PUSH_BASE_URL": app_url,
+        "GOOGLE_PUBSUB_TOPIC": PUBSUB_TOPIC,
+        "GOOGLE_PUBSUB_PUSH_TOKEN": PUBSUB_TOKEN,
     }

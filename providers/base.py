@@ -102,6 +102,14 @@ class MessagePage:
     next_page_token: str | None = None
 
 
+@dataclass(frozen=True)
+class PushChannel:
+    """A provider's promise to tell us when a folder changes, until ``expires_at``."""
+
+    id: str
+    expires_at: dt.datetime
+
+
 class MailProvider(Provider, Protocol):
     """What mail sync needs from a provider (folders on Microsoft 365, labels on Gmail)."""
 
@@ -134,4 +142,14 @@ class MailProvider(Provider, Protocol):
     def find_sent(self, grant: Grant, message_id: str) -> bool:
         """Whether the mailbox holds a message with this Message-ID header (``<...>``): how a
         caller learns whether a send whose outcome is unknown went out."""
+        ...
+
+    def watch_folder(self, grant: Grant, folder_id: str, *, notification_url: str, client_state: str,
+                     topic: str, channel_id: str = "") -> PushChannel:
+        """Ask for notifications when mail arrives in a folder (a Graph subscription, renewed when
+        ``channel_id`` is given; a Gmail watch on the Pub/Sub ``topic``, which is renewed by
+        watching again)."""
+        ...
+
+    def stop_watching(self, grant: Grant, channel_id: str) -> None:
         ...

@@ -100,3 +100,16 @@ def has_message_id(gmail: Any, message_id: str) -> bool:
     request = gmail.users().messages().list(userId=ME, q=f"rfc822msgid:{message_id.strip('<>')}",
                                             includeSpamTrash=True, maxResults=1)
     return bool(execute(request).get("messages"))
+
+
+def watch(gmail: Any, label_id: str, topic: str) -> dict[str, Any]:
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users/watch
+    # Reference: https://developers.google.com/workspace/gmail/api/guides/push
+    body = {"topicName": topic, "labelIds": [label_id], "labelFilterBehavior": "include"}
+    answer: dict[str, Any] = execute(gmail.users().watch(userId=ME, body=body))
+    return answer
+
+
+def stop(gmail: Any) -> None:
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users/stop
+    execute(gmail.users().stop(userId=ME))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from googleapiclient.http import BatchHttpRequest
 
-from providers.base import AuthRequest, Grant, MailboxIdentity, MessagePage
+from providers.base import AuthRequest, Grant, MailboxIdentity, MessagePage, PushChannel
 from providers.errors import ProviderError, SendOutcomeUnknown
 
 from . import gmail, mapping
@@ -115,6 +116,19 @@ class GoogleProvider:
                 raise
             except NETWORK_ERRORS as exc:
                 raise SendOutcomeUnknown(f"messages.send: {type(exc).__name__}") from exc
+
+    def watch_folder(self, grant: Grant, folder_id: str, *, notification_url: str = "", client_state: str = "",
+                     topic: str = "", channel_id: str = "") -> PushChannel:
+        """Pub/Sub pushes for changes to the label. Gmail has one watch per mailbox; watching again
+        renews it (Google asks for that at least every seven days)."""
+        with self.api(grant) as client:
+            answer = gmail.watch(client, folder_id, topic)
+        expires = dt.datetime.fromtimestamp(int(answer["expiration"]) / 1000, dt.UTC)
+        return PushChannel(id=f"gmail-watch:{answer['historyId']}", expires_at=expires)
+
+    def stop_watching(self, grant: Grant, channel_id: str) -> None:
+        with self.api(grant) as client:
+            gmail.stop(client)
 
     def find_sent(self, grant: Grant, message_id: str) -> bool:
         """Whether any message in the mailbox (Trash and Spam included) has this Message-ID.

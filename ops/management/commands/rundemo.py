@@ -106,7 +106,7 @@ class Command(BaseCommand):
             processes[name] = subprocess.Popen(command, cwd=base, env=env, start_new_session=True)
             if name == "sandbox":
                 self._wait_for_sandbox(sandbox_url, ca_path, processes[name])
-                created = seed_sandbox(base_url=sandbox_url, ca_path=ca_path)
+                created = seed_sandbox(base_url=sandbox_url, ca_path=ca_path, app_url=f"http://127.0.0.1:{port}")
                 if created:
                     self.stdout.write(f"Sandbox: created {created} demo mailboxes with mail and calendars.")
 
