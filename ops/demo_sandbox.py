@@ -15,7 +15,7 @@ import requests
 
 MFA_CODE = "123456"
 PUBSUB_TOPIC = "projects/aspire-demo/topics/gmail"
-PUBSUB_TOKEN = "demo-pubsub-token"  # noqa: S105 - the local demo's own
+PUBSUB_TOKEN = "demo-pubsub-token"
 SANDBOX_PASSWORD = "password"
 
 # (provider, email, display name, kind, MFA, alias_of)
