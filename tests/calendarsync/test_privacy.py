@@ -16,7 +16,10 @@ from activities.models import Activity
 from calendarsync.models import Appointment
 from calendarsync.selectors import BusyBlock, visible_appointments
 from crm.models import Contact
+from sandbox.runner import SandboxProcess
+from tests.calendarsync.helpers import change_event, make_event, sync
 from tests.conftest import PASSWORD, client_for
+from tests.mailboxes import connected_mailbox
 
 CHICAGO = zoneinfo.ZoneInfo("America/Chicago")
 SECRETS = ("Doctor visit", "Mercy Clinic", "bring insurance card", "nurse@clinic.example")
@@ -159,3 +162,33 @@ def test_colleagues_cannot_change_or_delete_anothers_appointments(
     assert client.post(f"/calendar/appointments/{normal.pk}/delete/").status_code == 404
     normal.refresh_from_db()
     assert normal.title == "Mulch delivery" and normal.push == ""
+
+
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_events_marked_private_in_the_provider_are_busy_blocks_for_colleagues(
+    provider: str, providers_on_sandbox: SandboxProcess, bob: User, alice: User
+) -> None:
+    connection = connected_mailbox(providers_on_sandbox, bob, provider, "bob@greenleaf.example")
+    day = timezone.now().astimezone(CHICAGO).date() + dt.timedelta(days=2)
+    make_event(providers_on_sandbox, connection, subject="Doctor visit", location="Mercy Clinic",
+               body="bring insurance card", attendees=["nurse@clinic.example"], private=True,
+               start=f"{day}T09:00:00", end=f"{day}T10:00:00", time_zone="America/Chicago")
+    series = make_event(providers_on_sandbox, connection, subject="Crew standup", start=f"{day}T07:00:00",
+                        end=f"{day}T07:15:00", time_zone="America/Chicago", rrule="FREQ=DAILY;COUNT=3")
+    sync(connection)
+    moved = Appointment.objects.filter(series_id=series["id"]).order_by("start")[1]
+    change_event(providers_on_sandbox, connection, moved.provider_event_id, start=f"{day}T08:00:00",
+                 end=f"{day}T08:15:00", subject="Crew standup (moved)")
+    sync(connection)
+    assert connection.calendar_privacy == "public"
+    page = client_for(alice).get("/calendar/", {"user": str(bob.pk), "view": "week", "date": day.isoformat()})
+    feed = client_for(alice).get("/calendar/feed.json", {"user": str(bob.pk), "start": f"{day}T00:00:00",
+                                                          "end": f"{day + dt.timedelta(days=3)}T00:00:00"})
+    texts = [page.content.decode(), feed.content.decode()]
+    assert leaked(texts, SECRETS) == []
+    assert "Busy" in texts[0]
+    items = feed.json()["appointments"]
+    shown = [item.get("title", "") for item in items if not item["busy"]]
+    assert [item["busy"] for item in items].count(True) == 1
+    assert sorted(shown) == ["Crew standup", "Crew standup", "Crew standup (moved)"]
+    assert "Doctor visit" in client_for(bob).get("/calendar/", {"date": day.isoformat()}).content.decode()
