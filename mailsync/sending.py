@@ -230,38 +230,49 @@ def drain_queue(*, connection_id: uuid.UUID | str, owner: str,
     connection = MailboxConnection.objects.get(pk=connection_id)
     if not claim_queue(connection.pk, owner):
         return DrainResult(busy=True)
-    started = time.monotonic()
-    sent = 0
     try:
-        # Left "sending" by a sender that died mid-send: it may have gone out.
-        OutboundEmail.objects.filter(connection=connection, state=OutboundEmail.State.SENDING).update(
-            state=OutboundEmail.State.QUEUED, verify_before_send=True, last_error=CHECKING,
-        )
-        interval = send_interval(connection.provider)
-        while True:
-            connection.refresh_from_db(fields=["state"])
-            if connection.state != MailboxConnection.State.CONNECTED:
-                _wait_for_signin(connection)
-                return DrainResult(sent=sent)
-            outbound = (
-                OutboundEmail.objects.filter(connection=connection, state=OutboundEmail.State.QUEUED)
-                .order_by("not_before", "created_at").first()
-            )
-            if outbound is None:
-                return DrainResult(sent=sent)
-            queue = SendQueue.objects.get(pk=connection.pk)
-            start_at = max(outbound.not_before, queue.next_send_at)
-            wait = (start_at - timezone.now()).total_seconds()
-            if time.monotonic() - started + max(wait, 0) > budget_seconds:
-                return DrainResult(sent=sent, resume_at=start_at)
-            if wait > 0:
-                time.sleep(wait)
-            if not claim_queue(connection.pk, owner):  # renew; lost only if we overran the lease
-                return DrainResult(sent=sent, busy=True)
-            if _send_one(connection, outbound.pk, interval):
-                sent += 1
+        result = _drain(connection, owner, budget_seconds)
     finally:
         release_queue(connection.pk, owner)
+    if result.busy or result.resume_at is not None:
+        return result
+    # Mail queued while we held the lease had its own sender turned away as busy: look again.
+    waiting = OutboundEmail.objects.filter(
+        connection=connection, state=OutboundEmail.State.QUEUED, connection__state=MailboxConnection.State.CONNECTED,
+    ).order_by("not_before").values_list("not_before", flat=True).first()
+    return DrainResult(sent=result.sent, resume_at=waiting)
+
+
+def _drain(connection: MailboxConnection, owner: str, budget_seconds: float) -> DrainResult:
+    started = time.monotonic()
+    sent = 0
+    # Left "sending" by a sender that died mid-send: it may have gone out.
+    OutboundEmail.objects.filter(connection=connection, state=OutboundEmail.State.SENDING).update(
+        state=OutboundEmail.State.QUEUED, verify_before_send=True, last_error=CHECKING,
+    )
+    interval = send_interval(connection.provider)
+    while True:
+        connection.refresh_from_db(fields=["state"])
+        if connection.state != MailboxConnection.State.CONNECTED:
+            _wait_for_signin(connection)
+            return DrainResult(sent=sent)
+        outbound = (
+            OutboundEmail.objects.filter(connection=connection, state=OutboundEmail.State.QUEUED)
+            .order_by("not_before", "created_at").first()
+        )
+        if outbound is None:
+            return DrainResult(sent=sent)
+        queue = SendQueue.objects.get(pk=connection.pk)
+        start_at = max(outbound.not_before, queue.next_send_at)
+        wait = (start_at - timezone.now()).total_seconds()
+        if time.monotonic() - started + max(wait, 0) > budget_seconds:
+            return DrainResult(sent=sent, resume_at=start_at)
+        if wait > 0:
+            time.sleep(wait)
+        if not claim_queue(connection.pk, owner):  # renew; lost only if we overran the lease
+            return DrainResult(sent=sent, busy=True)
+        if _send_one(connection, outbound.pk, interval):
+            sent += 1
 
 
 def _wait_for_signin(connection: MailboxConnection) -> None:
@@ -380,35 +391,35 @@ def _mime_of(outbound: OutboundEmail, connection: MailboxConnection) -> bytes:
 @transaction.atomic
 def _mark_sent(outbound: OutboundEmail) -> None:
     """Sent: the email Activity on the recipients' contacts with the chosen Regarding, once."""
-    locked = OutboundEmail.objects.select_for_update().select_related("connection").get(pk=outbound.pk)
-    if locked.state == OutboundEmail.State.SENT:
-        return
     sent_at = timezone.now()
+    # A conditional UPDATE first: it makes this idempotent, and on SQLite it takes the write lock
+    # before any read, so a busy database makes it wait rather than fail.
+    marked = OutboundEmail.objects.filter(pk=outbound.pk).exclude(state=OutboundEmail.State.SENT).update(
+        state=OutboundEmail.State.SENT, sent_at=sent_at, last_error="", verify_before_send=False,
+    )
+    if not marked:
+        return
+    sent = OutboundEmail.objects.select_related("connection", "author").get(pk=outbound.pk)
     # The email behind the Activity is keyed by Message-ID: when someone captures this message
     # from a mailbox, capture finds this Activity instead of making a second one (and if capture
     # got there first, while we were checking the Sent folder, we use its Activity).
-    captured = EmailMessage.objects.filter(company_id=locked.company_id, dedupe_key=locked.message_id).first()
+    captured = EmailMessage.objects.filter(company_id=sent.company_id, dedupe_key=sent.message_id).first()
     if captured is not None:
         activity = captured.activity
     else:
         activity = create_activity(
-            company=locked.company, kind=Activity.Kind.EMAIL, subject=locked.subject, body=locked.body,
-            occurred_at=sent_at, origin=Activity.Origin.SENT_FROM_ASPIRE, owner=locked.author,
-            contacts=locked.contacts.all(), regarding=_regarding_of(locked),
+            company=sent.company, kind=Activity.Kind.EMAIL, subject=sent.subject, body=sent.body,
+            occurred_at=sent_at, origin=Activity.Origin.SENT_FROM_ASPIRE, owner=sent.author,
+            contacts=sent.contacts.all(), regarding=_regarding_of(sent),
         )
         EmailMessage.objects.create(
-            activity=activity, company_id=locked.company_id, dedupe_key=locked.message_id,
-            message_id=locked.message_id, from_name=locked.connection.display_name,
-            from_address=locked.connection.mailbox_address,
-            to=[["", address] for address in locked.to], cc=[["", address] for address in locked.cc],
-            text_body=locked.body,
+            activity=activity, company_id=sent.company_id, dedupe_key=sent.message_id,
+            message_id=sent.message_id, from_name=sent.connection.display_name,
+            from_address=sent.connection.mailbox_address,
+            to=[["", address] for address in sent.to], cc=[["", address] for address in sent.cc],
+            text_body=sent.body,
         )
-    locked.state = OutboundEmail.State.SENT
-    locked.sent_at = sent_at
-    locked.last_error = ""
-    locked.verify_before_send = False
-    locked.activity = activity
-    locked.save(update_fields=["state", "sent_at", "last_error", "verify_before_send", "activity"])
+    OutboundEmail.objects.filter(pk=sent.pk).update(activity=activity)
 
 
 def _regarding_of(outbound: OutboundEmail) -> Regarding | None:

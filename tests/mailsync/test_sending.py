@@ -5,6 +5,7 @@ retrying; who may see what."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import html
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 
 from accounts import mailbox as mailbox_services
 from accounts.mailbox import fresh_grant
@@ -24,13 +26,13 @@ from accounts.models import MailboxConnection, User
 from accounts.provider_registry import get_provider
 from activities.models import Activity
 from crm.models import Contact, ContactEmail, Opportunity
-from mailsync.models import OutboundEmail
+from mailsync.models import OutboundEmail, SendQueue
 from mailsync.send_tasks import send_queue
 from mailsync.sending import queue_email
 from sandbox.runner import SandboxProcess
+from sandbox.signin import ProviderSignIn
 from tests.accounts.test_connect_mailbox import connect
 from tests.conftest import REDIRECT_URI, client_for, mailbox_account
-from tests.signin_page import ProviderSignIn
 
 PROVIDERS = ["microsoft", "google"]
 SENT_FOLDER = {"microsoft": "Sent Items", "google": "SENT"}
@@ -344,6 +346,28 @@ def test_a_refused_message_fails_with_a_reason_and_retry_sends_it(providers_on_s
     assert ">Retry</button>" not in page
     run_sender(connection)
     assert len(sent_copies(providers_on_sandbox, "microsoft", outbound.message_id)) == 1
+
+
+@pytest.mark.parametrize("went_out", [True, False], ids=["went-out", "never-left"])
+def test_a_message_left_sending_by_a_dead_worker_is_looked_for_before_it_is_sent(
+    went_out: bool, providers_on_sandbox: SandboxProcess, bob: User,
+) -> None:
+    connection = connect_bob(client_for(bob), providers_on_sandbox, bob, "microsoft")
+    outbound = queue(bob)
+    # A worker claimed it, may have sent it, and died: its lease has run out.
+    OutboundEmail.objects.filter(pk=outbound.pk).update(state="sending", attempts=1)
+    SendQueue.objects.update_or_create(connection=connection, defaults={
+        "lease_owner": "dead-worker", "lease_until": timezone.now() - dt.timedelta(seconds=1)})
+    if went_out:
+        raw = (f"From: bob@greenleaf.example\r\nTo: dana@example.com\r\nSubject: Your invoice\r\n"
+               f"Message-ID: {outbound.message_id}\r\n\r\nPlease find your invoice attached.\r\n")
+        providers_on_sandbox.control("POST", "/accounts/microsoft/bob@greenleaf.example/messages",
+                                     json={"folder": "Sent Items", "raw": raw})
+    run_sender(connection)
+    outbound.refresh_from_db()
+    assert outbound.state == "sent"
+    assert len(sent_copies(providers_on_sandbox, "microsoft", outbound.message_id)) == 1
+    assert len(send_requests(providers_on_sandbox, "microsoft")) == (0 if went_out else 1)
 
 
 def test_two_senders_never_send_the_same_message(providers_on_sandbox: SandboxProcess, bob: User) -> None:
