@@ -19,6 +19,7 @@ import hashlib
 import json
 import mimetypes
 import os
+import quopri
 import re
 import tempfile
 import unicodedata
@@ -53,6 +54,9 @@ _BODY_TYPES = ("text/plain", "text/html")
 _KNOWN_TRANSFER_ENCODINGS = {
     "", "7bit", "8bit", "binary", "base64", "quoted-printable", "x-uuencode", "uuencode", "uue", "x-uue",
 }
+# Misspellings seen in the wild ("base-64", "Quoted Printable", "x-base64"), by their letters and digits.
+_TRANSFER_ENCODING_SPELLINGS = {"base64": "base64", "quotedprintable": "quoted-printable", "7bit": "7bit",
+                                "8bit": "8bit"}
 _SMIME_CONTENT_TYPES = {"application/pkcs7-mime", "application/x-pkcs7-mime"}
 _EXTENSIONS = {
     "application/ms-tnef": ".dat",
@@ -210,8 +214,12 @@ def parse_message(
     notes = _Notes()
     spool = _Spool(Path(spool_dir), max_attachment_bytes, notes)
     try:
-        root, size = _parse_tree(_input_chunks(raw), spool, notes)
-        return _interpret(root, size, spool, notes)
+        try:
+            root, size = _parse_tree(_input_chunks(raw), spool, notes)
+            return _interpret(root, size, spool, notes)
+        except RecursionError as error:
+            # Both the parser and the walk recurse once per nesting level; a thousand levels is an attack.
+            raise UnparseableMessage("The message has too many nested parts to be read.") from error
     except BaseException:
         spool.discard_all()
         raise
@@ -468,19 +476,23 @@ def _write_part(part: _SpoolingMessage, sink: _Sink, notes: _Notes, payload: str
 
 def _decoded_chunks(part: EmailMessage, label: str, notes: _Notes, payload: str | None = None) -> Iterator[bytes]:
     """The part's content with its transfer encoding undone, in pieces for base64 (the large case)."""
+    declared = _declared_transfer_encoding(part)
     encoding = _transfer_encoding(part)
+    if encoding != declared:
+        notes.add(f"{_sentence(label)} declares the transfer encoding '{declared}'; it was read as {encoding}.")
+    elif encoding not in _KNOWN_TRANSFER_ENCODINGS:
+        notes.add(f"{_sentence(label)} declares an unknown transfer encoding ({encoding}); it was kept as it is.")
     if encoding == "base64":
         yield from _base64_chunks(part.get_payload() if payload is None else payload, label, notes)
         return
-    if encoding not in _KNOWN_TRANSFER_ENCODINGS:
-        notes.add(f"{_sentence(label)} declares an unknown transfer encoding ({encoding}); it was kept as it is.")
     try:
         data = part.get_payload(decode=True)
     except Exception:  # a damaged encoding must not cost the rest of the message
         notes.add(f"{_sentence(label)} could not be decoded and was left out.")
         return
     if isinstance(data, bytes):
-        yield data
+        # get_payload only knows the standard spelling: misspelt quoted-printable comes back encoded.
+        yield quopri.decodestring(data) if encoding == "quoted-printable" != declared else data
 
 
 def _base64_chunks(payload: Any, label: str, notes: _Notes) -> Iterator[bytes]:
@@ -685,8 +697,16 @@ def _raw_header(part: EmailMessage, name: str) -> str | None:
     return None
 
 
-def _transfer_encoding(part: EmailMessage) -> str:
+def _declared_transfer_encoding(part: EmailMessage) -> str:
     return (_raw_header(part, "content-transfer-encoding") or "").strip().strip('"').lower()
+
+
+def _transfer_encoding(part: EmailMessage) -> str:
+    declared = _declared_transfer_encoding(part)
+    if declared in _KNOWN_TRANSFER_ENCODINGS:
+        return declared
+    letters = re.sub(r"[^a-z0-9]", "", declared).removeprefix("x")
+    return _TRANSFER_ENCODING_SPELLINGS.get(letters, declared)
 
 
 def _disposition(part: EmailMessage) -> str:

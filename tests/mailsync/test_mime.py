@@ -302,6 +302,19 @@ def test_content_id_not_shown_in_the_html_is_not_inline(spool: Path) -> None:
     assert photo.inline is False
 
 
+def test_related_image_without_disposition_is_inline(spool: Path) -> None:
+    raw = crlf(
+        "From: a@example.com\nMessage-ID: <a@b>\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/related; boundary="rel"\n\n'
+        '--rel\nContent-Type: text/html\n\n<img src="cid:chart%40x">\n'
+        "--rel\nContent-Type: image/gif\nContent-ID: <chart@x>\nContent-Transfer-Encoding: base64\n\n"
+        "R0lGODlhAQABAAAAACw=\n--rel--\n"
+    )
+    (chart,) = parse(raw, spool).attachments
+    assert (chart.filename, chart.content_id, chart.inline) == ("attachment-1.gif", "chart@x", True)
+    assert chart.path.read_bytes() == base64.b64decode("R0lGODlhAQABAAAAACw=")
+
+
 def test_html_only_message_gets_a_text_body(spool: Path) -> None:
     message = basic_message()
     message.set_content(
@@ -483,6 +496,16 @@ def test_bogus_transfer_encoding_keeps_the_content(spool: Path) -> None:
     assert any("unknown transfer encoding (x-made-up)" in problem for problem in parsed.problems)
 
 
+@pytest.mark.parametrize(
+    ("spelling", "encoded"),
+    [("Base-64", base64.b64encode("Grüße".encode()).decode()), ("quoted printable", "Gr=C3=BC=C3=9Fe")],
+)
+def test_misspelt_transfer_encoding_is_read(spool: Path, spelling: str, encoded: str) -> None:
+    parsed = parse(text_message("utf-8", encoded.encode(), transfer_encoding=spelling), spool)
+    assert parsed.text_body == "Grüße"
+    assert any(f"declares the transfer encoding '{spelling.lower()}'" in problem for problem in parsed.problems)
+
+
 def test_damaged_base64_keeps_what_can_be_read(spool: Path) -> None:
     encoded = base64.b64encode(PDF).decode()
     raw = crlf(
@@ -530,6 +553,16 @@ def test_headers_only_and_headerless_input(spool: Path) -> None:
 def test_empty_input_is_unparseable(spool: Path, raw: bytes) -> None:
     with pytest.raises(UnparseableMessage):
         parse(raw, spool)
+
+
+def test_absurdly_deep_nesting_is_refused_cleanly(spool: Path) -> None:
+    body = b"Content-Type: text/plain\r\n\r\ndeep\r\n"
+    for level in range(1200):
+        body = (f"Content-Type: multipart/mixed; boundary=b{level}\r\n\r\n--b{level}\r\n".encode() + body
+                + f"--b{level}--\r\n".encode())
+    with pytest.raises(UnparseableMessage, match="nested"):
+        parse(b"From: a@example.com\r\nMessage-ID: <a@b>\r\nMIME-Version: 1.0\r\n" + body, spool)
+    assert list(spool.iterdir()) == []
 
 
 def test_fuzzed_structures_never_raise(spool: Path) -> None:
