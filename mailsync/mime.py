@@ -914,8 +914,8 @@ def _codec_for(charset: str) -> str | None:
         b"\x00".decode(charset)
     except LookupError:
         return None
-    except UnicodeDecodeError:
-        pass
+    except (UnicodeError, ValueError):
+        pass  # a text codec that does not accept this byte
     return codecs.lookup(charset).name
 
 
@@ -939,7 +939,7 @@ def _decode_text(data: bytes, charset: str | None, label: str, notes: _Notes) ->
         return text
     try:
         return data.decode(codec)
-    except UnicodeDecodeError:
+    except (UnicodeError, ValueError):
         pass
     if codec != "utf-8":
         try:
@@ -950,7 +950,15 @@ def _decode_text(data: bytes, charset: str | None, label: str, notes: _Notes) ->
             notes.add(f"{_sentence(label)} is labelled {declared} but was read as UTF-8.")
             return text
     notes.add(f"{_sentence(label)} has characters that are not valid {declared}; they were replaced.")
-    return data.decode(codec, "replace")
+    return _decode_replacing(data, codec)
+
+
+def _decode_replacing(data: bytes, codec: str) -> str:
+    try:
+        return data.decode(codec, "replace")
+    except (UnicodeError, ValueError):
+        # A few codecs (idna, punycode...) raise whatever the error handler says.
+        return _guess_decode(data)[0]
 
 
 def _decode_words(value: str) -> str:
@@ -967,7 +975,7 @@ def _decode_words(value: str) -> str:
             # decode_header hands back the text between encoded words in this form.
             decoded.append(data.decode("raw-unicode-escape", "replace"))
         elif codec := _codec_for(charset.lower()):
-            decoded.append(data.decode(codec, "replace"))
+            decoded.append(_decode_replacing(data, codec))
         else:
             decoded.append(_guess_decode(data)[0])
     return "".join(decoded)

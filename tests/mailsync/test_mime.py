@@ -426,6 +426,12 @@ def test_charsets(spool: Path, charset: str, body: bytes, expected: str, note: s
         assert parsed.problems == ()
 
 
+@pytest.mark.parametrize("charset", ["idna", "punycode", "undefined", "zlib", "rot13", "utf-7", "hex", "a\\x00b"])
+def test_exotic_charset_labels_never_break_parsing(spool: Path, charset: str) -> None:
+    parsed = parse(text_message(charset, b"caf\xc3\xa9 \xff+ABC- " + b"x" * 100), spool)
+    assert parsed.text_body.startswith("caf")
+
+
 def test_text_without_charset_label(spool: Path) -> None:
     raw = crlf("From: a@example.com\nMessage-ID: <a@b>\nDate: Tue, 4 Mar 2025 09:30:00 +0000\n\n") + "Grüße".encode()
     parsed = parse(raw, spool)
