@@ -112,9 +112,9 @@ def visible_appointments(*, viewer: Any, owner: User, start: dt.datetime, end: d
     viewer's zone for all-day dates), in start order. Two queries at most, whatever the number of
     appointments. A viewer of another company gets nothing."""
     access = calendar_access(viewer, owner)
-    if access == "none":
+    if access == "none" or owner.company_id is None:
         return []
-    base = _in_range(Appointment.objects.filter(owner_id=owner.pk, company=owner.company), start, end)
+    base = _in_range(Appointment.objects.filter(owner_id=owner.pk, company_id=owner.company_id), start, end)
     shown: list[Visible] = []
     if access in ("owner", "details"):
         readable = base if access == "owner" else base.exclude(sensitivity__in=PRIVATE_SENSITIVITIES)
