@@ -12,8 +12,7 @@ after the request left), a server error, or a worker that died mid-send (a messa
 when the lease lapsed), the message is marked ``verify_before_send``. Its next attempt first looks
 for its Message-ID in the mailbox (``find_sent``): found means it went out, so it is recorded as
 sent and not sent again; not found means the provider never accepted it, so it is sent. Only
-refusals that prove nothing went out (throttling, a rejected token, a refused connection) are
-retried without that check.
+answers that prove nothing went out (throttling, a rejected token) are retried without that check.
 """
 
 from __future__ import annotations
