@@ -250,16 +250,17 @@ def request_sync(*, connection: MailboxConnection, trigger: str = "manual") -> N
     )
 
 
-def fresh_grant(*, connection_id: uuid.UUID | str) -> Grant:
+def fresh_grant(*, connection_id: uuid.UUID | str, force: bool = False) -> Grant:
     """A grant whose access token is good for a few more minutes, refreshing (and saving the
-    rotated refresh token) when needed. The row lock makes concurrent workers refresh once: with
-    rotation, a second refresh with the old refresh token would fail."""
+    rotated refresh token) when needed, or always with ``force`` (the provider refused the access
+    token). The row lock makes concurrent workers refresh once: with rotation, a second refresh
+    with the old refresh token would fail."""
     with transaction.atomic():
         connection = MailboxConnection.objects.select_for_update().get(pk=connection_id)
         if connection.state != MailboxConnection.State.CONNECTED or not connection.grant_ciphertext:
             raise AuthRevoked("not connected")
         grant = _load_grant(connection)
-        if not grant.expires_within(REFRESH_LEEWAY_SECONDS):
+        if not force and not grant.expires_within(REFRESH_LEEWAY_SECONDS):
             return grant
         try:
             grant = get_provider(connection.provider).refresh(grant)

@@ -13,7 +13,10 @@ import datetime as dt
 import logging
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Generator, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,14 @@ from accounts.provider_registry import get_provider
 from activities.models import Activity, EmailAttachment, EmailMessage, attachment_path
 from crm.models import ContactEmail
 from providers.base import Grant, MailProvider, MessageRef
-from providers.errors import AuthRevoked, NotFound, ProviderError, Throttled, TransientError
+from providers.errors import (
+    AccessTokenRejected,
+    AuthRevoked,
+    NotFound,
+    ProviderError,
+    Throttled,
+    TransientError,
+)
 
 from .mime import ParsedEmail, UnparseableMessage, parse_message
 from .models import EmailSource, MailSyncState
@@ -46,6 +56,11 @@ LEASE = dt.timedelta(minutes=2)
 FOLDER_CHECK_INTERVAL = dt.timedelta(days=1)
 # A page that makes no progress (every message failed) ends the run rather than spin.
 MAX_PAGES_PER_RUN = 400
+# MIME requests in flight per run. Fetching is network wait, parsing and committing are CPU: with a
+# few fetches running ahead, the worker parses one message while the next ones download. Graph
+# allows 4 concurrent requests per mailbox and answers a fifth with 429; listing and moving never
+# overlap the fetches, so 3 leaves one slot for anything else touching the mailbox (sending).
+FETCH_CONCURRENCY = 3
 
 
 class RunBusy(Exception):
@@ -110,7 +125,13 @@ def run_capture(
     )
     counts = RunCounts()
     try:
-        _capture(connection, counts, owner)
+        try:
+            _capture(connection, counts, owner)
+        except AccessTokenRejected:
+            # Refused before its time (sessions revoked, password changed): refresh once and go
+            # on; if the refresh is refused too, the grant is gone (AuthRevoked below).
+            fresh_grant(connection_id=connection.pk, force=True)
+            _capture(connection, counts, owner)
     except Throttled as exc:
         _finish(run, counts, SyncRun.Outcome.RETRYING, exc.user_message)
         raise
@@ -214,22 +235,24 @@ def _capture_page(
     ready: list[str] = [r.id for r in refs if r.id in known]
     counts.already_there += len(ready)
     fetched: list[Captured] = []
-    for n, ref in enumerate(r for r in refs if r.id not in known):
-        try:
-            raw = provider.fetch_mime(grant, ref.id)
-        except NotFound:
-            continue  # the user deleted or moved it while we ran: nothing to capture, nothing to move
-        message_spool = spool / str(n)
-        message_spool.mkdir()
-        try:
-            parsed = parse_message(raw, spool_dir=message_spool)
-        except UnparseableMessage as exc:
-            counts.failed += 1
-            counts.problems.append(f"A message could not be read ({exc}); it stays in your Aspire folder.")
-            continue
-        finally:
+    stopped: Throttled | None = None
+    wanted = [r for r in refs if r.id not in known]
+    with closing(fetch_mimes(provider, grant, [r.id for r in wanted])) as downloads:
+        for n, (ref, (_, raw)) in enumerate(zip(wanted, downloads, strict=False)):
+            if isinstance(raw, NotFound):
+                continue  # the user deleted or moved it while we ran: nothing to capture, nothing to move
+            if isinstance(raw, Throttled):
+                # A quota (Gmail's 250 units a second per user) stops a fast run at the same point
+                # of every page: a page of 50 fetches costs more than a second's units. Keep what
+                # this page has fetched so far, or the retry would fetch it again and stop there again.
+                stopped = raw
+                break
+            if isinstance(raw, ProviderError):
+                raise raw  # anything else: nothing of the page is committed, the retry starts it over
+            captured = _parse(ref, raw, spool / str(n), counts)
             del raw
-        fetched.append(Captured(ref=ref, parsed=parsed, spool=message_spool))
+            if captured is not None:
+                fetched.append(captured)
     if fetched:
         # Two mailboxes of one company capturing the same email at the same moment: the loser of
         # the race retries once and then finds the winner's email.
@@ -241,7 +264,55 @@ def _capture_page(
                 if attempt == 2:
                     raise
         ready.extend(c.ref.id for c in fetched)
+    if stopped is not None:
+        # Committed, not moved: the provider asked us to wait, and the next run moves them first.
+        raise stopped
     return ready
+
+
+def fetch_mimes(
+    provider: MailProvider, grant: Grant, message_ids: Sequence[str]
+) -> Generator[tuple[str, bytes | ProviderError], None, None]:
+    """Each message's MIME (or the provider's error for it), in order, with up to
+    FETCH_CONCURRENCY requests in flight. Fetches run ahead of the caller by that many messages
+    only, so a page of large messages is not all held in memory at once. Closing the iterator
+    early cancels the fetches not yet started."""
+    upcoming = iter(message_ids)
+    pending: deque[tuple[str, Future[bytes]]] = deque()
+    with ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY, thread_name_prefix="fetch-mime") as pool:
+
+        def top_up() -> None:
+            while len(pending) < FETCH_CONCURRENCY:
+                message_id = next(upcoming, None)
+                if message_id is None:
+                    return
+                pending.append((message_id, pool.submit(provider.fetch_mime, grant, message_id)))
+
+        try:
+            top_up()
+            while pending:
+                message_id, future = pending.popleft()
+                try:
+                    outcome: bytes | ProviderError = future.result()
+                except ProviderError as exc:
+                    outcome = exc
+                top_up()  # before handing this one over, so the next downloads overlap its parsing
+                yield message_id, outcome
+                del outcome
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def _parse(ref: MessageRef, raw: bytes, message_spool: Path, counts: RunCounts) -> Captured | None:
+    message_spool.mkdir()
+    try:
+        parsed = parse_message(raw, spool_dir=message_spool)
+    except UnparseableMessage as exc:
+        counts.failed += 1
+        counts.problems.append(f"A message could not be read ({exc}); it stays in your Aspire folder.")
+        return None
+    return Captured(ref=ref, parsed=parsed, spool=message_spool)
 
 
 @transaction.atomic
