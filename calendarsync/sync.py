@@ -37,6 +37,7 @@ from providers.calendar import Attendee, CalendarChanges, CalendarEvent, Calenda
 from providers.errors import AuthRevoked, Conflict, NotFound, ProviderError, SyncStateExpired, Throttled
 
 from .models import Appointment, AuditEntry, CalendarSyncState
+from .push import ensure_watch
 from .services import remove_appointments
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,8 @@ def _sync(connection: MailboxConnection, counts: RunCounts, owner: str) -> None:
     _push_pending(connection, calendar, grant, counts)
     claim_lease(connection.pk, owner)  # renew
     _pull(connection, calendar, grant, counts)
+    if ensure_watch(connection, calendar, grant):
+        counts.requests += 1
 
 
 def _provider_name(connection: MailboxConnection) -> str:

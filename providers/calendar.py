@@ -86,6 +86,16 @@ class EventDraft:
     attendees: tuple[Attendee, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class CalendarWatch:
+    """A provider's promise to call us when the calendar changes, until ``expires_at``: a Graph
+    subscription (``id``), or a Google channel (``id`` and ``resource_id``, both needed to stop it)."""
+
+    id: str
+    expires_at: dt.datetime
+    resource_id: str = ""
+
+
 class CalendarProvider(Protocol):
     """One provider's calendar. Methods raise ``providers.errors`` only."""
 
@@ -108,6 +118,16 @@ class CalendarProvider(Protocol):
     def delete_event(self, grant: Grant, event_id: str, *, etag: str) -> None:
         """Delete the event if it is still at ``etag`` (``Conflict`` otherwise); an event already
         gone is not an error."""
+        ...
+
+    def watch(self, grant: Grant, *, notification_url: str, client_state: str,
+              renew: CalendarWatch | None = None) -> CalendarWatch:
+        """Ask to be notified of changes to the calendar at ``notification_url``; each notification
+        carries ``client_state``. ``renew`` extends (Graph) or replaces (Google) an earlier watch."""
+        ...
+
+    def stop_watch(self, grant: Grant, watch: CalendarWatch) -> None:
+        """End a watch; one already gone is not an error."""
         ...
 
 

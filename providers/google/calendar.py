@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import uuid
 import zoneinfo
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import nh3
 
 from ..base import Grant
-from ..calendar import Attendee, CalendarChanges, CalendarEvent, EventDraft
+from ..calendar import Attendee, CalendarChanges, CalendarEvent, CalendarWatch, EventDraft
 from ..errors import Conflict, NotFound, SyncStateExpired
 from .provider import GoogleProvider
 from .transport import execute, google_errors
@@ -28,6 +29,8 @@ from .transport import execute, google_errors
 # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/list (maxResults)
 PAGE_SIZE = 2500
 CALENDAR = "primary"
+# Google allows calendar channels up to 30 days; a week keeps a forgotten one short-lived.
+CHANNEL_LIFETIME = dt.timedelta(days=7)
 
 
 class GoogleCalendar:
@@ -107,6 +110,33 @@ class GoogleCalendar:
                     execute(request)
             except (NotFound, SyncStateExpired):
                 pass  # gone already (404), or deleted before (410 "deleted")
+
+
+    def watch(self, grant: Grant, *, notification_url: str, client_state: str,
+              renew: CalendarWatch | None = None) -> CalendarWatch:
+        """A new notification channel on the calendar. Google channels cannot be extended, so a
+        renewal opens a new one and then stops ``renew`` (the two overlap, so nothing is missed)."""
+        expires = dt.datetime.now(dt.UTC) + CHANNEL_LIFETIME
+        with self.provider.api(grant, "calendar") as service:
+            # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/watch
+            # Reference: https://developers.google.com/workspace/calendar/api/guides/push
+            answer = execute(service.events().watch(calendarId=CALENDAR, body={
+                "id": uuid.uuid4().hex, "type": "web_hook", "address": notification_url, "token": client_state,
+                "expiration": str(int(expires.timestamp() * 1000)),
+            }))
+        if renew is not None:
+            self.stop_watch(grant, renew)
+        return CalendarWatch(id=str(answer["id"]), resource_id=str(answer["resourceId"]),
+                             expires_at=dt.datetime.fromtimestamp(int(answer["expiration"]) / 1000, dt.UTC))
+
+    def stop_watch(self, grant: Grant, watch: CalendarWatch) -> None:
+        with self.provider.api(grant, "calendar") as service:
+            try:
+                with google_errors():
+                    # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/channels/stop
+                    execute(service.channels().stop(body={"id": watch.id, "resourceId": watch.resource_id}))
+            except NotFound:
+                pass  # expired or stopped already
 
 
 # -- mapping ---------------------------------------------------------------------------------
