@@ -60,6 +60,9 @@ LEASE = dt.timedelta(minutes=10)
 # One task run sends for at most this long, then hands over to a new task so other mailboxes'
 # mail interleaves on the workers.
 DRAIN_BUDGET_SECONDS = 55.0
+# The pace's short gaps are slept through; a longer wait (Retry-After, a backoff) frees the worker
+# and a new task is scheduled for when it is over.
+MAX_INLINE_WAIT_SECONDS = 5.0
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = dt.timedelta(minutes=30)
 
@@ -264,7 +267,7 @@ def _drain(connection: MailboxConnection, owner: str, budget_seconds: float) -> 
         queue = SendQueue.objects.get(pk=connection.pk)
         start_at = max(outbound.not_before, queue.next_send_at)
         wait = (start_at - timezone.now()).total_seconds()
-        if time.monotonic() - started + max(wait, 0) > budget_seconds:
+        if wait > MAX_INLINE_WAIT_SECONDS or time.monotonic() - started + max(wait, 0) > budget_seconds:
             return DrainResult(sent=sent, resume_at=start_at)
         if wait > 0:
             time.sleep(wait)

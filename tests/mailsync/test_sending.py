@@ -286,6 +286,28 @@ def test_throttled_send_waits_for_retry_after_and_sends_once(provider: str, prov
     assert len(sent_copies(providers_on_sandbox, provider, outbound.message_id)) == 1
 
 
+def test_a_long_retry_after_pauses_the_whole_mailbox_without_holding_a_worker(
+    providers_on_sandbox: SandboxProcess, bob: User,
+) -> None:
+    client = client_for(bob)
+    connection = connect_bob(client, providers_on_sandbox, bob, "microsoft")
+    first = queue(bob, "March statement")
+    providers_on_sandbox.control("POST", "/faults", json={"kind": "status", "status": 429, "retry_after": 120,
+                                                          "path": "sendMail"})
+    started = time.monotonic()
+    assert run_sender(connection) == "sent 0"
+    assert time.monotonic() - started < 5  # handed over to a later task instead of sleeping
+    second = queue(bob, "April statement")
+    assert run_sender(connection) == "sent 0"  # the mailbox as a whole waits
+    assert len(send_requests(providers_on_sandbox, "microsoft")) == 1
+    first.refresh_from_db()
+    assert first.state == "queued" and first.not_before >= timezone.now() + dt.timedelta(seconds=100)
+    assert SendQueue.objects.get(pk=connection.pk).next_send_at >= timezone.now() + dt.timedelta(seconds=100)
+    assert "asked Aspire to slow down" in page_text(client.get("/mail/outbox/"))
+    second.refresh_from_db()
+    assert second.state == "queued"
+
+
 # -- a revoked grant, failures and Retry ----------------------------------------------------------
 
 
