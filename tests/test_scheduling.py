@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 import time
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from accounts.mailbox import next_hourly_sync, spread_offset
@@ -20,7 +16,7 @@ from aspire_sync.scheduling import dispatch_due
 from sandbox.runner import SandboxProcess
 from tests.conftest import client_for
 from tests.mailboxes import connected_mailbox, drop, mime
-from tests.ops.test_celery_worker import _database_url
+from tests.workers import real_worker
 
 
 def test_hourly_syncs_are_spread_over_the_hour(greenleaf: Company) -> None:
@@ -54,20 +50,7 @@ def test_sync_now_brings_dragged_mail_in_within_seconds(providers_on_sandbox: Sa
                                                         contact: Any) -> None:
     """Through a real Celery worker: press Sync now, and the mail dragged into Aspire shows up."""
     connection = connected_mailbox(providers_on_sandbox, bob, "microsoft", "bob@greenleaf.example")
-    env = {**os.environ, "DATABASE_URL": _database_url()}
-    for name in ("PROVIDER_CA_BUNDLE", "OAUTH_REDIRECT_URI", "MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET",
-                 "MICROSOFT_AUTHORITY", "MICROSOFT_GRAPH_URL", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET",
-                 "GOOGLE_AUTH_URI", "GOOGLE_TOKEN_URI", "GOOGLE_REVOKE_URI", "GOOGLE_API_ENDPOINT"):
-        env[name] = str(getattr(settings, name) or "")
-    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
-    if "data_folder_in" in options:
-        env["CELERY_BROKER_DIR"] = os.path.dirname(options["data_folder_in"])
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "aspire_sync", "worker", "-Q", "default,mail", "--pool", "solo",
-         "-l", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"],
-        cwd=settings.BASE_DIR, env=env,
-    )
-    try:
+    with real_worker():
         # The connection's first run makes the folders; then the user drags mail into Aspire.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not connection.runs.filter(finished_at__isnull=False).exists():
@@ -81,6 +64,3 @@ def test_sync_now_brings_dragged_mail_in_within_seconds(providers_on_sandbox: Sa
         elapsed = time.monotonic() - pressed
         assert Activity.objects.filter(subject="Dragged in just now").exists()
         assert elapsed < 10, elapsed
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
