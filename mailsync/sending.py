@@ -295,12 +295,22 @@ def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: d
     attempted_send = False
     try:
         grant = fresh_grant(connection_id=connection.pk)
-        if outbound.verify_before_send and provider.find_sent(grant, outbound.message_id):
-            _mark_sent(outbound)
-            return True
-        mime = _mime_of(outbound, connection)
-        attempted_send = True
-        provider.send_mime(grant, mime)
+        for renewed in (False, True):
+            try:
+                if outbound.verify_before_send and provider.find_sent(grant, outbound.message_id):
+                    _mark_sent(outbound)
+                    return True
+                mime = _mime_of(outbound, connection)
+                attempted_send = True
+                provider.send_mime(grant, mime)
+                break
+            except AccessTokenRejected:
+                if renewed:
+                    raise
+                # The provider refused the access token, so nothing was read or sent: renew it
+                # once (a refused refresh means "needs sign-in") and go again.
+                attempted_send = False
+                grant = fresh_grant(connection_id=connection.pk, force=True)
     except AuthRevoked as exc:
         # fresh_grant has already put the connection in "needs sign-in" when the refresh failed;
         # a refusal on the send itself (permissions withdrawn) does it here.

@@ -311,6 +311,19 @@ def test_a_long_retry_after_pauses_the_whole_mailbox_without_holding_a_worker(
 # -- a revoked grant, failures and Retry ----------------------------------------------------------
 
 
+def test_a_refused_access_token_is_renewed_and_the_message_sent_once(providers_on_sandbox: SandboxProcess,
+                                                                     bob: User) -> None:
+    connection = connect_bob(client_for(bob), providers_on_sandbox, bob, "microsoft")
+    outbound = queue(bob)
+    # The user's sessions were ended at Microsoft: the stored access token now gets 401.
+    providers_on_sandbox.control("POST", "/microsoft/bob@greenleaf.example/expire-access-tokens")
+    assert run_sender(connection) == "sent 1"
+    assert [r["status"] for r in send_requests(providers_on_sandbox, "microsoft")] == [401, 202]
+    assert len(sent_copies(providers_on_sandbox, "microsoft", outbound.message_id)) == 1
+    connection.refresh_from_db()
+    assert connection.state == "connected"
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_mail_waits_for_a_reconnect_after_the_grant_is_revoked(provider: str, providers_on_sandbox: SandboxProcess,
                                                                bob: User, monkeypatch: pytest.MonkeyPatch) -> None:
