@@ -49,6 +49,7 @@ from providers.errors import (
     TransientError,
 )
 
+from .mime import dedupe_key_for_message_id
 from .models import OutboundAttachment, OutboundEmail, SendQueue
 from .outgoing import AttachmentFile, build_mime, clean_subject, new_message_id, parse_addresses
 
@@ -415,7 +416,8 @@ def _mark_sent(outbound: OutboundEmail) -> None:
     # The email behind the Activity is keyed by Message-ID: when someone captures this message
     # from a mailbox, capture finds this Activity instead of making a second one (and if capture
     # got there first, while we were checking the Sent folder, we use its Activity).
-    captured = EmailMessage.objects.filter(company_id=sent.company_id, dedupe_key=sent.message_id).first()
+    dedupe_key = dedupe_key_for_message_id(sent.message_id)
+    captured = EmailMessage.objects.filter(company_id=sent.company_id, dedupe_key=dedupe_key).first()
     if captured is not None:
         activity = captured.activity
     else:
@@ -425,7 +427,7 @@ def _mark_sent(outbound: OutboundEmail) -> None:
             contacts=sent.contacts.all(), regarding=_regarding_of(sent),
         )
         EmailMessage.objects.create(
-            activity=activity, company_id=sent.company_id, dedupe_key=sent.message_id,
+            activity=activity, company_id=sent.company_id, dedupe_key=dedupe_key,
             message_id=sent.message_id, from_name=sent.connection.display_name,
             from_address=sent.connection.mailbox_address,
             to=[["", address] for address in sent.to], cc=[["", address] for address in sent.cc],

@@ -5,6 +5,7 @@ retrying; who may see what."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email
 import email.policy
@@ -26,7 +27,8 @@ from accounts.models import MailboxConnection, User
 from accounts.provider_registry import get_provider
 from activities.models import Activity
 from crm.models import Contact, ContactEmail, Opportunity
-from mailsync.models import OutboundEmail, SendQueue
+from mailsync.capture import run_capture
+from mailsync.models import EmailSource, OutboundEmail, SendQueue
 from mailsync.send_tasks import send_queue
 from mailsync.sending import queue_email
 from sandbox.runner import SandboxProcess
@@ -130,6 +132,27 @@ def test_compose_from_a_contact_page_sends_through_the_authors_mailbox(
     assert body is not None and "Grüße, Bob" in body.get_content()
     files = {part.get_filename(): (part.get_content_type(), part.get_content()) for part in parsed.iter_attachments()}
     assert files == {"Proposal März.pdf": ("application/pdf", PDF), "site.png": ("image/png", PNG)}
+
+
+def test_sent_mail_captured_later_from_the_mailbox_stays_one_activity(
+    providers_on_sandbox: SandboxProcess, bob: User, contact: Contact,
+) -> None:
+    mailbox_account(providers_on_sandbox, "microsoft", "bob@greenleaf.example", display_name="Bob Staff")
+    connect(client_for(bob), providers_on_sandbox, bob, "microsoft", "bob@greenleaf.example", sync_aspire_folder=True)
+    connection = MailboxConnection.objects.get(user=bob)
+    outbound = queue(bob)
+    run_sender(connection)
+    run_capture(connection_id=connection.pk, owner="test")  # makes the Aspire folder
+    # Bob drags the sent copy into Aspire.
+    [copy] = sent_copies(providers_on_sandbox, "microsoft", outbound.message_id)
+    raw = get_provider("microsoft").fetch_mime(fresh_grant(connection_id=connection.pk), copy["immutable_id"])
+    providers_on_sandbox.control("POST", "/accounts/microsoft/bob@greenleaf.example/messages",
+                                 json={"folder": "Aspire", "raw_base64": base64.b64encode(raw).decode()})
+    run_capture(connection_id=connection.pk, owner="test")
+    outbound.refresh_from_db()
+    assert list(Activity.objects.filter(contacts=contact)) == [outbound.activity]
+    assert outbound.activity is not None and outbound.activity.origin == "sent"
+    assert EmailSource.objects.filter(activity=outbound.activity, connection=connection).exists()  # captured
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
