@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import html
+import urllib.parse
 import logging
 import time
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 import requests
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -253,6 +255,55 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         account = account_or_404(request)
         return JSONResponse(sandbox.emulators[account["provider"]].mailbox(account))
 
+    def move(account: dict[str, Any], message_id: str, folder: str) -> dict[str, Any]:
+        try:
+            return sandbox.emulators[account["provider"]].move_message(account, message_id, folder=folder)
+        except Exception as exc:  # the emulators raise their API's own "not found"
+            if isinstance(exc, LookupError):
+                raise
+            raise LookupError(f"no message {message_id!r} or folder {folder!r}") from exc
+
+    async def move_message(request: Request) -> Response:
+        account = account_or_404(request)
+        spec = await request.json()
+        return JSONResponse(move(account, request.path_params["message_id"], spec["folder"]))
+
+    async def mail_page(request: Request) -> Response:
+        """A bare mailbox view, so someone trying the product can "drag" mail into Aspire."""
+        account = account_or_404(request)
+        if request.method == "POST":
+            # A plain urlencoded form: parsed here rather than adding a multipart parser dependency.
+            form = urllib.parse.parse_qs((await request.body()).decode())
+            move(account, form["message_id"][0], form["folder"][0])
+            return RedirectResponse(str(request.url), status_code=303)
+        folders = sandbox.emulators[account["provider"]].mailbox(account)["folders"]
+        names = {f["name"].lower() for f in folders}
+        shown = [f for f in folders if f["name"].lower() in ("inbox", "aspire", "processed", "sent items", "sent")]
+        rows = []
+        for folder in shown:
+            items = []
+            for message in folder["messages"]:
+                button = ""
+                if folder["name"].lower() == "inbox" and "aspire" in names:
+                    button = (
+                        "<form method='post' style='display:inline'>"
+                        f"<input type='hidden' name='message_id' value='{html.escape(message['id'], quote=True)}'>"
+                        "<input type='hidden' name='folder' value='Aspire'>"
+                        "<button type='submit'>Move to Aspire</button></form>"
+                    )
+                items.append(f"<li>{html.escape(message['subject'] or '(no subject)')} {button}</li>")
+            rows.append(f"<h2>{html.escape(folder['name'])} ({len(folder['messages'])})</h2><ul>{''.join(items)}</ul>")
+        hint = "" if "aspire" in names else (
+            "<p><em>The Aspire folder appears once Sync Aspire Folder is on in Aspire and the first sync "
+            "has run.</em></p>")
+        body = (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(account['email'])}</title>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'></head>"
+            "<body style='font-family:system-ui;max-width:720px;margin:2rem auto;padding:0 1rem'>"
+            f"<h1>Sandbox mailbox: {html.escape(account['email'])}</h1>{hint}{''.join(rows)}</body></html>"
+        )
+        return HTMLResponse(body)
+
     async def events(request: Request) -> Response:
         account = account_or_404(request)
         emulator = sandbox.emulators[account["provider"]]
@@ -332,6 +383,8 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         Route(acct, account_detail, methods=["GET", "PATCH", "DELETE"]),
         Route(acct + "/messages", messages, methods=["POST"]),
         Route(acct + "/mailbox", mailbox, methods=["GET"]),
+        Route(acct + "/messages/{message_id}/move", move_message, methods=["POST"]),
+        Route(base + "/mail/{provider}/{email}", mail_page, methods=["GET", "POST"]),
         Route(acct + "/events", events, methods=["GET", "POST"]),
         Route(acct + "/events/{event_id}", event_detail, methods=["PATCH", "DELETE"]),
         Route(acct + "/expire-sync-state", expire_sync_state, methods=["POST"]),

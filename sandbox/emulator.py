@@ -34,6 +34,10 @@ class Emulator(Protocol):
         or label (Google, by name or system id, e.g. "INBOX", "Aspire"), as if the user moved
         it there. Returns {"id": provider message id, ...}. Fires push notifications."""
 
+    def move_message(self, account: Json, message_id: str, *, folder: str) -> Json:
+        """Move a message to a folder (by name) as the user would in their mail client (Gmail:
+        take it out of the Inbox and give it the label). Fires push notifications."""
+
     def mailbox(self, account: Json) -> Json:
         """{"folders": [{"id", "name", "messages": [{"id", "subject", "internet_message_id"}]}]}"""
 

@@ -56,6 +56,15 @@ class GoogleEmulator:
         message = self.gmail.add_message(account, raw, label_ids)
         return {"id": message["id"], "threadId": message["threadId"], "labelIds": message["labelIds"]}
 
+    def move_message(self, account: Json, message_id: str, *, folder: str) -> Json:
+        box = self.gmail.box(account)
+        message = box["messages"].get(message_id)
+        label = self.gmail.find_label(box, folder)
+        if message is None or label is None:
+            raise LookupError(f"no message {message_id!r} or label {folder!r} in {account['email']}")
+        self.gmail.change_labels(account, message, add=[label["id"]], remove=["INBOX"])
+        return {"id": message["id"], "labelIds": message["labelIds"]}
+
     def mailbox(self, account: Json) -> Json:
         box = self.gmail.box(account)
         folders = {label_id: {"id": label_id, "name": label["name"], "messages": []}

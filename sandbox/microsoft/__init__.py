@@ -48,6 +48,12 @@ class MicrosoftEmulator:
     def put_message(self, account: Json, *, folder: str, raw: bytes) -> Json:
         return self.mail.put_message(account, folder=folder, raw=raw)
 
+    def move_message(self, account: Json, message_id: str, *, folder: str) -> Json:
+        data = data_of(account)
+        record = self.mail.message_record(data, message_id)
+        moved = self.mail.move_record(account, record, self.mail.folder_by_name(data, folder))
+        return {"id": moved["id"], "immutable_id": moved["immutableId"]}
+
     def mailbox(self, account: Json) -> Json:
         return self.mail.mailbox(account)
 

@@ -242,3 +242,28 @@ def test_a_disconnected_mailbox_is_not_captured(bob: User, greenleaf: Any) -> No
                                                   sync_aspire_folder=True)
     assert run_capture(connection_id=connection.pk, owner="test") is None
     assert not SyncRun.objects.exists()
+
+
+def test_mail_the_user_moves_from_the_inbox_into_aspire_is_captured(
+    bob_mailbox: MailboxConnection, providers_on_sandbox: SandboxProcess
+) -> None:
+    import requests
+
+    provider, sandbox = bob_mailbox.provider, providers_on_sandbox
+    inbox = "Inbox" if provider == "microsoft" else "INBOX"
+    drop(sandbox, provider, "bob@greenleaf.example", mime("From the inbox"), folder=inbox)
+    # The sandbox's mailbox page is the demo's mail client: "Move to Aspire" on the message.
+    page_url = f"{sandbox.base_url}/_sandbox/mail/{provider}/bob@greenleaf.example"
+    session = requests.Session()
+    session.trust_env = False
+    page = session.get(page_url, verify=str(sandbox.ca_path), timeout=10).text
+    assert "From the inbox" in page and "Move to Aspire" in page
+    inbox_folder = next(f for f in sandbox.control("GET", f"/accounts/{provider}/bob@greenleaf.example/mailbox")[
+        "folders"] if f["name"].lower() == "inbox")
+    message_id = inbox_folder["messages"][0]["id"]
+    moved = session.post(page_url, data={"message_id": message_id, "folder": "Aspire"}, verify=str(sandbox.ca_path),
+                         timeout=10)
+    assert moved.ok and "From the inbox" in moved.text
+    run = capture(bob_mailbox)
+    assert run.items_imported == 1
+    assert Activity.objects.filter(subject="From the inbox").exists()
