@@ -6,9 +6,9 @@ import asyncio
 import base64
 import collections
 import html
-import urllib.parse
 import logging
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
