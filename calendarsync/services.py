@@ -152,7 +152,9 @@ def delete_appointment(*, appointment: Appointment, editor: User) -> None:
     """Delete an appointment made in Aspire, here and (at the next sync) at the provider."""
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     _check_editable(appointment, editor)
-    if appointment.provider_event_id and appointment.connection_id is not None:
+    sent_or_sending = appointment.provider_event_id or appointment.push == Appointment.Push.CREATE
+    if sent_or_sending and appointment.connection_id is not None:
+        # A create may be under way in a sync run right now; the run deletes what it made.
         # Kept as a tombstone, hidden everywhere, until the provider has deleted it too.
         appointment.push = Appointment.Push.DELETE
         appointment.save(update_fields=["push", "updated_at"])

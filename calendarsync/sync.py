@@ -193,8 +193,11 @@ def _push_pending(connection: MailboxConnection, calendar: CalendarProvider, gra
                 event = calendar.update_event(grant, appointment.provider_event_id, draft_of(appointment),
                                               etag=appointment.etag)
                 _pushed(appointment, event, action)
-            else:
+            elif appointment.provider_event_id:
                 calendar.delete_event(grant, appointment.provider_event_id, etag=appointment.etag)
+                _pushed(appointment, None, action)
+            else:
+                counts.requests -= 1  # deleted before it was ever sent: nothing to tell the provider
                 _pushed(appointment, None, action)
         except Conflict:
             _refused(appointment, action)

@@ -248,3 +248,15 @@ def test_a_throttled_run_is_recorded_and_retried_later(
     run = SyncRun.objects.get(connection=bob_calendar, kind=SyncRun.Kind.CALENDAR)
     assert run.outcome == SyncRun.Outcome.RETRYING
     assert sync(bob_calendar).outcome == SyncRun.Outcome.SUCCEEDED
+
+
+def test_an_appointment_deleted_before_it_was_sent_never_reaches_the_provider(
+    bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess, bob: User
+) -> None:
+    appointment = create_appointment(owner=bob, data=aspire_input("Changed my mind"))
+    delete_appointment(appointment=appointment, editor=bob)
+    assert "Changed my mind" not in client_for(bob).get("/calendar/", {"view": "month"}).content.decode()
+    run = sync(bob_calendar)
+    assert not Appointment.objects.filter(pk=appointment.pk).exists()
+    assert not provider_events(providers_on_sandbox, bob_calendar)
+    assert run.provider_requests == 1  # the read only
