@@ -23,8 +23,16 @@ from accounts.tenancy import get_for_user
 
 from . import selectors
 from .forms import RECURRING_HELP, AppointmentForm
+from .models import Appointment
 from .selectors import AppointmentDetails, Visible
-from .services import ReadOnlyAppointment, create_appointment, delete_appointment, update_appointment
+from .services import (
+    READ_ONLY_MESSAGE,
+    SERIES_MESSAGE,
+    ReadOnlyAppointment,
+    create_appointment,
+    delete_appointment,
+    update_appointment,
+)
 
 VIEWS = ("day", "week", "month")
 
@@ -171,21 +179,20 @@ def appointment_create(request: HttpRequest) -> HttpResponse:
                   {"form": form, "recurring_help": RECURRING_HELP, "editing": None})
 
 
-def _own_editable(request: HttpRequest, pk: str) -> AppointmentDetails:
-    """The viewer's own appointment, readable; 404 for anyone else's or another company's."""
+def _own(request: HttpRequest, pk: str) -> tuple[Appointment, AppointmentDetails]:
+    """The viewer's own appointment, and how it reads; 404 for anyone else's or another company's."""
     appointment = selectors.own_appointment(request.user, pk)
     item = selectors.appointment_for_viewer(request.user, appointment.pk)
     if not isinstance(item, AppointmentDetails):  # the owner always reads their own
         raise Http404("No such record.")
-    return item
+    return appointment, item
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def appointment_edit(request: HttpRequest, pk: str) -> HttpResponse:
     zone = _zone(request)
-    item = _own_editable(request, pk)
-    appointment = selectors.own_appointment(request.user, pk)
+    appointment, item = _own(request, pk)
     if not item.editable:
         return render(request, "calendarsync/read_only.html", {"item": item, "message": _read_only_reason(item)},
                       status=403)
@@ -207,8 +214,6 @@ def appointment_edit(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 def _read_only_reason(item: AppointmentDetails) -> str:
-    from .services import READ_ONLY_MESSAGE, SERIES_MESSAGE
-
     return SERIES_MESSAGE if item.in_series else READ_ONLY_MESSAGE
 
 
@@ -216,8 +221,7 @@ def _read_only_reason(item: AppointmentDetails) -> str:
 @require_POST
 def appointment_delete(request: HttpRequest, pk: str) -> HttpResponse:
     zone = _zone(request)
-    item = _own_editable(request, pk)
-    appointment = selectors.own_appointment(request.user, pk)
+    appointment, item = _own(request, pk)
     try:
         delete_appointment(appointment=appointment, editor=request.user)  # type: ignore[arg-type]
     except ReadOnlyAppointment as exc:
