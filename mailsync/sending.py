@@ -37,9 +37,9 @@ from accounts.mailbox import fresh_grant, mark_needs_signin
 from accounts.models import MailboxConnection, User
 from accounts.provider_registry import get_provider
 from accounts.tenancy import ensure_same_company
-from activities.models import Activity, EmailMessage, Regarding
+from activities.models import REGARDING_FIELDS, Activity, EmailMessage, Regarding
 from activities.services import create_activity
-from crm.models import Contact, ContactEmail, Opportunity, Property, WorkTicket
+from crm.models import Contact, ContactEmail
 from providers.errors import (
     AccessTokenRejected,
     AuthRevoked,
@@ -143,9 +143,9 @@ def queue_email(
         message_id=new_message_id(connection.mailbox_address.rpartition("@")[2]),
         to=to_addresses, cc=cc_addresses, subject=clean_subject(subject), body=body,
     )
-    outbound.regarding_opportunity, outbound.regarding_property, outbound.regarding_work_ticket = (
-        _regarding_fields(regarding)
-    )
+    if regarding is not None:
+        # OutboundEmail names its Regarding fields as Activity does.
+        setattr(outbound, REGARDING_FIELDS[type(regarding)], regarding)
     if connection.state != MailboxConnection.State.CONNECTED:
         outbound.last_error = WAITING_FOR_SIGNIN
     outbound.save()
@@ -158,14 +158,6 @@ def queue_email(
         stored.save()
     transaction.on_commit(lambda: _request_drain(connection.pk))
     return outbound
-
-
-def _regarding_fields(regarding: Regarding | None) -> tuple[Opportunity | None, Property | None, WorkTicket | None]:
-    return (
-        regarding if isinstance(regarding, Opportunity) else None,
-        regarding if isinstance(regarding, Property) else None,
-        regarding if isinstance(regarding, WorkTicket) else None,
-    )
 
 
 @transaction.atomic
@@ -181,7 +173,7 @@ def retry_email(*, outbound: OutboundEmail) -> bool:
 
 
 def _request_drain(connection_id: uuid.UUID) -> None:
-    from .send_tasks import send_queue
+    from .send_tasks import send_queue  # the task module imports this one
 
     send_queue.delay(str(connection_id))
 
