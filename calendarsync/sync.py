@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.mailbox import fresh_grant, mark_needs_signin
@@ -292,7 +292,9 @@ def apply_changes(connection: MailboxConnection, changes: CalendarChanges, *, wi
     gone = set(changes.removed) | {e.id for e in changes.changed if e.id not in inside}
     existing: dict[str, Appointment] = {}
     for chunk in _chunks(list(inside)):
-        for held in Appointment.objects.filter(connection=connection, provider_event_id__in=chunk):
+        # Locked, so an edit saved in Aspire meanwhile waits rather than being overwritten unseen.
+        for held in Appointment.objects.select_for_update().filter(connection=connection,
+                                                                   provider_event_id__in=chunk):
             existing[held.provider_event_id] = held
     to_create: list[Appointment] = []
     to_update: list[Appointment] = []
@@ -323,12 +325,9 @@ def apply_changes(connection: MailboxConnection, changes: CalendarChanges, *, wi
     gone_ids = list(gone)
     for chunk in _chunks(gone_ids):
         # A deleted series arrives (from Google) as its series id alone: its occurrences go too.
-        going = Appointment.objects.filter(
+        _remove_deleted(connection, Appointment.objects.filter(
             Q(provider_event_id__in=chunk) | Q(series_id__in=chunk), connection=connection,
-        ).exclude(push=Appointment.Push.CREATE)
-        for edited in going.filter(push__in=(Appointment.Push.UPDATE, Appointment.Push.CONFLICT)):
-            _audit(connection, edited, AuditEntry.Kind.DELETED_AT_PROVIDER, DELETED_MESSAGE)
-        remove_appointments(going)
+        ))
     if changes.full:
         _remove_unlisted(connection, set(inside), window_start, window_end)
     # A refused change whose event the read did not bring back (nothing to compare): the provider's
@@ -371,4 +370,13 @@ def _remove_unlisted(connection: MailboxConnection, listed: set[str], window_sta
         provider_event_id="").exclude(push=Appointment.Push.CREATE).values_list("pk", "provider_event_id")
     stale = [pk for pk, event_id in held if event_id not in listed]
     for chunk in _chunks(stale):
-        remove_appointments(Appointment.objects.filter(pk__in=chunk))
+        _remove_deleted(connection, Appointment.objects.filter(pk__in=chunk))
+
+
+def _remove_deleted(connection: MailboxConnection, queryset: QuerySet[Appointment]) -> None:
+    """Appointments whose events were deleted at the provider. One that was being changed in
+    Aspire stays deleted (the provider wins) and the change is kept for its owner."""
+    going = queryset.exclude(push=Appointment.Push.CREATE)
+    for edited in going.filter(push__in=(Appointment.Push.UPDATE, Appointment.Push.CONFLICT)):
+        _audit(connection, edited, AuditEntry.Kind.DELETED_AT_PROVIDER, DELETED_MESSAGE)
+    remove_appointments(going)
