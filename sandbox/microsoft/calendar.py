@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import secrets
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -66,6 +67,7 @@ UPDATABLE = ("subject", "body", "start", "end", "location", "attendees", "sensit
 EXCEPTION_FIELDS = ("subject", "body", "start", "end", "location", "attendees", "sensitivity", "showAs",
                     "categories", "importance", "isReminderOn", "reminderMinutesBeforeStart")
 MAX_DELTA_STATES = 200
+EVENT_TYPE = "#microsoft.graph.event"
 STALE_ETAG = ("The send or update operation could not be performed because the change key passed in the "
               "request does not match the current change key for the item.")
 
@@ -254,15 +256,29 @@ class Calendar:
             "isAllDay": event["isAllDay"],
             "isCancelled": False,
             "isOrganizer": True,
+            "isDraft": False,
             "responseRequested": True,
             "showAs": fields["showAs"],
+            "webLink": f"https://outlook.office365.com/owa/?itemid={quote(event_id, safe='')}"
+                       "&exvsurl=1&path=/calendar/item",
+            "onlineMeetingUrl": None,
             "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
             "body": fields["body"],
-            "location": fields["location"],
-            "locations": [fields["location"]] if fields["location"].get("displayName") else [],
+            **self.locations_json(fields["location"].get("displayName", "")),
             "attendees": fields["attendees"],
             "organizer": event["organizer"],
         }
+
+    @staticmethod
+    def locations_json(name: str) -> Json:
+        """``location`` and ``locations`` as Graph renders a plain display name."""
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-events (Response 1)
+        if not name:
+            return {"location": {"displayName": "", "locationType": "default", "uniqueIdType": "unknown"},
+                    "locations": []}
+        return {"location": {"displayName": name, "locationType": "default", "uniqueId": name,
+                             "uniqueIdType": "private"},
+                "locations": [{"displayName": name, "locationType": "default", "uniqueIdType": "unknown"}]}
 
     # -- writing -------------------------------------------------------------------------
     def normalise(self, account: Json, spec: Json, *, existing: Json | None = None) -> Json:
@@ -535,8 +551,9 @@ class Calendar:
         page: list[Json] = []
         for instance_id in page_ids:
             rendered = None if instance_id in removed else self.try_render(data, instance_id, zone_name)
-            page.append(rendered or {"@odata.type": "#microsoft.graph.event", "id": instance_id,
-                                     "@removed": {"reason": "deleted"}})
+            # Reference: https://learn.microsoft.com/en-us/graph/delta-query-events (each item is typed)
+            page.append({"@odata.type": EVENT_TYPE, **rendered} if rendered else
+                        {"@odata.type": EVENT_TYPE, "id": instance_id, "@removed": {"reason": "deleted"}})
         body: Json = {"@odata.context": context(self.sandbox, "Collection(event)"), "value": page}
         if offset + size < len(entries):
             body["@odata.nextLink"] = graph_url(self.sandbox,

@@ -23,6 +23,7 @@ import json
 import math
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -67,6 +68,7 @@ WELL_KNOWN_FOLDERS = (
     ("archive", "Archive"),
 )
 ROOT = "msgfolderroot"
+MESSAGE_TYPE = "#microsoft.graph.message"
 REGULAR_ID_PREFIX = "AAMkAD"
 IMMUTABLE_ID_PREFIX = "AAkALg"
 
@@ -243,15 +245,25 @@ class Mail:
         }
 
     def message_json(self, record: Json, *, immutable: bool, fields: set[str] | None = None) -> Json:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/message-move (the full message it returns)
+        message_id = record["immutableId"] if immutable else record["id"]
         rendered = {
             "@odata.etag": etag(record["changeKey"]),
-            "id": record["immutableId"] if immutable else record["id"],
+            "id": message_id,
             "createdDateTime": record["createdDateTime"],
             "lastModifiedDateTime": record["lastModifiedDateTime"],
             "changeKey": record["changeKey"],
+            "categories": [],
+            "importance": "normal",
             "parentFolderId": record["folder"],
+            "isDeliveryReceiptRequested": None,
+            "isReadReceiptRequested": False,
             "isRead": record["isRead"],
             "isDraft": record["isDraft"],
+            "webLink": f"https://outlook.office365.com/owa/?ItemID={quote(message_id, safe='')}"
+                       "&exvsurl=1&viewmodel=ReadMessageItem",
+            "inferenceClassification": "focused",
+            "flag": {"flagStatus": "notFlagged"},
             **record["fields"],
         }
         return apply_select(rendered, fields)
@@ -405,6 +417,7 @@ class Mail:
         self.move_record(account, record, destination)
         return graph_json({
             "@odata.context": context(self.sandbox, "users('me')/messages/$entity"),
+            "@odata.type": MESSAGE_TYPE,
             **self.message_json(record, immutable=wants_immutable_ids(request)),
         }, status=201)
 
@@ -438,7 +451,10 @@ class Mail:
             start = bisect.bisect_right(sequences, state["after"])
             end = bisect.bisect_right(sequences, state["high"])
             taken = ids[start:min(end, start + size)]
-            page.extend(self.message_json(data["messages"][i], immutable=immutable, fields=fields) for i in taken)
+            # Reference: https://learn.microsoft.com/en-us/graph/delta-query-messages (each item is typed)
+            page.extend({"@odata.type": MESSAGE_TYPE,
+                         **self.message_json(data["messages"][i], immutable=immutable, fields=fields)}
+                        for i in taken)
             if start + len(taken) < end:
                 next_state = {**state, "after": sequences[start + len(taken) - 1]}
             else:
@@ -450,7 +466,7 @@ class Mail:
             end = bisect.bisect_right(sequences, state["high"])
             taken = ids[start:min(end, start + size - len(page))]
             page.extend({
-                "@odata.type": "#microsoft.graph.message",
+                "@odata.type": MESSAGE_TYPE,
                 "id": i if immutable else folder["removed_ids"][i],
                 "@removed": {"reason": "deleted"},
             } for i in taken)

@@ -93,6 +93,10 @@ class Subscriptions:
             "notificationUrl": spec["notificationUrl"],
             "lifecycleNotificationUrl": spec.get("lifecycleNotificationUrl"),
             "clientState": spec.get("clientState"), "expirationDateTime": expiration, "target": target,
+            # Reference: https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions (response)
+            "applicationId": self.client_id_of(request), "creatorId": account["id"],
+            "latestSupportedTlsVersion": spec.get("latestSupportedTlsVersion") or "v1_2",
+            "notificationContentType": "application/json",
         }
         subscriptions[subscription["id"]] = subscription
         return graph_json({"@odata.context": context(self.sandbox, "subscriptions/$entity"),
@@ -116,6 +120,12 @@ class Subscriptions:
                 subscription["expirationDateTime"] = self.checked_expiration(str(spec["expirationDateTime"]))
         return graph_json({"@odata.context": context(self.sandbox, "subscriptions/$entity"),
                            **self.subscription_json(subscription)})
+
+    def client_id_of(self, request: Request) -> str:
+        """The application the caller's access token was issued to."""
+        authorization = request.headers.get("authorization", "")
+        token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+        return str(self.store.access_tokens.get(token, {}).get("client_id", ""))
 
     def subscription_json(self, subscription: Json) -> Json:
         return {k: v for k, v in subscription.items() if k != "target"}

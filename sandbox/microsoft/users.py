@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import GRAPH_CODES, graph_error
-from .common import PROVIDER, Json, bad_request, context, graph, graph_json, json_body
+from .common import PROVIDER, Json, bad_request, context, graph, graph_json, json_body, utc_now
 
 if TYPE_CHECKING:
     from ..app import Sandbox
@@ -53,6 +54,7 @@ class Users:
             "userPrincipalName": account["email"],
             "businessPhones": [],
             "jobTitle": None,
+            "mobilePhone": None,
             "officeLocation": None,
             "preferredLanguage": "en-US",
         })
@@ -60,9 +62,18 @@ class Users:
     @graph("mailboxSettings.get")
     async def mailbox_settings(self, request: Request, account: Json) -> Response:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-get-mailboxsettings
+        hour = utc_now()  # the schedule runs a day from now
         return graph_json({
             "@odata.context": context(self.sandbox, f"users('{account['id']}')/mailboxSettings"),
             "archiveFolder": None,
+            # Automatic replies off; the schedule is there all the same, as in the documented example.
+            "automaticRepliesSetting": {
+                "status": "disabled", "externalAudience": "all",
+                "scheduledStartDateTime": {"dateTime": f"{hour:%Y-%m-%dT%H:00:00.0000000}", "timeZone": "UTC"},
+                "scheduledEndDateTime": {"dateTime": f"{hour + dt.timedelta(days=1):%Y-%m-%dT%H:00:00.0000000}",
+                                         "timeZone": "UTC"},
+                "internalReplyMessage": "", "externalReplyMessage": "",
+            },
             "timeZone": "UTC",
             "dateFormat": "M/d/yyyy",
             "timeFormat": "h:mm tt",
