@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Tests never share the demo's embedded broker folder.
 export CELERY_BROKER_DIR ?= $(CURDIR)/.demo/test-broker
 
-.PHONY: demo test lint bench-sandbox clean
+.PHONY: demo test lint bench-sandbox bench-mail clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ lint: $(VENV)/.dev-installed
 
 bench-sandbox: $(VENV)/.runtime-installed
 	$(BIN)/python -m sandbox.bench
+
+# Mail capture end to end with two real workers, on PostgreSQL and Redis (as .ci/run starts them):
+# a database of its own ('bench' in the name, created when missing) and a Redis database no
+# other worker reads. Either can be overridden from the environment (README, "Benchmarks").
+bench-mail: $(VENV)/.runtime-installed
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/2} \
+	$(BIN)/python manage.py bench_mail $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .demo .sandbox staticfiles

@@ -14,6 +14,7 @@ from providers.errors import ProviderError, SendOutcomeUnknown
 
 from . import gmail, mapping
 from .auth import GoogleAuth, GoogleConfig, new_session
+from .quota import UserQuota
 from .transport import NETWORK_ERRORS, NOTHING_SENT_ERRORS, api_service, google_errors, new_batch
 
 
@@ -25,6 +26,7 @@ class GoogleProvider:
         self.config = config
         self.scopes = config.scopes
         self.auth = GoogleAuth(config, new_session(config))
+        self.quota = UserQuota()
 
     # -- sign-in and the grant ---------------------------------------------------------
 
@@ -75,10 +77,12 @@ class GoogleProvider:
 
     def list_folder(self, grant: Grant, folder_id: str, *, page_token: str | None = None,
                     page_size: int = 50) -> MessagePage:
+        self.quota.spend(_quota_user(grant), "messages.list")
         with self.api(grant) as client:
             return gmail.list_messages(client, folder_id, page_token=page_token, page_size=page_size)
 
     def fetch_mime(self, grant: Grant, message_id: str) -> bytes:
+        self.quota.spend(_quota_user(grant), "messages.get")
         with self.api(grant) as client:
             return gmail.get_raw(client, message_id)
 
@@ -93,6 +97,7 @@ class GoogleProvider:
             for start in range(0, len(ids), gmail.BATCH_MODIFY_LIMIT):
                 chunk = ids[start:start + gmail.BATCH_MODIFY_LIMIT]
                 try:
+                    self.quota.spend(_quota_user(grant), "messages.batchModify")
                     with google_errors():
                         gmail.batch_modify(client, chunk, add=[target_folder_id], remove=[source_folder_id])
                 except ProviderError as error:
@@ -135,3 +140,8 @@ class GoogleProvider:
         Aspire never creates drafts, so a match means the message was sent."""
         with self.api(grant) as client:
             return gmail.has_message_id(client, message_id)
+
+
+def _quota_user(grant: Grant) -> str:
+    """Whose Gmail quota a call spends: Google's account id (``sub``), stable across renames."""
+    return str(grant.data.get("account_id") or grant.data.get("email") or "")

@@ -1,0 +1,694 @@
+"""Benchmark mail capture end to end: real Celery workers, the real adapters, a sandbox of its own.
+
+``python manage.py bench_mail`` starts a sandbox process, connects M mailboxes (Microsoft 365 and
+Google in turn) through the providers' sign-in pages, drops N realistic messages into each Aspire
+folder, and prints:
+
+- messages per second end to end, from enqueueing one ``mailsync.capture_mailbox`` task per
+  mailbox to the last run finished (every Activity committed, every message moved to Processed),
+  with two ``celery worker --pool solo`` processes on the ``mail`` queue;
+- the bare rate of fetching the same MIME from the sandbox (the same adapters, two processes,
+  the same fetching as the pipeline, no parsing, no database), and the ratio of the two;
+- provider requests per message (from the sandbox's request log, token calls excluded) and
+  how many 429s the providers' own limits (on, as in production) answered;
+- database queries per message and per page, for a page of 10 and a page of 50;
+- the mail requests of an idle run (one per run is the target);
+- the workers' peak memory (VmHWM, children included) over the run, and while importing one
+  message with a 25 MB attachment.
+
+It refuses to run unless the database is PostgreSQL and its name says it is for benchmarks
+(``bench`` in it); it creates and migrates that database when it does not exist. Everything it
+creates is in companies named "Bench mail ..." and is deleted at the end; any other company in
+the database makes it stop before touching anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import cProfile
+import datetime as dt
+import io
+import json
+import os
+import pstats
+import random
+import select
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage as MimeMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection as db_connection
+from django.db import connections
+from django.test.utils import CaptureQueriesContext, override_settings
+from django.utils import timezone
+
+from accounts.mailbox import SyncChoices, connect_mailbox, fresh_grant
+from accounts.models import Company, MailboxConnection, SyncRun, User
+from accounts.provider_registry import get_provider
+from accounts.signals import sync_requested
+from activities.models import Activity
+from crm.models import Contact, ContactEmail
+from mailsync import capture
+from mailsync.capture import run_capture
+from mailsync.models import EmailSource
+from mailsync.tasks import capture_mailbox
+from providers.base import Grant
+from providers.errors import Throttled
+
+COMPANY_PREFIX = "Bench mail "
+WORKERS = 2
+LARGE_ATTACHMENT_BYTES = 25 * 1024 * 1024
+TARGET_RATE = 100.0
+TARGET_RATIO = 0.5
+TARGET_MEMORY_MB = 300.0
+MAIL_PATHS = ("/v1.0", "/gmail", "/batch")
+DONE = (SyncRun.Outcome.SUCCEEDED, SyncRun.Outcome.PARTIAL)
+# A 1x1 PNG stretched with a comment chunk to the size of a typical signature logo.
+PNG_HEADER = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d00000000"
+)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+@dataclass
+class Mailbox:
+    provider: str
+    address: str
+    connection: MailboxConnection
+    message_ids: list[str] = field(default_factory=list)
+
+
+# -- test mail ------------------------------------------------------------------------------------
+
+
+class MailFactory:
+    """Mail as an office receives it: mostly short plain or HTML replies, HTML with an inline logo,
+    now and then a PDF. Some senders are contacts of the company, some are not."""
+
+    def __init__(self, rng: random.Random, contacts: list[str]) -> None:
+        self.rng = rng
+        self.contacts = contacts
+        self.strangers = [f"lead{n}@prospects.example" for n in range(40)]
+
+    def paragraph(self) -> str:
+        words = ("mulch", "irrigation", "invoice", "crew", "Friday", "estimate", "sprinkler", "hedges", "walk",
+                 "property", "schedule", "please", "thanks", "the", "and", "we", "can", "next", "week", "quote")
+        return " ".join(self.rng.choice(words) for _ in range(self.rng.randint(30, 90))).capitalize() + "."
+
+    def message(self, n: int, to: str) -> bytes:
+        rng = self.rng
+        sender = rng.choice(self.contacts) if rng.random() < 0.7 else rng.choice(self.strangers)
+        message = MimeMessage()
+        message["From"] = f"Sender {n} <{sender}>"
+        message["To"] = to
+        if rng.random() < 0.3:
+            message["Cc"] = ", ".join(rng.sample(self.contacts, 2))
+        message["Subject"] = f"Re: property visit #{n}"
+        message["Date"] = format_datetime(timezone.now() - dt.timedelta(minutes=n))
+        message["Message-ID"] = make_msgid(idstring=f"bench{n}", domain="bench.example")
+        text = "\n\n".join(self.paragraph() for _ in range(rng.randint(1, 4)))
+        kind = rng.random()
+        if kind < 0.55:
+            message.set_content(text)
+        elif kind < 0.9:
+            message.set_content(text)
+            logo = make_msgid(domain="bench.example")
+            message.add_alternative(
+                f'<html><body><p>{text.replace(chr(10), "<br>")}</p><img src="cid:{logo[1:-1]}"></body></html>',
+                subtype="html",
+            )
+            html_part = message.get_body(("html",))
+            assert isinstance(html_part, MimeMessage)
+            html_part.add_related(PNG_HEADER + rng.randbytes(rng.randint(4_000, 20_000)), maintype="image",
+                                  subtype="png", cid=logo, filename="logo.png")
+        else:
+            message.set_content(text)
+            message.add_attachment(rng.randbytes(rng.randint(30_000, 200_000)), maintype="application",
+                                   subtype="pdf", filename=f"Estimate {n}.pdf")
+        return bytes(message)
+
+    def large(self, to: str, size: int) -> bytes:
+        message = MimeMessage()
+        message["From"] = f"Site photos <{self.contacts[0]}>"
+        message["To"] = to
+        message["Subject"] = "Site photos (large)"
+        message["Date"] = format_datetime(timezone.now())
+        message["Message-ID"] = make_msgid(domain="bench.example")
+        message.set_content("The photos from this morning's walk.")
+        message.add_attachment(os.urandom(size), maintype="application", subtype="zip", filename="photos.zip")
+        return bytes(message)
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (by parent pid), as /proc shows them now."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree = [pid]
+    for candidate in tree:
+        tree.extend(child for child, parent in parents.items() if parent == candidate)
+    return tree
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The highest VmHWM (peak resident memory) over the process and its children."""
+    peak = 0
+    for member in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            continue
+    return peak / 1024
+
+
+def reset_peak_memory(pid: int) -> bool:
+    """Start VmHWM again from the current resident size ("5" to clear_refs, Linux 4.0+)."""
+    try:
+        for member in process_tree(pid):
+            Path(f"/proc/{member}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def ready(self) -> bool:
+        return "ready." in self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_workers(count: int, env: dict[str, str], log_dir: Path, tag: str) -> list[Worker]:
+    workers = []
+    for n in range(count):
+        log_path = log_dir / f"worker-{n}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "aspire_sync", "worker", "-Q", "mail", "--pool", "solo",
+                 "--hostname", f"bench-mail-{n}-{tag}@%h", "-l", "INFO",
+                 "--without-heartbeat", "--without-mingle", "--without-gossip"],
+                cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        workers.append(Worker(process, log_path))
+    deadline = time.monotonic() + 60
+    while not all(worker.ready() for worker in workers):
+        for worker in workers:
+            if worker.process.poll() is not None:
+                raise CommandError(f"a worker exited: {worker.log_path.read_text(errors='replace')[-2000:]}")
+        if time.monotonic() > deadline:
+            raise CommandError("the workers did not start within a minute")
+        time.sleep(0.1)
+    return workers
+
+
+@contextmanager
+def sync_dispatch_muted() -> Iterator[None]:
+    # Connecting a mailbox asks for a sync at once (a dispatch task); the benchmark enqueues its
+    # own capture tasks when it starts the clock, so those requests are held back here.
+    receivers = sync_requested.receivers
+    sync_requested.receivers = []
+    sync_requested.sender_receivers_cache.clear()
+    try:
+        yield
+    finally:
+        sync_requested.receivers = receivers
+        sync_requested.sender_receivers_cache.clear()
+
+
+# -- the bare fetch (a child process) -------------------------------------------------------------
+
+
+def grant_to_json(grant: Grant) -> dict[str, Any]:
+    return {"data": grant.data, "access_token": grant.access_token, "expires_at": grant.expires_at.isoformat(),
+            "scopes": list(grant.scopes)}
+
+
+def fetch_only(job: dict[str, Any]) -> dict[str, Any]:
+    """Fetch one mailbox's messages the way a capture run does (``capture.fetch_mimes``, a page
+    at a time) and drop them: no parsing, no database. A throttled fetch stops the page, as in a
+    run; after Retry-After it goes on from that message."""
+    started = time.time()
+    fetched = throttled = size = 0
+    provider = get_provider(job["provider"])
+    grant = Grant(data=job["grant"]["data"], access_token=job["grant"]["access_token"],
+                  expires_at=dt.datetime.fromisoformat(job["grant"]["expires_at"]),
+                  scopes=tuple(job["grant"]["scopes"]))
+    pending: list[str] = list(job["ids"])
+    while pending:
+        done = 0
+        for _, outcome in capture.fetch_mimes(provider, grant, pending[:capture.PAGE_SIZE]):
+            if isinstance(outcome, Throttled):
+                throttled += 1
+                time.sleep(outcome.retry_after)
+                break
+            if isinstance(outcome, Exception):
+                raise outcome
+            fetched += 1
+            size += len(outcome)
+            done += 1
+        pending = pending[done:]
+    return {"started": started, "finished": time.time(), "fetched": fetched, "throttled": throttled, "bytes": size}
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+
+class Command(BaseCommand):
+    help = "Mail capture throughput end to end with two Celery workers against a sandbox of its own."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--connections", type=int, default=4, help="M: mailboxes, Microsoft and Google in turn")
+        parser.add_argument("--messages", type=int, default=250, help="N: messages per mailbox")
+        parser.add_argument("--providers", default="microsoft,google",
+                            help="providers of the mailboxes, taken in turn (default: microsoft,google)")
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--profile", action="store_true",
+                            help="also capture one more mailbox of each provider in this process under cProfile")
+        parser.add_argument("--fetch-worker", action="store_true", help=argparse.SUPPRESS)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["fetch_worker"]:
+            self.fetch_worker()
+            return
+        self.rng = random.Random(options["seed"])  # noqa: S311 - reproducible test data, not secrets
+        self.use_dedicated_database()
+        self.tag = uuid.uuid4().hex[:8]
+        from ops.demo_sandbox import sandbox_environment
+        from sandbox.runner import start_sandbox
+
+        with tempfile.TemporaryDirectory(prefix="bench-mail-") as scratch:
+            root = Path(scratch)
+            self.sandbox = start_sandbox(ca_dir=root / "ca")
+            environment = sandbox_environment(base_url=self.sandbox.base_url, ca_path=self.sandbox.ca_path,
+                                              app_url="http://127.0.0.1:8000")
+            # No web app runs here to receive provider notifications, so no push channels: they
+            # are set up by a task of their own, not by the capture runs measured here.
+            local = {"MEDIA_ROOT": str(root / "media"), "MAIL_SPOOL_DIR": str(root / "spool"), "PUSH_BASE_URL": ""}
+            self.worker_env = {**os.environ, **environment, **local}
+            self.company = Company.objects.create(name=f"{COMPANY_PREFIX}{self.tag}")
+            workers: list[Worker] = []
+            try:
+                with override_settings(**{**environment, **local, "MEDIA_ROOT": Path(local["MEDIA_ROOT"]),
+                                          "MAIL_SPOOL_DIR": Path(local["MAIL_SPOOL_DIR"])}):
+                    self.run_benchmark(options, root, workers)
+            finally:
+                for worker in workers:
+                    worker.stop()
+                self.sandbox.stop()
+                self.delete_company(self.company)
+
+    # -- safety ---------------------------------------------------------------------------------
+
+    def use_dedicated_database(self) -> None:
+        """Run only on a database meant for benchmarks; create and migrate it when missing."""
+        db = connections["default"].settings_dict
+        name = Path(str(db["NAME"])).name
+        if "bench" not in name.lower():
+            raise CommandError(
+                f"bench_mail writes to the configured database ({name}) and needs one of its own: point "
+                "DATABASE_URL at a database with 'bench' in its name, e.g. "
+                "postgres://postgres@127.0.0.1:5432/aspire_bench (created if missing)."
+            )
+        if not db["ENGINE"].endswith("postgresql"):
+            # SQLite takes one writer at a time, and a transaction that reads before it writes
+            # cannot wait for the lock: two workers committing pages fail with "database is locked".
+            raise CommandError("bench_mail runs two workers against one database: use PostgreSQL, e.g. "
+                               "DATABASE_URL=postgres://postgres@127.0.0.1:5432/aspire_bench")
+        self.create_postgres_database(db)
+        call_command("migrate", interactive=False, verbosity=0)
+        for leftover in Company.objects.filter(name__startswith=COMPANY_PREFIX):
+            self.delete_company(leftover)  # an earlier run that was interrupted
+        foreign = Company.objects.count() + User.objects.filter(company__isnull=True).count()
+        if foreign:
+            raise CommandError(f"{name} holds data bench_mail did not make ({foreign} companies or operators); "
+                               "use an empty database.")
+
+    @staticmethod
+    def create_postgres_database(db: dict[str, Any]) -> None:
+        import psycopg
+        from psycopg import sql
+        from psycopg.conninfo import make_conninfo
+
+        params = {"dbname": "postgres", "user": db["USER"], "password": db["PASSWORD"], "host": db["HOST"],
+                  "port": db["PORT"]}
+        conninfo = make_conninfo(**{k: str(v) for k, v in params.items() if v})
+        with psycopg.connect(conninfo, autocommit=True) as maintenance:
+            exists = maintenance.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone()
+            if not exists:
+                maintenance.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
+
+    @staticmethod
+    def delete_company(company: Company) -> None:
+        Activity.objects.filter(company=company).delete()
+        MailboxConnection.objects.filter(company=company).delete()
+        Contact.objects.filter(company=company).delete()
+        User.objects.filter(company=company).delete()
+        company.delete()
+
+    # -- setting up -----------------------------------------------------------------------------
+
+    def connect(self, provider: str, n: int) -> Mailbox:
+        """A sandbox mailbox connected as a user would: the provider's sign-in pages, then back."""
+        from sandbox.signin import ProviderSignIn
+
+        address = f"{provider}{n}-{self.tag}@bench.example"
+        self.sandbox.control("POST", "/accounts", json={"provider": provider, "email": address})
+        user = User.objects.create(email=address, company=self.company, full_name=f"Bench {n}", password="!")
+        adapter = get_provider(provider)
+        request = adapter.begin_sign_in(state=uuid.uuid4().hex, login_hint=address)
+        callback = ProviderSignIn(self.sandbox, request.url, settings.OAUTH_REDIRECT_URI).sign_in(address)
+        if callback is None:
+            raise CommandError(f"the sandbox sign-in for {address} did not come back")
+        grant = adapter.complete_sign_in(flow=request.flow, params=dict(parse_qsl(urlsplit(callback).query)))
+        choices = SyncChoices(sync_email=True, sync_calendar=False, sync_aspire_folder=True,
+                              calendar_privacy="public", shared_with=(), provider=provider, mailbox_address=address)
+        with sync_dispatch_muted():
+            connection = connect_mailbox(user=user, choices=choices, grant=grant, identity=adapter.identify(grant))
+        # The first run creates the Aspire and Processed folders; the timed runs find them.
+        run_capture(connection_id=connection.pk, owner="bench-setup")
+        return Mailbox(provider, address, connection)
+
+    def drop(self, mailbox: Mailbox, raw: bytes, folder: str = "Aspire") -> str:
+        answer = self.sandbox.control("POST", f"/accounts/{mailbox.provider}/{mailbox.address}/messages",
+                                      json={"folder": folder, "raw_base64": base64.b64encode(raw).decode()})
+        return str(answer["id"])
+
+    def fill(self, mailboxes: list[Mailbox], count: int, factory: MailFactory) -> int:
+        size = 0
+        for mailbox in mailboxes:
+            for n in range(count):
+                raw = factory.message(n, mailbox.address)
+                size += len(raw)
+                mailbox.message_ids.append(self.drop(mailbox, raw))
+        return size
+
+    def mail_log(self, since: float, addresses: set[str]) -> list[dict[str, Any]]:
+        entries = self.sandbox.control("GET", "/requests", params={"since": since})["requests"]
+        return [e for e in entries if e["account"] in addresses and e["path"].startswith(MAIL_PATHS)]
+
+    def wait_for_runs(self, connections: list[MailboxConnection], since: dt.datetime,
+                      expected_sources: int | None = None, timeout: float = 600) -> dt.datetime:
+        """Until each connection has a finished run started after ``since`` and no run is left
+        to retry; returns when the last one finished (as the worker recorded it)."""
+        ids = [c.pk for c in connections]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = list(SyncRun.objects.filter(connection_id__in=ids, kind=SyncRun.Kind.MAIL, started_at__gte=since)
+                        .values_list("connection_id", "outcome", "finished_at", "started_at"))
+            latest: dict[uuid.UUID, tuple[str, dt.datetime | None, dt.datetime]] = {}
+            for connection_id, outcome, finished, started in runs:
+                if connection_id not in latest or started > latest[connection_id][2]:
+                    latest[connection_id] = (outcome, finished, started)
+            finished_all = len(latest) == len(ids) and all(o in DONE for o, _, _ in latest.values())
+            if finished_all and expected_sources is not None:
+                finished_all = EmailSource.objects.filter(connection_id__in=ids).count() >= expected_sources
+            if finished_all:
+                return max(f for _, f, _ in latest.values() if f is not None)
+            failed = [o for o, _, _ in latest.values() if o == SyncRun.Outcome.FAILED]
+            if failed:
+                errors = SyncRun.objects.filter(connection_id__in=ids, outcome=SyncRun.Outcome.FAILED)
+                logs = "".join(w.log_path.read_text(errors="replace")[-3000:] for w in self.workers)
+                raise CommandError(f"a capture run failed: {[r.error for r in errors]}\n{logs}")
+            time.sleep(0.05)
+        raise CommandError("the capture runs did not finish in time")
+
+    # -- the benchmark --------------------------------------------------------------------------
+
+    def run_benchmark(self, options: dict[str, Any], root: Path, workers: list[Worker]) -> None:
+        out = self.stdout.write
+        per_mailbox, count = options["messages"], options["connections"]
+        load = os.getloadavg()
+        out(f"bench_mail: {count} mailboxes ({options['providers']}) x {per_mailbox} messages, "
+            f"{WORKERS} worker processes, "
+            f"database {db_connection.vendor} ({db_connection.settings_dict['NAME']}), "
+            f"broker {settings.CELERY_BROKER_URL.split('://')[0]}, sandbox limits on, "
+            f"load average {load[0]:.2f}")
+        contacts = [f"client{n}@customers.example" for n in range(60)]
+        for n, address in enumerate(contacts):
+            contact = Contact.objects.create(company=self.company, first_name="Client", last_name=str(n))
+            ContactEmail.objects.create(company=self.company, contact=contact, address=address)
+        factory = MailFactory(self.rng, contacts)
+        providers = [p.strip() for p in options["providers"].split(",") if p.strip()]
+        if not providers or set(providers) - {"microsoft", "google"}:
+            raise CommandError("--providers takes microsoft, google or both")
+        mailboxes = [self.connect(providers[n % len(providers)], n) for n in range(count)]
+        size = self.fill(mailboxes, per_mailbox, factory)
+        total = count * per_mailbox
+        out(f"  mail: {total} messages, {size / total / 1024:.1f} KB on average "
+            "(plain; HTML with an inline image; some with a PDF)")
+        addresses = {m.address for m in mailboxes}
+
+        bare_rate = self.bare_fetch(mailboxes, total)
+
+        workers.extend(start_workers(WORKERS, self.worker_env, root, self.tag))
+        self.workers = workers
+        pids = [w.process.pid for w in workers]
+        since_wall = time.time()
+        since = timezone.now()
+        started = time.perf_counter()
+        for mailbox in mailboxes:
+            capture_mailbox.apply_async((str(mailbox.connection.pk), SyncRun.Trigger.MANUAL), queue="mail")
+        finished = self.wait_for_runs([m.connection for m in mailboxes], since, expected_sources=total)
+        elapsed = (finished - since).total_seconds()
+        polled = time.perf_counter() - started
+        rate = total / elapsed
+        self.check_everything_captured(mailboxes, per_mailbox)
+        log = self.mail_log(since_wall, addresses)
+        statuses = Counter(str(e["status"]) for e in log)
+        operations = Counter(str(e["operation"]) for e in log)
+        memory = max(peak_memory_mb(pid) for pid in pids)
+        retried = SyncRun.objects.filter(connection__company=self.company, started_at__gte=since,
+                                         outcome=SyncRun.Outcome.RETRYING).count()
+
+        out("")
+        out(f"End to end ({WORKERS} workers): {total} messages in {elapsed:.2f} s = {rate:.1f} messages/s "
+            f"[target >= {TARGET_RATE:.0f}: {verdict(rate >= TARGET_RATE)}]  (seen by polling: {polled:.2f} s)")
+        ratio = rate / bare_rate if bare_rate else 0.0
+        out(f"Bare fetch ({WORKERS} processes, same adapters, no parsing, no database): {bare_rate:.1f} messages/s; "
+            f"end to end / bare = {ratio:.2f} [target >= {TARGET_RATIO}: {verdict(ratio >= TARGET_RATIO)}]")
+        out(f"Provider requests: {len(log)} for {total} messages = {len(log) / total:.3f} per message "
+            f"(token calls excluded); by status {dict(sorted(statuses.items()))}; "
+            f"429s: {statuses.get('429', 0)}; runs paused for throttling and resumed: {retried}")
+        out(f"  by operation: {dict(operations.most_common())}")
+        for mailbox in mailboxes:
+            runs = list(SyncRun.objects.filter(connection=mailbox.connection, started_at__gte=since)
+                        .order_by("started_at").values_list("started_at", "finished_at", "items_imported"))
+            first, last = runs[0][0], max(r[1] for r in runs if r[1] is not None)
+            throttled = sum(1 for e in log if e["account"] == mailbox.address and e["status"] == 429)
+            begin, end = (first - since).total_seconds(), (last - since).total_seconds()
+            out(f"  {mailbox.provider:9} {mailbox.address}: {len(runs)} run(s) from +{begin:.2f} s to +{end:.2f} s, "
+                f"{per_mailbox / (end - begin):.1f} messages/s while running; 429s: {throttled}")
+        if any(m.provider == "google" for m in mailboxes):
+            from providers.google.quota import BUDGET, COSTS
+
+            units = COSTS["messages.get"] + (COSTS["messages.list"] + COSTS["messages.batchModify"]) / capture.PAGE_SIZE
+            out(f"  Gmail's per-user quota, paced at {BUDGET} units/s and {units:.1f} units a message, allows one "
+                f"Google mailbox {BUDGET / units:.1f} messages/s: {per_mailbox * units / BUDGET:.1f} s for "
+                f"{per_mailbox}, during which its run holds a worker")
+        out(f"Worker peak memory over the run (VmHWM, children included): {memory:.0f} MB")
+
+        idle = self.idle_runs(mailboxes)
+        large = self.large_attachment(mailboxes, factory, pids)
+        queries = self.query_counts(mailboxes, factory)
+        if options["profile"]:
+            self.profile(mailboxes, factory, per_mailbox)
+
+        out("")
+        out("Summary")
+        out(f"  end to end >= {TARGET_RATE:.0f} messages/s with {WORKERS} workers: {rate:.1f} "
+            f"{verdict(rate >= TARGET_RATE)}")
+        out(f"  end to end >= {TARGET_RATIO} x bare fetch: {ratio:.2f} {verdict(ratio >= TARGET_RATIO)}")
+        out(f"  idle run = 1 mail request: {idle} {verdict(all(n == 1 for n in idle.values()))}")
+        out(f"  queries per page do not grow with page size: {queries} "
+            f"{verdict(len(set(queries.values())) == 1)}")
+        out(f"  worker memory < {TARGET_MEMORY_MB:.0f} MB with a 25 MB attachment: "
+            f"{ {k: round(v) for k, v in large.items()} } {verdict(max(large.values()) < TARGET_MEMORY_MB)}")
+
+    def check_everything_captured(self, mailboxes: list[Mailbox], per_mailbox: int) -> None:
+        for mailbox in mailboxes:
+            folders = self.sandbox.control("GET", f"/accounts/{mailbox.provider}/{mailbox.address}/mailbox")
+            counts = {f["name"]: len(f["messages"]) for f in folders["folders"] if f["name"] in ("Aspire", "Processed")}
+            if counts != {"Aspire": 0, "Processed": per_mailbox}:
+                raise CommandError(f"{mailbox.address}: folders hold {counts}, not everything in Processed")
+            sources = EmailSource.objects.filter(connection=mailbox.connection).count()
+            if sources != per_mailbox:
+                raise CommandError(f"{mailbox.address}: {sources} messages captured, not {per_mailbox}")
+
+    def bare_fetch(self, mailboxes: list[Mailbox], total: int) -> float:
+        """Two child processes fetch every message's MIME. Like the workers with the capture tasks,
+        each takes the next mailbox when it is done with one; the rate is over the span from the
+        first start to the last end."""
+        jobs = [{"provider": m.provider, "grant": grant_to_json(fresh_grant(connection_id=m.connection.pk)),
+                 "ids": m.message_ids} for m in mailboxes]
+        children = [
+            subprocess.Popen([sys.executable, "manage.py", "bench_mail", "--fetch-worker"], cwd=settings.BASE_DIR,
+                             env=self.worker_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            for _ in range(WORKERS)
+        ]
+        results: list[dict[str, Any]] = []
+        try:
+            for child in children:
+                assert child.stdout is not None
+                ready, _, _ = select.select([child.stdout], [], [], 60)
+                if not ready or child.stdout.readline().strip() != b"ready":
+                    raise CommandError("a fetch process did not start")
+
+            def hand_out(child: subprocess.Popen[bytes]) -> bool:
+                assert child.stdin is not None
+                line = json.dumps(jobs.pop(0)) if jobs else "done"
+                child.stdin.write(line.encode() + b"\n")
+                child.stdin.flush()
+                return line != "done"
+
+            busy = [child for child in children if hand_out(child)]
+            while busy:
+                readable, _, _ = select.select([c.stdout for c in busy if c.stdout is not None], [], [], 300)
+                if not readable:
+                    raise CommandError("the bare fetch did not finish")
+                for child in [c for c in busy if c.stdout in readable]:
+                    assert child.stdout is not None
+                    line = child.stdout.readline()
+                    if not line:
+                        raise CommandError("a fetch process failed")
+                    results.append(json.loads(line))
+                    if not hand_out(child):
+                        busy.remove(child)
+        finally:
+            for child in children:
+                if child.poll() is None and child.stdin is not None:
+                    child.stdin.close()
+                child.wait(timeout=60)
+        fetched = sum(r["fetched"] for r in results)
+        span = max(r["finished"] for r in results) - min(r["started"] for r in results)
+        if fetched != total:
+            raise CommandError(f"the bare fetch got {fetched} of {total} messages")
+        self.stdout.write(f"  bare fetch: {fetched} messages, {sum(r['bytes'] for r in results) / 1e6:.1f} MB "
+                          f"in {span:.2f} s; 429s: {sum(r['throttled'] for r in results)}")
+        return fetched / span
+
+    def fetch_worker(self) -> None:
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+        for line in sys.stdin:
+            if line.strip() == "done":
+                break
+            sys.stdout.write(json.dumps(fetch_only(json.loads(line))) + "\n")
+            sys.stdout.flush()
+
+    def idle_runs(self, mailboxes: list[Mailbox]) -> dict[str, int]:
+        """One capture through the workers for an idle mailbox of each provider: its mail requests."""
+        result: dict[str, int] = {}
+        for provider in ("microsoft", "google"):
+            mailbox = next((m for m in mailboxes if m.provider == provider), None)
+            if mailbox is None:
+                continue
+            since_wall, since = time.time(), timezone.now()
+            capture_mailbox.apply_async((str(mailbox.connection.pk), SyncRun.Trigger.SCHEDULE), queue="mail")
+            self.wait_for_runs([mailbox.connection], since)
+            requests = self.mail_log(since_wall, {mailbox.address})
+            result[provider] = len(requests)
+            self.stdout.write(f"Idle run, {provider}: {len(requests)} mail request(s) "
+                              f"{[e['method'] + ' ' + e['path'] for e in requests]} {verdict(len(requests) == 1)}")
+        return result
+
+    def large_attachment(self, mailboxes: list[Mailbox], factory: MailFactory, pids: list[int]) -> dict[str, float]:
+        """Peak worker memory while one message with a 25 MB attachment is captured (per provider)."""
+        result: dict[str, float] = {}
+        for provider in ("microsoft", "google"):
+            mailbox = next((m for m in mailboxes if m.provider == provider), None)
+            if mailbox is None:
+                continue
+            self.drop(mailbox, factory.large(mailbox.address, LARGE_ATTACHMENT_BYTES))
+            reset = all(reset_peak_memory(pid) for pid in pids)
+            since = timezone.now()
+            capture_mailbox.apply_async((str(mailbox.connection.pk), SyncRun.Trigger.MANUAL), queue="mail")
+            self.wait_for_runs([mailbox.connection], since)
+            result[provider] = max(peak_memory_mb(pid) for pid in pids)
+            note = "" if reset else " (peak since the worker started: clear_refs was refused)"
+            self.stdout.write(f"Worker peak memory importing one message with a 25 MB attachment, {provider}: "
+                              f"{result[provider]:.0f} MB{note} "
+                              f"[target < {TARGET_MEMORY_MB:.0f}: {verdict(result[provider] < TARGET_MEMORY_MB)}]")
+        return result
+
+    def query_counts(self, mailboxes: list[Mailbox], factory: MailFactory) -> dict[str, int]:
+        """Database queries of an in-process run that captures one page of 10, then one of 50."""
+        result: dict[str, int] = {}
+        # A page of 50 Gmail fetches costs more than Gmail's per-user second of quota; throttling
+        # would split the page across runs, and this counts database queries, not provider limits.
+        self.sandbox.control("POST", "/limits", json={"enabled": False})
+        for provider in ("microsoft", "google"):
+            mailbox = next((m for m in mailboxes if m.provider == provider), None)
+            if mailbox is None:
+                continue
+            for size in (10, 50):
+                for n in range(size):
+                    self.drop(mailbox, factory.message(10_000 + n, mailbox.address))
+                with CaptureQueriesContext(db_connection) as captured:
+                    run = run_capture(connection_id=mailbox.connection.pk, owner="bench-queries")
+                assert run is not None and run.items_imported == size, run
+                result[f"{provider} {size}"] = len(captured)
+                self.stdout.write(f"Database queries, {provider}, a run capturing one page of {size}: "
+                                  f"{len(captured)} ({len(captured) / size:.2f} per message)")
+        self.sandbox.control("POST", "/limits", json={"enabled": True})
+        return result
+
+    def profile(self, mailboxes: list[Mailbox], factory: MailFactory, per_mailbox: int) -> None:
+        """One more mailbox of each provider captured in this process under cProfile."""
+        for provider in ("microsoft", "google"):
+            mailbox = self.connect(provider, 100 + len(mailboxes))
+            mailboxes.append(mailbox)
+            for n in range(per_mailbox):
+                self.drop(mailbox, factory.message(20_000 + n, mailbox.address))
+            profiler = cProfile.Profile()
+            started = time.perf_counter()
+            profiler.enable()
+            run = run_capture(connection_id=mailbox.connection.pk, owner="bench-profile")
+            profiler.disable()
+            elapsed = time.perf_counter() - started
+            assert run is not None
+            self.stdout.write(f"\nIn-process run, {provider}: {run.items_imported} messages in {elapsed:.2f} s "
+                              f"= {run.items_imported / elapsed:.1f} messages/s (under cProfile)")
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(30)
+            self.stdout.write(text.getvalue())
+
