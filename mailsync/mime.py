@@ -216,6 +216,8 @@ def parse_message(
     try:
         try:
             root, size = _parse_tree(_input_chunks(raw), spool, notes)
+            if _nesting_depth(root) > MAX_NESTING:
+                raise RecursionError("nesting")
             return _interpret(root, size, spool, notes)
         except RecursionError as error:
             # Both the parser and the walk recurse once per nesting level; a thousand levels is an attack.
@@ -223,6 +225,21 @@ def parse_message(
     except BaseException:
         spool.discard_all()
         raise
+
+
+# Real mail nests a handful of levels (a forwarded message in a signed one, say); far more is an attack.
+MAX_NESTING = 64
+
+
+def _nesting_depth(root: EmailMessage) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        part, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if part.is_multipart() and depth <= MAX_NESTING:
+            stack.extend((child, depth + 1) for child in part.get_payload())
+    return deepest
 
 
 class _Notes:
@@ -413,6 +430,18 @@ class _SpoolingMessage(EmailMessage):
             return super().get_param(param, failobj, header, unquote)
         except Exception:
             return failobj
+
+    def get_content_type(self) -> str:
+        # The parser and we ask a part for its type dozens of times, and the modern policy parses
+        # the header afresh on every call: remember the answer for the header text it came from.
+        headers = self._headers  # type: ignore[attr-defined]  # the raw (name, value) pairs
+        key = (next((str(v) for k, v in headers if k.lower() == "content-type"), None), self.get_default_type())
+        cached = self.__dict__.get("_type_cache")
+        if cached is not None and cached[0] == key:
+            return str(cached[1])
+        value = super().get_content_type()
+        self.__dict__["_type_cache"] = (key, value)
+        return value
 
     def get_boundary(self, failobj: Any = None) -> Any:
         try:
