@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.mailbox import next_hourly_sync
 from accounts.models import MailboxConnection
 from accounts.signals import sync_requested
+from calendarsync.tasks import sync_calendar
 from mailsync.tasks import capture_mailbox
 
 BATCH = 500
@@ -32,15 +33,17 @@ def dispatch_due(*, trigger: str = "schedule") -> int:
         for connection in due:
             connection.next_sync_at = next_hourly_sync(connection, now)
         MailboxConnection.objects.bulk_update(due, ["next_sync_at"])
-        jobs = [(c.pk, c.sync_email and c.sync_aspire_folder) for c in due]
+        jobs = [(c.pk, c.sync_email and c.sync_aspire_folder, c.sync_calendar) for c in due]
         transaction.on_commit(lambda: _enqueue(jobs, trigger))
     return len(due)
 
 
-def _enqueue(jobs: list[tuple[uuid.UUID, bool]], trigger: str) -> None:
-    for connection_id, capture in jobs:
+def _enqueue(jobs: list[tuple[uuid.UUID, bool, bool]], trigger: str) -> None:
+    for connection_id, capture, calendar in jobs:
         if capture:
             capture_mailbox.apply_async((str(connection_id), trigger), queue="mail")
+        if calendar:
+            sync_calendar.apply_async((str(connection_id), trigger), queue="calendar")
 
 
 @receiver(sync_requested)

@@ -38,6 +38,8 @@ def test_dispatch_claims_each_due_connection_once(greenleaf: Company, bob: User,
     MailboxConnection.objects.create(company=greenleaf, user=alice, provider="google",
                                      mailbox_address="alice@greenleaf.example", state="connected",
                                      next_sync_at=now + dt.timedelta(minutes=30))
+    due.sync_calendar = True
+    due.save(update_fields=["sync_calendar"])
     assert dispatch_due() == 1
     due.refresh_from_db()
     assert now < due.next_sync_at <= now + dt.timedelta(hours=1)
