@@ -21,20 +21,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.mailbox import fresh_grant, mark_needs_signin
+from accounts.mailbox import fresh_grant
 from accounts.models import MailboxConnection, SyncRun
 from accounts.provider_registry import get_provider
+from accounts.runs import RunCounts, claim_lease, recorded_run
 from activities.models import Activity
 from providers.base import Grant
 from providers.calendar import Attendee, CalendarChanges, CalendarEvent, CalendarProvider, EventDraft, calendar_for
-from providers.errors import AuthRevoked, Conflict, NotFound, ProviderError, SyncStateExpired, Throttled
+from providers.errors import Conflict, NotFound, SyncStateExpired
 
 from .models import Appointment, AuditEntry, CalendarSyncState
 from .push import ensure_watch
@@ -55,40 +55,6 @@ UNDELETED_MESSAGE = ("“{title}” was changed in {provider} after you deleted 
                      "Delete it again if it should go.")
 
 
-class RunBusy(Exception):
-    """Another run holds this connection's calendar lease."""
-
-
-@dataclass
-class RunCounts:
-    seen: int = 0
-    imported: int = 0
-    already_there: int = 0
-    failed: int = 0
-    requests: int = 0
-    problems: list[str] = field(default_factory=list)
-
-
-# -- the lease ---------------------------------------------------------------------------------
-
-
-def claim_lease(connection_id: uuid.UUID, owner: str) -> bool:
-    CalendarSyncState.objects.get_or_create(connection_id=connection_id)
-    now = timezone.now()
-    claimed = (
-        CalendarSyncState.objects.filter(connection_id=connection_id)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner))
-        .update(lease_until=now + LEASE, lease_owner=owner)
-    )
-    return claimed == 1
-
-
-def release_lease(connection_id: uuid.UUID, owner: str) -> None:
-    CalendarSyncState.objects.filter(connection_id=connection_id, lease_owner=owner).update(
-        lease_until=None, lease_owner=""
-    )
-
-
 # -- a run -------------------------------------------------------------------------------------
 
 
@@ -100,54 +66,17 @@ def run_calendar_sync(
     connection = MailboxConnection.objects.select_related("user").get(pk=connection_id)
     if not (connection.is_connected and connection.sync_calendar):
         return None
-    if not claim_lease(connection.pk, owner):
-        raise RunBusy(str(connection.pk))
-    run = SyncRun.objects.create(
-        company_id=connection.company_id, connection=connection, kind=SyncRun.Kind.CALENDAR, trigger=trigger
-    )
-    counts = RunCounts()
-    try:
+    with recorded_run(connection=connection, kind=SyncRun.Kind.CALENDAR, trigger=trigger,
+                      state_model=CalendarSyncState, owner=owner, lease=LEASE) as (run, counts):
         _sync(connection, counts, owner)
-    except Throttled as exc:
-        _finish(run, counts, SyncRun.Outcome.RETRYING, exc.user_message)
-        raise
-    except AuthRevoked as exc:
-        mark_needs_signin(connection_id=connection.pk, message=exc.user_message)
-        _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message)
-        raise
-    except ProviderError as exc:
-        outcome = SyncRun.Outcome.FAILED if exc.permanent else SyncRun.Outcome.RETRYING
-        _finish(run, counts, outcome, exc.user_message)
-        raise
-    except Exception:
-        _finish(run, counts, SyncRun.Outcome.FAILED, "Something went wrong on our side; we are looking into it.")
-        raise
-    else:
-        outcome = SyncRun.Outcome.PARTIAL if counts.failed or counts.problems else SyncRun.Outcome.SUCCEEDED
-        _finish(run, counts, outcome, "; ".join(counts.problems[:5]))
-        MailboxConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
-    finally:
-        release_lease(connection.pk, owner)
     return run
-
-
-def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str) -> None:
-    run.finished_at = timezone.now()
-    run.outcome = outcome
-    run.items_seen, run.items_imported = counts.seen, counts.imported
-    run.items_already_there, run.items_failed = counts.already_there, counts.failed
-    run.provider_requests = counts.requests
-    run.error = error
-    run.save()
-    if outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.RETRYING) and error:
-        MailboxConnection.objects.filter(pk=run.connection_id).update(last_error=error, last_error_at=run.finished_at)
 
 
 def _sync(connection: MailboxConnection, counts: RunCounts, owner: str) -> None:
     calendar = calendar_for(get_provider(connection.provider))
     grant = fresh_grant(connection_id=connection.pk)
     _push_pending(connection, calendar, grant, counts)
-    claim_lease(connection.pk, owner)  # renew
+    claim_lease(CalendarSyncState, connection.pk, owner, LEASE)  # renew
     _pull(connection, calendar, grant, counts)
     if ensure_watch(connection, calendar, grant):
         counts.requests += 1

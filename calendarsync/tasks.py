@@ -5,9 +5,10 @@ import random
 from celery import shared_task
 
 from accounts.models import MailboxConnection
+from accounts.runs import RunBusy
 from providers.errors import ProviderError, Throttled, TransientError
 
-from .sync import RunBusy, run_calendar_sync
+from .sync import run_calendar_sync
 
 MAX_BACKOFF_SECONDS = 15 * 60
 

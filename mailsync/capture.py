@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +25,18 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts.mailbox import fresh_grant, mark_needs_signin
+from accounts.mailbox import fresh_grant
 from accounts.models import MailboxConnection, SyncRun
 from accounts.provider_registry import get_provider
+from accounts.runs import RunCounts, claim_lease, recorded_run
 from activities.models import Activity, EmailAttachment, EmailMessage, attachment_path
 from crm.models import ContactEmail
 from providers.base import Grant, MailProvider, MessageRef
 from providers.errors import (
     AccessTokenRejected,
-    AuthRevoked,
     NotFound,
     ProviderError,
     Throttled,
@@ -63,10 +62,6 @@ MAX_PAGES_PER_RUN = 400
 FETCH_CONCURRENCY = 3
 
 
-class RunBusy(Exception):
-    """Another run holds this connection's lease."""
-
-
 @dataclass
 class Captured:
     """One fetched message on its way into the database."""
@@ -74,35 +69,6 @@ class Captured:
     ref: MessageRef
     parsed: ParsedEmail
     spool: Path
-
-
-@dataclass
-class RunCounts:
-    seen: int = 0
-    imported: int = 0
-    already_there: int = 0
-    failed: int = 0
-    problems: list[str] = field(default_factory=list)
-
-
-# -- the lease: one sync per connection at a time ----------------------------------------------
-
-
-def claim_lease(connection_id: uuid.UUID, owner: str) -> bool:
-    MailSyncState.objects.get_or_create(connection_id=connection_id)
-    now = timezone.now()
-    claimed = (
-        MailSyncState.objects.filter(connection_id=connection_id)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner))
-        .update(lease_until=now + LEASE, lease_owner=owner)
-    )
-    return claimed == 1
-
-
-def release_lease(connection_id: uuid.UUID, owner: str) -> None:
-    MailSyncState.objects.filter(connection_id=connection_id, lease_owner=owner).update(
-        lease_until=None, lease_owner=""
-    )
 
 
 # -- a run -----------------------------------------------------------------------------------
@@ -118,54 +84,16 @@ def run_capture(
     connection = MailboxConnection.objects.select_related("user").get(pk=connection_id)
     if not (connection.is_connected and connection.sync_email and connection.sync_aspire_folder):
         return None
-    if not claim_lease(connection.pk, owner):
-        raise RunBusy(str(connection.pk))
-    run = SyncRun.objects.create(
-        company_id=connection.company_id, connection=connection, kind=SyncRun.Kind.MAIL, trigger=trigger
-    )
-    counts = RunCounts()
-    try:
+    with recorded_run(connection=connection, kind=SyncRun.Kind.MAIL, trigger=trigger, state_model=MailSyncState,
+                      owner=owner, lease=LEASE) as (run, counts):
         try:
             _capture(connection, counts, owner)
         except AccessTokenRejected:
             # Refused before its time (sessions revoked, password changed): refresh once and go
-            # on; if the refresh is refused too, the grant is gone (AuthRevoked below).
+            # on; if the refresh is refused too, the grant is gone (AuthRevoked: needs sign-in).
             fresh_grant(connection_id=connection.pk, force=True)
             _capture(connection, counts, owner)
-    except Throttled as exc:
-        _finish(run, counts, SyncRun.Outcome.RETRYING, exc.user_message)
-        raise
-    except AuthRevoked as exc:
-        mark_needs_signin(connection_id=connection.pk, message=exc.user_message)
-        _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message)
-        raise
-    except ProviderError as exc:
-        outcome = SyncRun.Outcome.FAILED if exc.permanent else SyncRun.Outcome.RETRYING
-        _finish(run, counts, outcome, exc.user_message)
-        raise
-    except Exception:
-        _finish(run, counts, SyncRun.Outcome.FAILED, "Something went wrong on our side; we are looking into it.")
-        raise
-    else:
-        outcome = SyncRun.Outcome.PARTIAL if counts.failed or counts.problems else SyncRun.Outcome.SUCCEEDED
-        _finish(run, counts, outcome, "; ".join(counts.problems[:5]))
-        MailboxConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
-    finally:
-        release_lease(connection.pk, owner)
     return run
-
-
-def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str) -> None:
-    run.finished_at = timezone.now()
-    run.outcome = outcome
-    run.items_seen, run.items_imported = counts.seen, counts.imported
-    run.items_already_there, run.items_failed = counts.already_there, counts.failed
-    run.error = error
-    run.save()
-    if outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.RETRYING) and error:
-        MailboxConnection.objects.filter(pk=run.connection_id).update(last_error=error, last_error_at=run.finished_at)
-    elif outcome == SyncRun.Outcome.SUCCEEDED:
-        MailboxConnection.objects.filter(pk=run.connection_id).update(last_error="", last_error_at=None)
 
 
 def _capture(connection: MailboxConnection, counts: RunCounts, owner: str) -> None:
@@ -190,7 +118,7 @@ def _capture(connection: MailboxConnection, counts: RunCounts, owner: str) -> No
         if not to_move:
             return  # nothing on this page could be taken in; the next run tries again
         _move(provider, grant, state, to_move, counts)
-        claim_lease(connection.pk, owner)  # renew
+        claim_lease(MailSyncState, connection.pk, owner, LEASE)  # renew
 
 
 def _folder_check_due(state: MailSyncState) -> bool:

@@ -6,9 +6,10 @@ import uuid
 from celery import shared_task
 
 from accounts.models import MailboxConnection
+from accounts.runs import RunBusy
 from providers.errors import ProviderError, Throttled, TransientError
 
-from .capture import RunBusy, run_capture
+from .capture import run_capture
 from .models import MailSyncState
 from .push import connections_needing_push, ensure_push, needs_push
 

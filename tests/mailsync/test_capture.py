@@ -10,9 +10,10 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from accounts.models import MailboxConnection, SyncRun, User
+from accounts.runs import RunBusy
 from activities.models import Activity, EmailMessage
 from crm.models import Contact, ContactEmail
-from mailsync.capture import RunBusy, run_capture
+from mailsync.capture import run_capture
 from mailsync.models import EmailSource, MailSyncState
 from providers.errors import Throttled, TransientError
 from sandbox.runner import SandboxProcess
