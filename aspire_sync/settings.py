@@ -90,6 +90,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite is the zero-setup demo database; the web app, worker and beat share it, so wait
     # for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Take the write lock when a transaction starts: a transaction that reads first and writes later
+    # cannot wait for the lock, and the demo's web app, workers and beat share this one file.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     # A file, not memory, so a worker process started by a test sees the test database.
     # One per test process, so two test runs in one checkout never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_DIR / f"test-db-{os.getpid()}.sqlite3")}
