@@ -236,7 +236,8 @@ def _parse(ref: MessageRef, raw: bytes, spool: Path, counts: RunCounts) -> Captu
     # One spool directory for the page: the parser gives every attachment a file name of its own,
     # and a directory per message cost a mkdir and an rmdir each, about a tenth of a run's time.
     try:
-        parsed = parse_message(raw, spool_dir=spool)
+        # Parts over the limit are left out by the parser, with a note the email page shows.
+        parsed = parse_message(raw, spool_dir=spool, max_attachment_bytes=settings.MAX_ATTACHMENT_BYTES)
     except UnparseableMessage as exc:
         counts.failed += 1
         counts.problems.append(f"A message could not be read ({exc}); it stays in your Aspire folder.")
@@ -322,7 +323,6 @@ def _commit_page(connection: MailboxConnection, fetched: list[Captured]) -> int:
 
 def _store_attachments(activity: Activity, company_id: uuid.UUID, item: Captured) -> list[EmailAttachment]:
     stored = []
-    limit = settings.MAX_ATTACHMENT_BYTES
     for part in item.parsed.attachments:
         attachment = EmailAttachment(
             email_id=activity.pk,
@@ -333,11 +333,9 @@ def _store_attachments(activity: Activity, company_id: uuid.UUID, item: Captured
             content_id=part.content_id[:255],
             inline=part.inline,
             sha256=part.sha256,
-            too_large=part.size > limit,
         )
-        if not attachment.too_large:
-            with part.path.open("rb") as handle:
-                attachment.file.name = default_storage.save(attachment_path(attachment, part.filename), File(handle))
+        with part.path.open("rb") as handle:
+            attachment.file.name = default_storage.save(attachment_path(attachment, part.filename), File(handle))
         stored.append(attachment)
     return stored
 
