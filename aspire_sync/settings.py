@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "mailsync",
     "calendarsync",
     "ops",
+    "bench",
     "aspire_sync",
 ]
 
