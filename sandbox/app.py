@@ -149,7 +149,7 @@ class ObserveMiddleware:
                             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]}
                         )
                         raise ConnectionAbortedError("sandbox: injected dropped connection")
-                    if fault["kind"] == "status":
+                    if fault["kind"] == "status" and not fault.get("after"):
                         status = int(fault.get("status", 503))
                         headers = {}
                         if fault.get("retry_after") is not None:
@@ -178,6 +178,9 @@ class ObserveMiddleware:
                 if fault is not None and fault["kind"] == "drop":
                     await self.serve_then_drop(scope, receive, send, entry)
                     return
+                if fault is not None and fault["kind"] == "status":
+                    await self.serve_then_fail(scope, receive, send, entry, fault)
+                    return
                 await self.app(scope, receive, send_logged)
             finally:
                 if limited:
@@ -199,6 +202,25 @@ class ObserveMiddleware:
         await self.app(scope, receive, swallow)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
         raise ConnectionAbortedError("sandbox: injected dropped connection after serving the request")
+
+
+    async def serve_then_fail(
+        self, scope: Scope, receive: Receive, send: Send, entry: dict[str, Any], fault: dict[str, Any]
+    ) -> None:
+        """A ``status`` fault with ``after``: the request is served (a send goes out), then the
+        client gets an error answer instead, as from a gateway in front of a slow backend that
+        gives up (502, 503, 504) after the backend took the request."""
+
+        async def swallow(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry["served"] = message["status"]
+
+        await self.app(scope, receive, swallow)
+        status = int(fault.get("status", 503))
+        entry["status"] = status
+        headers = {} if fault.get("retry_after") is None else {"Retry-After": str(fault["retry_after"])}
+        response = error_for_path(scope["path"], status, fault.get("message", ""), headers)
+        await response(scope, receive, send)
 
 
 # -- control API ----------------------------------------------------------------------
