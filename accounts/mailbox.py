@@ -281,6 +281,9 @@ def mark_needs_signin(*, connection_id: uuid.UUID | str, message: str) -> None:
 
 
 def _mark_needs_signin(connection: MailboxConnection, message: str) -> None:
+    # One state, one message: runs that were going to resume won't until the user signs in again.
+    SyncRun.objects.filter(connection=connection, outcome=SyncRun.Outcome.RETRYING).update(
+        outcome=SyncRun.Outcome.FAILED, error=message)
     connection.state = MailboxConnection.State.NEEDS_SIGNIN
     connection.grant_ciphertext = ""
     connection.token_expires_at = None

@@ -1,29 +1,42 @@
-"""Sync runs, shared by mail and calendar sync: one run per connection and kind at a time (a lease
-on that kind's sync-state row, claimed with a conditional UPDATE), each recorded as a SyncRun
-with its counts and outcome, which the status panel and the admin show."""
+"""The run lifecycle shared by everything that works on a connection: capture, calendar sync and
+sending.
+
+- **One lease** per connection and kind of work (a conditional UPDATE on that kind's state row),
+  so one worker at a time captures a mailbox, syncs its calendar or sends its mail. A lease that
+  lapsed without being released means its worker died: ``lapsed_leases`` finds those, and the
+  dispatcher picks the work up again (the database, not the broker, is how work is recovered).
+- **One grant renewal**: when the provider refuses the access token (401), the grant is renewed
+  once and the work goes again (``with_fresh_grant``); a refused renewal means "needs sign-in".
+- **One record** per capture or calendar run (``SyncRun``), whose outcome reads the error's one
+  axis: ``permanent`` means failed, anything else is retrying.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import Q
 from django.utils import timezone
 
-from providers.errors import AuthRevoked, ProviderError, Throttled
+from aspire_sync.celery import Busy
+from providers.base import Grant
+from providers.errors import AccessTokenRejected, AuthRevoked, ProviderError
 
-from .mailbox import mark_needs_signin
+from .mailbox import fresh_grant, mark_needs_signin
 from .models import MailboxConnection, SyncRun
 
 OUR_FAULT = "Something went wrong on our side; we are looking into it."
+INTERRUPTED = "This sync was interrupted before it finished; Aspire picked it up again."
+
+T = TypeVar("T")
 
 
-class RunBusy(Exception):
-    """Another run holds this connection's lease for this kind of sync."""
+class RunBusy(Busy):
+    """Another run holds this connection's lease for this kind of work."""
 
 
 @dataclass
@@ -36,9 +49,12 @@ class RunCounts:
     problems: list[str] = field(default_factory=list)
 
 
+# -- the lease -------------------------------------------------------------------------------
+
+
 def claim_lease(state_model: Any, connection_id: uuid.UUID, owner: str, lease: dt.timedelta) -> bool:
     """Take (or, for the same owner, renew) the lease on ``state_model``'s row for the connection.
-    ``state_model`` has ``connection``, ``lease_until`` and ``lease_owner`` fields."""
+    ``state_model`` has ``connection`` (its key), ``lease_until`` and ``lease_owner`` fields."""
     state_model.objects.get_or_create(connection_id=connection_id)
     now = timezone.now()
     claimed = (
@@ -55,22 +71,53 @@ def release_lease(state_model: Any, connection_id: uuid.UUID, owner: str) -> Non
     )
 
 
-@contextmanager
-def recorded_run(
-    *, connection: MailboxConnection, kind: str, trigger: str, state_model: Any, owner: str, lease: dt.timedelta
-) -> Iterator[tuple[SyncRun, RunCounts]]:
-    """Hold the lease and record the run around the body. Raises RunBusy when another run holds the
-    connection. Provider errors are recorded (throttled and transient ones as "will resume"; a
-    revoked grant also puts the connection in "needs sign-in") and raised again for the task."""
+def lapsed_leases(state_model: Any) -> list[uuid.UUID]:
+    """Connections whose lease of this kind lapsed without being released: the worker holding it
+    was killed (or lost the database) mid-run. Each is taken back here, so it is reported once."""
+    now = timezone.now()
+    lapsed = list(state_model.objects.filter(lease_until__lt=now).exclude(lease_owner="").values_list(
+        "connection_id", "lease_owner"))
+    taken: list[uuid.UUID] = []
+    for connection_id, owner in lapsed:
+        if state_model.objects.filter(connection_id=connection_id, lease_owner=owner, lease_until__lt=now).update(
+                lease_until=None, lease_owner=""):
+            taken.append(connection_id)
+    return taken
+
+
+# -- the grant -------------------------------------------------------------------------------
+
+
+def with_fresh_grant(connection_id: uuid.UUID | str, work: Callable[[Grant], T]) -> T:
+    """Run ``work`` with a grant good for a few more minutes. When the provider refuses the access
+    token anyway (expired early, sessions revoked, a password changed), renew the grant once and
+    run ``work`` again: a 401 comes before the provider acts on a request, so that is safe for a
+    send too. A refused renewal raises ``AuthRevoked`` (and the connection needs sign-in); a second
+    refusal of the new token is raised for the caller's retry policy (it is transient)."""
+    try:
+        return work(fresh_grant(connection_id=connection_id))
+    except AccessTokenRejected:
+        return work(fresh_grant(connection_id=connection_id, force=True))
+
+
+# -- a recorded run --------------------------------------------------------------------------
+
+
+def record_run(
+    *, connection: MailboxConnection, kind: str, trigger: str, state_model: Any, owner: str,
+    lease: dt.timedelta, work: Callable[[Grant, RunCounts], None],
+) -> SyncRun:
+    """Hold the lease, run ``work`` with a fresh grant (renewed once if refused) and record the run.
+
+    Raises RunBusy when another run holds the connection. Provider errors are recorded and raised
+    again for the task's retry policy: ``permanent`` ones as failed (a revoked grant also puts the
+    connection in "needs sign-in"), the others as retrying."""
     if not claim_lease(state_model, connection.pk, owner, lease):
         raise RunBusy(str(connection.pk))
     run = SyncRun.objects.create(company_id=connection.company_id, connection=connection, kind=kind, trigger=trigger)
     counts = RunCounts()
     try:
-        yield run, counts
-    except Throttled as exc:
-        _finish(run, counts, SyncRun.Outcome.RETRYING, exc.user_message)
-        raise
+        with_fresh_grant(connection.pk, lambda grant: work(grant, counts))
     except AuthRevoked as exc:
         mark_needs_signin(connection_id=connection.pk, message=exc.user_message)
         _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message)
@@ -87,6 +134,14 @@ def recorded_run(
         MailboxConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
     finally:
         release_lease(state_model, connection.pk, owner)
+    return run
+
+
+def interrupted(*, connection_id: uuid.UUID, kind: str) -> None:
+    """Close the run records a killed worker left open, so the status panel tells the truth."""
+    SyncRun.objects.filter(connection_id=connection_id, kind=kind, outcome=SyncRun.Outcome.RUNNING).update(
+        outcome=SyncRun.Outcome.RETRYING, finished_at=timezone.now(), error=INTERRUPTED,
+    )
 
 
 def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str) -> None:
@@ -97,7 +152,10 @@ def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str) -> None:
     run.provider_requests = counts.requests
     run.error = error
     run.save()
+    # One state, one message: once the connection needs a sign-in, that is its problem, and a run
+    # of another kind finishing afterwards ("will resume") must not talk over it.
+    connected = MailboxConnection.objects.filter(pk=run.connection_id, state=MailboxConnection.State.CONNECTED)
     if outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.RETRYING) and error:
-        MailboxConnection.objects.filter(pk=run.connection_id).update(last_error=error, last_error_at=run.finished_at)
+        connected.update(last_error=error, last_error_at=run.finished_at)
     elif outcome == SyncRun.Outcome.SUCCEEDED:
-        MailboxConnection.objects.filter(pk=run.connection_id).update(last_error="", last_error_at=None)
+        connected.update(last_error="", last_error_at=None)

@@ -199,6 +199,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+else:
+    # Redis redelivers a task its worker never acknowledged after this long. It must exceed the
+    # longest countdown a worker holds (retries wait at most 15 minutes, and a send is never put
+    # off further than 5), or such tasks would be delivered twice. Recovering from a killed
+    # worker does not wait for it: leases lapse in minutes and the dispatcher resumes that work
+    # from the database (aspire_sync.scheduling.recover_interrupted).
+    # Reference: https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#caveats
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    }
 CELERY_RESULT_BACKEND = None  # tasks record their outcome in the database, not in a result store
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # A task is acknowledged after it finishes, so a worker killed mid-task leaves it for another

@@ -27,10 +27,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.mailbox import fresh_grant
 from accounts.models import MailboxConnection, SyncRun
 from accounts.provider_registry import get_provider
-from accounts.runs import RunCounts, claim_lease, recorded_run
+from accounts.runs import RunCounts, claim_lease, record_run
 from activities.models import Activity
 from providers.base import Grant
 from providers.calendar import Attendee, CalendarChanges, CalendarEvent, CalendarProvider, EventDraft, calendar_for
@@ -66,15 +65,13 @@ def run_calendar_sync(
     connection = MailboxConnection.objects.select_related("user").get(pk=connection_id)
     if not (connection.is_connected and connection.sync_calendar):
         return None
-    with recorded_run(connection=connection, kind=SyncRun.Kind.CALENDAR, trigger=trigger,
-                      state_model=CalendarSyncState, owner=owner, lease=LEASE) as (run, counts):
-        _sync(connection, counts, owner)
-    return run
+    return record_run(connection=connection, kind=SyncRun.Kind.CALENDAR, trigger=trigger,
+                      state_model=CalendarSyncState, owner=owner, lease=LEASE,
+                      work=lambda grant, counts: _sync(connection, grant, counts, owner))
 
 
-def _sync(connection: MailboxConnection, counts: RunCounts, owner: str) -> None:
+def _sync(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner: str) -> None:
     calendar = calendar_for(get_provider(connection.provider))
-    grant = fresh_grant(connection_id=connection.pk)
     _push_pending(connection, calendar, grant, counts)
     claim_lease(CalendarSyncState, connection.pk, owner, LEASE)  # renew
     _pull(connection, calendar, grant, counts)

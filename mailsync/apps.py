@@ -22,8 +22,7 @@ class MailsyncConfig(AppConfig):
 
 def _send_after_reconnect(sender: object, connection_id: Any, **kwargs: Any) -> None:
     """A (re)connected mailbox, or "Sync now": send the mail that waited for it."""
-    from .send_tasks import send_queue
-    from .sending import has_queued_mail
+    from .sending import has_queued_mail, request_drain
 
     if has_queued_mail(connection_id):
-        send_queue.delay(str(connection_id))
+        request_drain(connection_id)

@@ -28,20 +28,13 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts.mailbox import fresh_grant
 from accounts.models import MailboxConnection, SyncRun
 from accounts.provider_registry import get_provider
-from accounts.runs import RunCounts, claim_lease, recorded_run
+from accounts.runs import RunCounts, claim_lease, record_run
 from activities.models import Activity, EmailAttachment, EmailMessage, attachment_path
 from crm.models import ContactEmail
 from providers.base import Grant, MailProvider, MessageRef
-from providers.errors import (
-    AccessTokenRejected,
-    NotFound,
-    ProviderError,
-    Throttled,
-    TransientError,
-)
+from providers.errors import NotFound, ProviderError, Throttled
 
 from .mime import ParsedEmail, UnparseableMessage, parse_message
 from .models import EmailSource, MailSyncState
@@ -79,26 +72,18 @@ def run_capture(
 ) -> SyncRun | None:
     """Capture everything now in the connection's Aspire folder. Returns None when the connection
     no longer captures mail (disconnected, or the setting turned off since the run was queued).
-    Raises RunBusy when another run holds the connection, Throttled / TransientError for the task
-    to retry later (the run record says so; what was committed stays and the next run resumes)."""
+    Raises RunBusy when another run holds the connection, and provider errors after recording them
+    (what was committed stays, and the next run resumes)."""
     connection = MailboxConnection.objects.select_related("user").get(pk=connection_id)
     if not (connection.is_connected and connection.sync_email and connection.sync_aspire_folder):
         return None
-    with recorded_run(connection=connection, kind=SyncRun.Kind.MAIL, trigger=trigger, state_model=MailSyncState,
-                      owner=owner, lease=LEASE) as (run, counts):
-        try:
-            _capture(connection, counts, owner)
-        except AccessTokenRejected:
-            # Refused before its time (sessions revoked, password changed): refresh once and go
-            # on; if the refresh is refused too, the grant is gone (AuthRevoked: needs sign-in).
-            fresh_grant(connection_id=connection.pk, force=True)
-            _capture(connection, counts, owner)
-    return run
+    return record_run(connection=connection, kind=SyncRun.Kind.MAIL, trigger=trigger, state_model=MailSyncState,
+                      owner=owner, lease=LEASE,
+                      work=lambda grant, counts: _capture(connection, grant, counts, owner))
 
 
-def _capture(connection: MailboxConnection, counts: RunCounts, owner: str) -> None:
+def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner: str) -> None:
     provider = get_provider(connection.provider)
-    grant = fresh_grant(connection_id=connection.pk)
     state = MailSyncState.objects.get(connection=connection)
     if not state.aspire_folder_id or not state.processed_folder_id or _folder_check_due(state):
         _ensure_folders(provider, grant, state, counts=counts)
@@ -351,7 +336,7 @@ def _move(provider: MailProvider, grant: Grant, state: MailSyncState, ids: list[
         results = provider.move_messages(
             grant, tuple(ids), source_folder_id=state.aspire_folder_id, target_folder_id=state.processed_folder_id
         )
-    retryable = [error for error in results.values() if isinstance(error, TransientError)]
+    retryable = [error for error in results.values() if error is not None and not error.permanent]
     if retryable:
         # Captured and committed already: the retry (soon, with backoff) only moves them.
         raise retryable[0]

@@ -118,6 +118,18 @@ class SendQueue(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=100, blank=True)
     next_send_at = models.DateTimeField(default=timezone.now)
+    # Throttling answers without a Retry-After in a row: the mailbox's own backoff grows with them.
+    throttled_in_a_row = models.PositiveIntegerField(default=0)
+    # One drain pending per mailbox: when it should run (None: none asked for), the generation a
+    # drain task must carry to run it (older tasks find they are superseded), and when a task for
+    # it was last handed to the broker (a task lost with a killed worker is handed over again).
+    drain_at = models.DateTimeField(null=True, blank=True)
+    drain_generation = models.PositiveBigIntegerField(default=0)
+    drain_enqueued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["drain_at"], name="send_queue_drain_due",
+                                condition=models.Q(drain_at__isnull=False))]
 
     def __str__(self) -> str:
         return f"Send queue of {self.connection}"

@@ -1,57 +1,57 @@
-"""Sending mail from Aspire through the author's own mailbox: queue, pace, send, record.
+"""Sending mail from Aspire through the author's own mailbox: the sender.
 
-``queue_email`` stores the message (with its own Message-ID, fixed before any attempt) and asks
-for the mailbox's queue to be drained once the transaction commits. ``drain_queue`` is what the
-``mailsync.send_queue`` task runs: it holds the connection's lease, so one sender per mailbox
-sends at a time, and sends the due messages oldest first, each at least ``60 / per-minute``
-seconds after the previous one finished (``MAIL_SEND_PER_MINUTE``).
+Mail is queued by ``mailsync.outbox`` (with its own Message-ID, fixed before any attempt), which asks
+for the mailbox's queue to be drained (``request_drain``). ``drain_queue`` is what the
+``mailsync.send_queue`` task runs: it holds the mailbox's lease (``accounts.runs``), so one sender
+per mailbox sends at a time, and sends the due messages oldest first, each at least
+``60 / per-minute`` seconds after the previous one finished (``MAIL_SEND_PER_MINUTE``).
+
+**One drain pending per mailbox.** A request for a drain is a row update (``SendQueue.drain_at``,
+with a new generation), and only a request that changes it hands a task to the broker; a task
+whose generation is no longer current does nothing. So a burst of queued mail, or a sender that
+waits for its pace, makes one task, not one per message. A wait longer than a few minutes is left
+to the every-minute sweep (``sweep``) rather than held by the broker, and the sweep also hands
+over again a drain whose task was lost with a killed worker.
 
 **Never a second copy.** A message is claimed (queued -> sending, a conditional UPDATE) before it is
-sent. When an attempt ends with no answer (``SendOutcomeUnknown``: a timeout or a connection lost
-after the request left), a server error, or a worker that died mid-send (a message left "sending"
-when the lease lapsed), the message is marked ``verify_before_send``. Its next attempt first looks
-for its Message-ID in the mailbox (``find_sent``): found means it went out, so it is recorded as
-sent and not sent again; not found means the provider never accepted it, so it is sent. Only
-answers that prove nothing went out (throttling, a rejected token) are retried without that check.
+sent. When the answer does not prove whether the provider took it (``SendOutcomeUnknown``: no answer,
+or a server error from a gateway that may have passed it on), or the worker died mid-send (a message
+left "sending" when the lease lapsed), the message is marked ``verify_before_send``: its next
+attempt first looks for its Message-ID in the mailbox (``find_sent``). Found means it went out, so it
+is recorded as sent; not found means the provider never took it, so it is sent. Only answers that
+prove nothing went out (a 429, a refused access token, a refusal of the message) are acted on
+without that check.
+
+**The database is the source of truth.** A message left "sending" by a dead worker, or queued mail
+whose drain was lost, is found by the sweep within a few minutes; broker redelivery is not needed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F, Q
-from django.db.models.functions import Lower
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from accounts.mailbox import fresh_grant, mark_needs_signin
-from accounts.models import MailboxConnection, User
+from accounts.mailbox import mark_needs_signin
+from accounts.models import MailboxConnection
 from accounts.provider_registry import get_provider
-from accounts.tenancy import ensure_same_company
-from activities.models import REGARDING_FIELDS, Activity, EmailMessage, Regarding
+from accounts.runs import claim_lease, release_lease, with_fresh_grant
+from activities.models import Activity, EmailMessage, Regarding
 from activities.services import create_activity
-from crm.models import Contact, ContactEmail
-from providers.errors import (
-    AccessTokenRejected,
-    AuthRevoked,
-    ProviderError,
-    SendOutcomeUnknown,
-    Throttled,
-    TransientError,
-)
+from providers.base import Grant, MailProvider
+from providers.errors import AuthRevoked, ProviderError, SendOutcomeUnknown, Throttled
+from providers.http import retry_delay
 
 from .mime import dedupe_key_for_message_id
-from .models import OutboundAttachment, OutboundEmail, SendQueue
-from .outgoing import AttachmentFile, build_mime, clean_subject, new_message_id, parse_addresses
+from .models import OutboundEmail, SendQueue
+from .outgoing import AttachmentFile, build_mime
 
 log = logging.getLogger(__name__)
 
@@ -61,153 +61,104 @@ LEASE = dt.timedelta(minutes=10)
 # One task run sends for at most this long, then hands over to a new task so other mailboxes'
 # mail interleaves on the workers.
 DRAIN_BUDGET_SECONDS = 55.0
-# The pace's short gaps are slept through; a longer wait (Retry-After, a backoff) frees the worker
-# and a new task is scheduled for when it is over.
+# The pace's short gaps are slept through; a longer wait (Retry-After, a backoff) frees the worker.
 MAX_INLINE_WAIT_SECONDS = 5.0
+# A drain due further ahead than this is not handed to the broker as a countdown task: the sweep
+# starts it when it is due (the broker's visibility timeout must exceed any countdown it holds).
+MAX_COUNTDOWN = dt.timedelta(minutes=5)
+# A drain that should have started this long ago was lost with its worker (or waits behind a
+# backlog): the sweep hands it to the broker again, at most this often.
+DRAIN_LOST_AFTER = dt.timedelta(minutes=2)
 MAX_ATTEMPTS = 8
-MAX_BACKOFF = dt.timedelta(minutes=30)
 
 WAITING_FOR_SIGNIN = (
     "Aspire's access to your mailbox has ended. This message will be sent after you reconnect your mailbox "
     "in Settings."
 )
-NOT_CONNECTED = "Connect your mailbox in Settings to send mail from Aspire."
 CHECKING = "Aspire could not confirm that this message was sent. It will check your Sent folder before trying again."
-
-
-class SendRefused(Exception):
-    """The message can't be queued; ``message`` says why in plain words."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
 class DrainResult:
     sent: int = 0
     busy: bool = False
+    superseded: bool = False
     # When this mailbox's queue should be looked at again (mail waiting on a pace, a backoff or a
     # budget); None when nothing is left that this mailbox can send now.
     resume_at: dt.datetime | None = None
 
 
-# -- composing -------------------------------------------------------------------------------
+# -- asking for a drain -------------------------------------------------------------------------
 
 
-def sending_connection(user: User) -> MailboxConnection:
-    """The author's mailbox, if mail can be queued for it (connected, or waiting for a sign-in)."""
-    connection = MailboxConnection.objects.filter(user=user).first()
-    if connection is None or connection.state == MailboxConnection.State.DISCONNECTED:
-        raise SendRefused(NOT_CONNECTED)
-    return connection
+def request_drain(connection_id: uuid.UUID, *, at: dt.datetime | None = None) -> bool:
+    """Ask for the mailbox's queue to be drained at ``at`` (now by default). At most one drain is
+    pending per mailbox: an earlier request stands, a later one is folded into it. Returns whether
+    this request changed the pending drain. Call it outside a transaction, or on commit."""
+    now = timezone.now()
+    at = max(at or now, now)
+    SendQueue.objects.get_or_create(connection_id=connection_id)
+    changed = SendQueue.objects.filter(connection_id=connection_id).filter(
+        Q(drain_at__isnull=True) | Q(drain_at__gt=at)
+    ).update(drain_at=at, drain_generation=F("drain_generation") + 1, drain_enqueued_at=None)
+    if changed:
+        _hand_over(connection_id)
+    return bool(changed)
 
 
-def matching_contacts(company_id: uuid.UUID, addresses: Sequence[str]) -> list[Contact]:
-    """The company's contacts with any of these addresses (case-insensitive)."""
-    lowered = [address.lower() for address in addresses]
-    contact_ids = (
-        ContactEmail.objects.filter(company_id=company_id)
-        .annotate(lower_address=Lower("address"))
-        .filter(lower_address__in=lowered)
-        .values("contact_id")
-    )
-    return list(Contact.objects.filter(company_id=company_id, pk__in=contact_ids))
-
-
-@transaction.atomic
-def queue_email(
-    *,
-    author: User,
-    to: str,
-    cc: str = "",
-    subject: str,
-    body: str,
-    attachments: Sequence[AttachmentFile] = (),
-    regarding: Regarding | None = None,
-) -> OutboundEmail:
-    """Queue a message to go out through the author's own mailbox. ``to`` and ``cc`` are as typed
-    (comma-separated). Raises ValidationError for bad input, SendRefused without a mailbox."""
-    connection = sending_connection(author)
-    to_addresses = parse_addresses(to, field="To")
-    cc_addresses = parse_addresses(cc, field="Cc")
-    if not to_addresses:
-        raise ValidationError("Enter at least one address to send to.")
-    total = sum(len(attachment.content) for attachment in attachments)
-    if total > settings.MAIL_SEND_MAX_ATTACHMENT_BYTES:
-        limit_mb = settings.MAIL_SEND_MAX_ATTACHMENT_BYTES // (1024 * 1024)
-        raise ValidationError(f"Attachments can be {limit_mb} MB in all; these are {total / 1024 / 1024:.1f} MB.")
-    ensure_same_company(author.tenant_id, regarding, field="regarding")
-    outbound = OutboundEmail(
-        company_id=author.tenant_id, author=author, connection=connection,
-        message_id=new_message_id(connection.mailbox_address.rpartition("@")[2]),
-        to=to_addresses, cc=cc_addresses, subject=clean_subject(subject), body=body,
-    )
-    if regarding is not None:
-        # OutboundEmail names its Regarding fields as Activity does.
-        setattr(outbound, REGARDING_FIELDS[type(regarding)], regarding)
-    if connection.state != MailboxConnection.State.CONNECTED:
-        outbound.last_error = WAITING_FOR_SIGNIN
-    outbound.save()
-    outbound.contacts.set(matching_contacts(author.tenant_id, to_addresses + cc_addresses))
-    for attachment in attachments:
-        stored = OutboundAttachment(outbound=outbound, filename=attachment.filename,
-                                    content_type=attachment.content_type, size=len(attachment.content))
-        # Stored under a random name; the user's filename stays in the row and in the message.
-        stored.file.save(uuid.uuid4().hex, ContentFile(attachment.content), save=False)
-        stored.save()
-    transaction.on_commit(lambda: _request_drain(connection.pk))
-    return outbound
-
-
-@transaction.atomic
-def retry_email(*, outbound: OutboundEmail) -> bool:
-    """Queue a failed message again (its Message-ID stays, so the Sent-folder check still works).
-    Never a sent one: returns False when the message was not in the failed state."""
-    requeued = OutboundEmail.objects.filter(pk=outbound.pk, state=OutboundEmail.State.FAILED).update(
-        state=OutboundEmail.State.QUEUED, attempts=0, not_before=timezone.now(), last_error="",
-    )
-    if requeued:
-        transaction.on_commit(lambda: _request_drain(outbound.connection_id))
-    return bool(requeued)
-
-
-def _request_drain(connection_id: uuid.UUID) -> None:
+def _hand_over(connection_id: uuid.UUID) -> None:
+    """Give the pending drain to the broker, unless it is further ahead than a countdown may be."""
     from .send_tasks import send_queue  # the task module imports this one
 
-    send_queue.delay(str(connection_id))
+    now = timezone.now()
+    pending = SendQueue.objects.filter(connection_id=connection_id, drain_at__isnull=False).values_list(
+        "drain_at", "drain_generation").first()
+    if pending is None or pending[0] is None or pending[0] - now > MAX_COUNTDOWN:
+        return
+    drain_at, generation = pending
+    assert drain_at is not None
+    if SendQueue.objects.filter(connection_id=connection_id, drain_generation=generation).update(
+            drain_enqueued_at=now):
+        send_queue.apply_async((str(connection_id), generation),
+                               countdown=max(0.0, (drain_at - now).total_seconds()))
 
 
-def connections_with_due_mail() -> list[uuid.UUID]:
-    """Connected mailboxes with queued mail whose wait is over (for the every-minute sweep)."""
-    return list(
-        OutboundEmail.objects.filter(
-            state=OutboundEmail.State.QUEUED, not_before__lte=timezone.now(),
-            connection__state=MailboxConnection.State.CONNECTED,
-        ).values_list("connection_id", flat=True).distinct()
-    )
+def _take_drain(connection_id: uuid.UUID, generation: int) -> bool:
+    """The pending drain, for the task that carries its generation (one task runs it)."""
+    return bool(SendQueue.objects.filter(
+        connection_id=connection_id, drain_generation=generation, drain_at__isnull=False,
+    ).update(drain_at=None, drain_enqueued_at=None))
+
+
+def sweep() -> int:
+    """Every minute: start what the database says should be running. Mailboxes with queued mail
+    whose wait is over and no drain pending; a message left "sending" by a sender whose lease
+    lapsed (its worker died: the drain looks for it in the mailbox before sending again); and
+    drains that should have started a while ago (their task was lost). Returns how many."""
+    now = timezone.now()
+    queues = SendQueue.objects.filter(connection_id=OuterRef("connection_id"))
+    connected = Q(connection__state=MailboxConnection.State.CONNECTED)
+    due = OutboundEmail.objects.filter(connected, state=OutboundEmail.State.QUEUED, not_before__lte=now).exclude(
+        Exists(queues.filter(Q(drain_at__isnull=False) | Q(next_send_at__gt=now))))
+    stuck = OutboundEmail.objects.filter(connected, state=OutboundEmail.State.SENDING).exclude(
+        Exists(queues.filter(lease_until__gte=now)))
+    wanted = set(due.values_list("connection_id", flat=True).distinct()) | set(
+        stuck.values_list("connection_id", flat=True).distinct())
+    for connection_id in wanted:
+        request_drain(connection_id, at=now)
+    lost_before = now - DRAIN_LOST_AFTER
+    lost = SendQueue.objects.filter(
+        Q(drain_at__lte=now, drain_enqueued_at__isnull=True)
+        | Q(drain_at__lte=lost_before, drain_enqueued_at__lte=lost_before)
+    ).values_list("connection_id", flat=True)
+    lost_ids = set(lost) - wanted
+    for connection_id in lost_ids:
+        _hand_over(connection_id)
+    return len(wanted) + len(lost_ids)
 
 
 def has_queued_mail(connection_id: uuid.UUID) -> bool:
     return OutboundEmail.objects.filter(connection_id=connection_id, state=OutboundEmail.State.QUEUED).exists()
-
-
-# -- the lease: one sender per mailbox ------------------------------------------------------------
-
-
-def claim_queue(connection_id: uuid.UUID, owner: str) -> bool:
-    SendQueue.objects.get_or_create(connection_id=connection_id)
-    now = timezone.now()
-    claimed = (
-        SendQueue.objects.filter(connection_id=connection_id)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner))
-        .update(lease_until=now + LEASE, lease_owner=owner)
-    )
-    return claimed == 1
-
-
-def release_queue(connection_id: uuid.UUID, owner: str) -> None:
-    SendQueue.objects.filter(connection_id=connection_id, lease_owner=owner).update(lease_until=None, lease_owner="")
 
 
 # -- sending ---------------------------------------------------------------------------------------
@@ -218,30 +169,35 @@ def send_interval(provider: str) -> dt.timedelta:
     return dt.timedelta(seconds=60 / per_minute)
 
 
-def drain_queue(*, connection_id: uuid.UUID | str, owner: str,
+def drain_queue(*, connection_id: uuid.UUID | str, owner: str, generation: int | None = None,
                 budget_seconds: float = DRAIN_BUDGET_SECONDS) -> DrainResult:
     """Send the mailbox's due mail, oldest first, at the mailbox's pace, for up to
-    ``budget_seconds``. Returns at once (``busy``) when another sender holds the mailbox."""
+    ``budget_seconds``, then ask for the next drain if mail is left. ``generation`` is the pending
+    drain this run was handed (a superseded one returns at once); None runs regardless. Returns at
+    once (``busy``) when another sender holds the mailbox: that one looks again when it ends."""
     connection = MailboxConnection.objects.get(pk=connection_id)
-    if not claim_queue(connection.pk, owner):
+    if generation is not None and not _take_drain(connection.pk, generation):
+        return DrainResult(superseded=True)
+    if not claim_lease(SendQueue, connection.pk, owner, LEASE):
         return DrainResult(busy=True)
     try:
         result = _drain(connection, owner, budget_seconds)
     finally:
-        release_queue(connection.pk, owner)
-    if result.busy or result.resume_at is not None:
-        return result
-    # Mail queued while we held the lease had its own sender turned away as busy: look again.
-    waiting = OutboundEmail.objects.filter(
+        release_lease(SendQueue, connection.pk, owner)
+    # After the lease is released, so mail queued meanwhile (whose own drain found us busy) is seen.
+    resume_at = result.resume_at or OutboundEmail.objects.filter(
         connection=connection, state=OutboundEmail.State.QUEUED, connection__state=MailboxConnection.State.CONNECTED,
     ).order_by("not_before").values_list("not_before", flat=True).first()
-    return DrainResult(sent=result.sent, resume_at=waiting)
+    if resume_at is not None:
+        request_drain(connection.pk, at=resume_at)
+    return DrainResult(sent=result.sent, busy=result.busy, resume_at=resume_at)
 
 
 def _drain(connection: MailboxConnection, owner: str, budget_seconds: float) -> DrainResult:
     started = time.monotonic()
     sent = 0
-    # Left "sending" by a sender that died mid-send: it may have gone out.
+    # Left "sending" by a sender that died mid-send (we hold the lease, so nobody is sending it
+    # now): it may have gone out.
     OutboundEmail.objects.filter(connection=connection, state=OutboundEmail.State.SENDING).update(
         state=OutboundEmail.State.QUEUED, verify_before_send=True, last_error=CHECKING,
     )
@@ -264,7 +220,7 @@ def _drain(connection: MailboxConnection, owner: str, budget_seconds: float) -> 
             return DrainResult(sent=sent, resume_at=start_at)
         if wait > 0:
             time.sleep(wait)
-        if not claim_queue(connection.pk, owner):  # renew; lost only if we overran the lease
+        if not claim_lease(SendQueue, connection.pk, owner, LEASE):  # renew; lost only if we overran it
             return DrainResult(sent=sent, busy=True)
         if _send_one(connection, outbound.pk, interval):
             sent += 1
@@ -276,6 +232,13 @@ def _wait_for_signin(connection: MailboxConnection) -> None:
     )
 
 
+def _attempt(provider: MailProvider, grant: Grant, outbound: OutboundEmail, connection: MailboxConnection) -> None:
+    """Send the message, unless an earlier attempt may have sent it and it is in the mailbox."""
+    if outbound.verify_before_send and provider.find_sent(grant, outbound.message_id):
+        return
+    provider.send_mime(grant, _mime_of(outbound, connection))
+
+
 def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: dt.timedelta) -> bool:
     """One attempt at one message; True when it is now sent. Its outcome is recorded on its row."""
     claimed = OutboundEmail.objects.filter(pk=outbound_id, state=OutboundEmail.State.QUEUED).update(
@@ -285,62 +248,48 @@ def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: d
         return False
     outbound = OutboundEmail.objects.select_related("author").get(pk=outbound_id)
     provider = get_provider(connection.provider)
-    attempted_send = False
+    now = timezone.now()
+    # The order of these matters: each class is more specific than the ones after it, and the
+    # last ProviderError branch reads the one axis (permanent: refused; otherwise: try again).
     try:
-        grant = fresh_grant(connection_id=connection.pk)
-        for renewed in (False, True):
-            try:
-                if outbound.verify_before_send and provider.find_sent(grant, outbound.message_id):
-                    _mark_sent(outbound)
-                    return True
-                mime = _mime_of(outbound, connection)
-                attempted_send = True
-                provider.send_mime(grant, mime)
-                break
-            except AccessTokenRejected:
-                if renewed:
-                    raise
-                # The provider refused the access token, so nothing was read or sent: renew it
-                # once (a refused refresh means "needs sign-in") and go again.
-                attempted_send = False
-                grant = fresh_grant(connection_id=connection.pk, force=True)
+        # A refused access token is renewed once and the attempt made again (a 401 proves nothing
+        # was sent); a second refusal comes out as a transient error.
+        with_fresh_grant(connection.pk, lambda grant: _attempt(provider, grant, outbound, connection))
     except AuthRevoked as exc:
         # fresh_grant has already put the connection in "needs sign-in" when the refresh failed;
         # a refusal on the send itself (permissions withdrawn) does it here.
         if MailboxConnection.objects.filter(pk=connection.pk, state=MailboxConnection.State.CONNECTED).exists():
             mark_needs_signin(connection_id=connection.pk, message=exc.user_message)
-        _requeue(outbound, WAITING_FOR_SIGNIN, not_before=timezone.now())
+        _requeue(outbound, WAITING_FOR_SIGNIN, not_before=now)
         return False
-    except SendOutcomeUnknown:
+    except SendOutcomeUnknown as exc:
+        # It may have gone: look before sending again, once the provider has had time to file it.
         _pace(connection, interval)
-        delay = dt.timedelta(seconds=settings.MAIL_SEND_VERIFY_DELAY_SECONDS)
-        _requeue(outbound, CHECKING, not_before=timezone.now() + delay, verify=True)
+        wait = max(float(settings.MAIL_SEND_VERIFY_DELAY_SECONDS), exc.retry_after or 0.0)
+        _retry_or_fail(outbound, CHECKING, not_before=now + dt.timedelta(seconds=wait), verify=True)
         return False
     except Throttled as exc:
-        # The whole mailbox is asked to wait, not only this message.
-        resume = timezone.now() + dt.timedelta(seconds=exc.retry_after)
-        SendQueue.objects.filter(pk=connection.pk).update(next_send_at=resume)
-        _retry_or_fail(outbound, exc.user_message, not_before=resume)
-        return False
-    except AccessTokenRejected as exc:
-        _retry_or_fail(outbound, exc.user_message, not_before=timezone.now() + _backoff(outbound.attempts))
-        return False
-    except TransientError as exc:
-        # A server error on the send itself may hide an accepted message: check before resending.
-        if attempted_send:
-            _pace(connection, interval)
-        _retry_or_fail(outbound, exc.user_message, not_before=timezone.now() + _backoff(outbound.attempts),
-                       verify=attempted_send or outbound.verify_before_send)
+        # The whole mailbox is asked to wait, not only this message; without a Retry-After the
+        # mailbox's own backoff grows with each throttle in a row.
+        queue = SendQueue.objects.get(pk=connection.pk)
+        resume = now + dt.timedelta(seconds=retry_delay(exc, queue.throttled_in_a_row))
+        SendQueue.objects.filter(pk=connection.pk).update(
+            next_send_at=resume, throttled_in_a_row=F("throttled_in_a_row") + 1)
+        _retry_or_fail(outbound, exc.user_message, not_before=resume, verify=outbound.verify_before_send)
         return False
     except ProviderError as exc:
-        _fail(outbound, "Your mail provider refused this message, so it was not sent. "
-                        f"Check the addresses and attachments, then try again. ({exc.detail or exc})"[:1000])
+        if exc.permanent:
+            _fail(outbound, "Your mail provider refused this message, so it was not sent. "
+                            f"Check the addresses and attachments, then try again. ({exc.detail or exc})"[:1000])
+        else:
+            delay = dt.timedelta(seconds=retry_delay(exc, outbound.attempts - 1))
+            _retry_or_fail(outbound, exc.user_message, not_before=now + delay, verify=outbound.verify_before_send)
         return False
     except Exception:
         # Our own bug: the message may or may not have gone; never resend it blindly.
         log.exception("sending %s failed", outbound_id)
-        _requeue(outbound, CHECKING, not_before=timezone.now() + _backoff(outbound.attempts),
-                 verify=attempted_send or outbound.verify_before_send)
+        delay = dt.timedelta(seconds=retry_delay(None, outbound.attempts - 1))
+        _requeue(outbound, CHECKING, not_before=now + delay, verify=True)
         raise
     _pace(connection, interval)
     _mark_sent(outbound)
@@ -350,12 +299,7 @@ def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: d
 def _pace(connection: MailboxConnection, interval: dt.timedelta) -> None:
     # Counted from when the send finished: the provider counts a message when the request
     # arrives, which is before our answer, so this spacing holds at the provider too.
-    SendQueue.objects.filter(pk=connection.pk).update(next_send_at=timezone.now() + interval)
-
-
-def _backoff(attempts: int) -> dt.timedelta:
-    seconds = min(MAX_BACKOFF.total_seconds(), 30 * 2 ** max(attempts - 1, 0))
-    return dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 (jitter, not secrets)
+    SendQueue.objects.filter(pk=connection.pk).update(next_send_at=timezone.now() + interval, throttled_in_a_row=0)
 
 
 def _requeue(outbound: OutboundEmail, reason: str, *, not_before: dt.datetime, verify: bool | None = None) -> None:
@@ -365,11 +309,10 @@ def _requeue(outbound: OutboundEmail, reason: str, *, not_before: dt.datetime, v
     OutboundEmail.objects.filter(pk=outbound.pk, state=OutboundEmail.State.SENDING).update(**changes)
 
 
-def _retry_or_fail(outbound: OutboundEmail, reason: str, *, not_before: dt.datetime,
-                   verify: bool | None = None) -> None:
+def _retry_or_fail(outbound: OutboundEmail, reason: str, *, not_before: dt.datetime, verify: bool) -> None:
     if outbound.attempts >= MAX_ATTEMPTS:
-        if verify:
-            OutboundEmail.objects.filter(pk=outbound.pk).update(verify_before_send=True)
+        # A Retry later still looks in the mailbox first if this attempt may have sent it.
+        OutboundEmail.objects.filter(pk=outbound.pk).update(verify_before_send=verify)
         _fail(outbound, f"Aspire tried {outbound.attempts} times and could not send this message. {reason}")
         return
     _requeue(outbound, reason, not_before=not_before, verify=verify)

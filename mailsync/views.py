@@ -18,7 +18,7 @@ from crm.models import Contact, Opportunity, Property, WorkTicket
 
 from .forms import ComposeForm
 from .models import OutboundEmail
-from .sending import NOT_CONNECTED, SendRefused, queue_email, retry_email, sending_connection
+from .outbox import NOT_CONNECTED, SendRefused, queue_email, retry_email, sending_connection
 
 # URL segment -> the record kind a message can be regarding.
 REGARDING_KINDS: dict[str, type[Model]] = {

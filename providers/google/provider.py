@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from providers.base import AuthRequest, Grant, MailboxIdentity, MessagePage, PushChannel
@@ -15,7 +16,14 @@ from providers.errors import ProviderError, SendOutcomeUnknown
 from . import gmail, mapping
 from .auth import GoogleAuth, GoogleConfig, new_session
 from .quota import UserQuota
-from .transport import NETWORK_ERRORS, NOTHING_SENT_ERRORS, api_service, google_errors, new_batch
+from .transport import (
+    NETWORK_ERRORS,
+    NOTHING_SENT_ERRORS,
+    api_service,
+    from_http_error,
+    google_errors,
+    new_batch,
+)
 
 
 class GoogleProvider:
@@ -117,6 +125,9 @@ class GoogleProvider:
         with self.api(grant, single_attempt=True) as client:
             try:
                 return gmail.send(client, mime)
+            except HttpError as exc:
+                # A 5xx may come from a front end that passed the message on: ambiguous.
+                raise from_http_error(exc, may_repeat=False) from exc
             except NOTHING_SENT_ERRORS:
                 raise
             except NETWORK_ERRORS as exc:

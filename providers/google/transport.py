@@ -10,10 +10,9 @@ call (at most twice).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import email.utils
 import http.client
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import google.auth.exceptions
@@ -25,17 +24,13 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
-from providers.errors import (
-    AuthRevoked,
-    Conflict,
-    NotFound,
-    ProviderError,
-    SyncStateExpired,
-    Throttled,
-    TransientError,
-)
+from providers.errors import AuthRevoked, NotFound, ProviderError, Throttled, TransientError
+from providers.http import error_for_status, retry_after_of
 
-DEFAULT_RETRY_AFTER = 30.0
+CONFIGURATION_REFUSED = (
+    "Google refused Aspire's own sign-in details, so syncing has stopped for now. Your administrator needs to "
+    "check Aspire's Google configuration; nothing needs to change in your mailbox."
+)
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 API_VERSIONS = {"gmail": "v1", "calendar": "v3"}
 NETWORK_ERRORS = (
@@ -165,63 +160,36 @@ def from_refresh_error(error: google.auth.exceptions.RefreshError) -> ProviderEr
     if error.retryable:
         return TransientError(f"refresh: {message}"[:300])
     # invalid_client and the like: our configuration, not the user's grant, is wrong.
-    return ProviderError(f"refresh: {message}"[:300])
+    return ProviderError(f"refresh: {message}"[:300], user_message=CONFIGURATION_REFUSED)
 
 
-def from_http_error(error: HttpError) -> ProviderError:
+def from_http_error(error: HttpError, *, may_repeat: bool = True) -> ProviderError:
     status = int(error.status_code)
     reasons = error_reasons(error)
     detail = f"HTTP {status} {'/'.join(sorted(reasons))}: {error.reason}"[:300]
+    # Reference: https://developers.google.com/workspace/gmail/api/guides/handle-errors
     if status == 403 and reasons & RATE_LIMIT_REASONS:
-        return Throttled(detail, retry_after=retry_after(error.resp))
-    if status == 401:
-        # The authorized client has already refreshed the access token and repeated the call. Had
-        # the grant been revoked, that refresh would have failed with invalid_grant (AuthRevoked).
-        # A 401 despite a fresh token says nothing certain about the grant, and AuthRevoked would
-        # disconnect the mailbox until the user signs in again: retry instead.
-        return TransientError(detail)
+        return Throttled(detail, retry_after=retry_after_of(error.resp))
     if status == 403 and "insufficientPermissions" in reasons:
         return AuthRevoked(detail, user_message=(
             "Aspire no longer has every permission it needs for this mailbox. "
             "Please sign in again and allow all the requested access."))
     if status == 400 and str(error.reason).startswith("Invalid label"):
         return NotFound(detail)  # the label was deleted in Gmail since we learned its id
-    if status == 404:
-        return NotFound(detail)
-    return error_for_status(status, error.resp, detail)
+    # A 401 here comes after the authorized client has already refreshed the access token and
+    # repeated the call; it is handled like any refused access token (renewed once by the run).
+    return error_for_status(status, error.resp, detail, may_repeat=may_repeat, documented=_documented(error))
 
 
-def error_for_status(status: int, headers: Mapping[str, str], detail: str) -> ProviderError:
-    """The error for an HTTP status with no more specific meaning."""
-    if status in (429, 503):
-        return Throttled(detail, retry_after=retry_after(headers))
-    if status in (409, 412):
-        return Conflict(detail)
-    if status == 410:
-        return SyncStateExpired(detail)
-    if status >= 500:
-        return TransientError(detail)
-    return ProviderError(detail)  # a request we got wrong: retrying will not help, signing in neither
+def _documented(error: HttpError) -> bool:
+    """Whether the answer was in Google's error shape (``{"error": {"code": ..., "message": ...}}``)."""
+    try:
+        body = json.loads(error.content.decode("utf-8"))
+    except (AttributeError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(body, dict) and isinstance(body.get("error"), dict)
 
 
 def error_reasons(error: HttpError) -> set[str]:
     details = error.error_details if isinstance(error.error_details, list) else []
     return {str(item["reason"]) for item in details if isinstance(item, dict) and item.get("reason")}
-
-
-def retry_after(headers: Mapping[str, str]) -> float:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), else the default."""
-    value = (headers.get("retry-after") or headers.get("Retry-After") or "").strip()
-    if not value:
-        return DEFAULT_RETRY_AFTER
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())

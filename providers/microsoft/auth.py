@@ -25,6 +25,12 @@ from .graph import NETWORK_ERRORS
 # Token endpoint errors that mean the grant itself is over: the user must sign in again.
 # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
 GRANT_OVER = frozenset({"invalid_grant", "interaction_required", "consent_required", "login_required"})
+# Reference: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#error-codes-for-token-endpoint-errors
+CLIENT_REFUSED = frozenset({"invalid_client", "unauthorized_client", "unsupported_grant_type"})
+CONFIGURATION_REFUSED = (
+    "Microsoft refused Aspire's own sign-in details, so syncing has stopped for now. Your administrator needs "
+    "to check Aspire's Microsoft 365 configuration; nothing needs to change in your mailbox."
+)
 
 SIGN_IN_MESSAGES = {
     "consent_required": "Your Microsoft 365 administrator needs to approve Aspire Sync for your organisation "
@@ -130,8 +136,11 @@ class MicrosoftAuth:
         if "error" in result:
             if result["error"] in GRANT_OVER:
                 raise AuthRevoked(_description(result))
-            # Throttling, an outage, or a client secret that has expired: nothing the user can fix
-            # by signing in again, so the connection is kept and the caller retries.
+            if result["error"] in CLIENT_REFUSED:
+                # Aspire's own registration (an expired client secret, say): waiting won't fix it and
+                # neither will the user signing in again, so the connection is kept and says so.
+                raise ProviderError(_description(result), user_message=CONFIGURATION_REFUSED)
+            # Throttling or an outage: the connection is kept and the caller tries again later.
             raise TransientError(_description(result))
         return self._grant(result, cache, grant.data["home_account_id"])
 

@@ -1,14 +1,12 @@
 """A small Microsoft Graph client on ``requests``: bearer auth, immutable ids, timeouts, and Graph's
 errors turned into ``providers.errors``.
 
-It never retries: retries, with the ``retry_after`` carried by ``Throttled``, belong to the caller
-(the Celery tasks), which knows the mailbox's backoff and concurrency budget.
+It never retries: retries, with the ``retry_after`` every provider error carries, belong to the
+caller (the Celery tasks), which knows the mailbox's backoff and concurrency budget.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import io
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -17,22 +15,13 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
-from ..errors import (
-    AccessTokenRejected,
-    Conflict,
-    NotFound,
-    ProviderError,
-    SendOutcomeUnknown,
-    SyncStateExpired,
-    Throttled,
-    TransientError,
-)
+from ..errors import ProviderError, SendOutcomeUnknown, SyncStateExpired, TransientError
+from ..http import error_for_status
 
 # Reference: https://learn.microsoft.com/en-us/graph/outlook-immutable-id
 # Without it a message's id changes when it moves to another folder; the header applies only to the
 # request that carries it, so every request (and every step of a batch) sends it.
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
-DEFAULT_RETRY_AFTER = 30.0
 # Reference: https://learn.microsoft.com/en-us/graph/json-batching#batch-size-limitations
 MAX_BATCH_STEPS = 20
 STREAM_CHUNK = 64 * 1024
@@ -80,43 +69,18 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def retry_after(headers: Mapping[str, str]) -> float:
-    """Retry-After in seconds: Graph sends seconds, HTTP also allows a date."""
-    raw = headers.get("Retry-After")
-    if not raw:
-        return DEFAULT_RETRY_AFTER
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
-
-
-def error_from_response(status: int, headers: Mapping[str, str], body: Any) -> ProviderError:
+def error_from_response(status: int, headers: Mapping[str, str] | None, body: Any, *,
+                        may_repeat: bool = True) -> ProviderError:
     """The provider error for a Graph error answer (a whole response or one batch step)."""
     # Reference: https://learn.microsoft.com/en-us/graph/errors
     error = body.get("error") if isinstance(body, dict) else None
+    documented = isinstance(error, dict)
     code = str(error.get("code", "")) if isinstance(error, dict) else ""
     message = str(error.get("message", "")) if isinstance(error, dict) else ""
     detail = f"Graph {status} {code}: {message}".strip()
-    if status == 401:
-        return AccessTokenRejected(detail)
-    if status in (429, 503, 504):
-        # Reference: https://learn.microsoft.com/en-us/graph/throttling
-        return Throttled(detail, retry_after=retry_after(headers))
-    if status == 410 or code.lower() in SYNC_STATE_CODES:
+    if code.lower() in SYNC_STATE_CODES and status < 500:
         return SyncStateExpired(detail)
-    if status == 404:
-        return NotFound(detail)
-    if status in (409, 412):
-        return Conflict(detail)
-    if status >= 500:
-        return TransientError(detail)
-    return ProviderError(detail)
+    return error_for_status(status, headers, detail, may_repeat=may_repeat, documented=documented)
 
 
 class GraphClient:
@@ -175,7 +139,7 @@ class GraphClient:
                 body = None
             finally:
                 response.close()
-            raise error_from_response(response.status_code, response.headers, body)
+            raise error_from_response(response.status_code, response.headers, body, may_repeat=may_repeat)
         return response
 
     def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:

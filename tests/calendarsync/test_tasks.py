@@ -52,7 +52,7 @@ def test_a_throttled_sync_is_retried_after_the_providers_delay(
 def test_no_retry_for_a_missing_connection_or_revoked_access(
     bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess
 ) -> None:
-    assert sync_calendar.apply(args=(str(uuid.uuid4()),)).get() == "connection gone"
+    assert sync_calendar.apply(args=(str(uuid.uuid4()),)).get() == "gone"
     providers_on_sandbox.control("POST", "/faults", json={"kind": "invalid_grant", "account": "bob@greenleaf.example"})
     # Make the stored access token due for refresh, so the refused refresh is met at once.
     connection = MailboxConnection.objects.get(pk=bob_calendar.pk)

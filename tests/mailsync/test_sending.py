@@ -29,8 +29,8 @@ from activities.models import Activity
 from crm.models import Contact, ContactEmail, Opportunity
 from mailsync.capture import run_capture
 from mailsync.models import EmailSource, OutboundEmail, SendQueue
+from mailsync.outbox import queue_email
 from mailsync.send_tasks import send_queue
-from mailsync.sending import queue_email
 from sandbox.runner import SandboxProcess
 from sandbox.signin import ProviderSignIn
 from tests.accounts.test_connect_mailbox import connect
@@ -431,9 +431,10 @@ def test_a_message_left_sending_by_a_dead_worker_is_looked_for_before_it_is_sent
 def test_two_senders_never_send_the_same_message(providers_on_sandbox: SandboxProcess, bob: User) -> None:
     connection = connect_bob(client_for(bob), providers_on_sandbox, bob, "microsoft")
     outbound = queue(bob)
-    from mailsync.sending import claim_queue, drain_queue
+    from accounts.runs import claim_lease
+    from mailsync.sending import LEASE, drain_queue
 
-    assert claim_queue(connection.pk, "worker-a")  # another worker is draining this mailbox
+    assert claim_lease(SendQueue, connection.pk, "worker-a", LEASE)  # another worker is draining this mailbox
     assert drain_queue(connection_id=connection.pk, owner="worker-b").busy
     outbound.refresh_from_db()
     assert outbound.state == "queued" and not send_requests(providers_on_sandbox, "microsoft")

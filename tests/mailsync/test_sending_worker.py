@@ -14,7 +14,7 @@ from django.db import transaction
 
 from accounts.models import User
 from mailsync.models import OutboundEmail
-from mailsync.sending import queue_email
+from mailsync.outbox import queue_email
 from sandbox.runner import SandboxProcess
 from tests.conftest import client_for
 from tests.mailsync.test_sending import connect_bob, send_requests, sent_copies

@@ -245,10 +245,10 @@ def test_the_sandbox_rate_limit_is_throttled(sandbox: SandboxProcess, google: Go
 
 
 def test_503_is_throttled_and_500_transient(sandbox: SandboxProcess, google: GoogleProvider, grant: Grant) -> None:
-    fault(sandbox, kind="status", status=503, path="/messages$")
+    fault(sandbox, kind="status", status=503, retry_after=6, path="/messages$")
     with pytest.raises(Throttled) as throttled:
         google.list_folder(grant, "INBOX")
-    assert throttled.value.retry_after == 30
+    assert throttled.value.retry_after == 6
 
     fault(sandbox, kind="status", status=500, path="/messages$")
     with pytest.raises(TransientError) as transient:
@@ -385,7 +385,8 @@ def test_errors_are_provider_errors_only(sandbox: SandboxProcess, google: Google
     fault(sandbox, kind="status", status=400, path="/profile$")
     with pytest.raises(ProviderError) as raised:
         google.identify(grant)
-    assert not raised.value.permanent and not isinstance(raised.value, TransientError)
+    # A request Google refused: waiting will not help, so it is permanent (and shown as failed).
+    assert raised.value.permanent and not isinstance(raised.value, TransientError)
 
 
 def test_an_expired_access_token_is_renewed_on_the_way(sandbox: SandboxProcess, google: GoogleProvider,

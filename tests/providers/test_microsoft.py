@@ -280,12 +280,17 @@ def test_throttling_carries_retry_after(sandbox: SandboxProcess, provider: Micro
     assert not throttled.value.permanent
 
 
-def test_service_unavailable_is_throttling_with_a_default_wait(sandbox: SandboxProcess, provider: MicrosoftProvider,
-                                                               grant: Grant) -> None:
-    sandbox.control("POST", "/faults", json={"kind": "status", "status": 503, "path": "/messages$"})
+def test_service_unavailable_is_throttling_only_with_a_retry_after(sandbox: SandboxProcess,
+                                                                   provider: MicrosoftProvider, grant: Grant) -> None:
+    sandbox.control("POST", "/faults", json={"kind": "status", "status": 503, "retry_after": 4, "path": "/messages$"})
     with pytest.raises(Throttled) as throttled:
         provider.list_folder(grant, "inbox")
-    assert throttled.value.retry_after == 30
+    assert throttled.value.retry_after == 4
+    # Without one, the caller backs off on its own rather than wait a fixed default.
+    sandbox.control("POST", "/faults", json={"kind": "status", "status": 503, "path": "/messages$"})
+    with pytest.raises(TransientError) as transient:
+        provider.list_folder(grant, "inbox")
+    assert not isinstance(transient.value, Throttled) and transient.value.retry_after is None
 
 
 def test_a_dropped_connection_is_transient(sandbox: SandboxProcess, provider: MicrosoftProvider, grant: Grant) -> None:

@@ -69,6 +69,7 @@ from mailsync.models import EmailSource
 from mailsync.tasks import capture_mailbox
 from providers.base import Grant
 from providers.errors import Throttled
+from providers.http import retry_delay
 
 COMPANY_PREFIX = "Bench mail "
 WORKERS = 2
@@ -279,7 +280,7 @@ def fetch_only(job: dict[str, Any]) -> dict[str, Any]:
         for _, outcome in capture.fetch_mimes(provider, grant, pending[:capture.PAGE_SIZE]):
             if isinstance(outcome, Throttled):
                 throttled += 1
-                time.sleep(outcome.retry_after)
+                time.sleep(retry_delay(outcome, 0))
                 break
             if isinstance(outcome, Exception):
                 raise outcome
