@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -103,16 +104,26 @@ def with_fresh_grant(connection_id: uuid.UUID | str, work: Callable[[Grant], T])
 # -- a recorded run --------------------------------------------------------------------------
 
 
+def run_lease() -> dt.timedelta:
+    """How long a capture or calendar run holds its connection without renewing: short, so the
+    work of a worker killed mid-run is picked up again within minutes (runs renew it per page)."""
+    return dt.timedelta(seconds=settings.SYNC_RUN_LEASE_SECONDS)
+
+
+def renew_run_lease(state_model: Any, connection_id: uuid.UUID, owner: str) -> None:
+    claim_lease(state_model, connection_id, owner, run_lease())
+
+
 def record_run(
     *, connection: MailboxConnection, kind: str, trigger: str, state_model: Any, owner: str,
-    lease: dt.timedelta, work: Callable[[Grant, RunCounts], None],
+    work: Callable[[Grant, RunCounts], None],
 ) -> SyncRun:
     """Hold the lease, run ``work`` with a fresh grant (renewed once if refused) and record the run.
 
     Raises RunBusy when another run holds the connection. Provider errors are recorded and raised
     again for the task's retry policy: ``permanent`` ones as failed (a revoked grant also puts the
     connection in "needs sign-in"), the others as retrying."""
-    if not claim_lease(state_model, connection.pk, owner, lease):
+    if not claim_lease(state_model, connection.pk, owner, run_lease()):
         raise RunBusy(str(connection.pk))
     run = SyncRun.objects.create(company_id=connection.company_id, connection=connection, kind=kind, trigger=trigger)
     counts = RunCounts()

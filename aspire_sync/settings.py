@@ -210,6 +210,9 @@ else:
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     }
 CELERY_RESULT_BACKEND = None  # tasks record their outcome in the database, not in a result store
+# A capture or calendar run renews its lease after every page; one that stops renewing (its
+# worker was killed) is picked up again by the dispatcher this long after its last renewal.
+SYNC_RUN_LEASE_SECONDS = env.int("SYNC_RUN_LEASE_SECONDS", default=120)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # A task is acknowledged after it finishes, so a worker killed mid-task leaves it for another
 # worker; tasks are written to be idempotent, so running one twice does no harm.

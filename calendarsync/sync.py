@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from accounts.models import MailboxConnection, SyncRun
 from accounts.provider_registry import get_provider
-from accounts.runs import RunCounts, claim_lease, record_run
+from accounts.runs import RunCounts, record_run, renew_run_lease
 from activities.models import Activity
 from providers.base import Grant
 from providers.calendar import Attendee, CalendarChanges, CalendarEvent, CalendarProvider, EventDraft, calendar_for
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 WINDOW_BACK = dt.timedelta(days=30)
 WINDOW_AHEAD = dt.timedelta(days=365)
 ROLL_EVERY = dt.timedelta(days=1)
-LEASE = dt.timedelta(minutes=2)
 CHUNK = 500
 CONFLICT_MESSAGE = ("“{title}” was changed in {provider} while it was also changed in Aspire. "
                     "The {provider} version was kept; your Aspire version is saved here.")
@@ -66,14 +65,14 @@ def run_calendar_sync(
     if not (connection.is_connected and connection.sync_calendar):
         return None
     return record_run(connection=connection, kind=SyncRun.Kind.CALENDAR, trigger=trigger,
-                      state_model=CalendarSyncState, owner=owner, lease=LEASE,
+                      state_model=CalendarSyncState, owner=owner,
                       work=lambda grant, counts: _sync(connection, grant, counts, owner))
 
 
 def _sync(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner: str) -> None:
     calendar = calendar_for(get_provider(connection.provider))
     _push_pending(connection, calendar, grant, counts)
-    claim_lease(CalendarSyncState, connection.pk, owner, LEASE)  # renew
+    renew_run_lease(CalendarSyncState, connection.pk, owner)
     _pull(connection, calendar, grant, counts)
     if ensure_watch(connection, calendar, grant):
         counts.requests += 1

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from accounts.models import MailboxConnection, SyncRun
 from accounts.provider_registry import get_provider
-from accounts.runs import RunCounts, claim_lease, record_run
+from accounts.runs import RunCounts, record_run, renew_run_lease
 from activities.models import Activity, EmailAttachment, EmailMessage, attachment_path
 from crm.models import ContactEmail
 from providers.base import Grant, MailProvider, MessageRef
@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 
 FOLDERS = ("Aspire", "Processed")
 PAGE_SIZE = 50
-# Short, and renewed after every page: a worker killed mid-run holds the connection briefly only.
-LEASE = dt.timedelta(minutes=2)
 FOLDER_CHECK_INTERVAL = dt.timedelta(days=1)
 # A page that makes no progress (every message failed) ends the run rather than spin.
 MAX_PAGES_PER_RUN = 400
@@ -78,7 +76,7 @@ def run_capture(
     if not (connection.is_connected and connection.sync_email and connection.sync_aspire_folder):
         return None
     return record_run(connection=connection, kind=SyncRun.Kind.MAIL, trigger=trigger, state_model=MailSyncState,
-                      owner=owner, lease=LEASE,
+                      owner=owner,
                       work=lambda grant, counts: _capture(connection, grant, counts, owner))
 
 
@@ -103,7 +101,7 @@ def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, own
         if not to_move:
             return  # nothing on this page could be taken in; the next run tries again
         _move(provider, grant, state, to_move, counts)
-        claim_lease(MailSyncState, connection.pk, owner, LEASE)  # renew
+        renew_run_lease(MailSyncState, connection.pk, owner)
 
 
 def _folder_check_due(state: MailSyncState) -> bool:

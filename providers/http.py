@@ -32,7 +32,7 @@ MAX_RETRY_AFTER = 3600.0
 # failed together don't come back together.
 BACKOFF_BASE = 15.0
 BACKOFF_CAP = 15 * 60.0
-_DELAY_SECONDS = re.compile(r"\d+(\.\d+)?")
+_DELAY_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:

@@ -16,7 +16,8 @@ from django.db import connection
 FORWARDED_SETTINGS = (
     "PROVIDER_CA_BUNDLE", "OAUTH_REDIRECT_URI", "MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET",
     "MICROSOFT_AUTHORITY", "MICROSOFT_GRAPH_URL", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GOOGLE_AUTH_URI",
-    "GOOGLE_TOKEN_URI", "GOOGLE_REVOKE_URI", "GOOGLE_API_ENDPOINT",
+    "GOOGLE_TOKEN_URI", "GOOGLE_REVOKE_URI", "GOOGLE_API_ENDPOINT", "SYNC_RUN_LEASE_SECONDS",
+    "MAIL_SEND_VERIFY_DELAY_SECONDS",
 )
 
 
@@ -33,7 +34,8 @@ def database_url() -> str:
 def real_worker(*, queues: str = "default,mail", hostname: str = "test-worker@%h") -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "DATABASE_URL": database_url()}
     for name in FORWARDED_SETTINGS:
-        env[name] = str(getattr(settings, name) or "")
+        value = getattr(settings, name)
+        env[name] = "" if value is None else str(value)
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
     if "data_folder_in" in options:  # the embedded broker: the worker reads the folder we write to
         env["CELERY_BROKER_DIR"] = str(Path(options["data_folder_in"]).parent)

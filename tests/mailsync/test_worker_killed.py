@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import time
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import MailboxConnection, SyncRun, User
 from activities.models import Activity
+from aspire_sync.tasks import dispatch_due_syncs
 from mailsync.capture import run_capture
 from mailsync.models import EmailSource, MailSyncState
 from mailsync.tasks import capture_mailbox
@@ -22,12 +24,12 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 EMAIL = "bob@greenleaf.example"
 
 
-def wait_for(condition: Any, seconds: float = 30) -> None:
+def wait_for(condition: Any, seconds: float = 30, every: float = 0.1) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.1)
+        time.sleep(every)
     raise AssertionError("timed out")
 
 
@@ -72,3 +74,39 @@ def test_a_worker_killed_mid_run(moment: str, providers_on_sandbox: SandboxProce
     assert Activity.objects.filter(subject__startswith="Estimate").count() == 5  # once each
     assert EmailSource.objects.filter(connection=connection).count() == 5
     assert aspire_count(sandbox) == 0
+
+
+def test_a_run_cut_off_by_a_killed_worker_is_picked_up_again_from_the_database(
+    providers_on_sandbox: SandboxProcess, bob: User, settings: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kill -9 mid-capture with more mail waiting: the rest is captured with no manual step, once the
+    dead run's lease lapses, not when the broker redelivers its task (an hour later, with Redis)."""
+    sandbox = providers_on_sandbox
+    settings.SYNC_RUN_LEASE_SECONDS = 3  # the workers' lease; 120 s in production
+    connection = connected_mailbox(sandbox, bob, "microsoft", EMAIL)
+    run_capture(connection_id=connection.pk, owner="setup")
+    for n in range(8):
+        drop(sandbox, "microsoft", EMAIL, mime(f"Estimate {n}"))
+    sandbox.control("POST", "/faults", json={"kind": "delay", "seconds": 60, "path": "/\\$value", "count": 1})
+    with real_worker(queues="default,mail") as worker:
+        capture_mailbox.delay(str(connection.pk), "manual")
+        wait_for(lambda: any("$value" in r["path"] for r in sandbox.control("GET", "/requests")["requests"]))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    killed_at = time.monotonic()
+    assert aspire_count(sandbox) == 8
+    # The dispatcher already moved the connection's next sync an hour on: only recovery brings it back.
+    MailboxConnection.objects.filter(pk=connection.pk).update(next_sync_at=timezone.now() + dt.timedelta(hours=1))
+    with real_worker(queues="default,mail", hostname="survivor@%h") as survivor:
+        # Beat's every-minute tick, every second here.
+        def tick_and_check() -> bool:
+            dispatch_due_syncs.delay()
+            return aspire_count(sandbox) == 0
+        wait_for(tick_and_check, seconds=60, every=1.0)
+        assert survivor.poll() is None
+    recovered_in = time.monotonic() - killed_at
+    assert Activity.objects.filter(subject__startswith="Estimate").count() == 8  # once each
+    assert EmailSource.objects.filter(connection=connection).count() == 8
+    interrupted = SyncRun.objects.get(connection=connection, trigger="manual")
+    assert interrupted.outcome == SyncRun.Outcome.RETRYING and "interrupted" in interrupted.error
+    print(f"captured the rest {recovered_in:.1f} s after the kill (lease {settings.SYNC_RUN_LEASE_SECONDS} s)")
