@@ -74,6 +74,9 @@ def _sync(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner:
     _push_pending(connection, calendar, grant, counts)
     renew_run_lease(CalendarSyncState, connection.pk, owner)
     _pull(connection, calendar, grant, counts)
+    if Appointment.objects.filter(connection=connection, push=Appointment.Push.DELETE).exclude(
+            provider_event_id="").exists():
+        _push_pending(connection, calendar, grant, counts)  # events the read just found to be ours
     if ensure_watch(connection, calendar, grant):
         counts.requests += 1
 
@@ -122,8 +125,11 @@ def _push_pending(connection: MailboxConnection, calendar: CalendarProvider, gra
                 calendar.delete_event(grant, appointment.provider_event_id, etag=appointment.etag)
                 _pushed(appointment, None, action)
             else:
-                counts.requests -= 1  # deleted before it was ever sent: nothing to tell the provider
-                _pushed(appointment, None, action)
+                # Deleted before we learned its event id: its create may still have reached the
+                # provider (an answer lost). The tombstone stays, hidden, until a read brings that
+                # event back under our client id (then it is deleted there too) or a full listing
+                # shows the create never arrived.
+                counts.requests -= 1
         except Conflict:
             _refused(appointment, action)
         except NotFound:
@@ -221,6 +227,8 @@ def apply_changes(connection: MailboxConnection, changes: CalendarChanges, *, wi
         for held in Appointment.objects.select_for_update().filter(connection=connection,
                                                                    provider_event_id__in=chunk):
             existing[held.provider_event_id] = held
+    for event in _claim_our_events(connection, [e for e in inside.values() if e.id not in existing]):
+        inside.pop(event.id)  # ours, made in Aspire: not a provider-made appointment
     to_create: list[Appointment] = []
     to_update: list[Appointment] = []
     for event in inside.values():
@@ -262,6 +270,31 @@ def apply_changes(connection: MailboxConnection, changes: CalendarChanges, *, wi
         Appointment.objects.filter(pk=unsettled.pk).update(push=Appointment.Push.NONE)
 
 
+def _claim_our_events(connection: MailboxConnection, unknown: list[CalendarEvent]) -> list[CalendarEvent]:
+    """Events Aspire made whose create answer never came back, recognised by the client id the
+    create carried (Graph's transactionId, Google's event id). Each is tied to its appointment
+    instead of being imported as a second, read-only one: a pending create now knows its event,
+    and one deleted in Aspire meanwhile is deleted at the provider by the next push."""
+    by_client_id: dict[uuid.UUID, CalendarEvent] = {}
+    for event in unknown:
+        try:
+            by_client_id[uuid.UUID(hex=event.client_id)] = event
+        except ValueError:
+            continue  # not a client id of ours
+    claimed: list[CalendarEvent] = []
+    for chunk in _chunks(list(by_client_id)):
+        for appointment in Appointment.objects.select_for_update().filter(
+                connection=connection, provider_event_id="", pk__in=chunk,
+                push__in=(Appointment.Push.CREATE, Appointment.Push.DELETE)):
+            event = by_client_id[appointment.pk]
+            appointment.provider_event_id, appointment.etag = event.id, event.etag
+            if appointment.push == Appointment.Push.CREATE:
+                appointment.push = Appointment.Push.UPDATE  # Aspire's version is the one to keep
+            appointment.save(update_fields=["provider_event_id", "etag", "push", "updated_at"])
+            claimed.append(event)
+    return claimed
+
+
 def _in_window(event: CalendarEvent, window_start: dt.datetime, window_end: dt.datetime) -> bool:
     if event.start == event.end:  # an instant (an event that came without an end) still has a place
         return window_start <= event.start < window_end
@@ -296,6 +329,11 @@ def _remove_unlisted(connection: MailboxConnection, listed: set[str], window_sta
     stale = [pk for pk, event_id in held if event_id not in listed]
     for chunk in _chunks(stale):
         _remove_deleted(connection, Appointment.objects.filter(pk__in=chunk))
+    # Deleted in Aspire before their event id was known, and not in a complete listing of their
+    # window: their create never reached the provider, so there is nothing left to delete.
+    remove_appointments(Appointment.objects.filter(
+        connection=connection, provider_event_id="", push=Appointment.Push.DELETE,
+        start__lt=window_end, end__gt=window_start))
 
 
 def _remove_deleted(connection: MailboxConnection, queryset: QuerySet[Appointment]) -> None:

@@ -48,6 +48,9 @@ class CalendarEvent:
     series_id: str = ""
     original_start: dt.datetime | None = None
     etag: str = ""
+    # The id Aspire gave the create that made this event (``create_event``'s ``client_id``), where
+    # the provider keeps it: how an event whose create answer was lost is still known as ours.
+    client_id: str = ""
     # What was wrong with the provider's data and how it was read, in plain words.
     problems: tuple[str, ...] = ()
 

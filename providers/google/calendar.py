@@ -198,6 +198,7 @@ def event_from_google(item: Mapping[str, Any], calendar_zone: str) -> CalendarEv
         series_id=str(item.get("recurringEventId") or ""),
         original_start=original,
         etag=str(item.get("etag") or ""),
+        client_id=str(item["id"]),  # Aspire's creates choose the event's id (create_event)
         problems=tuple(problems),
     )
 

@@ -209,6 +209,8 @@ def event_from_graph(item: Mapping[str, Any]) -> CalendarEvent:
         original_start=dt.datetime.fromisoformat(str(original_start).replace("Z", "+00:00")) if original_start
         else None,
         etag=str(item.get("@odata.etag") or item.get("changeKey") or ""),
+        # Reference: https://learn.microsoft.com/en-us/graph/api/resources/event (transactionId)
+        client_id=str(item.get("transactionId") or ""),
         problems=tuple(problems),
     )
 

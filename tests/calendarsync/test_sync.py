@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import MailboxConnection, SyncRun, User
 from calendarsync.models import Appointment, AuditEntry
 from calendarsync.services import AppointmentInput, create_appointment, delete_appointment, update_appointment
+from providers.errors import ProviderError
 from sandbox.runner import SandboxProcess
 from tests.calendarsync.helpers import (
     calendar_requests,
@@ -260,3 +261,32 @@ def test_an_appointment_deleted_before_it_was_sent_never_reaches_the_provider(
     assert not Appointment.objects.filter(pk=appointment.pk).exists()
     assert not provider_events(providers_on_sandbox, bob_calendar)
     assert run.provider_requests == 1  # the read only
+
+
+CREATE_PATH = {"microsoft": r"^/v1.0/me/events$", "google": r"/calendars/primary/events$"}
+
+
+def test_an_appointment_deleted_after_its_create_answer_was_lost_is_deleted_at_the_provider(
+    bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess, bob: User
+) -> None:
+    """The create reached the provider but its answer did not reach us, so Aspire has no event id;
+    then the user deletes the appointment. The event must not come back as a read-only
+    appointment nobody can delete: it carries our client id, so it is found and deleted."""
+    sync(bob_calendar)
+    appointment = create_appointment(owner=bob, data=aspire_input("Site walk"))
+    providers_on_sandbox.control("POST", "/faults", json={
+        "kind": "drop", "after": True, "method": "POST", "path": CREATE_PATH[bob_calendar.provider]})
+    with pytest.raises(ProviderError):
+        sync(bob_calendar)
+    assert [e for e in provider_events(providers_on_sandbox, bob_calendar)
+            if (e.get("subject") or e.get("summary")) == "Site walk"]  # it was made there
+    assert Appointment.objects.get(pk=appointment.pk).provider_event_id == ""
+
+    delete_appointment(appointment=Appointment.objects.get(pk=appointment.pk), editor=bob)
+    assert sync(bob_calendar).outcome == SyncRun.Outcome.SUCCEEDED
+    assert not [e for e in provider_events(providers_on_sandbox, bob_calendar)
+                if (e.get("subject") or e.get("summary")) == "Site walk" and e.get("status") != "cancelled"]
+    assert not Appointment.objects.filter(connection=bob_calendar).exists()
+    sync(bob_calendar)
+    assert not Appointment.objects.filter(connection=bob_calendar).exists()  # nothing comes back
+
