@@ -26,11 +26,13 @@ from django.utils import timezone
 from aspire_sync.celery import Busy
 from providers.base import Grant
 from providers.errors import AccessTokenRejected, AuthRevoked, ProviderError
+from providers.http import BACKOFF_CAP
 
 from .mailbox import fresh_grant, mark_needs_signin
 from .models import MailboxConnection, SyncRun
 
 OUR_FAULT = "Something went wrong on our side; we are looking into it."
+RECHECK_GRACE = dt.timedelta(minutes=2)
 INTERRUPTED = "This sync was interrupted before it finished; Aspire picked it up again."
 
 T = TypeVar("T")
@@ -135,6 +137,8 @@ def record_run(
         raise
     except ProviderError as exc:
         _finish(run, counts, SyncRun.Outcome.FAILED if exc.permanent else SyncRun.Outcome.RETRYING, exc.user_message)
+        if not exc.permanent:
+            _recheck_later(connection.pk)
         raise
     except Exception:
         _finish(run, counts, SyncRun.Outcome.FAILED, OUR_FAULT)
@@ -146,6 +150,14 @@ def record_run(
     finally:
         release_lease(state_model, connection.pk, owner)
     return run
+
+
+def _recheck_later(connection_id: uuid.UUID) -> None:
+    """The task retries a paused run after a wait it holds in the broker; should that task be lost
+    with its worker, the dispatcher runs the connection again anyway by then (a retry that did run
+    makes this one an idle run: one request)."""
+    recheck = timezone.now() + dt.timedelta(seconds=BACKOFF_CAP) + RECHECK_GRACE
+    MailboxConnection.objects.filter(pk=connection_id, next_sync_at__gt=recheck).update(next_sync_at=recheck)
 
 
 def interrupted(*, connection_id: uuid.UUID, kind: str) -> None:

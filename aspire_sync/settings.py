@@ -268,6 +268,12 @@ MAIL_SEND_PER_MINUTE = {
     "microsoft": env.int("MAIL_SEND_PER_MINUTE_MICROSOFT", default=30),
     "google": env.int("MAIL_SEND_PER_MINUTE_GOOGLE", default=60),
 }
+# A sender that stops renewing its lease (its worker was killed mid-send) has its mailbox taken
+# over this long after: longer than the slowest single send, a 25 MB upload.
+MAIL_SEND_LEASE_SECONDS = env.int("MAIL_SEND_LEASE_SECONDS", default=600)
+# A drain of a mailbox's queue that should have started this long ago is handed to the broker
+# again by the every-minute sweep (its task was lost with a killed worker).
+MAIL_DRAIN_LOST_AFTER_SECONDS = env.int("MAIL_DRAIN_LOST_AFTER_SECONDS", default=120)
 # After a send whose outcome is unknown, wait this long before looking for it in the mailbox
 # (Exchange files the sent copy a few seconds after accepting the message).
 MAIL_SEND_VERIFY_DELAY_SECONDS = env.int("MAIL_SEND_VERIFY_DELAY_SECONDS", default=60)

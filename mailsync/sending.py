@@ -55,9 +55,6 @@ from .outgoing import AttachmentFile, build_mime
 
 log = logging.getLogger(__name__)
 
-# A sender renews its lease before every message; a worker that dies mid-queue holds the mailbox
-# this long at most. Longer than the slowest single send (a 25 MB upload with 30 s timeouts).
-LEASE = dt.timedelta(minutes=10)
 # One task run sends for at most this long, then hands over to a new task so other mailboxes'
 # mail interleaves on the workers.
 DRAIN_BUDGET_SECONDS = 55.0
@@ -66,9 +63,6 @@ MAX_INLINE_WAIT_SECONDS = 5.0
 # A drain due further ahead than this is not handed to the broker as a countdown task: the sweep
 # starts it when it is due (the broker's visibility timeout must exceed any countdown it holds).
 MAX_COUNTDOWN = dt.timedelta(minutes=5)
-# A drain that should have started this long ago was lost with its worker (or waits behind a
-# backlog): the sweep hands it to the broker again, at most this often.
-DRAIN_LOST_AFTER = dt.timedelta(minutes=2)
 MAX_ATTEMPTS = 8
 
 WAITING_FOR_SIGNIN = (
@@ -76,6 +70,18 @@ WAITING_FOR_SIGNIN = (
     "in Settings."
 )
 CHECKING = "Aspire could not confirm that this message was sent. It will check your Sent folder before trying again."
+
+
+def send_lease() -> dt.timedelta:
+    """A sender renews its lease before every message; a worker that dies mid-queue holds the
+    mailbox this long at most. Longer than the slowest single send (a 25 MB upload)."""
+    return dt.timedelta(seconds=settings.MAIL_SEND_LEASE_SECONDS)
+
+
+def drain_lost_after() -> dt.timedelta:
+    """A drain that should have started this long ago was lost with its worker (or waits behind a
+    backlog): the sweep hands it to the broker again, at most this often."""
+    return dt.timedelta(seconds=settings.MAIL_DRAIN_LOST_AFTER_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,7 @@ def sweep() -> int:
         stuck.values_list("connection_id", flat=True).distinct())
     for connection_id in wanted:
         request_drain(connection_id, at=now)
-    lost_before = now - DRAIN_LOST_AFTER
+    lost_before = now - drain_lost_after()
     lost = SendQueue.objects.filter(
         Q(drain_at__lte=now, drain_enqueued_at__isnull=True)
         | Q(drain_at__lte=lost_before, drain_enqueued_at__lte=lost_before)
@@ -178,7 +184,7 @@ def drain_queue(*, connection_id: uuid.UUID | str, owner: str, generation: int |
     connection = MailboxConnection.objects.get(pk=connection_id)
     if generation is not None and not _take_drain(connection.pk, generation):
         return DrainResult(superseded=True)
-    if not claim_lease(SendQueue, connection.pk, owner, LEASE):
+    if not claim_lease(SendQueue, connection.pk, owner, send_lease()):
         return DrainResult(busy=True)
     try:
         result = _drain(connection, owner, budget_seconds)
@@ -220,7 +226,7 @@ def _drain(connection: MailboxConnection, owner: str, budget_seconds: float) -> 
             return DrainResult(sent=sent, resume_at=start_at)
         if wait > 0:
             time.sleep(wait)
-        if not claim_lease(SendQueue, connection.pk, owner, LEASE):  # renew; lost only if we overran it
+        if not claim_lease(SendQueue, connection.pk, owner, send_lease()):  # renew; lost only if we overran it
             return DrainResult(sent=sent, busy=True)
         if _send_one(connection, outbound.pk, interval):
             sent += 1

@@ -432,9 +432,9 @@ def test_two_senders_never_send_the_same_message(providers_on_sandbox: SandboxPr
     connection = connect_bob(client_for(bob), providers_on_sandbox, bob, "microsoft")
     outbound = queue(bob)
     from accounts.runs import claim_lease
-    from mailsync.sending import LEASE, drain_queue
+    from mailsync.sending import drain_queue, send_lease
 
-    assert claim_lease(SendQueue, connection.pk, "worker-a", LEASE)  # another worker is draining this mailbox
+    assert claim_lease(SendQueue, connection.pk, "worker-a", send_lease())  # another worker is draining this mailbox
     assert drain_queue(connection_id=connection.pk, owner="worker-b").busy
     outbound.refresh_from_db()
     assert outbound.state == "queued" and not send_requests(providers_on_sandbox, "microsoft")

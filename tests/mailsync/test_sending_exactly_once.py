@@ -16,7 +16,7 @@ from aspire_sync.celery import app
 from mailsync.models import OutboundEmail, SendQueue
 from mailsync.outbox import queue_email
 from mailsync.send_tasks import send_queue
-from mailsync.sending import DRAIN_LOST_AFTER, sweep
+from mailsync.sending import drain_lost_after, sweep
 from sandbox.runner import SandboxProcess
 from tests.conftest import client_for
 from tests.mailsync.test_sending import SEND_PATH, connect_bob, queue, run_sender, send_requests, sent_copies
@@ -148,7 +148,7 @@ def test_a_lost_drain_is_handed_over_again_and_not_more_often_than_needed(
     connection = connect_bob(client_for(bob), providers_on_sandbox, bob, "microsoft")
     queue(bob)
     purge()
-    long_ago = timezone.now() - DRAIN_LOST_AFTER - dt.timedelta(seconds=5)
+    long_ago = timezone.now() - drain_lost_after() - dt.timedelta(seconds=5)
     SendQueue.objects.update_or_create(connection=connection, defaults={
         "drain_at": long_ago, "drain_generation": 3, "drain_enqueued_at": long_ago})
     assert sweep() == 1 and broker_messages() == 1  # the task was lost with its worker: again

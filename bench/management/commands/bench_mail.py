@@ -25,7 +25,6 @@ the database makes it stop before touching anything.
 from __future__ import annotations
 
 import argparse
-import base64
 import cProfile
 import datetime as dt
 import io
@@ -40,28 +39,28 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from email.message import EmailMessage as MimeMessage
-from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
-from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import connection as db_connection
-from django.db import connections
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
-from accounts.mailbox import SyncChoices, connect_mailbox, fresh_grant
-from accounts.models import Company, MailboxConnection, SyncRun, User
+from accounts.mailbox import fresh_grant
+from accounts.models import Company, MailboxConnection, SyncRun
 from accounts.provider_registry import get_provider
-from accounts.signals import sync_requested
-from activities.models import Activity
+from bench.support import (
+    Mailbox,
+    MailFactory,
+    SandboxBench,
+    Worker,
+    peak_memory_mb,
+    reset_peak_memory,
+    start_workers,
+    verdict,
+)
 from crm.models import Contact, ContactEmail
 from mailsync import capture
 from mailsync.capture import run_capture
@@ -79,182 +78,6 @@ TARGET_RATIO = 0.5
 TARGET_MEMORY_MB = 300.0
 MAIL_PATHS = ("/v1.0", "/gmail", "/batch")
 DONE = (SyncRun.Outcome.SUCCEEDED, SyncRun.Outcome.PARTIAL)
-# A 1x1 PNG stretched with a comment chunk to the size of a typical signature logo.
-PNG_HEADER = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d00000000"
-)
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
-@dataclass
-class Mailbox:
-    provider: str
-    address: str
-    connection: MailboxConnection
-    message_ids: list[str] = field(default_factory=list)
-
-
-# -- test mail ------------------------------------------------------------------------------------
-
-
-class MailFactory:
-    """Mail as an office receives it: mostly short plain or HTML replies, HTML with an inline logo,
-    now and then a PDF. Some senders are contacts of the company, some are not."""
-
-    def __init__(self, rng: random.Random, contacts: list[str]) -> None:
-        self.rng = rng
-        self.contacts = contacts
-        self.strangers = [f"lead{n}@prospects.example" for n in range(40)]
-
-    def paragraph(self) -> str:
-        words = ("mulch", "irrigation", "invoice", "crew", "Friday", "estimate", "sprinkler", "hedges", "walk",
-                 "property", "schedule", "please", "thanks", "the", "and", "we", "can", "next", "week", "quote")
-        return " ".join(self.rng.choice(words) for _ in range(self.rng.randint(30, 90))).capitalize() + "."
-
-    def message(self, n: int, to: str) -> bytes:
-        rng = self.rng
-        sender = rng.choice(self.contacts) if rng.random() < 0.7 else rng.choice(self.strangers)
-        message = MimeMessage()
-        message["From"] = f"Sender {n} <{sender}>"
-        message["To"] = to
-        if rng.random() < 0.3:
-            message["Cc"] = ", ".join(rng.sample(self.contacts, 2))
-        message["Subject"] = f"Re: property visit #{n}"
-        message["Date"] = format_datetime(timezone.now() - dt.timedelta(minutes=n))
-        message["Message-ID"] = make_msgid(idstring=f"bench{n}", domain="bench.example")
-        text = "\n\n".join(self.paragraph() for _ in range(rng.randint(1, 4)))
-        kind = rng.random()
-        if kind < 0.55:
-            message.set_content(text)
-        elif kind < 0.9:
-            message.set_content(text)
-            logo = make_msgid(domain="bench.example")
-            message.add_alternative(
-                f'<html><body><p>{text.replace(chr(10), "<br>")}</p><img src="cid:{logo[1:-1]}"></body></html>',
-                subtype="html",
-            )
-            html_part = message.get_body(("html",))
-            assert isinstance(html_part, MimeMessage)
-            html_part.add_related(PNG_HEADER + rng.randbytes(rng.randint(4_000, 20_000)), maintype="image",
-                                  subtype="png", cid=logo, filename="logo.png")
-        else:
-            message.set_content(text)
-            message.add_attachment(rng.randbytes(rng.randint(30_000, 200_000)), maintype="application",
-                                   subtype="pdf", filename=f"Estimate {n}.pdf")
-        return bytes(message)
-
-    def large(self, to: str, size: int) -> bytes:
-        message = MimeMessage()
-        message["From"] = f"Site photos <{self.contacts[0]}>"
-        message["To"] = to
-        message["Subject"] = "Site photos (large)"
-        message["Date"] = format_datetime(timezone.now())
-        message["Message-ID"] = make_msgid(domain="bench.example")
-        message.set_content("The photos from this morning's walk.")
-        message.add_attachment(os.urandom(size), maintype="application", subtype="zip", filename="photos.zip")
-        return bytes(message)
-
-
-# -- processes ------------------------------------------------------------------------------------
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and its descendants (by parent pid), as /proc shows them now."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    tree = [pid]
-    for candidate in tree:
-        tree.extend(child for child, parent in parents.items() if parent == candidate)
-    return tree
-
-
-def peak_memory_mb(pid: int) -> float:
-    """The highest VmHWM (peak resident memory) over the process and its children."""
-    peak = 0
-    for member in process_tree(pid):
-        try:
-            for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except OSError:
-            continue
-    return peak / 1024
-
-
-def reset_peak_memory(pid: int) -> bool:
-    """Start VmHWM again from the current resident size ("5" to clear_refs, Linux 4.0+)."""
-    try:
-        for member in process_tree(pid):
-            Path(f"/proc/{member}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-@dataclass
-class Worker:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def ready(self) -> bool:
-        return "ready." in self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_workers(count: int, env: dict[str, str], log_dir: Path, tag: str) -> list[Worker]:
-    workers = []
-    for n in range(count):
-        log_path = log_dir / f"worker-{n}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "aspire_sync", "worker", "-Q", "mail", "--pool", "solo",
-                 "--hostname", f"bench-mail-{n}-{tag}@%h", "-l", "INFO",
-                 "--without-heartbeat", "--without-mingle", "--without-gossip"],
-                cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-        workers.append(Worker(process, log_path))
-    deadline = time.monotonic() + 60
-    while not all(worker.ready() for worker in workers):
-        for worker in workers:
-            if worker.process.poll() is not None:
-                raise CommandError(f"a worker exited: {worker.log_path.read_text(errors='replace')[-2000:]}")
-        if time.monotonic() > deadline:
-            raise CommandError("the workers did not start within a minute")
-        time.sleep(0.1)
-    return workers
-
-
-@contextmanager
-def sync_dispatch_muted() -> Iterator[None]:
-    # Connecting a mailbox asks for a sync at once (a dispatch task); the benchmark enqueues its
-    # own capture tasks when it starts the clock, so those requests are held back here.
-    receivers = sync_requested.receivers
-    sync_requested.receivers = []
-    sync_requested.sender_receivers_cache.clear()
-    try:
-        yield
-    finally:
-        sync_requested.receivers = receivers
-        sync_requested.sender_receivers_cache.clear()
-
 
 # -- the bare fetch (a child process) -------------------------------------------------------------
 
@@ -294,7 +117,10 @@ def fetch_only(job: dict[str, Any]) -> dict[str, Any]:
 # -- the command ----------------------------------------------------------------------------------
 
 
-class Command(BaseCommand):
+class Command(SandboxBench):
+    label = "bench_mail"
+    company_prefix = COMPANY_PREFIX
+
     help = "Mail capture throughput end to end with two Celery workers against a sandbox of its own."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -337,82 +163,6 @@ class Command(BaseCommand):
                     worker.stop()
                 self.sandbox.stop()
                 self.delete_company(self.company)
-
-    # -- safety ---------------------------------------------------------------------------------
-
-    def use_dedicated_database(self) -> None:
-        """Run only on a database meant for benchmarks; create and migrate it when missing."""
-        db = connections["default"].settings_dict
-        name = Path(str(db["NAME"])).name
-        if "bench" not in name.lower():
-            raise CommandError(
-                f"bench_mail writes to the configured database ({name}) and needs one of its own: point "
-                "DATABASE_URL at a database with 'bench' in its name, e.g. "
-                "postgres://postgres@127.0.0.1:5432/aspire_bench (created if missing)."
-            )
-        if not db["ENGINE"].endswith("postgresql"):
-            # SQLite takes one writer at a time, and a transaction that reads before it writes
-            # cannot wait for the lock: two workers committing pages fail with "database is locked".
-            raise CommandError("bench_mail runs two workers against one database: use PostgreSQL, e.g. "
-                               "DATABASE_URL=postgres://postgres@127.0.0.1:5432/aspire_bench")
-        self.create_postgres_database(db)
-        call_command("migrate", interactive=False, verbosity=0)
-        for leftover in Company.objects.filter(name__startswith=COMPANY_PREFIX):
-            self.delete_company(leftover)  # an earlier run that was interrupted
-        foreign = Company.objects.count() + User.objects.filter(company__isnull=True).count()
-        if foreign:
-            raise CommandError(f"{name} holds data bench_mail did not make ({foreign} companies or operators); "
-                               "use an empty database.")
-
-    @staticmethod
-    def create_postgres_database(db: dict[str, Any]) -> None:
-        import psycopg
-        from psycopg import sql
-        from psycopg.conninfo import make_conninfo
-
-        params = {"dbname": "postgres", "user": db["USER"], "password": db["PASSWORD"], "host": db["HOST"],
-                  "port": db["PORT"]}
-        conninfo = make_conninfo(**{k: str(v) for k, v in params.items() if v})
-        with psycopg.connect(conninfo, autocommit=True) as maintenance:
-            exists = maintenance.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone()
-            if not exists:
-                maintenance.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
-
-    @staticmethod
-    def delete_company(company: Company) -> None:
-        Activity.objects.filter(company=company).delete()
-        MailboxConnection.objects.filter(company=company).delete()
-        Contact.objects.filter(company=company).delete()
-        User.objects.filter(company=company).delete()
-        company.delete()
-
-    # -- setting up -----------------------------------------------------------------------------
-
-    def connect(self, provider: str, n: int) -> Mailbox:
-        """A sandbox mailbox connected as a user would: the provider's sign-in pages, then back."""
-        from sandbox.signin import ProviderSignIn
-
-        address = f"{provider}{n}-{self.tag}@bench.example"
-        self.sandbox.control("POST", "/accounts", json={"provider": provider, "email": address})
-        user = User.objects.create(email=address, company=self.company, full_name=f"Bench {n}", password="!")
-        adapter = get_provider(provider)
-        request = adapter.begin_sign_in(state=uuid.uuid4().hex, login_hint=address)
-        callback = ProviderSignIn(self.sandbox, request.url, settings.OAUTH_REDIRECT_URI).sign_in(address)
-        if callback is None:
-            raise CommandError(f"the sandbox sign-in for {address} did not come back")
-        grant = adapter.complete_sign_in(flow=request.flow, params=dict(parse_qsl(urlsplit(callback).query)))
-        choices = SyncChoices(sync_email=True, sync_calendar=False, sync_aspire_folder=True,
-                              calendar_privacy="public", shared_with=(), provider=provider, mailbox_address=address)
-        with sync_dispatch_muted():
-            connection = connect_mailbox(user=user, choices=choices, grant=grant, identity=adapter.identify(grant))
-        # The first run creates the Aspire and Processed folders; the timed runs find them.
-        run_capture(connection_id=connection.pk, owner="bench-setup")
-        return Mailbox(provider, address, connection)
-
-    def drop(self, mailbox: Mailbox, raw: bytes, folder: str = "Aspire") -> str:
-        answer = self.sandbox.control("POST", f"/accounts/{mailbox.provider}/{mailbox.address}/messages",
-                                      json={"folder": folder, "raw_base64": base64.b64encode(raw).decode()})
-        return str(answer["id"])
 
     def fill(self, mailboxes: list[Mailbox], count: int, factory: MailFactory) -> int:
         size = 0
