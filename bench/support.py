@@ -7,10 +7,12 @@ import base64
 import datetime as dt
 import os
 import random
+import re
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -196,6 +198,15 @@ def start_workers(count: int, env: dict[str, str], log_dir: Path, tag: str, *, q
             raise CommandError("the workers did not start within a minute")
         time.sleep(0.1)
     return workers
+
+
+def tasks_run(log_dir: Path) -> Counter[str]:
+    """Tasks that finished (succeeded, retried or raised), by name, from the workers' INFO logs."""
+    finished = re.compile(r"Task (\S+?)\[[0-9a-f-]+\] (?:succeeded|retry|raised)")
+    counts: Counter[str] = Counter()
+    for log in log_dir.glob("worker-*.log"):
+        counts.update(finished.findall(log.read_text(errors="replace")))
+    return counts
 
 
 @contextmanager

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import tempfile
 import time
@@ -43,7 +42,7 @@ from django.utils import timezone
 from accounts.models import Company, MailboxConnection
 from activities.models import EmailMessage
 from aspire_sync.scheduling import dispatch_due
-from bench.support import Mailbox, SandboxBench, Worker, start_workers, verdict
+from bench.support import Mailbox, SandboxBench, Worker, start_workers, tasks_run, verdict
 from crm.models import Contact, ContactEmail
 from mailsync.models import EmailSource, OutboundEmail
 from mailsync.outbox import queue_email
@@ -260,7 +259,7 @@ class Command(SandboxBench):
         sent_twice = sum(1 for message_id, _ in outbound if copies[message_id] > 1)
         never_sent = sum(1 for message_id, _ in outbound if copies[message_id] == 0)
         stuck_outbound = Counter(state for _, state in outbound if state != OutboundEmail.State.SENT)
-        tasks = self.tasks_run(root)
+        tasks = tasks_run(root)
         sent = sum(1 for message_id, _ in outbound if copies[message_id] >= 1)
 
         out("")
@@ -281,13 +280,4 @@ class Command(SandboxBench):
         out(f"  tasks run by name: {dict(tasks.most_common())}")
         if any((lost_captures, doubled_activities, doubled_sources, left_in_aspire, sent_twice, never_sent, stuck)):
             raise CommandError("the sync contract did not hold")
-
-    @staticmethod
-    def tasks_run(root: Path) -> Counter[str]:
-        """Tasks that finished (succeeded, retried or raised), from every worker's log."""
-        finished = re.compile(r"Task (\S+?)\[[0-9a-f-]+\] (?:succeeded|retry|raised)")
-        counts: Counter[str] = Counter()
-        for log in root.glob("worker-*.log"):
-            counts.update(finished.findall(log.read_text(errors="replace")))
-        return counts
 
