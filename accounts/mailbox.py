@@ -235,7 +235,8 @@ def disconnect_mailbox(*, connection: MailboxConnection) -> None:
     connection.state = MailboxConnection.State.DISCONNECTED
     connection.sync_email = connection.sync_calendar = connection.sync_aspire_folder = False
     connection.next_sync_at = None
-    connection.save()
+    connection.save(update_fields=["grant_ciphertext", "token_expires_at", "state", "sync_email", "sync_calendar",
+                                   "sync_aspire_folder", "next_sync_at", "updated_at"])
     if grant is not None:
         provider = get_provider(provider_kind)
         transaction.on_commit(lambda: _revoke_quietly(provider, grant))

@@ -37,20 +37,12 @@ class Company(models.Model):
         return self.name
 
 
-class TenantQuerySet(models.QuerySet[Any]):
-    def for_company(self, company: Company | uuid.UUID | None) -> TenantQuerySet:
-        company_id = company.pk if isinstance(company, Company) else company
-        return self.filter(company_id=company_id)
-
-
 class TenantModel(models.Model):
     """Base for every tenant-owned row: a UUID primary key (URLs use it) and its company."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-
-    objects: ClassVar[TenantQuerySet] = TenantQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         abstract = True

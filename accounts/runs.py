@@ -174,7 +174,8 @@ def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str) -> None:
     run.items_already_there, run.items_failed = counts.already_there, counts.failed
     run.provider_requests = counts.requests
     run.error = error
-    run.save()
+    run.save(update_fields=["finished_at", "outcome", "items_seen", "items_imported", "items_already_there",
+                            "items_failed", "provider_requests", "error"])
     # One state, one message: once the connection needs a sign-in, that is its problem, and a run
     # of another kind finishing afterwards ("will resume") must not talk over it.
     connected = MailboxConnection.objects.filter(pk=run.connection_id, state=MailboxConnection.State.CONNECTED)

@@ -89,6 +89,9 @@ def _queue_sync(connection: MailboxConnection | None) -> None:
     transaction.on_commit(lambda: sync_calendar.apply_async((connection_id, "manual"), queue="calendar"))
 
 
+APPLIED_FIELDS = ["title", "location", "notes", "start", "end", "time_zone", "all_day", "sensitivity", "show_as"]
+
+
 def _apply(appointment: Appointment, data: AppointmentInput) -> None:
     appointment.title, appointment.location, appointment.notes = data.title, data.location, data.notes
     appointment.start, appointment.end = data.start, data.end
@@ -140,7 +143,7 @@ def update_appointment(*, appointment: Appointment, editor: User, data: Appointm
         appointment.connection = _syncing_connection(editor)
     if appointment.connection_id is not None and appointment.push != Appointment.Push.CREATE:
         appointment.push = Appointment.Push.UPDATE if appointment.provider_event_id else Appointment.Push.CREATE
-    appointment.save()
+    appointment.save(update_fields=[*APPLIED_FIELDS, "connection", "push", "updated_at"])
     if appointment.activity_id is not None:
         Activity.objects.filter(pk=appointment.activity_id).update(occurred_at=data.start)
     _queue_sync(appointment.connection)

@@ -32,7 +32,7 @@ from accounts.provider_registry import get_provider
 from accounts.runs import RunCounts, record_run, renew_run_lease
 from activities.models import Activity
 from providers.base import Grant
-from providers.calendar import Attendee, CalendarChanges, CalendarEvent, CalendarProvider, EventDraft, calendar_for
+from providers.calendar import Attendee, CalendarChanges, CalendarEvent, CalendarProvider, EventDraft
 from providers.errors import Conflict, NotFound, SyncStateExpired
 
 from .models import Appointment, AuditEntry, CalendarSyncState
@@ -70,7 +70,7 @@ def run_calendar_sync(
 
 
 def _sync(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner: str) -> None:
-    calendar = calendar_for(get_provider(connection.provider))
+    calendar = get_provider(connection.provider).calendar
     _push_pending(connection, calendar, grant, counts)
     renew_run_lease(CalendarSyncState, connection.pk, owner)
     _pull(connection, calendar, grant, counts)

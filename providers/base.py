@@ -6,9 +6,12 @@ import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ProviderError
+
+if TYPE_CHECKING:
+    from .calendar import CalendarProvider
 
 
 class MailboxKind(enum.StrEnum):
@@ -111,7 +114,11 @@ class PushChannel:
 
 
 class MailProvider(Provider, Protocol):
-    """What mail sync needs from a provider (folders on Microsoft 365, labels on Gmail)."""
+    """What mail sync needs from a provider (folders on Microsoft 365, labels on Gmail), and the
+    provider's calendar half (``calendar``)."""
+
+    @property
+    def calendar(self) -> CalendarProvider: ...
 
     def ensure_folders(self, grant: Grant, names: tuple[str, ...]) -> dict[str, str]:
         """The id of each named top-level folder / label, creating the missing ones."""

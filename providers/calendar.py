@@ -132,17 +132,3 @@ class CalendarProvider(Protocol):
     def stop_watch(self, grant: Grant, watch: CalendarWatch) -> None:
         """End a watch; one already gone is not an error."""
         ...
-
-
-def calendar_for(provider: object) -> CalendarProvider:
-    """The calendar half of a provider adapter, by its ``kind``."""
-    kind = getattr(provider, "kind", "")
-    if kind == "microsoft":
-        from .microsoft.calendar import MicrosoftCalendar
-
-        return MicrosoftCalendar(provider)  # type: ignore[arg-type]
-    if kind == "google":
-        from .google.calendar import GoogleCalendar
-
-        return GoogleCalendar(provider)  # type: ignore[arg-type]
-    raise LookupError(f"no calendar for provider {kind!r}")

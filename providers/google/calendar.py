@@ -16,15 +16,17 @@ import html
 import uuid
 import zoneinfo
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nh3
 
 from ..base import Grant
 from ..calendar import Attendee, CalendarChanges, CalendarEvent, CalendarWatch, EventDraft
 from ..errors import Conflict, NotFound, SyncStateExpired
-from .provider import GoogleProvider
 from .transport import execute, google_errors
+
+if TYPE_CHECKING:
+    from .provider import GoogleProvider
 
 # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/list (maxResults)
 PAGE_SIZE = 2500

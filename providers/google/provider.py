@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from providers.base import AuthRequest, Grant, MailboxIdentity, MessagePage, PushChannel
+from providers.calendar import CalendarProvider
 from providers.errors import ProviderError, SendOutcomeUnknown
 
 from . import gmail, mapping
@@ -36,6 +38,13 @@ class GoogleProvider:
         self.auth = GoogleAuth(config, new_session(config))
         self.quota = UserQuota()
 
+    @functools.cached_property
+    def calendar(self) -> CalendarProvider:
+        """The calendar half of this adapter (same credentials, same grants)."""
+        from .calendar import GoogleCalendar  # it builds on this module
+
+        return GoogleCalendar(self)
+
     # -- sign-in and the grant ---------------------------------------------------------
 
     def begin_sign_in(self, *, state: str, login_hint: str = "") -> AuthRequest:
@@ -46,11 +55,6 @@ class GoogleProvider:
 
     def refresh(self, grant: Grant) -> Grant:
         return self.auth.refresh(grant)
-
-    def fresh(self, grant: Grant, leeway: float = 300) -> Grant:
-        """The grant itself while its access token has more than ``leeway`` seconds left, else a
-        refreshed one (which the caller stores)."""
-        return self.auth.refresh(grant) if grant.expires_within(leeway) else grant
 
     def revoke(self, grant: Grant) -> None:
         self.auth.revoke(grant)

@@ -11,7 +11,7 @@ import datetime as dt
 import html
 import zoneinfo
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nh3
 from tzlocal.windows_tz import win_tz
@@ -20,7 +20,9 @@ from ..base import Grant
 from ..calendar import Attendee, CalendarChanges, CalendarEvent, CalendarWatch, EventDraft
 from ..errors import NotFound
 from .graph import IMMUTABLE_IDS, GraphClient, segment
-from .provider import MicrosoftProvider
+
+if TYPE_CHECKING:
+    from .provider import MicrosoftProvider
 
 PAGE_SIZE = 100
 # Times in UTC (the event's own zone comes separately, in originalStartTimeZone), immutable ids,

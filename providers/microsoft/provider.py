@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 
 from ..base import AuthRequest, Grant, MailboxIdentity, MessagePage, PushChannel
+from ..calendar import CalendarProvider
 from ..errors import Conflict, NotFound, ProviderError, TransientError
 from .auth import MicrosoftAuth
 from .config import MicrosoftConfig
@@ -37,6 +39,13 @@ class MicrosoftProvider:
     def close(self) -> None:
         self.session.close()
 
+    @functools.cached_property
+    def calendar(self) -> CalendarProvider:
+        """The calendar half of this adapter (same session, same grants)."""
+        from .calendar import MicrosoftCalendar  # it builds on this module
+
+        return MicrosoftCalendar(self)
+
     # -- sign-in and grants ----------------------------------------------------------------
     def begin_sign_in(self, *, state: str, login_hint: str = "") -> AuthRequest:
         return self.auth.begin(state=state, login_hint=login_hint)
@@ -46,11 +55,6 @@ class MicrosoftProvider:
 
     def refresh(self, grant: Grant) -> Grant:
         return self.auth.refresh(grant)
-
-    def fresh(self, grant: Grant, leeway: float = 300) -> Grant:
-        """The grant itself while its access token is good for ``leeway`` more seconds, else a
-        refreshed one (which the caller must store: the refresh token rotates)."""
-        return self.refresh(grant) if grant.expires_within(leeway) else grant
 
     def revoke(self, grant: Grant) -> None:
         """Forget the grant locally; make no call to Microsoft.

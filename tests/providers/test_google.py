@@ -195,13 +195,6 @@ def test_refresh_renews_access_and_keeps_the_refresh_token(sandbox: SandboxProce
     assert google.identify(refreshed).address == ALICE
 
 
-def test_fresh_refreshes_only_near_expiry(sandbox: SandboxProcess, google: GoogleProvider, grant: Grant) -> None:
-    assert google.fresh(grant) is grant
-    assert operations(sandbox)["google.token.refresh_token"] == 0
-    assert google.fresh(grant, leeway=3600).access_token != grant.access_token
-    assert operations(sandbox)["google.token.refresh_token"] == 1
-
-
 def test_invalid_grant_on_refresh_is_auth_revoked(sandbox: SandboxProcess, google: GoogleProvider,
                                                   grant: Grant) -> None:
     fault(sandbox, kind="invalid_grant", account=ALICE)
