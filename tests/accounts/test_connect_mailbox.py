@@ -15,11 +15,21 @@ from accounts.mailbox import fresh_grant
 from accounts.models import MailboxConnection, User
 from accounts.provider_registry import get_provider
 from activities.models import Activity
+from mailsync.capture import run_capture
 from providers.errors import AuthRevoked
 from sandbox.runner import SandboxProcess
 from sandbox.signin import ProviderSignIn
 from tests.conftest import REDIRECT_URI, client_for, mailbox_account
-from tests.mailboxes import back_to_aspire, connect, requests_to, settings_form, start_signin
+from tests.mailboxes import (
+    back_to_aspire,
+    connect,
+    connected_mailbox,
+    drop,
+    mime,
+    requests_to,
+    settings_form,
+    start_signin,
+)
 
 PROVIDERS = ["microsoft", "google"]
 
@@ -141,6 +151,53 @@ def test_one_mailbox_serves_one_user_in_any_company(provider: str, providers_on_
     assert "frontdesk@greenleaf.example is already connected to another Aspire user." in other_company
     assert "Alice" not in other_company  # nothing about another company leaks
     assert MailboxConnection.objects.filter(state="connected").count() == 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("refusal", ["alias", "already connected", "own alias"])
+def test_a_refusal_never_signs_the_mailbox_owner_out(provider: str, refusal: str,
+                                                     providers_on_sandbox: SandboxProcess, alice: User,
+                                                     bob: User) -> None:
+    """Google's revoke ends the whole grant of a Google account for the app: refusing a sign-in
+    as an account Bob has connected must leave Bob's connection syncing."""
+    sandbox = providers_on_sandbox
+    owner = connected_mailbox(sandbox, bob, provider, "bob@greenleaf.example")
+    run_capture(connection_id=owner.pk, owner="setup")  # makes the Aspire and Processed folders
+    mailbox_account(sandbox, provider, "robert@greenleaf.example", kind="alias", alias_of="bob@greenleaf.example")
+    who = bob if refusal == "own alias" else alice
+    address = "bob@greenleaf.example" if refusal == "already connected" else "robert@greenleaf.example"
+    page = connect(client_for(who), sandbox, who, provider, address)
+    if refusal == "already connected":
+        assert "bob@greenleaf.example is already connected to your colleague Bob Staff" in page
+    else:  # an alias signs in as the mailbox it belongs to
+        assert ("robert@greenleaf.example is an alias of bob@greenleaf.example" in page
+                or "You signed in as bob@greenleaf.example, but the email address entered is robert@" in page)
+    assert not requests_to(sandbox, "/revoke")
+
+    # Bob's mailbox still syncs: mail dropped into Aspire after the refusal is captured.
+    drop(sandbox, provider, "bob@greenleaf.example", mime("Mulch color", to="bob@greenleaf.example"))
+    run = run_capture(connection_id=owner.pk, owner="test")
+    assert run is not None and run.outcome == "succeeded", run and run.error
+    assert run.items_imported == 1
+    owner.refresh_from_db()
+    assert owner.state == "connected"
+    assert MailboxConnection.objects.filter(state="connected").count() == 1
+
+
+def test_a_refused_account_nobody_holds_is_still_revoked(providers_on_sandbox: SandboxProcess, bob: User,
+                                                         alice: User, django_capture_on_commit_callbacks: Any) -> None:
+    """The rule spares only grants a connection of ours holds: Alice's refused sign-in as Bob's
+    mailbox ends the new grant when Bob has since disconnected."""
+    sandbox = providers_on_sandbox
+    owner = connected_mailbox(sandbox, bob, "google", "bob@greenleaf.example")
+    with django_capture_on_commit_callbacks(execute=True):
+        mailbox_services.disconnect_mailbox(connection=owner)
+    revokes = len(requests_to(sandbox, "/revoke"))
+    assert revokes == 1
+    mailbox_account(sandbox, "google", "robert@greenleaf.example", kind="alias", alias_of="bob@greenleaf.example")
+    page = connect(client_for(alice), sandbox, alice, "google", "robert@greenleaf.example")
+    assert "You signed in as bob@greenleaf.example" in page or "is an alias of bob@greenleaf.example" in page
+    assert len(requests_to(sandbox, "/revoke")) == revokes + 1
 
 
 # -- form validation -------------------------------------------------------------------------
