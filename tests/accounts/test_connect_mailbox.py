@@ -327,6 +327,31 @@ def test_unchecking_both_disconnects_and_keeps_activities(provider: str, provide
     assert start_signin(client, bob, provider, "bob@greenleaf.example").startswith(providers_on_sandbox.base_url)
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_articles_resync_steps_work_with_sync_aspire_folder_still_ticked(
+        provider: str, providers_on_sandbox: SandboxProcess, bob: User) -> None:
+    """The article says: untick Sync Email and Sync Calendar, Save. It does not mention Sync Aspire
+    Folder, which is part of Sync Email: it goes off with it, never an error."""
+    connected_mailbox(providers_on_sandbox, bob, provider, "bob@greenleaf.example")
+    client = client_for(bob)
+    page = client.post("/settings/", settings_form(bob, sync_aspire_folder=True, provider=provider,
+                                                   mailbox_address="bob@greenleaf.example"), follow=True)
+    assert "Sync is off and your mailbox is disconnected." in page.content.decode()
+    connection = MailboxConnection.objects.get(user=bob)
+    assert (connection.state, connection.sync_email, connection.sync_aspire_folder) == ("disconnected", False, False)
+    # Tick again, choose the provider, Save: the provider's sign-in.
+    assert start_signin(client, bob, provider, "bob@greenleaf.example").startswith(providers_on_sandbox.base_url)
+
+
+def test_sync_aspire_folder_without_sync_email_is_off(providers_on_sandbox: SandboxProcess, bob: User) -> None:
+    mailbox_account(providers_on_sandbox, "google", "bob@greenleaf.example")
+    page = connect(client_for(bob), providers_on_sandbox, bob, "google", "bob@greenleaf.example", sync_email=False,
+                   sync_aspire_folder=True)
+    assert "Connected as" in page
+    connection = MailboxConnection.objects.get(user=bob)
+    assert (connection.sync_email, connection.sync_calendar, connection.sync_aspire_folder) == (False, True, False)
+
+
 def test_unchecking_one_keeps_the_other(providers_on_sandbox: SandboxProcess, bob: User) -> None:
     mailbox_account(providers_on_sandbox, "google", "bob@greenleaf.example")
     client = client_for(bob)
