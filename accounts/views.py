@@ -100,8 +100,8 @@ def mailbox_callback(request: HttpRequest) -> HttpResponse:
     try:
         grant = provider.complete_sign_in(flow=pending.flow, params=request.GET.dict())
         identity = provider.identify(grant)
-    except SignInCancelled:
-        messages.info(request, "The sign-in was cancelled, so nothing changed.")
+    except SignInCancelled as exc:
+        messages.info(request, exc.user_message)
         return redirect("accounts:settings")
     except ProviderError as exc:
         messages.error(request, exc.user_message)
