@@ -256,6 +256,17 @@ def disconnect_mailbox(*, connection: MailboxConnection) -> None:
 
 
 @transaction.atomic
+def disconnect_own_mailbox(*, user: User) -> bool:
+    """The Disconnect button: what unticking Sync Email and Sync Calendar and saving does. False
+    when there was nothing to disconnect."""
+    connection = MailboxConnection.objects.select_for_update().filter(user=user).first()
+    if connection is None or connection.state == MailboxConnection.State.DISCONNECTED:
+        return False
+    disconnect_mailbox(connection=connection)
+    return True
+
+
+@transaction.atomic
 def request_sync(*, connection: MailboxConnection, trigger: str = "manual") -> None:
     """Make the connection due now ("Sync now", a provider notification); the sync apps pick it up."""
     MailboxConnection.objects.filter(pk=connection.pk).update(next_sync_at=timezone.now())

@@ -49,6 +49,8 @@ def test_connect_a_mailbox_with_mfa_in_a_browser(provider: str, live_server: Any
     page.wait_for_url(f"{live_server.url}/settings/")
     assert page.get_by_role("status").first.inner_text() == "Connected as Bob Staff <bob@greenleaf.example>."
     status = " ".join(page.locator(".status").inner_text().split())
-    assert "Connected Connected as Bob Staff <bob@greenleaf.example>" in status
+    label = {"microsoft": "Microsoft 365", "google": "Google"}[provider]
+    assert f"Connected Bob Staff <bob@greenleaf.example> · {label}" in status
+    assert "Connected Connected" not in status
     assert page.get_by_role("button", name="Sync now").is_visible()
     assert MailboxConnection.objects.get(user=bob).state == "connected"

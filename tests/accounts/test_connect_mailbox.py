@@ -365,6 +365,39 @@ def test_sync_aspire_folder_without_sync_email_is_off(providers_on_sandbox: Sand
     assert (connection.sync_email, connection.sync_calendar, connection.sync_aspire_folder) == (False, True, False)
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_disconnect_button_confirms_then_disconnects(provider: str, providers_on_sandbox: SandboxProcess,
+                                                         bob: User, alice: User, activity: Activity,
+                                                         django_capture_on_commit_callbacks: Any) -> None:
+    mailbox_account(providers_on_sandbox, provider, "bob@greenleaf.example")
+    mailbox_account(providers_on_sandbox, provider, "alice@greenleaf.example")
+    client = client_for(bob)
+    connect(client, providers_on_sandbox, bob, provider, "bob@greenleaf.example")
+    connect(client_for(alice), providers_on_sandbox, alice, provider, "alice@greenleaf.example")
+    settings_page = client.get("/settings/").content.decode()
+    assert 'href="/settings/mailbox/disconnect/">Disconnect</a>' in settings_page
+
+    confirm = client.get("/settings/mailbox/disconnect/").content.decode()
+    assert "Disconnect your mailbox?" in confirm
+    assert "Emails and appointments already in Aspire stay there." in confirm
+    assert MailboxConnection.objects.get(user=bob).state == "connected"  # asking changes nothing
+
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post("/settings/mailbox/disconnect/", follow=True).content.decode()
+    assert "Sync is off and your mailbox is disconnected. Activities already in Aspire stay there." in page
+    assert "No mailbox is connected" in page
+    connection = MailboxConnection.objects.get(user=bob)
+    assert (connection.state, connection.grant_ciphertext, connection.sync_email, connection.sync_calendar) == (
+        "disconnected", "", False, False)
+    assert Activity.objects.filter(pk=activity.pk).exists()
+    assert len(requests_to(providers_on_sandbox, "/revoke")) == (1 if provider == "google" else 0)
+    # Only Bob's own mailbox: Alice's stays connected.
+    assert MailboxConnection.objects.get(user=alice).state == "connected"
+    # Nothing left to disconnect: back to Settings.
+    again = client.get("/settings/mailbox/disconnect/")
+    assert again.status_code == 302 and again["Location"] == "/settings/"
+
+
 def test_unchecking_one_keeps_the_other(providers_on_sandbox: SandboxProcess, bob: User) -> None:
     mailbox_account(providers_on_sandbox, "google", "bob@greenleaf.example")
     client = client_for(bob)
