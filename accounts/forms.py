@@ -3,15 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 
 from .mailbox import SyncChoices
 from .models import MailboxConnection, User
+from .time_zones import time_zone_choices
 
 
 class ProfileForm(forms.ModelForm):  # type: ignore[type-arg]
     time_zone = forms.ChoiceField(
-        choices=[(tz, tz.replace("_", " ")) for tz in settings.TIME_ZONES],
+        choices=time_zone_choices,
         help_text="Dates and times in Aspire are shown in this time zone.",
     )
 
@@ -19,6 +19,11 @@ class ProfileForm(forms.ModelForm):  # type: ignore[type-arg]
         model = User
         fields = ("full_name", "time_zone")
         labels = {"full_name": "Your name"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.time_zone:  # a legacy name saved earlier stays selectable
+            self.fields["time_zone"].choices = time_zone_choices(self.instance.time_zone)  # type: ignore[attr-defined]
 
 
 class SyncForm(forms.Form):

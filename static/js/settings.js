@@ -25,4 +25,29 @@
     email.addEventListener("change", follow);
     follow();
   }
+
+  // The time zone this device is set to, suggested at the top of the list. Browsers may name it
+  // by an older alias (Chrome says Asia/Calcutta for Asia/Kolkata), so zones are compared through
+  // Intl, which resolves both names to the same zone.
+  var zones = document.getElementById("id_profile-time_zone");
+  var here = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zones && here) {
+    var resolved = function (zone) {
+      try { return new Intl.DateTimeFormat("en-US", { timeZone: zone }).resolvedOptions().timeZone; }
+      catch (error) { return null; }
+    };
+    var options = Array.prototype.slice.call(zones.options);
+    var match = options.filter(function (option) { return option.value === here; })[0];
+    if (!match) {
+      var target = resolved(here);
+      match = options.filter(function (option) { return resolved(option.value) === target; })[0];
+    }
+    if (match) {
+      var region = match.parentNode.tagName === "OPTGROUP" ? match.parentNode.label + " / " : "";
+      var suggested = document.createElement("optgroup");
+      suggested.label = "This device's time zone";
+      suggested.appendChild(new Option(region + match.text, match.value));
+      zones.insertBefore(suggested, zones.firstChild);
+    }
+  }
 })();

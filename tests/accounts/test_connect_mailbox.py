@@ -229,6 +229,25 @@ def test_sync_needs_a_provider_and_a_valid_address(bob: User) -> None:
     assert not MailboxConnection.objects.exists()
 
 
+def test_the_time_zone_list_offers_canonical_zones_and_keeps_a_legacy_one(bob: User) -> None:
+    client = client_for(bob)
+    page = client.get("/settings/").content.decode()
+    assert '<optgroup label="America">' in page and '<option value="America/Chicago" selected>Chicago</option>' in page
+    for legacy in ("GB-Eire", "Etc/GMT+0", "US/Central", "Asia/Calcutta"):
+        assert f'value="{legacy}"' not in page
+    # Someone who chose a legacy name earlier keeps it, and can save the page as it is.
+    User.objects.filter(pk=bob.pk).update(time_zone="US/Central")
+    page = client.get("/settings/").content.decode()
+    assert '<optgroup label="Saved earlier">' in page and '<option value="US/Central" selected>' in page
+    response = client.post("/settings/", settings_form(User.objects.get(pk=bob.pk)))
+    assert response.status_code == 302
+    assert User.objects.get(pk=bob.pk).time_zone == "US/Central"
+    # ...and a name outside the list is refused with a clear error.
+    page = client.post("/settings/", {**settings_form(bob), "profile-time_zone": "GB-Eire"}).content.decode()
+    assert "Select a valid choice. GB-Eire is not one of the available choices." in page
+    assert User.objects.get(pk=bob.pk).time_zone == "US/Central"
+
+
 # -- tokens ------------------------------------------------------------------------------------
 
 
