@@ -149,6 +149,12 @@ def seed_sandbox(*, base_url: str, ca_path: Path, app_url: str, time_zone: str =
     return created
 
 
+def mailbox_pages(base_url: str) -> list[str]:
+    """The sandbox's web page of each demo user's mailbox (its Inbox, with Move to Aspire)."""
+    return [f"{base_url}/_sandbox/mail/{provider}/{email}" for provider, email, _, kind, _, _ in ACCOUNTS
+            if kind == "user"]
+
+
 def sandbox_environment(*, base_url: str, ca_path: Path, app_url: str) -> dict[str, str]:
     """Settings that point the product at the sandbox (only settings differ, no code path)."""
     return {
