@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8000")))
         parser.add_argument("--sandbox-port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8025")))
+        # Where the sandbox keeps its certificates and its mailboxes between runs.
+        parser.add_argument("--sandbox-dir", type=Path, default=settings.BASE_DIR / ".sandbox")
+        parser.add_argument("--sandbox-state", type=Path, default=settings.LOCAL_DIR / "sandbox-state.json")
 
-    def handle(self, *args: Any, port: int, sandbox_port: int, **options: Any) -> None:
+    def handle(self, *args: Any, port: int, sandbox_port: int, sandbox_dir: Path, sandbox_state: Path,
+               **options: Any) -> None:
         self.stdout.write(f"Migrating the database ({settings.DATABASES['default']['NAME']})…")
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Loading the demo data…")
@@ -51,9 +56,9 @@ class Command(BaseCommand):
                 "--port",
                 str(sandbox_port),
                 "--ca-dir",
-                str(base / ".sandbox"),
+                str(sandbox_dir),
                 "--state",
-                str(settings.LOCAL_DIR / "sandbox-state.json"),
+                str(sandbox_state),
             ],
             "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
             "worker": [
@@ -118,7 +123,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         sandbox_url = f"https://localhost:{sandbox_port}"
-        ca_path = base / ".sandbox" / "ca.pem"
+        ca_path = sandbox_dir / "ca.pem"
         env = {
             **os.environ,
             **sandbox_environment(base_url=sandbox_url, ca_path=ca_path, app_url=f"http://127.0.0.1:{port}"),
@@ -156,27 +161,24 @@ class Command(BaseCommand):
             time.sleep(1)
 
     def _wait_for_web(self, url: str, process: subprocess.Popen[bytes]) -> None:
-        session = requests.Session()
-        session.trust_env = False
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise CommandError(f"The web server exited with {process.returncode}.")
-            with contextlib.suppress(requests.RequestException):
-                if session.get(url, timeout=2).ok:
-                    return
-            time.sleep(0.2)
-        raise CommandError("The web server did not answer within a minute.")
+        self._wait_for("The web server", process, lambda session: session.get(url, timeout=2).ok)
 
     def _wait_for_sandbox(self, url: str, ca_path: Path, process: subprocess.Popen[bytes]) -> None:
-        session = requests.Session()
-        session.trust_env = False
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise CommandError(f"The provider sandbox exited with {process.returncode}.")
-            with contextlib.suppress(requests.RequestException, OSError):
-                if ca_path.exists() and session.get(f"{url}/_sandbox/health", verify=str(ca_path), timeout=2).ok:
-                    return
-            time.sleep(0.2)
-        raise CommandError("The provider sandbox did not start within a minute.")
+        self._wait_for("The provider sandbox", process, lambda session: ca_path.exists() and session.get(
+            f"{url}/_sandbox/health", verify=str(ca_path), timeout=2).ok)
+
+    @staticmethod
+    def _wait_for(what: str, process: subprocess.Popen[bytes], ready: Callable[[requests.Session], bool]) -> None:
+        # The session is closed at the end: an idle keep-alive connection to the sandbox would hold
+        # up its stop (and make it log an error) when the demo ends.
+        with requests.Session() as session:
+            session.trust_env = False
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    raise CommandError(f"{what} exited with {process.returncode}.")
+                with contextlib.suppress(requests.RequestException, OSError):
+                    if ready(session):
+                        return
+                time.sleep(0.2)
+        raise CommandError(f"{what} did not answer within a minute.")
