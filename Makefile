@@ -10,14 +10,17 @@ export CELERY_BROKER_DIR ?= $(CURDIR)/.demo/test-broker
 .PHONY: demo test lint bench-sandbox bench-mail chaos clean
 
 $(BIN)/python:
+	@echo "Creating the virtualenv in $(VENV)…"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	@echo "Installing requirements.txt into $(VENV) (a minute or two the first time)…"
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
 $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	@echo "Installing requirements-dev.txt into $(VENV)…"
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 

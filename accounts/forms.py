@@ -3,15 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 
 from .mailbox import SyncChoices
 from .models import MailboxConnection, User
+from .time_zones import time_zone_choices
 
 
 class ProfileForm(forms.ModelForm):  # type: ignore[type-arg]
     time_zone = forms.ChoiceField(
-        choices=[(tz, tz.replace("_", " ")) for tz in settings.TIME_ZONES],
+        choices=time_zone_choices,
         help_text="Dates and times in Aspire are shown in this time zone.",
     )
 
@@ -19,6 +19,11 @@ class ProfileForm(forms.ModelForm):  # type: ignore[type-arg]
         model = User
         fields = ("full_name", "time_zone")
         labels = {"full_name": "Your name"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.time_zone:  # a legacy name saved earlier stays selectable
+            self.fields["time_zone"].choices = time_zone_choices(self.instance.time_zone)  # type: ignore[attr-defined]
 
 
 class SyncForm(forms.Form):
@@ -28,14 +33,14 @@ class SyncForm(forms.Form):
         label="Sync Email", required=False,
         help_text="Mail you send from Aspire goes out through your own mailbox and shows in its Sent folder.",
     )
-    sync_calendar = forms.BooleanField(
-        label="Sync Calendar", required=False,
-        help_text="Appointments sync both ways between Aspire and your calendar.",
-    )
     sync_aspire_folder = forms.BooleanField(
         label="Sync Aspire Folder", required=False,
         help_text="Adds two folders to your mailbox, Aspire and Processed. Mail you drag into Aspire is copied "
-        "to the customer's activities, then moved to Processed.",
+        "to the customer's activities, then moved to Processed. Part of Sync Email.",
+    )
+    sync_calendar = forms.BooleanField(
+        label="Sync Calendar", required=False,
+        help_text="Appointments sync both ways between Aspire and your calendar.",
     )
     calendar_privacy = forms.ChoiceField(
         label="Calendar privacy", choices=MailboxConnection.Privacy.choices, widget=forms.RadioSelect,
@@ -70,15 +75,15 @@ class SyncForm(forms.Form):
                 self.add_error("provider", "Choose Microsoft 365 or Google.")
             if not data.get("mailbox_address") and "mailbox_address" not in self.errors:
                 self.add_error("mailbox_address", "Enter the email address of your mailbox.")
-        if data.get("sync_aspire_folder") and not data.get("sync_email"):
-            self.add_error("sync_aspire_folder", "Sync Aspire Folder needs Sync Email to be on.")
         return data
 
     def choices(self) -> SyncChoices:
         data = self.cleaned_data
         return SyncChoices(
             sync_email=data["sync_email"], sync_calendar=data["sync_calendar"],
-            sync_aspire_folder=data["sync_aspire_folder"],
+            # A sub-option of Sync Email: off with it, whatever the box said (the help article's
+            # resync steps untick Sync Email and Sync Calendar only).
+            sync_aspire_folder=data["sync_aspire_folder"] and data["sync_email"],
             calendar_privacy=data["calendar_privacy"] or MailboxConnection.Privacy.PUBLIC,
             shared_with=tuple(str(u.pk) for u in data["shared_with"]), provider=data["provider"],
             mailbox_address=(data["mailbox_address"] or "").strip().lower(),

@@ -11,8 +11,10 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from providers.base import Grant, MailboxIdentity, MailboxKind
@@ -164,8 +166,13 @@ def _check_identity(*, user: User, choices: SyncChoices, identity: MailboxIdenti
             f"You signed in as {identity.address}, but the email address entered is {choices.mailbox_address}. "
             "Sign in with the mailbox you entered, or change the address and save again."
         )
+    # The same address with any provider (the help article's rule is per mailbox), or the same
+    # provider account under another address.
+    same_mailbox = Q(mailbox_address__iexact=signed_in)
+    if identity.provider_account_id:
+        same_mailbox |= Q(provider=choices.provider, provider_account_id=identity.provider_account_id)
     holder = (
-        MailboxConnection.objects.filter(mailbox_address__iexact=signed_in)
+        MailboxConnection.objects.filter(same_mailbox)
         .exclude(state=MailboxConnection.State.DISCONNECTED)
         .exclude(user=user)
         .select_related("user")
@@ -180,16 +187,17 @@ def _check_identity(*, user: User, choices: SyncChoices, identity: MailboxIdenti
 def connect_mailbox(
     *, user: User, choices: SyncChoices, grant: Grant, identity: MailboxIdentity
 ) -> MailboxConnection:
-    """Store a new grant and the user's choices. Refuses (and revokes the new grant) when the
-    mailbox is not the user's own personal mailbox or is already someone else's; then nothing
-    of the attempt is saved."""
-    provider = get_provider(choices.provider)
+    """Store a new grant and the user's choices. Refuses when the mailbox is not the user's own
+    personal mailbox or is already someone else's; then nothing of the attempt is saved, and the
+    new grant is ended unless its provider account is one a connection of ours holds."""
     try:
         _check_identity(user=user, choices=choices, identity=identity)
         with transaction.atomic():
             connection = MailboxConnection.objects.select_for_update().filter(user=user).first()
             previous_grant = _load_grant(connection) if connection and connection.grant_ciphertext else None
             previous_provider = connection.provider if connection else None
+            previous_account_id = connection.provider_account_id if connection else ""
+            previous_address = connection.mailbox_address if connection else ""
             if connection is None:
                 connection = MailboxConnection(user=user, company_id=user.tenant_id)
             same_mailbox = (
@@ -210,26 +218,32 @@ def connect_mailbox(
             connection.save()
             _set_shared_with(connection, choices)
             if previous_grant is not None and previous_provider and not same_mailbox:
-                # A different mailbox replaces the old one: end the old grant too.
-                old = get_provider(previous_provider)
-                transaction.on_commit(lambda: _revoke_quietly(old, previous_grant))
+                # A different mailbox replaces the old one: end the old grant too (unless it is
+                # the same provider account under a new address, which the new grant now holds).
+                transaction.on_commit(partial(end_grant_unless_held, provider=previous_provider, grant=previous_grant,
+                                              account_id=previous_account_id, address=previous_address))
             transaction.on_commit(lambda: sync_requested.send(sender=MailboxConnection, connection_id=connection.pk))
     except IntegrityError:
-        _revoke_quietly(provider, grant)
+        end_grant_unless_held(provider=choices.provider, grant=grant, account_id=identity.provider_account_id,
+                              address=identity.address)
         raise MailboxRefused(
             f"{identity.address} is already connected to another Aspire user. {ONE_USER_PER_MAILBOX}"
         ) from None
     except MailboxRefused:
-        _revoke_quietly(provider, grant)
+        # An alias or a mailbox someone else connected signs in as an account that a connection
+        # of ours may hold: revoking this grant at Google would end that connection's grant too.
+        end_grant_unless_held(provider=choices.provider, grant=grant, account_id=identity.provider_account_id,
+                              address=identity.address)
         raise
     log.info("mailbox connected", extra={"connection": str(connection.pk), "provider": connection.provider})
     return connection
 
 
 def disconnect_mailbox(*, connection: MailboxConnection) -> None:
-    """Stop syncing: end the grant at the provider, delete it here. Imported activities stay."""
+    """Stop syncing: end the grant at the provider (unless another connection of ours holds the
+    same provider account), delete it here. Imported activities stay."""
     grant = _load_grant(connection) if connection.grant_ciphertext else None
-    provider_kind = connection.provider
+    provider, account_id, address = connection.provider, connection.provider_account_id, connection.mailbox_address
     connection.grant_ciphertext = ""
     connection.token_expires_at = None
     connection.state = MailboxConnection.State.DISCONNECTED
@@ -238,8 +252,19 @@ def disconnect_mailbox(*, connection: MailboxConnection) -> None:
     connection.save(update_fields=["grant_ciphertext", "token_expires_at", "state", "sync_email", "sync_calendar",
                                    "sync_aspire_folder", "next_sync_at", "updated_at"])
     if grant is not None:
-        provider = get_provider(provider_kind)
-        transaction.on_commit(lambda: _revoke_quietly(provider, grant))
+        transaction.on_commit(partial(end_grant_unless_held, provider=provider, grant=grant, account_id=account_id,
+                                      address=address))
+
+
+@transaction.atomic
+def disconnect_own_mailbox(*, user: User) -> bool:
+    """The Disconnect button: what unticking Sync Email and Sync Calendar and saving does. False
+    when there was nothing to disconnect."""
+    connection = MailboxConnection.objects.select_for_update().filter(user=user).first()
+    if connection is None or connection.state == MailboxConnection.State.DISCONNECTED:
+        return False
+    disconnect_mailbox(connection=connection)
+    return True
 
 
 @transaction.atomic
@@ -317,9 +342,31 @@ def _load_grant(connection: MailboxConnection) -> Grant:
     )
 
 
-def _revoke_quietly(provider: object, grant: Grant) -> None:
+def _holding(*, provider: str, account_id: str, address: str) -> QuerySet[MailboxConnection]:
+    """Connections of that provider account: by its stable id (Google's ``sub``, Microsoft's object
+    id), which survives a change of address and is what an alias signs in as; by address too, for
+    rows connected before the id was recorded."""
+    same_account = Q(mailbox_address__iexact=address)
+    if account_id:
+        same_account |= Q(provider_account_id=account_id)
+    return MailboxConnection.objects.filter(same_account, provider=provider)
+
+
+def end_grant_unless_held(*, provider: str, grant: Grant, account_id: str, address: str) -> None:
+    """End a grant we no longer keep, at the provider where it allows that, unless a connection of
+    ours holds a grant of the same provider account.
+
+    This is the one rule for every revocation (a refused sign-in, a replaced mailbox, a
+    disconnect). Google's revoke ends the whole grant of that Google account for this app, not
+    just the token sent: refusing an alias (jim@ signs in as james@) or a mailbox already
+    connected to someone else by revoking the new grant would sign the existing connection out
+    too. Such a grant is only dropped here (it was never stored); the provider account stays
+    granted, as it was before the attempt."""
+    if _holding(provider=provider, account_id=account_id, address=address).exclude(grant_ciphertext="").exists():
+        log.info("grant not revoked: its provider account is held by a connection", extra={"provider": provider})
+        return
     try:
-        provider.revoke(grant)  # type: ignore[attr-defined]
+        get_provider(provider).revoke(grant)
     except ProviderError as exc:
         # The grant is deleted here whatever the provider says; note it for operators.
         log.warning("revoking a grant failed: %s", exc.__class__.__name__)

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from providers.errors import ProviderError, SignInCancelled
 
@@ -15,6 +15,7 @@ from .mailbox import (
     MailboxRefused,
     SyncChoices,
     connect_mailbox,
+    disconnect_own_mailbox,
     get_connection,
     latest_runs,
     needs_signin,
@@ -27,6 +28,8 @@ from .services import update_profile
 from .signin import SignInStateInvalid, new_state, remember_signin, take_signin
 
 log = logging.getLogger(__name__)
+
+DISCONNECTED = "Sync is off and your mailbox is disconnected. Activities already in Aspire stay there."
 
 
 def _start_signin(request: HttpRequest, user: User, choices: SyncChoices) -> HttpResponse:
@@ -65,8 +68,7 @@ def user_settings(request: HttpRequest) -> HttpResponse:
         was_connected = connection is not None and connection.state != MailboxConnection.State.DISCONNECTED
         connection = update_sync_settings(user=user, choices=choices)
         if was_connected and not choices.wants_sync:
-            messages.success(request, "Sync is off and your mailbox is disconnected. Activities already in "
-                                      "Aspire stay there.")
+            messages.success(request, DISCONNECTED)
         else:
             messages.success(request, "Your settings are saved.")
         return redirect("accounts:settings")
@@ -100,8 +102,8 @@ def mailbox_callback(request: HttpRequest) -> HttpResponse:
     try:
         grant = provider.complete_sign_in(flow=pending.flow, params=request.GET.dict())
         identity = provider.identify(grant)
-    except SignInCancelled:
-        messages.info(request, "The sign-in was cancelled, so nothing changed.")
+    except SignInCancelled as exc:
+        messages.info(request, exc.user_message)
         return redirect("accounts:settings")
     except ProviderError as exc:
         messages.error(request, exc.user_message)
@@ -147,3 +149,19 @@ def mailbox_reconnect(request: HttpRequest) -> HttpResponse:
     if not choices.wants_sync:
         choices = SyncChoices(**{**choices.__dict__, "sync_email": True, "sync_calendar": True})
     return _start_signin(request, user, choices)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def mailbox_disconnect(request: HttpRequest) -> HttpResponse:
+    """Disconnect, after a confirmation that says what stops and what stays."""
+    user: User = request.user  # type: ignore[assignment]
+    connection = get_connection(user)
+    if connection is None or connection.state == MailboxConnection.State.DISCONNECTED:
+        messages.info(request, "No mailbox is connected.")
+        return redirect("accounts:settings")
+    if request.method == "POST":
+        disconnect_own_mailbox(user=user)
+        messages.success(request, DISCONNECTED)
+        return redirect("accounts:settings")
+    return render(request, "accounts/disconnect.html", {"connection": connection})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,6 +20,7 @@ from crm.models import Contact
 from . import selectors, services
 from .email_html import clean_email_html, email_page_csp
 from .models import Activity, EmailMessage
+from .people import people, person
 
 UNMATCHED_PAGE_SIZE = 25
 # Types a browser only ever shows passively. Anything else (HTML, SVG, XML, scripts, unknown
@@ -74,9 +74,9 @@ def email_detail(request: HttpRequest, pk: str) -> HttpResponse:
     context = {
         "activity": activity,
         "email": email,
-        "sender": _person(email.from_name, email.from_address) if email else "",
-        "to": _people(email.to) if email else [],
-        "cc": _people(email.cc) if email else [],
+        "sender": person(email.from_name, email.from_address) if email else "",
+        "to": people(email.to) if email else [],
+        "cc": people(email.cc) if email else [],
         "contacts": contacts,
         "body_html": body_html,
         "text_body": (email.text_body if email else activity.body),
@@ -166,20 +166,3 @@ def _email_of(activity: Activity) -> EmailMessage | None:
         return activity.email
     except ObjectDoesNotExist:
         return None
-
-
-def _person(name: str, address: str) -> str:
-    if name and address and name != address:
-        return f"{name} <{address}>"
-    return name or address
-
-
-def _people(value: Any) -> list[str]:
-    """Recipients as stored ([[name, address], ...]); anything malformed is shown as best we can."""
-    people = []
-    for entry in value if isinstance(value, list) else []:
-        if isinstance(entry, list | tuple) and len(entry) == 2:
-            people.append(_person(str(entry[0] or ""), str(entry[1] or "")))
-        elif entry:
-            people.append(str(entry))
-    return [person for person in people if person]

@@ -5,6 +5,8 @@ from django.views.generic import RedirectView
 
 from ops.views import healthz
 
+from .views import favicon
+
 admin.site.site_header = "Aspire Sync administration"
 admin.site.site_title = "Aspire Sync admin"
 
@@ -14,6 +16,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("hooks/", include("mailsync.hook_urls")),
     path("", include("accounts.urls")),
     path("", include("crm.urls")),

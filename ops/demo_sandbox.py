@@ -117,36 +117,47 @@ def seed_sandbox(*, base_url: str, ca_path: Path, app_url: str, time_zone: str =
         response.raise_for_status()
         return response.json() if response.content else None
 
-    control("PUT", f"/pubsub/topics/{PUBSUB_TOPIC}",
-            json={"push_endpoint": f"{app_url}/hooks/google/pubsub/?token={PUBSUB_TOKEN}"})
-    existing = {(a["provider"], a["email"]) for a in control("GET", "/accounts")["accounts"]}
-    now = dt.datetime.now(zoneinfo.ZoneInfo(time_zone))
-    created = 0
-    for provider, email, name, kind, mfa, alias_of in ACCOUNTS:
-        if (provider, email) in existing:
-            continue
-        spec: dict[str, Any] = {
-            "provider": provider,
-            "email": email,
-            "display_name": name,
-            "kind": kind,
-            "mfa": mfa,
-            "mfa_code": MFA_CODE,
-            "password": SANDBOX_PASSWORD,
-        }
-        if alias_of:
-            spec["alias_of"] = alias_of
-        control("POST", "/accounts", json=spec)
-        created += 1
-        if kind != "user":
-            continue
-        inbox = "Inbox" if provider == "microsoft" else "INBOX"
-        for n, (sender_name, sender, subject, body) in enumerate(INBOX):
-            raw = _message((sender_name, sender), f"{name} <{email}>", subject, body, now - dt.timedelta(hours=n * 5))
-            control("POST", f"/accounts/{provider}/{email}/messages", json={"folder": inbox, "raw": raw})
-        for event in _events(time_zone, now.date()):
-            control("POST", f"/accounts/{provider}/{email}/events", json=event)
-    return created
+    try:
+        control("PUT", f"/pubsub/topics/{PUBSUB_TOPIC}",
+                json={"push_endpoint": f"{app_url}/hooks/google/pubsub/?token={PUBSUB_TOKEN}"})
+        existing = {(a["provider"], a["email"]) for a in control("GET", "/accounts")["accounts"]}
+        now = dt.datetime.now(zoneinfo.ZoneInfo(time_zone))
+        created = 0
+        for provider, email, name, kind, mfa, alias_of in ACCOUNTS:
+            if (provider, email) in existing:
+                continue
+            spec: dict[str, Any] = {
+                "provider": provider,
+                "email": email,
+                "display_name": name,
+                "kind": kind,
+                "mfa": mfa,
+                "mfa_code": MFA_CODE,
+                "password": SANDBOX_PASSWORD,
+            }
+            if alias_of:
+                spec["alias_of"] = alias_of
+            control("POST", "/accounts", json=spec)
+            created += 1
+            if kind != "user":
+                continue
+            inbox = "Inbox" if provider == "microsoft" else "INBOX"
+            for n, (sender_name, sender, subject, body) in enumerate(INBOX):
+                raw = _message((sender_name, sender), f"{name} <{email}>", subject, body,
+                               now - dt.timedelta(hours=n * 5))
+                control("POST", f"/accounts/{provider}/{email}/messages", json={"folder": inbox, "raw": raw})
+            for event in _events(time_zone, now.date()):
+                control("POST", f"/accounts/{provider}/{email}/events", json=event)
+        return created
+    finally:
+        # An idle keep-alive connection left open would hold up the sandbox's own stop.
+        session.close()
+
+
+def mailbox_pages(base_url: str) -> list[str]:
+    """The sandbox's web page of each demo user's mailbox (its Inbox, with Move to Aspire)."""
+    return [f"{base_url}/_sandbox/mail/{provider}/{email}" for provider, email, _, kind, _, _ in ACCOUNTS
+            if kind == "user"]
 
 
 def sandbox_environment(*, base_url: str, ca_path: Path, app_url: str) -> dict[str, str]:

@@ -22,6 +22,13 @@ from sandbox.runner import SandboxProcess, start_sandbox
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """Django's default hasher spends most of a second per password by design; tests that create
+    and sign in users do not need that protection."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def greenleaf(db: None) -> Company:
     return Company.objects.create(name="Greenleaf Landscaping", time_zone="America/Chicago")

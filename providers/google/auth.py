@@ -120,7 +120,9 @@ class GoogleAuth:
         # Reference: https://developers.google.com/identity/protocols/oauth2/web-server#handlingresponse
         error = params.get("error")
         if error == "access_denied":
-            raise SignInCancelled("access_denied")
+            # Google sends no reason with it: the person pressed Cancel or Deny, or could not sign in
+            # at all (a Google Group has no account) and came back.
+            raise SignInCancelled("access_denied", user_message=mapping.SIGN_IN_CANCELLED)
         if error:
             raise SignInFailed(error, user_message=mapping.sign_in_error_message(error))
         if not params.get("code"):

@@ -24,6 +24,8 @@ from providers.base import Grant, MailboxIdentity, MailboxKind, MessagePage, Mes
 from providers.errors import ProviderError, SignInFailed
 
 SETUP_PROBLEM = "Aspire's connection to Google is not set up correctly. Please tell your administrator."
+SIGN_IN_CANCELLED = ("Google did not give Aspire access, so nothing changed: the sign-in was cancelled or declined "
+                     "at Google. Only a person's own Google account can be connected; Google Groups can't sign in.")
 SIGN_IN_ERRORS = {
     "admin_policy_enforced": "Your Google Workspace administrator does not allow Aspire to use this account. "
                              "Ask them to allow Aspire, then connect again.",

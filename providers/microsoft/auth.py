@@ -8,6 +8,7 @@ the adapter keeps no tokens of its own and one provider serves every connection 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -43,11 +44,49 @@ SIGN_IN_MESSAGES = {
                            "Please tell your administrator.",
 }
 UNREACHABLE = "Microsoft's sign-in service could not be reached. Please try again in a few minutes."
+CANCELLED = "The sign-in was cancelled at Microsoft 365, so nothing changed."
+
+# When Microsoft sends the browser back with an error, its description starts with an AADSTS code
+# that says why. Those a user (or their administrator) can act on, in Aspire's words.
+# Reference: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
+AADSTS_CODE = re.compile(r"AADSTS(\d+)")
+SIGN_IN_REASONS = {
+    50034: "Microsoft 365 has no user account with that address, so nothing changed. Distribution lists and "
+           "groups can't sign in, and Aspire syncs only your own mailbox: check the address, or enter your own, "
+           "and save again.",
+    50020: "That is not a Microsoft 365 work account, so nothing changed. Personal Microsoft accounts "
+           "(Outlook.com, Hotmail) can't be connected: enter your work mailbox and save again.",
+    50053: "Microsoft 365 has locked this account after too many sign-in attempts. Wait a few minutes, then "
+           "save again, or ask your administrator.",
+    50057: "This Microsoft 365 account is disabled, so it can't be connected. Please ask your administrator.",
+    50105: "Your Microsoft 365 administrator has not given you access to Aspire Sync. Ask them to assign it to "
+           "you, then save again.",
+    53003: "Your organisation's sign-in rules (Conditional Access) blocked this sign-in. Please ask your "
+           "Microsoft 365 administrator.",
+    65001: SIGN_IN_MESSAGES["consent_required"],
+    700016: "Aspire Sync is not available in your Microsoft 365 organisation yet. Please ask your administrator "
+            "to approve it.",
+}
+SIGN_IN_REASONS[90072] = SIGN_IN_REASONS[50020]  # an account of another organisation (guest not invited)
 
 
 def _description(result: Mapping[str, Any]) -> str:
     # error_description holds no secrets (an AADSTS code, trace and correlation ids).
     return f"{result.get('error')}: {result.get('error_description', '')}".strip()
+
+
+def _sign_in_error(result: Mapping[str, Any]) -> SignInFailed:
+    """The error the browser came back with. ``access_denied`` alone is the user backing out
+    (``error_subcode=cancel``) or declining consent (AADSTS65004); with another AADSTS code it is
+    Microsoft refusing the sign-in, and the code says why."""
+    # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#error-codes-for-authorization-endpoint-errors
+    found = AADSTS_CODE.search(str(result.get("error_description", "")))
+    code = int(found.group(1)) if found else None
+    if code in SIGN_IN_REASONS:
+        return SignInFailed(_description(result), user_message=SIGN_IN_REASONS[code])
+    if result["error"] == "access_denied":
+        return SignInCancelled(_description(result), user_message=CANCELLED)
+    return SignInFailed(_description(result), user_message=SIGN_IN_MESSAGES.get(result["error"]))
 
 
 class MicrosoftAuth:
@@ -108,10 +147,7 @@ class MicrosoftAuth:
             # A state that does not match the flow, or a callback that is not an answer to it.
             raise SignInFailed(f"the callback does not match the sign-in: {exc}") from exc
         if "error" in result:
-            if result["error"] == "access_denied":
-                # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#error-codes-for-authorization-endpoint-errors
-                raise SignInCancelled(_description(result))
-            raise SignInFailed(_description(result), user_message=SIGN_IN_MESSAGES.get(result["error"]))
+            raise _sign_in_error(result)
         accounts = app.get_accounts()
         if len(accounts) != 1:
             raise SignInFailed("the token response named no account")

@@ -39,6 +39,10 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def aadsts_description(code: int, description: str, trace_id: str, correlation_id: str, stamp: str) -> str:
+    return f"AADSTS{code}: {description} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {stamp}"
+
+
 def oauth_error(status: int, error: str, code: int, description: str) -> JSONResponse:
     # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
     trace_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
@@ -46,8 +50,7 @@ def oauth_error(status: int, error: str, code: int, description: str) -> JSONRes
     return JSONResponse(
         {
             "error": error,
-            "error_description": f"AADSTS{code}: {description} Trace ID: {trace_id} "
-                                 f"Correlation ID: {correlation_id} Timestamp: {stamp}",
+            "error_description": aadsts_description(code, description, trace_id, correlation_id, stamp),
             "error_codes": [code],
             "timestamp": stamp,
             "trace_id": trace_id,
@@ -163,9 +166,18 @@ class Identity:
         if account is None:
             return self.password_page(flow, email, "AADSTS50034: We couldn't find an account with that username.")
         if account["kind"] == "distribution_list":
-            # A distribution list is a mail-enabled group, not a user: it has no credentials to sign in with.
-            return self.password_page(flow, email, "AADSTS50034: This address belongs to a distribution list, "
-                                                   "not a user account. Groups cannot sign in.")
+            # A distribution list is a mail-enabled group, not a user: there is no user account to sign
+            # in to. The sign-in cannot go on, and the error goes back to the application, which can
+            # tell the person why (the address itself is hidden from the application).
+            # Reference: https://learn.microsoft.com/en-us/previous-versions/azure/dn645544(v=azure.100)
+            self.store.pending_logins.pop(flow, None)
+            stamp = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+            description = aadsts_description(
+                50034, f"The user account {{EmailHidden}} does not exist in the '{account['tenant_id']}' directory. "
+                "To sign into this application, the account must be added to the directory.",
+                str(uuid.uuid4()), str(uuid.uuid4()), stamp)
+            return self.redirect_error(login["redirect_uri"], login["state"], "access_denied", description,
+                                       login["response_mode"])
         if not secrets.compare_digest(password.encode(), str(account["password"]).encode()):
             return self.password_page(flow, email, "AADSTS50126: Your account or password is incorrect.")
         if account["kind"] == "alias":
@@ -204,12 +216,15 @@ class Identity:
 
     async def cancel(self, request: Request) -> Response:
         # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#error-response
+        # Backing out of the sign-in pages answers access_denied with error_subcode=cancel and no
+        # AADSTS code (AADSTS65004 is declining the consent prompt, which the sandbox does not show).
         login = self.store.pending_logins.pop(request.query_params.get("flow", ""), None)
         if login is None:
             return self.page("Sign in", "<p>This sign-in has expired.</p>", status=400)
-        return self.redirect_error(login["redirect_uri"], login["state"], "access_denied",
-                                   "AADSTS65004: User declined to consent to access the app.",
-                                   login["response_mode"])
+        query = {"error": "access_denied", "error_subcode": "cancel"}
+        if login["state"] is not None:
+            query["state"] = login["state"]
+        return self.respond(login["redirect_uri"], login["response_mode"], query)
 
     async def logout(self, request: Request) -> Response:
         # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/v2-protocols-oidc#send-a-sign-out-request

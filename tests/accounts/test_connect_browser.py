@@ -49,6 +49,39 @@ def test_connect_a_mailbox_with_mfa_in_a_browser(provider: str, live_server: Any
     page.wait_for_url(f"{live_server.url}/settings/")
     assert page.get_by_role("status").first.inner_text() == "Connected as Bob Staff <bob@greenleaf.example>."
     status = " ".join(page.locator(".status").inner_text().split())
-    assert "Connected Connected as Bob Staff <bob@greenleaf.example>" in status
+    label = {"microsoft": "Microsoft 365", "google": "Google"}[provider]
+    assert f"Connected Bob Staff <bob@greenleaf.example> · {label}" in status
+    assert "Connected Connected" not in status
     assert page.get_by_role("button", name="Sync now").is_visible()
     assert MailboxConnection.objects.get(user=bob).state == "connected"
+
+
+def test_time_zones_are_canonical_grouped_and_this_devices_comes_first(live_server: Any, browser_page: Any,
+                                                                       bob: User) -> None:
+    # A device in India: Chromium names its zone Asia/Calcutta, the legacy alias of Asia/Kolkata.
+    context = browser_page.context.browser.new_context(timezone_id="Asia/Kolkata")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/settings/")
+    page.get_by_label("Email address").first.fill(bob.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="User settings").wait_for()
+
+    zones = page.get_by_label("Time zone")
+    groups = zones.locator("optgroup").evaluate_all("groups => groups.map(g => g.label)")
+    assert groups[0] == "This device's time zone"
+    assert groups[1:] == ["Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe",
+                          "Indian", "Pacific"]
+    first = zones.locator("option").first
+    assert (first.get_attribute("value"), first.inner_text()) == ("Asia/Kolkata", "Asia / Kolkata")
+    values = set(zones.locator("option").evaluate_all("options => options.map(o => o.value)"))
+    assert {"America/Chicago", "Europe/London", "America/Argentina/Buenos_Aires", "UTC"} <= values
+    assert not values & {"GB-Eire", "Etc/GMT+0", "US/Central", "Asia/Calcutta", "Factory", "localtime"}
+    assert zones.input_value() == "America/Chicago"  # the suggestion does not change the saved zone
+
+    zones.select_option(index=0)
+    page.locator(".page-head").get_by_role("button", name="Save").click()
+    page.get_by_text("Your settings are saved.").wait_for()
+    bob.refresh_from_db()
+    assert bob.time_zone == "Asia/Kolkata"
+    context.close()

@@ -15,11 +15,21 @@ from accounts.mailbox import fresh_grant
 from accounts.models import MailboxConnection, User
 from accounts.provider_registry import get_provider
 from activities.models import Activity
+from mailsync.capture import run_capture
 from providers.errors import AuthRevoked
 from sandbox.runner import SandboxProcess
 from sandbox.signin import ProviderSignIn
 from tests.conftest import REDIRECT_URI, client_for, mailbox_account
-from tests.mailboxes import back_to_aspire, connect, requests_to, settings_form, start_signin
+from tests.mailboxes import (
+    back_to_aspire,
+    connect,
+    connected_mailbox,
+    drop,
+    mime,
+    requests_to,
+    settings_form,
+    start_signin,
+)
 
 PROVIDERS = ["microsoft", "google"]
 
@@ -73,7 +83,9 @@ def test_cancel_at_the_sign_in_page_changes_nothing(provider: str, providers_on_
     page = ProviderSignIn(providers_on_sandbox, start_signin(client, bob, provider, "bob@greenleaf.example"),
                           REDIRECT_URI)
     text = back_to_aspire(client, page.cancel())
-    assert "The sign-in was cancelled, so nothing changed." in text
+    assert {"microsoft": "The sign-in was cancelled at Microsoft 365, so nothing changed.",
+            "google": "Google did not give Aspire access, so nothing changed: the sign-in was cancelled or "
+                      "declined at Google."}[provider] in text
     assert not MailboxConnection.objects.exists()
     assert "No mailbox is connected" in text
 
@@ -112,8 +124,19 @@ def test_groups_cannot_sign_in_and_nothing_is_saved(provider: str, providers_on_
     client = client_for(bob)
     page = ProviderSignIn(providers_on_sandbox, start_signin(client, bob, provider, "crews@greenleaf.example"),
                           REDIRECT_URI)
-    assert page.sign_in("crews@greenleaf.example") is None
-    assert "group" in page.text.lower() or "distribution list" in page.text.lower()
+    callback = page.sign_in("crews@greenleaf.example")
+    if provider == "microsoft":
+        # Microsoft ends the sign-in and sends the reason back (AADSTS50034), which Aspire words.
+        assert callback is not None
+        text = back_to_aspire(client, callback)
+        assert "Microsoft 365 has no user account with that address, so nothing changed. Distribution lists " \
+               "and groups can't sign in" in text
+        assert "cancelled" not in text
+    else:
+        # Google says so on its own page and sends only access_denied when the person goes back.
+        assert callback is None and "Google Group" in page.text
+        text = back_to_aspire(client, page.cancel())
+        assert "Google Groups can't sign in." in text
     assert not MailboxConnection.objects.exists()
 
 
@@ -143,6 +166,53 @@ def test_one_mailbox_serves_one_user_in_any_company(provider: str, providers_on_
     assert MailboxConnection.objects.filter(state="connected").count() == 1
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("refusal", ["alias", "already connected", "own alias"])
+def test_a_refusal_never_signs_the_mailbox_owner_out(provider: str, refusal: str,
+                                                     providers_on_sandbox: SandboxProcess, alice: User,
+                                                     bob: User) -> None:
+    """Google's revoke ends the whole grant of a Google account for the app: refusing a sign-in
+    as an account Bob has connected must leave Bob's connection syncing."""
+    sandbox = providers_on_sandbox
+    owner = connected_mailbox(sandbox, bob, provider, "bob@greenleaf.example")
+    run_capture(connection_id=owner.pk, owner="setup")  # makes the Aspire and Processed folders
+    mailbox_account(sandbox, provider, "robert@greenleaf.example", kind="alias", alias_of="bob@greenleaf.example")
+    who = bob if refusal == "own alias" else alice
+    address = "bob@greenleaf.example" if refusal == "already connected" else "robert@greenleaf.example"
+    page = connect(client_for(who), sandbox, who, provider, address)
+    if refusal == "already connected":
+        assert "bob@greenleaf.example is already connected to your colleague Bob Staff" in page
+    else:  # an alias signs in as the mailbox it belongs to
+        assert ("robert@greenleaf.example is an alias of bob@greenleaf.example" in page
+                or "You signed in as bob@greenleaf.example, but the email address entered is robert@" in page)
+    assert not requests_to(sandbox, "/revoke")
+
+    # Bob's mailbox still syncs: mail dropped into Aspire after the refusal is captured.
+    drop(sandbox, provider, "bob@greenleaf.example", mime("Mulch color", to="bob@greenleaf.example"))
+    run = run_capture(connection_id=owner.pk, owner="test")
+    assert run is not None and run.outcome == "succeeded", run and run.error
+    assert run.items_imported == 1
+    owner.refresh_from_db()
+    assert owner.state == "connected"
+    assert MailboxConnection.objects.filter(state="connected").count() == 1
+
+
+def test_a_refused_account_nobody_holds_is_still_revoked(providers_on_sandbox: SandboxProcess, bob: User,
+                                                         alice: User, django_capture_on_commit_callbacks: Any) -> None:
+    """The rule spares only grants a connection of ours holds: Alice's refused sign-in as Bob's
+    mailbox ends the new grant when Bob has since disconnected."""
+    sandbox = providers_on_sandbox
+    owner = connected_mailbox(sandbox, bob, "google", "bob@greenleaf.example")
+    with django_capture_on_commit_callbacks(execute=True):
+        mailbox_services.disconnect_mailbox(connection=owner)
+    revokes = len(requests_to(sandbox, "/revoke"))
+    assert revokes == 1
+    mailbox_account(sandbox, "google", "robert@greenleaf.example", kind="alias", alias_of="bob@greenleaf.example")
+    page = connect(client_for(alice), sandbox, alice, "google", "robert@greenleaf.example")
+    assert "You signed in as bob@greenleaf.example" in page or "is an alias of bob@greenleaf.example" in page
+    assert len(requests_to(sandbox, "/revoke")) == revokes + 1
+
+
 # -- form validation -------------------------------------------------------------------------
 
 
@@ -157,6 +227,25 @@ def test_sync_needs_a_provider_and_a_valid_address(bob: User) -> None:
     assert "Enter the email address of your mailbox." in page.content.decode()
     assert "Exchange on-premises is not supported" in page.content.decode()
     assert not MailboxConnection.objects.exists()
+
+
+def test_the_time_zone_list_offers_canonical_zones_and_keeps_a_legacy_one(bob: User) -> None:
+    client = client_for(bob)
+    page = client.get("/settings/").content.decode()
+    assert '<optgroup label="America">' in page and '<option value="America/Chicago" selected>Chicago</option>' in page
+    for legacy in ("GB-Eire", "Etc/GMT+0", "US/Central", "Asia/Calcutta"):
+        assert f'value="{legacy}"' not in page
+    # Someone who chose a legacy name earlier keeps it, and can save the page as it is.
+    User.objects.filter(pk=bob.pk).update(time_zone="US/Central")
+    page = client.get("/settings/").content.decode()
+    assert '<optgroup label="Saved earlier">' in page and '<option value="US/Central" selected>' in page
+    response = client.post("/settings/", settings_form(User.objects.get(pk=bob.pk)))
+    assert response.status_code == 302
+    assert User.objects.get(pk=bob.pk).time_zone == "US/Central"
+    # ...and a name outside the list is refused with a clear error.
+    page = client.post("/settings/", {**settings_form(bob), "profile-time_zone": "GB-Eire"}).content.decode()
+    assert "Select a valid choice. GB-Eire is not one of the available choices." in page
+    assert User.objects.get(pk=bob.pk).time_zone == "US/Central"
 
 
 # -- tokens ------------------------------------------------------------------------------------
@@ -268,6 +357,64 @@ def test_unchecking_both_disconnects_and_keeps_activities(provider: str, provide
 
     # Checking again and saving runs the sign-in again.
     assert start_signin(client, bob, provider, "bob@greenleaf.example").startswith(providers_on_sandbox.base_url)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_articles_resync_steps_work_with_sync_aspire_folder_still_ticked(
+        provider: str, providers_on_sandbox: SandboxProcess, bob: User) -> None:
+    """The article says: untick Sync Email and Sync Calendar, Save. It does not mention Sync Aspire
+    Folder, which is part of Sync Email: it goes off with it, never an error."""
+    connected_mailbox(providers_on_sandbox, bob, provider, "bob@greenleaf.example")
+    client = client_for(bob)
+    page = client.post("/settings/", settings_form(bob, sync_aspire_folder=True, provider=provider,
+                                                   mailbox_address="bob@greenleaf.example"), follow=True)
+    assert "Sync is off and your mailbox is disconnected." in page.content.decode()
+    connection = MailboxConnection.objects.get(user=bob)
+    assert (connection.state, connection.sync_email, connection.sync_aspire_folder) == ("disconnected", False, False)
+    # Tick again, choose the provider, Save: the provider's sign-in.
+    assert start_signin(client, bob, provider, "bob@greenleaf.example").startswith(providers_on_sandbox.base_url)
+
+
+def test_sync_aspire_folder_without_sync_email_is_off(providers_on_sandbox: SandboxProcess, bob: User) -> None:
+    mailbox_account(providers_on_sandbox, "google", "bob@greenleaf.example")
+    page = connect(client_for(bob), providers_on_sandbox, bob, "google", "bob@greenleaf.example", sync_email=False,
+                   sync_aspire_folder=True)
+    assert "Connected as" in page
+    connection = MailboxConnection.objects.get(user=bob)
+    assert (connection.sync_email, connection.sync_calendar, connection.sync_aspire_folder) == (False, True, False)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_disconnect_button_confirms_then_disconnects(provider: str, providers_on_sandbox: SandboxProcess,
+                                                         bob: User, alice: User, activity: Activity,
+                                                         django_capture_on_commit_callbacks: Any) -> None:
+    mailbox_account(providers_on_sandbox, provider, "bob@greenleaf.example")
+    mailbox_account(providers_on_sandbox, provider, "alice@greenleaf.example")
+    client = client_for(bob)
+    connect(client, providers_on_sandbox, bob, provider, "bob@greenleaf.example")
+    connect(client_for(alice), providers_on_sandbox, alice, provider, "alice@greenleaf.example")
+    settings_page = client.get("/settings/").content.decode()
+    assert 'href="/settings/mailbox/disconnect/">Disconnect</a>' in settings_page
+
+    confirm = client.get("/settings/mailbox/disconnect/").content.decode()
+    assert "Disconnect your mailbox?" in confirm
+    assert "Emails and appointments already in Aspire stay there." in confirm
+    assert MailboxConnection.objects.get(user=bob).state == "connected"  # asking changes nothing
+
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post("/settings/mailbox/disconnect/", follow=True).content.decode()
+    assert "Sync is off and your mailbox is disconnected. Activities already in Aspire stay there." in page
+    assert "No mailbox is connected" in page
+    connection = MailboxConnection.objects.get(user=bob)
+    assert (connection.state, connection.grant_ciphertext, connection.sync_email, connection.sync_calendar) == (
+        "disconnected", "", False, False)
+    assert Activity.objects.filter(pk=activity.pk).exists()
+    assert len(requests_to(providers_on_sandbox, "/revoke")) == (1 if provider == "google" else 0)
+    # Only Bob's own mailbox: Alice's stays connected.
+    assert MailboxConnection.objects.get(user=alice).state == "connected"
+    # Nothing left to disconnect: back to Settings.
+    again = client.get("/settings/mailbox/disconnect/")
+    assert again.status_code == 302 and again["Location"] == "/settings/"
 
 
 def test_unchecking_one_keeps_the_other(providers_on_sandbox: SandboxProcess, bob: User) -> None:

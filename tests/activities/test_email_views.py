@@ -347,6 +347,15 @@ def test_unmatched_list_holds_the_users_own_captured_mail_without_contacts(
     assert "Alice&#x27;s mystery mail" in alices and "Who is this from?" not in alices
 
 
+def test_unmatched_mail_shows_whom_it_is_from_with_the_address(bob: User) -> None:
+    """The address is what the mail is filed by: a display name alone ("Unknown Sender") says nothing."""
+    make_email(bob, subject="Quote for lawn care", from_name="Unknown Sender", from_address="newlead@example.net")
+    make_email(bob, subject="Bare address", from_name="", from_address="someone@example.org")
+    page = client_for(bob).get("/activities/unmatched/").content.decode()
+    assert "Unknown Sender &lt;newlead@example.net&gt; · " in page
+    assert "someone@example.org · " in page
+
+
 def test_filing_an_unmatched_email_on_a_contact(bob: User, contact: Contact, greenleaf: Any) -> None:
     other = Contact.objects.create(company=greenleaf, first_name="Marcus", last_name="Lee")
     ContactEmail.objects.create(company=greenleaf, contact=other, address="marcus@lee.example")

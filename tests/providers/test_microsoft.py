@@ -209,6 +209,38 @@ def test_cancelling_the_sign_in(sandbox: SandboxProcess, provider: MicrosoftProv
     assert cancelled.value.permanent and "cancelled" in cancelled.value.user_message
 
 
+def test_a_refused_sign_in_says_why(sandbox: SandboxProcess, provider: MicrosoftProvider) -> None:
+    create_account(sandbox, "crews@greenleaf.example", kind="distribution_list")
+    auth = provider.begin_sign_in(state="state-123")
+    browser = Browser(sandbox, auth.url)
+    params = browser.callback_params(browser.submit(login="crews@greenleaf.example", passwd="password"))
+    with pytest.raises(SignInFailed) as refused:
+        provider.complete_sign_in(flow=auth.flow, params=params)
+    assert not isinstance(refused.value, SignInCancelled)
+    assert refused.value.user_message.startswith("Microsoft 365 has no user account with that address")
+    assert "AADSTS50034" in refused.value.detail
+
+
+@pytest.mark.parametrize(("description", "says"), [
+    ("AADSTS50105: The signed in user 'x' is not assigned to a role for the application.", "assign it to you"),
+    ("AADSTS53003: Access has been blocked by Conditional Access policies.", "Conditional Access"),
+    ("AADSTS50057: The user account is disabled.", "disabled"),
+    ("AADSTS65004: User declined to consent to access the app.", "cancelled"),
+    ("", "cancelled"),
+])
+def test_access_denied_is_cancelled_only_when_the_user_backed_out(
+        sandbox: SandboxProcess, provider: MicrosoftProvider, description: str, says: str) -> None:
+    """Microsoft sends ``access_denied`` for refusals with a reason too; only the user's own
+    Cancel (no code, or AADSTS65004) reads as cancelled."""
+    auth = provider.begin_sign_in(state="state-123")
+    params = {"error": "access_denied", "state": "state-123", **({"error_description": description} if description
+                                                                  else {"error_subcode": "cancel"})}
+    with pytest.raises(SignInFailed) as raised:
+        provider.complete_sign_in(flow=auth.flow, params=params)
+    assert says in raised.value.user_message
+    assert isinstance(raised.value, SignInCancelled) == (says == "cancelled")
+
+
 def test_a_callback_for_another_sign_in_fails(sandbox: SandboxProcess, provider: MicrosoftProvider) -> None:
     create_account(sandbox, ANA)
     auth = provider.begin_sign_in(state="state-123")

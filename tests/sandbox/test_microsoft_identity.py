@@ -73,9 +73,24 @@ def test_wrong_password_stays_on_the_sign_in_page(sandbox: SandboxProcess) -> No
 def test_a_distribution_list_cannot_sign_in(sandbox: SandboxProcess) -> None:
     create_account(sandbox, "sales@acme.test", kind="distribution_list")
     session = ca_session(sandbox)
+    app = msal_app(sandbox, session)
+    flow = SignIn(sandbox, session, app)
+    # The sign-in ends and the application hears why, without the address.
+    params = flow.redirect_params(flow.password("sales@acme.test"))
+    assert params["error"] == "access_denied" and params["state"] == flow.flow["state"]
+    assert params["error_description"].startswith("AADSTS50034: The user account {EmailHidden} does not exist")
+    assert "sales@" not in params["error_description"]
+    result = app.acquire_token_by_auth_code_flow(flow.flow, params)
+    assert result["error"] == "access_denied" and "AADSTS50034" in result["error_description"]
+
+
+def test_an_unknown_address_can_be_corrected_on_the_page(sandbox: SandboxProcess) -> None:
+    create_account(sandbox, "ana@acme.test")
+    session = ca_session(sandbox)
     flow = SignIn(sandbox, session, msal_app(sandbox, session))
-    response = flow.password("sales@acme.test")
-    assert response.status_code == 200 and "distribution list" in response.text
+    response = flow.password("anna@acme.test")
+    assert response.status_code == 200 and "AADSTS50034" in response.text
+    assert flow.redeem(flow.password("ana@acme.test"))["access_token"]
 
 
 def test_an_alias_signs_in_as_its_mailbox(sandbox: SandboxProcess) -> None:
@@ -99,7 +114,7 @@ def test_cancel_redirects_with_access_denied(sandbox: SandboxProcess) -> None:
     app = msal_app(sandbox, session)
     flow = SignIn(sandbox, session, app)
     params = flow.redirect_params(flow.cancel())
-    assert params["error"] == "access_denied"
+    assert params["error"] == "access_denied" and params["error_subcode"] == "cancel"
     assert params["state"] == flow.flow["state"]
     result = app.acquire_token_by_auth_code_flow(flow.flow, params)
     assert result["error"] == "access_denied"
