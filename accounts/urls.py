@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import hooks, views
 
 app_name = "accounts"
 urlpatterns = [
@@ -8,4 +8,10 @@ urlpatterns = [
     path("settings/mailbox/callback/", views.mailbox_callback, name="mailbox_callback"),
     path("settings/mailbox/sync-now/", views.mailbox_sync_now, name="mailbox_sync_now"),
     path("settings/mailbox/reconnect/", views.mailbox_reconnect, name="mailbox_reconnect"),
+    # Where the providers push (accounts.push): one view per kind of sender, for mail and calendar.
+    path("hooks/microsoft/mail/", hooks.graph_notifications, name="hook_microsoft_mail"),
+    path("hooks/microsoft/calendar/", hooks.graph_notifications, name="hook_microsoft_calendar"),
+    path("hooks/microsoft/lifecycle/", hooks.graph_notifications, name="hook_microsoft_lifecycle"),
+    path("hooks/google/calendar/", hooks.google_calendar_notifications, name="hook_google_calendar"),
+    path("hooks/google/pubsub/", hooks.gmail_pubsub, name="hook_google_pubsub"),
 ]

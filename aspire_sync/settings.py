@@ -175,8 +175,12 @@ GOOGLE_API_ENDPOINT = env.str("GOOGLE_API_ENDPOINT", default="") or None
 # reach the webhooks. Empty: no push, the hourly run (and "Sync now") still bring mail in.
 PUSH_BASE_URL = env.str("PUSH_BASE_URL", default="").rstrip("/")
 GOOGLE_PUBSUB_TOPIC = env.str("GOOGLE_PUBSUB_TOPIC", default="")
-# The push subscription's endpoint carries this token; a push without it is refused.
-GOOGLE_PUBSUB_PUSH_TOKEN = env.str("GOOGLE_PUBSUB_PUSH_TOKEN", default="")
+# Gmail pushes are authenticated by the token Pub/Sub signs for the push subscription's service
+# account (its email here; empty refuses every push) and audience (empty: the push URL, Pub/Sub's
+# default), checked against Google's certificates (the sandbox's, locally).
+GOOGLE_PUBSUB_SERVICE_ACCOUNT = env.str("GOOGLE_PUBSUB_SERVICE_ACCOUNT", default="")
+GOOGLE_PUBSUB_AUDIENCE = env.str("GOOGLE_PUBSUB_AUDIENCE", default="")
+GOOGLE_PUBSUB_CERTS_URL = env.str("GOOGLE_PUBSUB_CERTS_URL", default="https://www.googleapis.com/oauth2/v1/certs")
 
 # OAuth tokens are encrypted at rest with these Fernet keys (comma-separated, newest first). Add a
 # new key in front, run `manage.py rotate_token_keys`, then drop the old one.
@@ -213,11 +217,6 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Seeded into django-celery-beat's tables; operators change them in the admin from then on.
 CELERY_BEAT_SCHEDULE = {
-    "renew-push-channels": {
-        "task": "mailsync.renew_push",
-        "schedule": crontab(minute=17),  # hourly; channels are renewed a day before they expire
-        "options": {"queue": "mail", "expires": 3000},
-    },
     "dispatch-due-syncs": {
         "task": "sync.dispatch_due",
         "schedule": crontab(),  # every minute: each connection is due once an hour, at its own minute

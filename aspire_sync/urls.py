@@ -14,7 +14,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("hooks/", include("mailsync.hook_urls")),
     path("", include("accounts.urls")),
     path("", include("crm.urls")),
     path("", include("mailsync.urls")),

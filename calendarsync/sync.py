@@ -28,8 +28,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.mailbox import fresh_grant
-from accounts.models import MailboxConnection, SyncRun
+from accounts.models import MailboxConnection, PushChannel, SyncRun
 from accounts.provider_registry import get_provider
+from accounts.push import ensure_channel
 from accounts.runs import RunCounts, claim_lease, recorded_run
 from activities.models import Activity
 from providers.base import Grant
@@ -37,7 +38,6 @@ from providers.calendar import Attendee, CalendarChanges, CalendarEvent, Calenda
 from providers.errors import Conflict, NotFound, SyncStateExpired
 
 from .models import Appointment, AuditEntry, CalendarSyncState
-from .push import ensure_watch
 from .services import remove_appointments
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def _sync(connection: MailboxConnection, counts: RunCounts, owner: str) -> None:
     _push_pending(connection, calendar, grant, counts)
     claim_lease(CalendarSyncState, connection.pk, owner, LEASE)  # renew
     _pull(connection, calendar, grant, counts)
-    if ensure_watch(connection, calendar, grant):
+    if ensure_channel(connection=connection, purpose=PushChannel.Purpose.CALENDAR, grant=grant):
         counts.requests += 1
 
 

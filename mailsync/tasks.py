@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import random
-import uuid
 
 from celery import shared_task
 
@@ -10,8 +9,6 @@ from accounts.runs import RunBusy
 from providers.errors import ProviderError, Throttled, TransientError
 
 from .capture import run_capture
-from .models import MailSyncState
-from .push import connections_needing_push, ensure_push, needs_push
 
 MAX_BACKOFF_SECONDS = 15 * 60
 
@@ -39,23 +36,4 @@ def capture_mailbox(self, connection_id: str, trigger: str = "schedule") -> str:
     except ProviderError as exc:
         # Permanent (revoked access, unsupported mailbox): recorded on the run and the connection.
         return f"failed: {exc.__class__.__name__}"
-    if run is not None and needs_push(MailSyncState.objects.get(connection_id=run.connection_id)):
-        ensure_push_channel.apply_async((connection_id,), queue="mail")
     return str(run.outcome) if run else "not capturing mail"
-
-
-@shared_task(name="mailsync.ensure_push", queue="mail", ignore_result=True)
-def ensure_push_channel(connection_id: str) -> None:
-    try:
-        ensure_push(connection_id=uuid.UUID(connection_id))
-    except MailSyncState.DoesNotExist:
-        return
-
-
-@shared_task(name="mailsync.renew_push", queue="mail", ignore_result=True)
-def renew_push_channels() -> int:
-    """Hourly: create the missing push channels and renew those expiring within a day."""
-    ids = connections_needing_push()
-    for connection_id in ids:
-        ensure_push_channel.apply_async((str(connection_id),), queue="mail")
-    return len(ids)
