@@ -7,6 +7,7 @@ see README.md, "Configuration".
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from zoneinfo import available_timezones
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "axes",
     "accounts",
     "crm",
     "activities",
@@ -60,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the page below.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -107,6 +111,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a sign-in while the account or the address is locked out.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "crm:contact_list"
 LOGOUT_REDIRECT_URL = "login"
@@ -228,6 +234,18 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "default", "expires": 55},
     },
 }
+
+# Sign-in throttling (django-axes), on /login/ and /admin/login/ alike: after AXES_FAILURE_LIMIT
+# wrong passwords for one email address, or from one client address, that email or address is
+# locked out for AXES_COOLOFF_MINUTES; operators unlock earlier in the admin ("Access attempts").
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.signin_throttle.locked_out"
+AXES_USERNAME_CALLABLE = "accounts.signin_throttle.attempted_email"
+AXES_CLIENT_IP_CALLABLE = "accounts.signin_throttle.client_address"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not recorded: only what throttling needs
 
 LOGGING = {
     "version": 1,
