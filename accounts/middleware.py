@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
-from django.http import HttpRequest, HttpResponse
+from csp.middleware import CSPMiddleware, PolicyParts
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 
 
@@ -20,3 +23,27 @@ class UserTimezoneMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's policy, with the providers' sign-in pages as form targets: saving the settings
+    page (or Reconnect) redirects the form to Microsoft's or Google's sign-in, and browsers apply
+    form-action to where a form's redirect leads. Read from settings per request, so the sign-in
+    origins are always the configured ones (the sandbox's, locally)."""
+
+    def get_policy_parts(self, request: HttpRequest, response: HttpResponseBase,
+                         report_only: bool = False) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        update = dict(parts.update or {})
+        update["form-action"] = [*update.get("form-action", []), *signin_origins()]
+        parts.update = update
+        return parts
+
+
+def signin_origins() -> list[str]:
+    origins = []
+    for url in (settings.MICROSOFT_AUTHORITY, settings.GOOGLE_AUTH_URI):
+        parts = urlsplit(str(url))
+        if parts.scheme and parts.netloc:
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return sorted(set(origins))
