@@ -270,10 +270,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Query strings carry secrets (the OAuth callback's code and state): no request log keeps them.
+    "filters": {"no_query_strings": {"()": "aspire_sync.log_filters.StripQueryStrings"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "requests": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_query_strings"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "django.server": {"handlers": ["requests"], "level": "INFO", "propagate": False},
         # These log whole token requests and responses at DEBUG: never let tokens reach a log,
         # whatever LOG_LEVEL an operator picks.
         **{
