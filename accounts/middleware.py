@@ -6,7 +6,8 @@ from urllib.parse import urlsplit
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseBase
+from django.shortcuts import render
 from django.utils import timezone
 
 
@@ -47,3 +48,22 @@ def signin_origins() -> list[str]:
         if parts.scheme and parts.netloc:
             origins.append(f"{parts.scheme}://{parts.netloc}")
     return sorted(set(origins))
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a request whose declared length is over ``MAX_REQUEST_BYTES`` before anything reads
+    it (413): a 300 MB upload is turned away at its headers, not after it has been read in full."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return HttpResponseBadRequest("Bad Content-Length.", content_type="text/plain")
+        if declared > settings.MAX_REQUEST_BYTES:
+            limit_mb = settings.MAIL_SEND_MAX_ATTACHMENT_BYTES // (1024 * 1024)
+            # The server closes the connection itself: the unread body is never taken in.
+            return render(request, "413.html", {"limit_mb": limit_mb}, status=413)
+        return self.get_response(request)

@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a body: a request declared over MAX_REQUEST_BYTES is refused unread.
+    "accounts.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -303,6 +305,9 @@ MAIL_SEND_VERIFY_DELAY_SECONDS = env.int("MAIL_SEND_VERIFY_DELAY_SECONDS", defau
 # Attachments in all, per message: 25 MB grows to about 34 MB once base64-encoded, under the 35 MB
 # that both the Gmail API and Exchange Online's default accept for a whole message.
 MAIL_SEND_MAX_ATTACHMENT_BYTES = env.int("MAIL_SEND_MAX_ATTACHMENT_BYTES", default=25 * 1024 * 1024)
+# The largest request body accepted (413 before it is read): a message with its attachments, plus
+# room for its text and the form's encoding. The proxy in front should refuse the same (README).
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=MAIL_SEND_MAX_ATTACHMENT_BYTES + 3 * 1024 * 1024)
 CELERY_BEAT_SCHEDULE["send-queued-mail"] = {
     "task": "mailsync.send_due_mail",
     "schedule": crontab(),  # every minute: picks up mail whose wait is over (retries, reconnects)
