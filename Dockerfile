@@ -19,4 +19,4 @@ RUN DEBUG=false SECRET_KEY=build-only-not-a-secret ALLOWED_HOSTS=build DATABASE_
 
 USER aspire
 EXPOSE 8000
-CMD ["gunicorn", "aspire_sync.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "aspire_sync.wsgi:application", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

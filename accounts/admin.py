@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
+from django.contrib.admin import widgets
+from django.contrib.admin.filters import FieldListFilter, ListFilter
+from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 
 from .mailbox import disconnect_mailbox, request_sync
 from .models import Company, MailboxConnection, SyncRun, User
+from .services import invite_staff, send_password_reset
 from .tenancy import admin_scoped
 
 
@@ -30,6 +34,20 @@ def _may_administer(request: HttpRequest) -> bool:
     return bool(user.is_active and (user.is_superuser or getattr(user, "is_company_admin", False)))
 
 
+def filter_parameters(model_admin: admin.ModelAdmin, item: Any, request: HttpRequest) -> list[str]:  # type: ignore[type-arg]
+    """The query-string parameters one ``list_filter`` entry reads, built the way the change list
+    builds the filter (with no parameters given, so nothing is filtered)."""
+    if isinstance(item, type) and issubclass(item, ListFilter):
+        spec: Any = item(request, {}, model_admin.model, model_admin)
+    else:
+        field, filter_class = item if isinstance(item, (list, tuple)) else (item, FieldListFilter.create)
+        field_path = field if isinstance(field, str) else None
+        if field_path is not None:
+            field = get_fields_from_path(model_admin.model, field_path)[-1]
+        spec = filter_class(field, request, {}, model_admin.model, model_admin, field_path=field_path)
+    return [str(name) for name in spec.expected_parameters()]
+
+
 class ScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Scopes an admin to the signed-in company admin's company (``company_field``)."""
 
@@ -37,6 +55,32 @@ class ScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
         return admin_scoped(super().get_queryset(request), request.user, company_field=self.company_field)
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        """Only what the admin class declares: its list filters' own parameters and its date
+        hierarchy. Django's default also accepts any lookup on the model's own fields, so
+        ``?title__startswith=Doc`` would answer, through the row count, questions about a column the
+        page never shows (a private appointment's title, an encrypted grant). Anything else is a
+        DisallowedModelAdminLookup: 400."""
+        if request is None:
+            return False
+        if lookup in self.declared_lookups(request):
+            return True
+        # The raw-id popups' own filters come from models' limit_choices_to, never from a visitor.
+        for fk_lookup in self.model._meta.related_fkey_lookups:  # type: ignore[attr-defined]
+            if callable(fk_lookup):
+                fk_lookup = fk_lookup()
+            if (lookup, value) in widgets.url_params_from_lookup_dict(fk_lookup).items():
+                return True
+        return False
+
+    def declared_lookups(self, request: HttpRequest) -> set[str]:
+        lookups: set[str] = set()
+        for item in self.get_list_filter(request):
+            lookups.update(filter_parameters(self, item, request))
+        if self.date_hierarchy:
+            lookups.update(f"{self.date_hierarchy}__{part}" for part in ("year", "month", "day"))
+        return lookups
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return _may_administer(request)
@@ -147,9 +191,31 @@ class CompanyAdmin(ScopedAdmin):
         return request.user.is_superuser
 
 
+class StaffInviteForm(ModelForm):  # type: ignore[type-arg]
+    """A company admin adds a colleague by name and email; the colleague chooses their own password
+    from the link emailed to them."""
+
+    company_id: Any = None  # the inviting admin's company, set per request
+
+    class Meta:
+        model = User
+        fields = ("email", "full_name", "role")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance.company_id = self.company_id  # validated as the admin's own company
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin, TenantAdmin):  # type: ignore[misc]
+    """Company admins manage their staff but never know or set anyone's password, nor change the
+    email address a colleague signs in with (either would let them sign in as that colleague and read
+    what is private to them): they send a password-reset link to the colleague instead. Operators
+    keep Django's full user admin."""
+
     ordering = ("email",)
+    actions = ("send_password_reset_link",)
+    add_form_template = "admin/accounts/user/add_form.html"
     list_display = ("email", "full_name", "company", "role", "is_active")
     list_filter = ("role", "is_active")
     search_fields = ("email", "full_name")
@@ -167,11 +233,43 @@ class UserAdmin(BaseUserAdmin, TenantAdmin):  # type: ignore[misc]
         fieldsets = super().get_fieldsets(request, obj)
         if request.user.is_superuser:
             return fieldsets
-        # Company admins manage their own staff; the company and operator rights are not theirs to set.
+        # Company admins manage their own staff; the company, operator rights and passwords are not
+        # theirs to set.
+        hidden = ("company", "is_superuser", "password", "password1", "password2", "usable_password")
         return [
-            (name, {**opts, "fields": tuple(f for f in opts["fields"] if f not in ("company", "is_superuser"))})
+            (name, {**opts, "fields": tuple(f for f in opts["fields"] if f not in hidden)})
             for name, opts in fieldsets
         ]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None and not request.user.is_superuser:
+            kwargs["form"] = type("StaffInviteForCompany", (StaffInviteForm,), {"company_id": _company_id(request)})
+            return TenantAdmin.get_form(self, request, obj, change=change, **kwargs)
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not request.user.is_superuser:
+            readonly.append("email")  # a reset link must reach the colleague, not whoever changed it
+        return readonly
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change and not request.user.is_superuser:
+            invite_staff(user=obj, request=request)
+            self.message_user(request, f"{obj.email} will get an email to choose their password.")
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        if not request.user.is_superuser:
+            raise PermissionDenied("Send a password reset link instead: the colleague chooses their password.")
+        return super().user_change_password(request, id, form_url)
+
+    @admin.action(description="Send a password reset link")
+    def send_password_reset_link(self, request: HttpRequest, queryset: models.QuerySet[Any]) -> None:
+        users = list(queryset.filter(is_active=True))
+        for user in users:
+            send_password_reset(user=user, request=request)
+        self.message_user(request, f"Sent a password reset link to {len(users)} user(s).")
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         return None  # the fieldsets above already leave the company out for company admins

@@ -50,6 +50,10 @@ class SyncForm(forms.Form):
     )
     shared_with = forms.ModelMultipleChoiceField(
         label="Shared with", queryset=User.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "invalid_choice": "Share only with colleagues in your own company.",
+            "invalid_pk_value": "Share only with colleagues in your own company.",
+        },
     )
     provider = forms.ChoiceField(
         label="Provider", required=False,

@@ -1,38 +1,85 @@
-"""What every Microsoft Graph webhook does before its own work: the subscription handshake, a
-size limit, JSON. No session and no CSRF token: each notification is checked by its handler
-against the subscription's own secret (clientState)."""
+"""The endpoints providers call when a mail folder or a calendar changes. No session and no CSRF
+token: each request is checked by ``accounts.push`` (Graph's clientState per subscription, Google's
+channel token, Pub/Sub's signed token).
+
+Whatever the body, an answer comes at once and is never a 500: a body declared larger than any
+notification is refused before it is read (413), a malformed one is a 400, and a well-formed one is
+acknowledged (202 / 200 / 204) whether or not it was ours, so a forger learns nothing.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from typing import Any
-
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-MAX_BODY = 1024 * 1024
+from .push import (
+    MAX_BODY,
+    PushMalformed,
+    PushRefused,
+    PushTooLarge,
+    handle_gmail_push,
+    handle_google_calendar,
+    handle_graph_notifications,
+    parse_graph_notifications,
+)
 
 
-def graph_webhook(handle: Callable[[dict[str, Any]], Any]) -> Callable[[HttpRequest], HttpResponse]:
-    """A view for Graph change notifications that passes each valid payload to ``handle``."""
+def _too_large(request: HttpRequest) -> bool:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return True
+    return declared > MAX_BODY
 
-    @csrf_exempt
-    @require_POST
-    def view(request: HttpRequest) -> HttpResponse:
-        # Reference: https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks
-        token = request.GET.get("validationToken")
-        if token is not None:
-            # The subscription handshake: echo the token, as plain text, within 10 seconds.
-            return HttpResponse(token[:1024], content_type="text/plain")
-        if len(request.body) > MAX_BODY:
-            return HttpResponseBadRequest("too large")
-        try:
-            payload = json.loads(request.body)
-        except ValueError:
-            return HttpResponseBadRequest("not JSON")
-        handle(payload if isinstance(payload, dict) else {})
-        return HttpResponse(status=202)
 
-    return view
+def _refused_too_large() -> HttpResponse:
+    return HttpResponse("Too large.", status=413, content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def graph_notifications(request: HttpRequest) -> HttpResponse:
+    """Graph change notifications and lifecycle notifications, for mail and calendar."""
+    # Reference: https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks
+    token = request.GET.get("validationToken")
+    if token is not None:
+        # The subscription handshake: echo the token, as plain text, within 10 seconds.
+        return HttpResponse(token[:1024], content_type="text/plain")
+    if _too_large(request):
+        return _refused_too_large()
+    try:
+        items = parse_graph_notifications(request.body)
+    except PushTooLarge as exc:
+        return HttpResponse(str(exc), status=413, content_type="text/plain")
+    except PushMalformed as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain")
+    handle_graph_notifications(items)
+    return HttpResponse(status=202)
+
+
+@csrf_exempt
+@require_POST
+def google_calendar_notifications(request: HttpRequest) -> HttpResponse:
+    # Reference: https://developers.google.com/workspace/calendar/api/guides/push
+    if _too_large(request):
+        return _refused_too_large()
+    handle_google_calendar(request.headers)
+    # Google retries anything but a success; an unknown channel is not worth retrying.
+    return HttpResponse(status=200)
+
+
+@csrf_exempt
+@require_POST
+def gmail_pubsub(request: HttpRequest) -> HttpResponse:
+    # Reference: https://cloud.google.com/pubsub/docs/push
+    if _too_large(request):
+        return _refused_too_large()
+    try:
+        handle_gmail_push(authorization=request.headers.get("Authorization", ""), body=request.body)
+    except PushRefused:
+        return HttpResponseForbidden()
+    except PushMalformed as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain")
+    # Pub/Sub retries anything but a success; an unknown mailbox or a replay is not worth retrying.
+    return HttpResponse(status=204)

@@ -237,3 +237,34 @@ class SyncRun(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} sync {self.started_at:%Y-%m-%d %H:%M} ({self.get_outcome_display()})"
+
+
+class PushChannel(models.Model):
+    """A provider's promise to tell us when a connection's Aspire folder or calendar changes: a Graph
+    subscription, a Gmail watch or a Google Calendar channel, kept by ``accounts.push`` for both."""
+
+    class Purpose(models.TextChoices):
+        MAIL = "mail", "Aspire folder"
+        CALENDAR = "calendar", "Calendar"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connection = models.ForeignKey(MailboxConnection, on_delete=models.CASCADE, related_name="push_channels")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    # What the channel watches: the mail folder's id (empty for a calendar).
+    watched = models.CharField(max_length=500, blank=True)
+    # The provider's id for it (Graph subscription id, Google channel id), and Google's resource id.
+    channel_id = models.CharField(max_length=300, blank=True, db_index=True)
+    resource_id = models.CharField(max_length=300, blank=True)
+    # Graph's clientState / Google's channel token: notifications without it are ignored.
+    secret = models.CharField(max_length=100, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Graph sends lifecycle notifications only for subscriptions made with a lifecycle URL.
+    lifecycle = models.BooleanField(default=False)
+    # When a set-up last failed: the next try waits, so idle runs stay at one request.
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("connection", "purpose", name="one_push_channel_per_purpose")]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} push for {self.connection_id}"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+
+from django.contrib.auth.forms import PasswordResetForm
 from django.db import transaction
+from django.http import HttpRequest
 
 from .models import User
 
@@ -14,3 +19,35 @@ def update_profile(*, user: User, full_name: str, time_zone: str) -> User:
     user.full_clean(exclude=["password"])
     user.save(update_fields=["full_name", "time_zone"])
     return user
+
+
+class _ResetLinkForm(PasswordResetForm):
+    """Django's password-reset mail, for one known user (chosen in the admin, within the admin's
+    own company) rather than whoever has the address typed in."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__(data={"email": user.email})
+        self.user = user
+
+    def get_users(self, email: str) -> Iterator[User]:
+        if self.user.is_active:
+            yield self.user
+
+
+def send_password_reset(*, user: User, request: HttpRequest) -> None:
+    """Email the user a link to choose their own password (Django's password reset): how a company
+    admin helps a colleague sign in, without ever knowing or setting the password."""
+    form = _ResetLinkForm(user)
+    if form.is_valid():
+        form.save(request=request, use_https=request.is_secure(),
+                  subject_template_name="registration/password_reset_subject.txt",
+                  email_template_name="registration/password_reset_email.txt")
+
+
+@transaction.atomic
+def invite_staff(*, user: User, request: HttpRequest) -> None:
+    """A new staff member made by a company admin: a password nobody knows, and a link by email to
+    choose one."""
+    user.set_password(secrets.token_urlsafe(32))
+    user.save(update_fields=["password"])
+    transaction.on_commit(lambda: send_password_reset(user=user, request=request))

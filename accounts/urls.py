@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import hooks, views
 
 app_name = "accounts"
 urlpatterns = [
@@ -9,4 +9,10 @@ urlpatterns = [
     path("settings/mailbox/sync-now/", views.mailbox_sync_now, name="mailbox_sync_now"),
     path("settings/mailbox/reconnect/", views.mailbox_reconnect, name="mailbox_reconnect"),
     path("settings/mailbox/disconnect/", views.mailbox_disconnect, name="mailbox_disconnect"),
+    # Where the providers push (accounts.push): one view per kind of sender, for mail and calendar.
+    path("hooks/microsoft/mail/", hooks.graph_notifications, name="hook_microsoft_mail"),
+    path("hooks/microsoft/calendar/", hooks.graph_notifications, name="hook_microsoft_calendar"),
+    path("hooks/microsoft/lifecycle/", hooks.graph_notifications, name="hook_microsoft_lifecycle"),
+    path("hooks/google/calendar/", hooks.google_calendar_notifications, name="hook_google_calendar"),
+    path("hooks/google/pubsub/", hooks.gmail_pubsub, name="hook_google_pubsub"),
 ]

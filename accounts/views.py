@@ -74,6 +74,7 @@ def user_settings(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:settings")
     return render(request, "accounts/settings.html", {
         "profile_form": profile_form, "sync_form": sync_form, "connection": connection,
+        "forms": [form for form in (sync_form, profile_form) if form is not None],
         "colleagues_needing_signin": _colleagues_needing_signin(user),
         "last_runs": latest_runs(connection) if connection else [],
     })

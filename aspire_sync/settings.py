@@ -7,6 +7,7 @@ see README.md, "Configuration".
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from zoneinfo import available_timezones
@@ -41,6 +42,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "axes",
+    "csp",
     "accounts",
     "crm",
     "activities",
@@ -53,13 +56,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a body: a request declared over MAX_REQUEST_BYTES is refused unread.
+    "accounts.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "accounts.middleware.ContentSecurityPolicyMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the page below.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -107,6 +115,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a sign-in while the account or the address is locked out.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "crm:contact_list"
 LOGOUT_REDIRECT_URL = "login"
@@ -116,6 +126,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Password-reset links (sent from the admin) go out by email: the console locally, SMTP in production
+# (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend" if DEBUG
+                        else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Aspire <no-reply@localhost>")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -154,6 +175,23 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every page (django-csp): our own scripts, styles and requests only.
+# Forms may also lead to the providers' sign-in pages (added per request from the settings above,
+# by accounts.middleware). The email page sends a stricter policy of its own.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 # Mail providers. Defaults are the real services; the demo and the tests point every URL at the
 # local provider sandbox and trust its CA through PROVIDER_CA_BUNDLE (verification stays on).
@@ -175,8 +213,12 @@ GOOGLE_API_ENDPOINT = env.str("GOOGLE_API_ENDPOINT", default="") or None
 # reach the webhooks. Empty: no push, the hourly run (and "Sync now") still bring mail in.
 PUSH_BASE_URL = env.str("PUSH_BASE_URL", default="").rstrip("/")
 GOOGLE_PUBSUB_TOPIC = env.str("GOOGLE_PUBSUB_TOPIC", default="")
-# The push subscription's endpoint carries this token; a push without it is refused.
-GOOGLE_PUBSUB_PUSH_TOKEN = env.str("GOOGLE_PUBSUB_PUSH_TOKEN", default="")
+# Gmail pushes are authenticated by the token Pub/Sub signs for the push subscription's service
+# account (its email here; empty refuses every push) and audience (empty: the push URL, Pub/Sub's
+# default), checked against Google's certificates (the sandbox's, locally).
+GOOGLE_PUBSUB_SERVICE_ACCOUNT = env.str("GOOGLE_PUBSUB_SERVICE_ACCOUNT", default="")
+GOOGLE_PUBSUB_AUDIENCE = env.str("GOOGLE_PUBSUB_AUDIENCE", default="")
+GOOGLE_PUBSUB_CERTS_URL = env.str("GOOGLE_PUBSUB_CERTS_URL", default="https://www.googleapis.com/oauth2/v1/certs")
 
 # OAuth tokens are encrypted at rest with these Fernet keys (comma-separated, newest first). Add a
 # new key in front, run `manage.py rotate_token_keys`, then drop the old one.
@@ -226,11 +268,6 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Seeded into django-celery-beat's tables; operators change them in the admin from then on.
 CELERY_BEAT_SCHEDULE = {
-    "renew-push-channels": {
-        "task": "mailsync.renew_push",
-        "schedule": crontab(minute=17),  # hourly; channels are renewed a day before they expire
-        "options": {"queue": "mail", "expires": 3000},
-    },
     "dispatch-due-syncs": {
         "task": "sync.dispatch_due",
         "schedule": crontab(),  # every minute: each connection is due once an hour, at its own minute
@@ -243,14 +280,32 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Sign-in throttling (django-axes), on /login/ and /admin/login/ alike: after AXES_FAILURE_LIMIT
+# wrong passwords for one email address, or from one client address, that email or address is
+# locked out for AXES_COOLOFF_MINUTES; operators unlock earlier in the admin ("Access attempts").
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.signin_throttle.locked_out"
+AXES_USERNAME_CALLABLE = "accounts.signin_throttle.attempted_email"
+AXES_CLIENT_IP_CALLABLE = "accounts.signin_throttle.client_address"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not recorded: only what throttling needs
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Query strings carry secrets (the OAuth callback's code and state): no request log keeps them.
+    "filters": {"no_query_strings": {"()": "aspire_sync.log_filters.StripQueryStrings"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "requests": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_query_strings"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "django.server": {"handlers": ["requests"], "level": "INFO", "propagate": False},
         # These log whole token requests and responses at DEBUG: never let tokens reach a log,
         # whatever LOG_LEVEL an operator picks.
         **{
@@ -280,6 +335,9 @@ MAIL_SEND_VERIFY_DELAY_SECONDS = env.int("MAIL_SEND_VERIFY_DELAY_SECONDS", defau
 # Attachments in all, per message: 25 MB grows to about 34 MB once base64-encoded, under the 35 MB
 # that both the Gmail API and Exchange Online's default accept for a whole message.
 MAIL_SEND_MAX_ATTACHMENT_BYTES = env.int("MAIL_SEND_MAX_ATTACHMENT_BYTES", default=25 * 1024 * 1024)
+# The largest request body accepted (413 before it is read): a message with its attachments, plus
+# room for its text and the form's encoding. The proxy in front should refuse the same (README).
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=MAIL_SEND_MAX_ATTACHMENT_BYTES + 3 * 1024 * 1024)
 CELERY_BEAT_SCHEDULE["send-queued-mail"] = {
     "task": "mailsync.send_due_mail",
     "schedule": crontab(),  # every minute: picks up mail whose wait is over (retries, reconnects)

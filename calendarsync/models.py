@@ -125,12 +125,6 @@ class CalendarSyncState(models.Model):
     full_sync_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=255, blank=True)
-    # Push: a Graph subscription or a Google channel, and the secret its notifications carry.
-    watch_id = models.CharField(max_length=255, blank=True, db_index=True)
-    watch_resource_id = models.CharField(max_length=255, blank=True)
-    watch_secret = models.CharField(max_length=64, blank=True, editable=False)
-    watch_expires_at = models.DateTimeField(null=True, blank=True)
-    watch_tried_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Calendar sync of {self.connection}"

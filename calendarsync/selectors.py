@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import MailboxConnection, User
 from accounts.tenancy import get_for_user, scoped
@@ -151,6 +151,20 @@ def can_read_details(viewer: Any, appointment: Appointment) -> bool:
     if access == "owner":
         return True
     return access == "details" and not appointment.is_private
+
+
+def readable_details_q(viewer: Any) -> Q:
+    """The appointments whose details ``viewer`` may read, as a filter for a query: the rule of
+    ``calendar_access`` and ``can_read_details``, for searching without reading hidden columns."""
+    own = Q(owner_id=viewer.pk)
+    if viewer.company_id is None:
+        return own
+    closed_calendar = MailboxConnection.objects.filter(user_id=OuterRef("owner_id")).exclude(
+        calendar_privacy=MailboxConnection.Privacy.PUBLIC)
+    shared_with_viewer = MailboxConnection.objects.filter(user_id=OuterRef("owner_id"), shared_with=viewer.pk)
+    colleague = (Q(company_id=viewer.company_id) & ~Q(sensitivity__in=PRIVATE_SENSITIVITIES)
+                 & (~Exists(closed_calendar) | Exists(shared_with_viewer)))
+    return own | colleague
 
 
 def appointment_for_viewer(viewer: Any, pk: uuid.UUID | str) -> Visible:

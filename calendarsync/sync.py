@@ -27,8 +27,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import MailboxConnection, SyncRun
+from accounts.models import MailboxConnection, PushChannel, SyncRun
 from accounts.provider_registry import get_provider
+from accounts.push import ensure_channel
 from accounts.runs import RunCounts, record_run, renew_run_lease
 from activities.models import Activity
 from providers.base import Grant
@@ -36,7 +37,6 @@ from providers.calendar import Attendee, CalendarChanges, CalendarEvent, Calenda
 from providers.errors import Conflict, NotFound, SyncStateExpired
 
 from .models import Appointment, AuditEntry, CalendarSyncState
-from .push import ensure_watch
 from .services import remove_appointments
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def _sync(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner:
     if Appointment.objects.filter(connection=connection, push=Appointment.Push.DELETE).exclude(
             provider_event_id="").exists():
         _push_pending(connection, calendar, grant, counts)  # events the read just found to be ours
-    if ensure_watch(connection, calendar, grant):
+    if ensure_channel(connection=connection, purpose=PushChannel.Purpose.CALENDAR, grant=grant):
         counts.requests += 1
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, webhooks
+from . import views
 
 app_name = "calendarsync"
 
@@ -12,6 +12,4 @@ urlpatterns = [
     path("calendar/appointments/<uuid:pk>/", views.appointment_detail, name="appointment_detail"),
     path("calendar/appointments/<uuid:pk>/edit/", views.appointment_edit, name="appointment_edit"),
     path("calendar/appointments/<uuid:pk>/delete/", views.appointment_delete, name="appointment_delete"),
-    path("hooks/microsoft/calendar/", webhooks.microsoft_notifications, name="hook_microsoft"),
-    path("hooks/google/calendar/", webhooks.google_notifications, name="hook_google"),
 ]

@@ -28,8 +28,9 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts.models import MailboxConnection, SyncRun
+from accounts.models import MailboxConnection, PushChannel, SyncRun
 from accounts.provider_registry import get_provider
+from accounts.push import ensure_channel
 from accounts.runs import RunCounts, record_run, renew_run_lease
 from activities.models import Activity, EmailAttachment, EmailMessage, attachment_path
 from crm.models import ContactEmail
@@ -85,6 +86,10 @@ def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, own
     state = MailSyncState.objects.get(connection=connection)
     if not state.aspire_folder_id or not state.processed_folder_id or _folder_check_due(state):
         _ensure_folders(provider, grant, state, counts=counts)
+    # Push before listing, so whatever arrives while this run lists is announced.
+    if ensure_channel(connection=connection, purpose=PushChannel.Purpose.MAIL, grant=grant,
+                      watched=state.aspire_folder_id):
+        counts.requests += 1
     spool_root = Path(settings.MAIL_SPOOL_DIR)
     spool_root.mkdir(parents=True, exist_ok=True)
     for _ in range(MAX_PAGES_PER_RUN):

@@ -23,10 +23,6 @@ class MailSyncState(models.Model):
     # One sync per connection at a time: a run holds this lease (claimed with a conditional UPDATE).
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=100, blank=True)
-    # Push: a Graph subscription or a Gmail watch, renewed before it expires.
-    push_id = models.CharField(max_length=300, blank=True)
-    push_expires_at = models.DateTimeField(null=True, blank=True)
-    push_secret = models.CharField(max_length=100, blank=True)
 
     def __str__(self) -> str:
         return f"Mail sync state of {self.connection}"

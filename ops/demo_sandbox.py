@@ -15,7 +15,8 @@ import requests
 
 MFA_CODE = "123456"
 PUBSUB_TOPIC = "projects/aspire-demo/topics/gmail"
-PUBSUB_TOKEN = "demo-pubsub-token"
+# The push subscription's service account: the sandbox signs each Gmail push as it, as Pub/Sub does.
+PUBSUB_SERVICE_ACCOUNT = "gmail-push@aspire-demo.iam.gserviceaccount.com"
 SANDBOX_PASSWORD = "password"
 
 # (provider, email, display name, kind, MFA, alias_of)
@@ -119,7 +120,8 @@ def seed_sandbox(*, base_url: str, ca_path: Path, app_url: str, time_zone: str =
 
     try:
         control("PUT", f"/pubsub/topics/{PUBSUB_TOPIC}",
-                json={"push_endpoint": f"{app_url}/hooks/google/pubsub/?token={PUBSUB_TOKEN}"})
+                json={"push_endpoint": f"{app_url}/hooks/google/pubsub/",
+                      "service_account_email": PUBSUB_SERVICE_ACCOUNT})
         existing = {(a["provider"], a["email"]) for a in control("GET", "/accounts")["accounts"]}
         now = dt.datetime.now(zoneinfo.ZoneInfo(time_zone))
         created = 0
@@ -177,5 +179,6 @@ def sandbox_environment(*, base_url: str, ca_path: Path, app_url: str) -> dict[s
         "GOOGLE_API_ENDPOINT": f"{base_url}/",
         "PUSH_BASE_URL": app_url,
         "GOOGLE_PUBSUB_TOPIC": PUBSUB_TOPIC,
-        "GOOGLE_PUBSUB_PUSH_TOKEN": PUBSUB_TOKEN,
+        "GOOGLE_PUBSUB_SERVICE_ACCOUNT": PUBSUB_SERVICE_ACCOUNT,
+        "GOOGLE_PUBSUB_CERTS_URL": f"{base_url}/oauth2/v1/certs",
     }

@@ -107,10 +107,18 @@ class MessagePage:
 
 @dataclass(frozen=True)
 class PushChannel:
-    """A provider's promise to tell us when a folder changes, until ``expires_at``."""
+    """A provider's promise to tell us when a mail folder or a calendar changes, until ``expires_at``:
+    a Graph subscription, a Gmail watch or a Google Calendar channel.
+
+    ``resource_id`` is Google's id of the watched resource (a channel is stopped with both ids);
+    ``watched`` the folder id the channel was asked for (empty for a calendar); ``lifecycle`` whether
+    the provider sends lifecycle notifications for it (Graph only, and only when asked at creation)."""
 
     id: str
     expires_at: dt.datetime
+    resource_id: str = ""
+    watched: str = ""
+    lifecycle: bool = False
 
 
 class MailProvider(Provider, Protocol):
@@ -151,12 +159,14 @@ class MailProvider(Provider, Protocol):
         caller learns whether a send whose outcome is unknown went out."""
         ...
 
-    def watch_folder(self, grant: Grant, folder_id: str, *, notification_url: str, client_state: str,
-                     topic: str, channel_id: str = "") -> PushChannel:
-        """Ask for notifications when mail arrives in a folder (a Graph subscription, renewed when
-        ``channel_id`` is given; a Gmail watch on the Pub/Sub ``topic``, which is renewed by
-        watching again)."""
+    def watch_folder(self, grant: Grant, folder_id: str, *, notification_url: str, lifecycle_url: str,
+                     client_state: str, topic: str, renew: PushChannel | None = None) -> PushChannel:
+        """Ask for notifications when mail arrives in a folder: a Graph subscription whose
+        notifications carry ``client_state`` (lifecycle notifications go to ``lifecycle_url``), or a
+        Gmail watch on the Pub/Sub ``topic``. ``renew`` is the current channel: extended where the
+        provider allows it, replaced otherwise (the old one is stopped once the new one exists)."""
         ...
 
-    def stop_watching(self, grant: Grant, channel_id: str) -> None:
+    def stop_watching(self, grant: Grant, channel: PushChannel) -> None:
+        """End a channel; one already gone is not an error."""
         ...

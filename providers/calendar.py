@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .base import Grant
+from .base import Grant, PushChannel
 
 # Graph sensitivity and Google visibility values that make an event private whatever the
 # calendar's own setting.
@@ -89,14 +89,9 @@ class EventDraft:
     attendees: tuple[Attendee, ...] = field(default=())
 
 
-@dataclass(frozen=True)
-class CalendarWatch:
-    """A provider's promise to call us when the calendar changes, until ``expires_at``: a Graph
-    subscription (``id``), or a Google channel (``id`` and ``resource_id``, both needed to stop it)."""
-
-    id: str
-    expires_at: dt.datetime
-    resource_id: str = ""
+# A calendar's push channel is the same value as a mail folder's: a Graph subscription, or a Google
+# channel (``id`` and ``resource_id``, both needed to stop it).
+CalendarWatch = PushChannel
 
 
 class CalendarProvider(Protocol):
@@ -123,10 +118,11 @@ class CalendarProvider(Protocol):
         gone is not an error."""
         ...
 
-    def watch(self, grant: Grant, *, notification_url: str, client_state: str,
+    def watch(self, grant: Grant, *, notification_url: str, lifecycle_url: str, client_state: str,
               renew: CalendarWatch | None = None) -> CalendarWatch:
         """Ask to be notified of changes to the calendar at ``notification_url``; each notification
-        carries ``client_state``. ``renew`` extends (Graph) or replaces (Google) an earlier watch."""
+        carries ``client_state`` (Graph's lifecycle notifications go to ``lifecycle_url``). ``renew``
+        is the current watch: extended where the provider allows it, replaced otherwise."""
         ...
 
     def stop_watch(self, grant: Grant, watch: CalendarWatch) -> None:

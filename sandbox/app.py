@@ -382,10 +382,17 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         )
 
     async def pubsub_topic(request: Request) -> Response:
+        """A push subscription on the topic: where to push, and (as Pub/Sub's pushConfig.oidcToken)
+        the service account and audience of the token each push carries."""
+        # Reference: https://cloud.google.com/pubsub/docs/reference/rest/v1/projects.subscriptions#oidctoken
         topic = request.path_params["topic"]
         spec = await request.json()
-        store.settings["push_endpoints"][topic] = spec["push_endpoint"]
-        return JSONResponse({"topic": topic, "push_endpoint": spec["push_endpoint"]})
+        if not isinstance(spec, dict) or not isinstance(spec.get("push_endpoint"), str):
+            raise ValueError("push_endpoint (a URL) is required")
+        fields = ("push_endpoint", "service_account_email", "audience")
+        config = {key: str(spec[key]) for key in fields if spec.get(key)}
+        store.settings["push_endpoints"][topic] = config
+        return JSONResponse({"topic": topic, **config})
 
     async def ca(request: Request) -> Response:
         if sandbox.ca_path is None:

@@ -114,7 +114,7 @@ class GoogleCalendar:
                 pass  # gone already (404), or deleted before (410 "deleted")
 
 
-    def watch(self, grant: Grant, *, notification_url: str, client_state: str,
+    def watch(self, grant: Grant, *, notification_url: str, lifecycle_url: str = "", client_state: str,
               renew: CalendarWatch | None = None) -> CalendarWatch:
         """A new notification channel on the calendar. Google channels cannot be extended, so a
         renewal opens a new one and then stops ``renew`` (the two overlap, so nothing is missed)."""

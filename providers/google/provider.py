@@ -137,16 +137,17 @@ class GoogleProvider:
             except NETWORK_ERRORS as exc:
                 raise SendOutcomeUnknown(f"messages.send: {type(exc).__name__}") from exc
 
-    def watch_folder(self, grant: Grant, folder_id: str, *, notification_url: str = "", client_state: str = "",
-                     topic: str = "", channel_id: str = "") -> PushChannel:
-        """Pub/Sub pushes for changes to the label. Gmail has one watch per mailbox; watching again
-        renews it (Google asks for that at least every seven days)."""
+    def watch_folder(self, grant: Grant, folder_id: str, *, notification_url: str = "", lifecycle_url: str = "",
+                     client_state: str = "", topic: str = "", renew: PushChannel | None = None) -> PushChannel:
+        """Pub/Sub pushes for changes to the label. Gmail has one watch per mailbox: watching again
+        renews or replaces it (Google asks for that at least every seven days). Pushes are
+        authenticated by Pub/Sub's signed token, not by a secret of ours."""
         with self.api(grant) as client:
             answer = gmail.watch(client, folder_id, topic)
         expires = dt.datetime.fromtimestamp(int(answer["expiration"]) / 1000, dt.UTC)
-        return PushChannel(id=f"gmail-watch:{answer['historyId']}", expires_at=expires)
+        return PushChannel(id=f"gmail-watch:{answer['historyId']}", expires_at=expires, watched=folder_id)
 
-    def stop_watching(self, grant: Grant, channel_id: str) -> None:
+    def stop_watching(self, grant: Grant, channel: PushChannel) -> None:
         with self.api(grant) as client:
             gmail.stop(client)
 

@@ -19,6 +19,7 @@ from tzlocal.windows_tz import win_tz
 from ..base import Grant
 from ..calendar import Attendee, CalendarChanges, CalendarEvent, CalendarWatch, EventDraft
 from ..errors import NotFound
+from . import subscriptions
 from .graph import IMMUTABLE_IDS, GraphClient, segment
 
 if TYPE_CHECKING:
@@ -31,9 +32,6 @@ PAGE_SIZE = 100
 # Reference: https://learn.microsoft.com/en-us/graph/delta-query-events
 PREFER = f'{IMMUTABLE_IDS}, outlook.timezone="UTC", odata.maxpagesize={PAGE_SIZE}'
 GRAPH_DATETIME = "%Y-%m-%dT%H:%M:%S"
-# Graph caps subscriptions to events at 4,230 minutes; ask for a little less.
-# Reference: https://learn.microsoft.com/en-us/graph/api/resources/subscription#subscription-lifetime
-SUBSCRIPTION_MINUTES = 4200
 
 
 class MicrosoftCalendar:
@@ -97,34 +95,14 @@ class MicrosoftCalendar:
             self._graph(grant).request("DELETE", f"/me/events/{segment(event_id)}", headers=headers).close()
 
 
-    def watch(self, grant: Grant, *, notification_url: str, client_state: str,
+    def watch(self, grant: Grant, *, notification_url: str, lifecycle_url: str, client_state: str,
               renew: CalendarWatch | None = None) -> CalendarWatch:
-        """A subscription to the calendar's events, or the renewal of ``renew``. Graph first calls
-        ``notification_url`` with a validation token, which the product's webhook echoes."""
-        graph = self._graph(grant)
-        expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=SUBSCRIPTION_MINUTES)
-        stamp = expires.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
-        if renew is not None:
-            # Reference: https://learn.microsoft.com/en-us/graph/api/subscription-update
-            answer = graph._json(graph.request("PATCH", f"/subscriptions/{segment(renew.id)}",
-                                               json={"expirationDateTime": stamp}))
-        else:
-            # Reference: https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions
-            # Reference: https://learn.microsoft.com/en-us/graph/change-notifications-overview
-            answer = graph.post_json("/subscriptions", {
-                "changeType": "created,updated,deleted",
-                "notificationUrl": notification_url,
-                "resource": "me/events",
-                "expirationDateTime": stamp,
-                "clientState": client_state,
-            })
-        return CalendarWatch(id=str(answer["id"]), expires_at=dt.datetime.fromisoformat(
-            str(answer["expirationDateTime"]).split(".")[0].replace("Z", "") + "+00:00"))
+        return subscriptions.watch(self._graph(grant), resource="me/events", change_type="created,updated,deleted",
+                                   notification_url=notification_url, lifecycle_url=lifecycle_url,
+                                   client_state=client_state, renew=renew)
 
     def stop_watch(self, grant: Grant, watch: CalendarWatch) -> None:
-        # Reference: https://learn.microsoft.com/en-us/graph/api/subscription-delete
-        with contextlib.suppress(NotFound):  # expired or deleted already
-            self._graph(grant).request("DELETE", f"/subscriptions/{segment(watch.id)}").close()
+        subscriptions.stop(self._graph(grant), watch.id)
 
 
 # -- mapping ---------------------------------------------------------------------------------

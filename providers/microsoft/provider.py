@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import datetime as dt
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +12,7 @@ from requests.structures import CaseInsensitiveDict
 from ..base import AuthRequest, Grant, MailboxIdentity, MessagePage, PushChannel
 from ..calendar import CalendarProvider
 from ..errors import Conflict, NotFound, ProviderError, TransientError
+from . import subscriptions
 from .auth import MicrosoftAuth
 from .config import MicrosoftConfig
 from .graph import IMMUTABLE_IDS, MAX_BATCH_STEPS, GraphClient, build_session, error_from_response, segment
@@ -209,36 +208,16 @@ class MicrosoftProvider:
         )
         return bool(found.get("value"))
 
-    # Graph caps subscriptions on messages at 4,230 minutes; ask for a little less.
-    SUBSCRIPTION_MINUTES = 4200
+    def watch_folder(self, grant: Grant, folder_id: str, *, notification_url: str, lifecycle_url: str = "",
+                     client_state: str, topic: str = "", renew: PushChannel | None = None) -> PushChannel:
+        """A subscription to new mail in the folder (see ``subscriptions.watch``)."""
+        return subscriptions.watch(self._graph(grant), resource=f"me/mailFolders('{folder_id}')/messages",
+                                   change_type="created", notification_url=notification_url,
+                                   lifecycle_url=lifecycle_url, client_state=client_state, watched=folder_id,
+                                   renew=renew)
 
-    def watch_folder(self, grant: Grant, folder_id: str, *, notification_url: str, client_state: str,
-                     topic: str = "", channel_id: str = "") -> PushChannel:
-        """A subscription to new mail in the folder, or the renewal of ``channel_id``. Graph first
-        calls ``notification_url`` with a validation token, which the product's webhook echoes."""
-        graph = self._graph(grant)
-        expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=self.SUBSCRIPTION_MINUTES)
-        stamp = expires.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
-        if channel_id:
-            # Reference: https://learn.microsoft.com/en-us/graph/api/subscription-update
-            answer = graph.request("PATCH", f"/subscriptions/{segment(channel_id)}",
-                                   json={"expirationDateTime": stamp}).json()
-        else:
-            # Reference: https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions
-            answer = graph.post_json("/subscriptions", {
-                "changeType": "created",
-                "notificationUrl": notification_url,
-                "resource": f"me/mailFolders('{folder_id}')/messages",
-                "expirationDateTime": stamp,
-                "clientState": client_state,
-            })
-        return PushChannel(id=answer["id"], expires_at=dt.datetime.fromisoformat(
-            answer["expirationDateTime"].replace("Z", "+00:00")))
-
-    def stop_watching(self, grant: Grant, channel_id: str) -> None:
-        # Reference: https://learn.microsoft.com/en-us/graph/api/subscription-delete
-        with contextlib.suppress(NotFound):  # already expired or deleted
-            self._graph(grant).request("DELETE", f"/subscriptions/{segment(channel_id)}").close()
+    def stop_watching(self, grant: Grant, channel: PushChannel) -> None:
+        subscriptions.stop(self._graph(grant), channel.id)
 
     def _graph(self, grant: Grant) -> GraphClient:
         return GraphClient(self.session, self.config.graph_url, grant.access_token)

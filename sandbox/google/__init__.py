@@ -17,6 +17,7 @@ from .calendar import Calendar
 from .common import ApiError, Json
 from .gmail import Gmail
 from .oauth import GoogleOAuth
+from .pubsub import PushSigner
 from .quota import UserQuota
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ class GoogleEmulator:
         self.calendar = Calendar(self)
         api_routes = self.gmail.routes() + self.calendar.routes()
         self.batch = Batch(self, api_routes)
-        self._routes = self.oauth.routes() + api_routes + self.batch.routes()
+        self.push_signer = PushSigner()
+        self._routes = self.oauth.routes() + api_routes + self.batch.routes() + self.push_signer.routes()
 
     def routes(self) -> list[BaseRoute]:
         return self._routes

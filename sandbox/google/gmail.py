@@ -227,8 +227,8 @@ class Gmail:
         self.push_pending.discard(account_id)
         account = self.store.accounts.get(account_id)
         watch = self.box(account)["watch"] if account else None
-        endpoint = self._push_endpoint(watch["topicName"]) if watch else None
-        if account is None or watch is None or endpoint is None:
+        push = self._push_config(watch["topicName"]) if watch else None
+        if account is None or watch is None or push is None:
             return
         data = json.dumps({"emailAddress": account["email"], "historyId": self.box(account)["history_id"]}).encode()
         message_id = str(secrets.randbelow(10**16))
@@ -240,12 +240,21 @@ class Gmail:
             },
             "subscription": "projects/sandbox/subscriptions/" + watch["topicName"].rsplit("/", 1)[-1] + "-push",
         }
-        self.emulator.sandbox.push(endpoint, json_body=body, account=account["email"], kind="gmail.push")
+        headers = {}
+        if push.get("service_account_email"):
+            # Reference: https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions
+            token = self.emulator.push_signer.token(audience=push.get("audience") or push["push_endpoint"],
+                                                    service_account=push["service_account_email"])
+            headers["Authorization"] = f"Bearer {token}"
+        self.emulator.sandbox.push(push["push_endpoint"], json_body=body, headers=headers, account=account["email"],
+                                   kind="gmail.push")
 
-    def _push_endpoint(self, topic: str) -> str | None:
-        """The push URL configured for the topic, by full name or by its last segment."""
+    def _push_config(self, topic: str) -> Json | None:
+        """The push subscription configured for the topic (by full name or by its last segment):
+        its endpoint and, when authenticated, the service account and audience of its tokens."""
         endpoints = self.store.settings["push_endpoints"]
-        return endpoints.get(topic) or endpoints.get(topic.rsplit("/", 1)[-1])
+        config = endpoints.get(topic) or endpoints.get(topic.rsplit("/", 1)[-1])
+        return {"push_endpoint": config} if isinstance(config, str) else config
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -570,7 +579,7 @@ class Gmail:
         topic = body.get("topicName", "")
         if not isinstance(topic, str) or not TOPIC_NAME.fullmatch(topic):
             raise bad_request("Invalid topicName does not match projects/SOME_ANY_PROJECT_ID/topics/*")
-        if self._push_endpoint(topic) is None:
+        if self._push_config(topic) is None:
             raise not_found(f"Resource not found (resource={topic.rsplit('/', 1)[-1]}).")
         behavior = (body.get("labelFilterBehavior") or body.get("labelFilterAction") or "include").lower()
         label_ids = list(body.get("labelIds") or [])

@@ -116,6 +116,10 @@ class Subscriptions:
         if request.method == "PATCH":
             # Reference: https://learn.microsoft.com/en-us/graph/api/subscription-update
             spec = await json_body(request)
+            if "lifecycleNotificationUrl" in spec:
+                # Reference: https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events#configure-your-subscription-to-receive-lifecycle-notifications
+                raise bad_request("lifecycleNotificationUrl can only be set when a subscription is created.",
+                                  "InvalidRequest")
             if spec.get("expirationDateTime"):
                 subscription["expirationDateTime"] = self.checked_expiration(str(spec["expirationDateTime"]))
         return graph_json({"@odata.context": context(self.sandbox, "subscriptions/$entity"),
@@ -223,28 +227,36 @@ class Subscriptions:
         """Send a lifecycle notification, as Graph does before it drops or needs to reauthorize a subscription.
 
         Body: {"event": "reauthorizationRequired" | "subscriptionRemoved" | "missed", "subscription_id": optional}.
+        As on Graph, only subscriptions created with a lifecycleNotificationUrl get them: naming one
+        made without is refused (400), and so is a mailbox that has none.
         """
         # Reference: https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events
         account = self.account_or_404(request)
         spec = await request.json()
-        event = spec.get("event")
+        event = spec.get("event") if isinstance(spec, dict) else None
         if event not in LIFECYCLE_EVENTS:
             raise ValueError(f"event must be one of {LIFECYCLE_EVENTS}")
         subscriptions = data_of(account)["subscriptions"]
-        chosen = list(subscriptions.values())
         if spec.get("subscription_id"):
-            chosen = [subscriptions[spec["subscription_id"]]]
-        sent = []
-        for subscription in chosen:
-            url = subscription["lifecycleNotificationUrl"]
-            if url:
-                self.sandbox.push(url, json_body={"value": [{
-                    "subscriptionId": subscription["id"],
-                    "subscriptionExpirationDateTime": subscription["expirationDateTime"],
-                    "tenantId": account["tenant_id"], "clientState": subscription["clientState"],
-                    "lifecycleEvent": event,
-                }]}, account=account["email"], kind="graph.lifecycle")
-                sent.append(subscription["id"])
+            chosen = subscriptions.get(spec["subscription_id"])
+            if chosen is None:
+                raise LookupError(f"no subscription {spec['subscription_id']}")
+            if not chosen["lifecycleNotificationUrl"]:
+                # Reference: https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events#configure-your-subscription-to-receive-lifecycle-notifications
+                raise ValueError(f"subscription {chosen['id']} was created without a lifecycleNotificationUrl: "
+                                 "Graph sends it no lifecycle notifications")
+            targets = [chosen]
+        else:
+            targets = [s for s in subscriptions.values() if s["lifecycleNotificationUrl"]]
+            if not targets:
+                raise ValueError("no subscription of this mailbox was created with a lifecycleNotificationUrl")
+        for subscription in targets:
+            self.sandbox.push(subscription["lifecycleNotificationUrl"], json_body={"value": [{
+                "subscriptionId": subscription["id"],
+                "subscriptionExpirationDateTime": subscription["expirationDateTime"],
+                "tenantId": account["tenant_id"], "clientState": subscription["clientState"],
+                "lifecycleEvent": event,
+            }]}, account=account["email"], kind="graph.lifecycle")
             if event == "subscriptionRemoved":
                 del subscriptions[subscription["id"]]
-        return JSONResponse({"sent": sent})
+        return JSONResponse({"sent": [subscription["id"] for subscription in targets]})

@@ -5,7 +5,8 @@
     var radios = document.querySelectorAll("input[name='sync-calendar_privacy']");
     var update = function () {
       var selected = document.querySelector("input[name='sync-calendar_privacy']:checked");
-      shared.hidden = !selected || selected.value !== "private";
+      // A choice that was refused stays in sight, whatever the privacy.
+      shared.hidden = !shared.hasAttribute("data-errors") && (!selected || selected.value !== "private");
     };
     radios.forEach(function (radio) { radio.addEventListener("change", update); });
     update();

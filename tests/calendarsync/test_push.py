@@ -7,11 +7,9 @@ import time
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
-from accounts.models import MailboxConnection, User
-from calendarsync.models import CalendarSyncState
+from accounts.models import MailboxConnection, PushChannel, User
 from sandbox.runner import SandboxProcess
 from tests.calendarsync.helpers import calendar_requests, make_event, sync
 from tests.mailboxes import connected_mailbox
@@ -39,14 +37,18 @@ def not_due(connection: MailboxConnection) -> None:
     MailboxConnection.objects.filter(pk=connection.pk).update(next_sync_at=timezone.now() + dt.timedelta(hours=1))
 
 
+def calendar_channel(connection: MailboxConnection) -> PushChannel:
+    return PushChannel.objects.get(connection=connection, purpose=PushChannel.Purpose.CALENDAR)
+
+
 @pytest.mark.parametrize("provider", ["microsoft", "google"])
 def test_a_change_in_the_calendar_makes_the_connection_due(provider: str, push_on: SandboxProcess,
                                                            bob: User) -> None:
     connection = connected_mailbox(push_on, bob, provider, "bob@greenleaf.example")
     sync(connection)  # the run sets the watch up
-    state = CalendarSyncState.objects.get(connection=connection)
-    assert state.watch_id and state.watch_expires_at
-    assert state.watch_expires_at > timezone.now() + dt.timedelta(days=1)
+    channel = calendar_channel(connection)
+    assert channel.channel_id and channel.expires_at
+    assert channel.expires_at > timezone.now() + dt.timedelta(days=1)
     since = time.time()
     sync(connection)  # a fresh watch needs no provider call: the idle run stays at one request
     assert len(calendar_requests(push_on, "bob@greenleaf.example", since)) == 1
@@ -57,24 +59,19 @@ def test_a_change_in_the_calendar_makes_the_connection_due(provider: str, push_o
     assert wait_until_due(connection) < 5
 
     # Renewal a day before expiry keeps one watch alive.
-    CalendarSyncState.objects.filter(pk=state.pk).update(watch_expires_at=timezone.now() + dt.timedelta(hours=2))
+    PushChannel.objects.filter(pk=channel.pk).update(expires_at=timezone.now() + dt.timedelta(hours=2))
     sync(connection)
-    renewed = CalendarSyncState.objects.get(pk=state.pk)
-    assert renewed.watch_expires_at and renewed.watch_expires_at > timezone.now() + dt.timedelta(days=1)
+    renewed = calendar_channel(connection)
+    assert renewed.expires_at and renewed.expires_at > timezone.now() + dt.timedelta(days=1)
 
 
-def test_forged_notifications_are_ignored(push_on: SandboxProcess, bob: User, live_server: Any) -> None:
+def test_a_failed_set_up_waits_before_the_next_try(push_on: SandboxProcess, bob: User) -> None:
     connection = connected_mailbox(push_on, bob, "microsoft", "bob@greenleaf.example")
+    push_on.control("POST", "/faults", json={"kind": "status", "status": 503, "path": "/v1.0/subscriptions$",
+                                             "method": "POST", "count": 10})
     sync(connection)
-    state = CalendarSyncState.objects.get(connection=connection)
-    not_due(connection)
-    client = Client()
-    forged = {"value": [{"subscriptionId": state.watch_id, "clientState": "guessed", "changeType": "updated"}]}
-    assert client.post("/hooks/microsoft/calendar/", forged, content_type="application/json").status_code == 202
-    assert client.post("/hooks/google/calendar/", headers={
-        "X-Goog-Channel-ID": state.watch_id, "X-Goog-Channel-Token": "guessed", "X-Goog-Resource-State": "exists",
-    }).status_code == 200
-    connection.refresh_from_db()
-    assert connection.next_sync_at and connection.next_sync_at > timezone.now()
-    echoed = client.post("/hooks/microsoft/calendar/?validationToken=abc%20123")
-    assert echoed.content == b"abc 123" and echoed["Content-Type"].startswith("text/plain")
+    channel = calendar_channel(connection)
+    assert not channel.channel_id and channel.failed_at is not None
+    since = time.time()
+    sync(connection)  # backing off: the idle run stays at one calendar request
+    assert len(calendar_requests(push_on, "bob@greenleaf.example", since)) == 1

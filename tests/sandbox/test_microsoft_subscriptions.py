@@ -176,3 +176,28 @@ def test_an_expired_subscription_stays_silent(sandbox: SandboxProcess, graph: Gr
     sandbox.control("POST", "/accounts/microsoft/ana@acme.test/messages",
                     json={"folder": "Inbox", "raw": "Subject: Late\r\n\r\nHello\r\n"})
     assert receiver.wait_for(1, timeout=1) == []
+
+
+def test_lifecycle_notifications_only_for_subscriptions_made_with_a_lifecycle_url(
+        sandbox: SandboxProcess, graph: Graph, receiver: Receiver) -> None:
+    """As on Graph: a subscription made without lifecycleNotificationUrl gets no lifecycle
+    notifications, and the property cannot be added by renewing it."""
+    without = subscribe(graph, receiver, "me/events", lifecycleNotificationUrl=None).json()
+    assert without["lifecycleNotificationUrl"] is None
+
+    def lifecycle(**spec: Any) -> Any:
+        return sandbox.session.post(f"{sandbox.base_url}/_sandbox/microsoft/ana@acme.test/lifecycle", json=spec,
+                                    verify=str(sandbox.ca_path), timeout=10)
+
+    named = lifecycle(event="subscriptionRemoved", subscription_id=without["id"])
+    assert named.status_code == 400 and "without a lifecycleNotificationUrl" in named.json()["error"]
+    assert lifecycle(event="missed").status_code == 400  # the mailbox has none made with it
+    assert graph.get(f"subscriptions/{without['id']}").status_code == 200  # not removed either
+    added = graph.request("PATCH", f"subscriptions/{without['id']}",
+                          json={"lifecycleNotificationUrl": f"{receiver.url}/lifecycle"})
+    assert added.status_code == 400
+    assert receiver.wait_for(1, timeout=1) == []
+
+    with_url = subscribe(graph, receiver, "me/events").json()
+    assert lifecycle(event="missed").json() == {"sent": [with_url["id"]]}
+    assert receiver.wait_for(1)[0]["value"][0]["lifecycleEvent"] == "missed"

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0003_syncrun'),
-        ('mailsync', '0003_send_queue'),
+        ('mailsync', '0004_push_channel'),
     ]
 
     operations = [

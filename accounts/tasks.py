@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from providers.errors import ProviderError
+
+from .mailbox import fresh_grant, request_sync
+from .models import MailboxConnection, PushChannel
+from .push import ensure_channel
+
+
+@shared_task(name="push.ensure", queue="default", ignore_result=True)
+def ensure_push_channel(connection_id: str, purpose: str, force: bool = False, then_sync: bool = False) -> str:
+    """Set up or renew one push channel outside a sync run: after Graph removed a subscription
+    (then sync, for what changed meanwhile) or asked for it to be reauthorized."""
+    try:
+        connection = MailboxConnection.objects.get(pk=connection_id)
+        grant = fresh_grant(connection_id=connection.pk)
+    except MailboxConnection.DoesNotExist:
+        return "connection gone"
+    except ProviderError as exc:
+        return f"no grant: {exc.__class__.__name__}"
+    watched = PushChannel.objects.filter(connection=connection, purpose=purpose).values_list(
+        "watched", flat=True).first() or ""
+    called = ensure_channel(connection=connection, purpose=purpose, grant=grant, watched=watched, force=force)
+    if then_sync:
+        request_sync(connection=connection, trigger="push")
+    return "set up" if called else "nothing to do"
