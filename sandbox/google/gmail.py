@@ -495,7 +495,7 @@ class Gmail:
         # and, for the upload form the client library uses with a media body,
         # https://developers.google.com/workspace/gmail/api/guides/uploads
         self.mailbox_for(request, account)
-        self._check_send_size(request)
+        await self._check_send_size(request)
         raw, thread_id = await self._outgoing(request)
         parsed = mime.parse_headers(raw)
         if not parsed.get_all("to") and not parsed.get_all("cc") and not parsed.get_all("bcc"):
@@ -514,11 +514,12 @@ class Gmail:
         self._deliver(account, raw, summary)
         return ok({"id": message["id"], "threadId": message["threadId"], "labelIds": list(message["labelIds"])})
 
-    def _check_send_size(self, request: Request) -> None:
-        """messages.send's size limits, from the declared Content-Length (the client library sends one)."""
+    async def _check_send_size(self, request: Request) -> None:
+        """messages.send's size limits. The body is read first (Starlette keeps it for the handler),
+        so a client still sending gets the refusal rather than a connection closed under it."""
+        size = len(await request.body())
         if not self.emulator.sandbox.limits_enabled:
             return
-        size = int(request.headers.get("content-length") or 0)
         if request.url.path.startswith("/upload/"):
             if size > SEND_UPLOAD_MAX_BYTES:
                 # Reference: https://cloud.google.com/storage/docs/json_api/v1/status-codes (uploadTooLarge)

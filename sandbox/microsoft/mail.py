@@ -500,7 +500,9 @@ class Mail:
         raw = record["raw"]
         if record.get("attachments"):
             raw = await asyncio.to_thread(with_attachments, raw, record["attachments"])
-        return Response(raw, media_type="message/rfc822")
+        # Graph labels the MIME text/plain, as it takes it.
+        # Reference: https://learn.microsoft.com/en-us/graph/outlook-send-mime-message
+        return Response(raw, headers={"Content-Type": "text/plain"})
 
     @graph("messages.move")
     async def move(self, request: Request, account: Json) -> Response:
