@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
+import time
 import uuid
 from collections import deque
 from collections.abc import Generator, Iterable, Sequence
@@ -52,6 +53,9 @@ MAX_PAGES_PER_RUN = 400
 # allows 4 concurrent requests per mailbox and answers a fifth with 429; listing and moving never
 # overlap the fetches, so 3 leaves one slot for anything else touching the mailbox (sending).
 FETCH_CONCURRENCY = 3
+# Moves throttled with a Retry-After this short are tried again within the run, a few times.
+MOVE_RETRY_WAIT_SECONDS = 5.0
+MOVE_ROUNDS = 6
 
 
 @dataclass
@@ -329,16 +333,30 @@ def _store_attachments(activity: Activity, company_id: uuid.UUID, item: Captured
 
 
 def _move(provider: MailProvider, grant: Grant, state: MailSyncState, ids: list[str], counts: RunCounts) -> None:
-    try:
-        results = provider.move_messages(
-            grant, tuple(ids), source_folder_id=state.aspire_folder_id, target_folder_id=state.processed_folder_id
-        )
-    except NotFound:
-        # Processed was deleted: make it again and move there.
-        _ensure_folders(provider, grant, state, missing=True, counts=counts)
-        results = provider.move_messages(
-            grant, tuple(ids), source_folder_id=state.aspire_folder_id, target_folder_id=state.processed_folder_id
-        )
+    results: dict[str, ProviderError | None] = {}
+    pending = tuple(ids)
+    for round_ in range(MOVE_ROUNDS):
+        try:
+            results.update(provider.move_messages(
+                grant, pending, source_folder_id=state.aspire_folder_id, target_folder_id=state.processed_folder_id
+            ))
+        except NotFound:
+            # Processed was deleted: make it again and move there.
+            _ensure_folders(provider, grant, state, missing=True, counts=counts)
+            results.update(provider.move_messages(
+                grant, pending, source_folder_id=state.aspire_folder_id, target_folder_id=state.processed_folder_id
+            ))
+        # Moves throttled one by one (the steps of a Graph batch over the mailbox's concurrency
+        # limit) are tried again after the longest Retry-After, when it is short, as Graph asks.
+        # Reference: https://learn.microsoft.com/en-us/graph/throttling#throttling-and-batching
+        throttled = [error for error in results.values() if isinstance(error, Throttled)]
+        # A throttle that names no wait is left to the task's backoff.
+        wait = max((float("inf") if error.retry_after is None else error.retry_after for error in throttled),
+                   default=0.0)
+        if not throttled or wait > MOVE_RETRY_WAIT_SECONDS or round_ == MOVE_ROUNDS - 1:
+            break
+        time.sleep(wait)
+        pending = tuple(message_id for message_id, error in results.items() if isinstance(error, Throttled))
     retryable = [error for error in results.values() if error is not None and not error.permanent]
     if retryable:
         # Captured and committed already: the retry (soon, with backoff) only moves them.

@@ -14,20 +14,30 @@ from typing import Any
 
 import requests
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .emulator import Emulator
-from .errors import error_for_path, graph_error, provider_of
+from .errors import api_of, error_for_path, graph_error, provider_of, unknown_route
 from .store import PROVIDERS, Store
 
 log = logging.getLogger("sandbox")
 
+# Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
 GRAPH_MAILBOX_CONCURRENCY = 4
 # Exchange Online's sending limit per mailbox; tests scale it through POST /_sandbox/limits.
 GRAPH_SENDS_PER_MINUTE = 30
+# Graph refuses request bodies over 4 MB ("The maximum request length supported is 4MB.", 413):
+# larger attachments go through upload sessions.
+# Reference: https://learn.microsoft.com/en-us/graph/api/user-post-messages (4 MB, 413 Request Entity Too Large)
+# Reference: https://learn.microsoft.com/en-us/graph/outlook-large-attachments
+GRAPH_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+# The two forms Gmail's rate-limit answers come in; POST /_sandbox/limits chooses the quota's.
+# Reference: https://developers.google.com/workspace/gmail/api/guides/handle-errors
+GMAIL_RATE_LIMIT_STATUSES = (429, 403)
 
 
 class Sandbox:
@@ -41,10 +51,38 @@ class Sandbox:
         self.in_flight: collections.Counter[str] = collections.Counter()
         self.limits_enabled = True
         self.graph_sends_per_minute = GRAPH_SENDS_PER_MINUTE
+        self.gmail_rate_limit_status = GMAIL_RATE_LIMIT_STATUSES[0]
         self.background: set[asyncio.Task[Any]] = set()
 
     def register(self, emulator: Emulator) -> None:
         self.emulators[emulator.name] = emulator
+
+    def reset_limits(self) -> None:
+        self.in_flight.clear()
+        self.limits_enabled = True
+        self.graph_sends_per_minute = GRAPH_SENDS_PER_MINUTE
+        self.gmail_rate_limit_status = GMAIL_RATE_LIMIT_STATUSES[0]
+
+    # -- Graph's concurrency limit per mailbox: plain requests and each step of a $batch ------
+    def take_mailbox_slot(self, account: dict[str, Any]) -> bool:
+        """Start a Graph request on the mailbox; False when it already has the most in flight."""
+        if not self.limits_enabled:
+            return True
+        if self.in_flight[account["id"]] >= GRAPH_MAILBOX_CONCURRENCY:
+            return False
+        self.in_flight[account["id"]] += 1
+        return True
+
+    def free_mailbox_slot(self, account: dict[str, Any]) -> None:
+        if self.in_flight[account["id"]] > 0:
+            self.in_flight[account["id"]] -= 1
+
+    @staticmethod
+    def mailbox_busy() -> JSONResponse:
+        """Graph's answer to a request (or a batch step) over the mailbox's concurrency limit."""
+        # Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
+        return graph_error(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.",
+                           {"Retry-After": "1"})
 
     def push(
         self,
@@ -150,27 +188,20 @@ class ObserveMiddleware:
                         )
                         raise ConnectionAbortedError("sandbox: injected dropped connection")
                     if fault["kind"] == "status" and not fault.get("after"):
-                        status = int(fault.get("status", 503))
-                        headers = {}
-                        if fault.get("retry_after") is not None:
-                            headers["Retry-After"] = str(fault["retry_after"])
-                        response = error_for_path(path, status, fault.get("message", ""), headers)
+                        response = fault_response(path, fault)
                         await response(scope, receive, send_logged)
                         return
-            limited = account is not None and path.startswith("/v1.0") and self.sandbox.limits_enabled
-            key = account["id"] if account is not None else ""
-            if limited and self.sandbox.in_flight[key] >= GRAPH_MAILBOX_CONCURRENCY:
-                # Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
-                response = graph_error(
-                    429,
-                    "ApplicationThrottled",
-                    "Application is over its MailboxConcurrency limit.",
-                    {"Retry-After": "1"},
-                )
-                await response(scope, receive, send_logged)
+            if api_of(path) == "graph" and self.sandbox.limits_enabled and method in ("POST", "PUT", "PATCH"):
+                receive, too_large = await within_limit(receive, GRAPH_MAX_REQUEST_BYTES)
+                if too_large:
+                    response = graph_error(413, "BadRequest", "The maximum request length supported is 4MB.")
+                    await response(scope, receive, send_logged)
+                    return
+            # A $batch is not a mailbox request itself: each of its steps is (sandbox/microsoft/users.py).
+            limited = account is not None and path.startswith("/v1.0") and path != "/v1.0/$batch"
+            if account is not None and limited and not self.sandbox.take_mailbox_slot(account):
+                await self.sandbox.mailbox_busy()(scope, receive, send_logged)
                 return
-            if limited:
-                self.sandbox.in_flight[key] += 1
             try:
                 if fault is not None and fault["kind"] == "delay":
                     # A slow request holds its concurrency slot, as a slow real one does.
@@ -183,10 +214,15 @@ class ObserveMiddleware:
                     return
                 await self.app(scope, receive, send_logged)
             finally:
-                if limited:
-                    self.sandbox.in_flight[key] -= 1
+                if account is not None and limited:
+                    self.sandbox.free_mailbox_slot(account)
         finally:
             entry["operation"] = scope["state"].get("operation")
+            if "steps" in scope["state"]:
+                entry["steps"] = scope["state"]["steps"]  # a Graph $batch's step statuses
+            if entry["account"] is None and scope["state"].get("account"):
+                # Calls authorised by their URL rather than a bearer token (an upload session).
+                entry["account"] = scope["state"]["account"]["email"]
             if provider is not None or entry["operation"]:
                 store.log_request(entry)
 
@@ -216,11 +252,46 @@ class ObserveMiddleware:
                 entry["served"] = message["status"]
 
         await self.app(scope, receive, swallow)
-        status = int(fault.get("status", 503))
-        entry["status"] = status
-        headers = {} if fault.get("retry_after") is None else {"Retry-After": str(fault["retry_after"])}
-        response = error_for_path(scope["path"], status, fault.get("message", ""), headers)
+        response = fault_response(scope["path"], fault)
+        entry["status"] = response.status_code
         await response(scope, receive, send)
+
+
+def fault_response(path: str, fault: dict[str, Any]) -> Response:
+    """A ``status`` fault's answer in the API's error shape: ``status`` (503 unless given), a
+    ``Retry-After`` with ``retry_after``, and ``reason`` as Graph's error code or Google's reason
+    (e.g. a 403 ``userRateLimitExceeded``)."""
+    headers = {} if fault.get("retry_after") is None else {"Retry-After": str(fault["retry_after"])}
+    return error_for_path(path, int(fault.get("status", 503)), fault.get("message", ""), headers,
+                          reason=fault.get("reason"))
+
+
+async def within_limit(receive: Receive, limit: int) -> tuple[Receive, bool]:
+    """Read the whole request body; whether it is over ``limit`` bytes, and a ``receive`` that
+    hands the body to the app again. The body is read to its end even when too large, so the
+    client gets the error answer rather than a connection closed under its upload."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        size += len(message.get("body", b""))
+        if size <= limit:
+            chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay, size > limit
 
 
 # -- control API ----------------------------------------------------------------------
@@ -241,9 +312,7 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
 
     async def reset(request: Request) -> Response:
         store.reset()
-        sandbox.in_flight.clear()
-        sandbox.limits_enabled = True
-        sandbox.graph_sends_per_minute = GRAPH_SENDS_PER_MINUTE
+        sandbox.reset_limits()
         return JSONResponse({"ok": True})
 
     async def accounts(request: Request) -> Response:
@@ -342,6 +411,25 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
             return Response(status_code=204)
         return JSONResponse(emulator.change_event(account, event_id, await request.json()))
 
+    async def busy(request: Request) -> Response:
+        """Hold some of a Microsoft mailbox's concurrent Graph requests for a while, as other work of
+        the same application on that mailbox would (a send, a calendar sync running meanwhile)."""
+        account = account_or_404(request)
+        if account["provider"] != "microsoft":
+            raise ValueError("only Graph limits concurrent requests per mailbox")
+        spec = await request.json()
+        held, seconds = int(spec.get("requests", 1)), float(spec.get("seconds", 1))
+        if not 1 <= held <= GRAPH_MAILBOX_CONCURRENCY or seconds <= 0:
+            raise ValueError(f"requests must be 1 to {GRAPH_MAILBOX_CONCURRENCY} and seconds positive")
+        taken = sum(sandbox.take_mailbox_slot(account) for _ in range(held))
+
+        def release() -> None:
+            for _ in range(taken):
+                sandbox.free_mailbox_slot(account)
+
+        asyncio.get_running_loop().call_later(seconds, release)
+        return JSONResponse({"held": taken, "seconds": seconds})
+
     async def expire_sync_state(request: Request) -> Response:
         account = account_or_404(request)
         sandbox.emulators[account["provider"]].expire_sync_state(account)
@@ -377,9 +465,14 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
                 if per_minute < 1:
                     raise ValueError("graph_sends_per_minute must be at least 1")
                 sandbox.graph_sends_per_minute = per_minute
-        return JSONResponse(
-            {"enabled": sandbox.limits_enabled, "graph_sends_per_minute": sandbox.graph_sends_per_minute}
-        )
+            if "gmail_rate_limit_status" in spec:
+                status = int(spec["gmail_rate_limit_status"])
+                if status not in GMAIL_RATE_LIMIT_STATUSES:
+                    raise ValueError(f"gmail_rate_limit_status must be one of {GMAIL_RATE_LIMIT_STATUSES}")
+                sandbox.gmail_rate_limit_status = status
+        return JSONResponse({"enabled": sandbox.limits_enabled,
+                             "graph_sends_per_minute": sandbox.graph_sends_per_minute,
+                             "gmail_rate_limit_status": sandbox.gmail_rate_limit_status})
 
     async def pubsub_topic(request: Request) -> Response:
         """A push subscription on the topic: where to push, and (as Pub/Sub's pushConfig.oidcToken)
@@ -417,6 +510,7 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         Route(acct + "/events", events, methods=["GET", "POST"]),
         Route(acct + "/events/{event_id}", event_detail, methods=["PATCH", "DELETE"]),
         Route(acct + "/expire-sync-state", expire_sync_state, methods=["POST"]),
+        Route(acct + "/busy", busy, methods=["POST"]),
         Route(base + "/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(base + "/requests", request_log, methods=["GET"]),
         Route(base + "/counters", counters, methods=["GET"]),
@@ -436,8 +530,15 @@ def create_app(sandbox: Sandbox) -> ASGIApp:
     async def lookup_error(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=404)
 
+    async def no_route(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        if status not in (404, 405):
+            return JSONResponse({"error": str(exc)}, status_code=status)
+        return unknown_route(request.url.path, request.method, status)
+
     app = Starlette(
         routes=routes,
-        exception_handlers={ValueError: value_error, LookupError: lookup_error, KeyError: value_error},
+        exception_handlers={ValueError: value_error, LookupError: lookup_error, KeyError: value_error,
+                            HTTPException: no_route},
     )
     return ObserveMiddleware(app, sandbox)

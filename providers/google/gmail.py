@@ -15,9 +15,13 @@ from .transport import execute
 
 ME = "me"  # the signed-in user
 BATCH_MODIFY_LIMIT = 1000
-# Above this the message goes as a media upload rather than base64 inside a JSON body: the upload
-# carries the bytes as they are (no 4/3 base64 growth) and is what Gmail documents for large mail.
-UPLOAD_THRESHOLD = 5 * 1024 * 1024
+# A message goes base64url-encoded inside a JSON body only while that body stays under 1 MB;
+# above it, as a media upload of its bytes as they are. Gmail documents 35 MB for the upload and
+# no figure for the JSON body: requests over 1 MB ("Request payload size exceeds the limit:
+# 1048576 bytes.") are the smallest it has been seen to refuse, so larger ones never go that way.
+# The size that counts is the encoded body's, a third larger than the message.
+# Reference: https://developers.google.com/workspace/gmail/api/guides/uploads
+JSON_BODY_MAX_BYTES = 1024 * 1024
 
 
 def get_profile(gmail: Any) -> Mapping[str, Any]:
@@ -86,8 +90,9 @@ def send(gmail: Any, mime: bytes) -> str:
     # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/send
     # Reference: https://developers.google.com/workspace/gmail/api/guides/uploads
     messages = gmail.users().messages()
-    if len(mime) <= UPLOAD_THRESHOLD:
-        request = messages.send(userId=ME, body={"raw": mapping.encode_raw(mime)})
+    raw = mapping.encode_raw(mime)
+    if len(raw) + len('{"raw": ""}') <= JSON_BODY_MAX_BYTES:
+        request = messages.send(userId=ME, body={"raw": raw})
     else:
         upload = MediaInMemoryUpload(mime, mimetype="message/rfc822", resumable=False)
         request = messages.send(userId=ME, media_body=upload)
@@ -95,9 +100,11 @@ def send(gmail: Any, mime: bytes) -> str:
 
 
 def has_message_id(gmail: Any, message_id: str) -> bool:
+    """Whether a message with this Message-ID is in the mailbox, drafts aside (a draft is not
+    sent mail), Trash and Spam included."""
     # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/list
-    # Reference: https://support.google.com/mail/answer/7190 (the rfc822msgid: search operator)
-    request = gmail.users().messages().list(userId=ME, q=f"rfc822msgid:{message_id.strip('<>')}",
+    # Reference: https://support.google.com/mail/answer/7190 (the rfc822msgid: and in: search operators)
+    request = gmail.users().messages().list(userId=ME, q=f"rfc822msgid:{message_id.strip('<>')} -in:drafts",
                                             includeSpamTrash=True, maxResults=1)
     return bool(execute(request).get("messages"))
 

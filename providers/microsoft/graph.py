@@ -7,6 +7,7 @@ caller (the Celery tasks), which knows the mailbox's backoff and concurrency bud
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -148,6 +149,12 @@ class GraphClient:
     def post_json(self, path: str, body: Any) -> dict[str, Any]:
         return self._json(self.request("POST", path, json=body))
 
+    def post_mime(self, path: str, mime: bytes, *, may_repeat: bool = True) -> dict[str, Any]:
+        """POST a message as MIME: base64 in a text/plain body, as Graph takes it."""
+        # Reference: https://learn.microsoft.com/en-us/graph/outlook-send-mime-message
+        return self._json(self.request("POST", path, data=base64.b64encode(mime),
+                                       headers={"Content-Type": "text/plain"}, may_repeat=may_repeat))
+
     def pages(self, path: str, params: Mapping[str, str | int] | None = None) -> Iterator[dict[str, Any]]:
         """Every item of a collection, following ``@odata.nextLink`` (one request per page)."""
         # Reference: https://learn.microsoft.com/en-us/graph/paging
@@ -172,6 +179,26 @@ class GraphClient:
         finally:
             response.close()
         return buffer.getvalue()
+
+    def upload_range(self, upload_url: str, chunk: bytes, *, start: int, total: int) -> None:
+        """PUT one byte range of a file to an attachment upload session. The URL is pre-authorised
+        (it lives on Outlook's own host, not under the Graph root): no bearer token goes with it."""
+        # Reference: https://learn.microsoft.com/en-us/graph/outlook-large-attachments#step-2-use-the-upload-session-to-upload-a-range-of-bytes-of-the-file
+        if not upload_url.startswith("https://"):
+            raise ValueError("an upload session URL must be https")
+        headers = {"Content-Type": "application/octet-stream",
+                   "Content-Range": f"bytes {start}-{start + len(chunk) - 1}/{total}"}
+        try:
+            response = self.session.put(upload_url, data=chunk, headers=headers)
+        except NETWORK_ERRORS as exc:
+            raise TransientError(f"upload range {start}: {exc.__class__.__name__}") from exc
+        with response:
+            if response.status_code >= 400:
+                try:
+                    body = response.json()
+                except (ValueError, *NETWORK_ERRORS):
+                    body = None
+                raise error_from_response(response.status_code, response.headers, body)
 
     def batch(self, steps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Run up to 20 requests in one ``$batch``; the answers by step id."""

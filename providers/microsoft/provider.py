@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -15,8 +15,9 @@ from ..errors import Conflict, NotFound, ProviderError, TransientError
 from . import subscriptions
 from .auth import MicrosoftAuth
 from .config import MicrosoftConfig
-from .graph import IMMUTABLE_IDS, MAX_BATCH_STEPS, GraphClient, build_session, error_from_response, segment
+from .graph import IMMUTABLE_IDS, GraphClient, build_session, error_from_response, segment
 from .mapping import folder_ids_by_name, identity_from, message_page
+from .outgoing import UPLOAD_CHUNK_BYTES, Attachment, fits_one_request, split_attachments
 
 
 class MicrosoftProvider:
@@ -125,10 +126,18 @@ class MicrosoftProvider:
         # Reference: https://learn.microsoft.com/en-us/graph/outlook-get-mime-message
         return self._graph(grant).download(f"/me/messages/{segment(message_id)}/$value")
 
+    # Graph sends the steps of a batch to the mailbox at once, and each counts against its limit
+    # of 4 concurrent requests (a fifth step is answered 429): batches of 3 moves stay under it
+    # with a slot to spare for anything else on the mailbox, such as a send.
+    # Reference: https://learn.microsoft.com/en-us/graph/throttling#throttling-and-batching
+    # Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
+    MOVE_BATCH_STEPS = 3
+
     def move_messages(self, grant: Grant, message_ids: tuple[str, ...], *, source_folder_id: str,
                       target_folder_id: str) -> dict[str, ProviderError | None]:
-        """Move in ``$batch`` requests of 20. Per message: None when moved, or when it is already
-        gone (404); else the error of its step (``Throttled`` for a throttled step: retry those).
+        """Move in ``$batch`` requests of MOVE_BATCH_STEPS. Per message: None when moved, or when
+        it is already gone (404); else the error of its step (``Throttled`` for a throttled step,
+        with the Retry-After it came with: retry those after it).
         A target folder that no longer exists raises ``NotFound`` (the caller ensures the folders
         again).
 
@@ -140,8 +149,8 @@ class MicrosoftProvider:
         results: dict[str, ProviderError | None] = {}
         target_checked = False
         unique_ids = list(dict.fromkeys(message_ids))
-        for start in range(0, len(unique_ids), MAX_BATCH_STEPS):
-            chunk = unique_ids[start:start + MAX_BATCH_STEPS]
+        for start in range(0, len(unique_ids), self.MOVE_BATCH_STEPS):
+            chunk = unique_ids[start:start + self.MOVE_BATCH_STEPS]
             answers = graph.batch([
                 {
                     "id": str(index),
@@ -175,37 +184,81 @@ class MicrosoftProvider:
         return error_from_response(status, CaseInsensitiveDict(answer.get("headers") or {}), answer.get("body"))
 
     def send_mime(self, grant: Grant, mime: bytes) -> str:
-        """Send a complete RFC 5322 message; Graph keeps a copy in Sent Items.
+        """Send a complete RFC 5322 message; Graph keeps a copy in Sent Items. Returns "" (Graph
+        answers a send with no id); the caller finds the sent copy by its Message-ID when it needs it.
 
-        Returns "" because ``sendMail`` answers 202 with no id. Creating a draft from the MIME and
-        sending it would tell the id, but it is two requests (and a draft left behind when the
-        second fails) and the sent copy gets a new id anyway; the caller can find the sent copy by
-        its Message-ID (``$filter=internetMessageId eq '...'``) when it needs it.
+        Mail that fits one request (about 3 MB, as Graph takes 4 MB bodies) goes in one
+        ``sendMail`` with the MIME. Larger mail goes as a draft made from its MIME (which keeps its
+        headers, the Message-ID among them), its large attachments added one by one, and the draft
+        sent (see ``outgoing.py``).
 
-        A failure after the request may have reached Graph raises ``SendOutcomeUnknown``, never a
-        transient error, so the message is not sent twice.
+        Only the request that sends can leave the outcome unknown: a failure after it may have
+        reached Graph raises ``SendOutcomeUnknown``, never a transient error, so the message is
+        not sent twice. A failure before it (making the draft, uploading) sent nothing: the draft
+        is deleted where possible and the error raised for the caller to retry.
         """
-        # Reference: https://learn.microsoft.com/en-us/graph/api/user-sendmail
-        # Reference: https://learn.microsoft.com/en-us/graph/outlook-send-mime-message
-        self._graph(grant).request(
-            "POST", "/me/sendMail", data=base64.b64encode(mime), headers={"Content-Type": "text/plain"},
-            may_repeat=False,
-        ).close()
+        graph = self._graph(grant)
+        if fits_one_request(mime):
+            # Reference: https://learn.microsoft.com/en-us/graph/api/user-sendmail
+            # Reference: https://learn.microsoft.com/en-us/graph/outlook-send-mime-message
+            graph.post_mime("/me/sendMail", mime, may_repeat=False)
+            return ""
+        large = split_attachments(mime)
+        self._delete_drafts(graph, large.message_id)
+        # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-messages (MIME format)
+        draft = graph.post_mime("/me/messages", large.draft_mime)
+        draft_path = f"/me/messages/{segment(str(draft['id']))}"
+        try:
+            for attachment in large.attachments:
+                self._attach(graph, draft_path, attachment)
+        except ProviderError:
+            with contextlib.suppress(ProviderError):
+                graph.request("DELETE", draft_path).close()
+            raise
+        # Reference: https://learn.microsoft.com/en-us/graph/api/message-send
+        graph.request("POST", f"{draft_path}/send", may_repeat=False).close()
         return ""
 
+    @staticmethod
+    def _attach(graph: GraphClient, draft_path: str, attachment: Attachment) -> None:
+        if not attachment.needs_upload_session:
+            # Reference: https://learn.microsoft.com/en-us/graph/api/message-post-attachments
+            graph.post_json(f"{draft_path}/attachments", attachment.as_file_attachment())
+            return
+        # Reference: https://learn.microsoft.com/en-us/graph/api/attachment-createuploadsession
+        session = graph.post_json(f"{draft_path}/attachments/createUploadSession",
+                                  {"AttachmentItem": attachment.as_attachment_item()})
+        content, total = attachment.content, len(attachment.content)
+        for start in range(0, total, UPLOAD_CHUNK_BYTES):
+            graph.upload_range(str(session["uploadUrl"]), content[start:start + UPLOAD_CHUNK_BYTES],
+                               start=start, total=total)
+
+    @staticmethod
+    def _delete_drafts(graph: GraphClient, message_id: str) -> None:
+        """Delete drafts of this message an earlier attempt left (its send failed before Graph
+        took it), so the mailbox holds one copy of it."""
+        if not message_id:
+            return
+        drafts = graph.get_json("/me/messages", {
+            "$filter": f"internetMessageId eq '{_odata_string(message_id)}' and isDraft eq true", "$select": "id"})
+        for draft in drafts.get("value", []):
+            # Reference: https://learn.microsoft.com/en-us/graph/api/message-delete
+            with contextlib.suppress(NotFound):
+                graph.request("DELETE", f"/me/messages/{segment(str(draft['id']))}").close()
+
     def find_sent(self, grant: Grant, message_id: str) -> bool:
-        """Whether any folder holds a message with this Message-ID.
+        """Whether the mailbox holds this message, sent: a message with this Message-ID that is
+        not a draft (a draft left by a send that failed before Graph took it is not sent mail).
 
         The whole mailbox rather than Sent Items alone: Exchange keeps a message in Outbox until it
-        has gone, and the user may have moved the sent copy already. Aspire never creates drafts,
-        so a match anywhere means the message was accepted for sending.
+        has gone, and the user may have moved the sent copy already.
         """
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-messages
         # Reference: https://learn.microsoft.com/en-us/graph/query-parameters#filter-parameter
-        quoted = message_id.replace("'", "''")  # OData string literal
-        found = self._graph(grant).get_json(
-            "/me/messages", {"$filter": f"internetMessageId eq '{quoted}'", "$select": "id", "$top": 1}
-        )
+        found = self._graph(grant).get_json("/me/messages", {
+            "$filter": f"internetMessageId eq '{_odata_string(message_id)}' and isDraft eq false",
+            "$select": "id", "$top": 1,
+        })
         return bool(found.get("value"))
 
     def watch_folder(self, grant: Grant, folder_id: str, *, notification_url: str, lifecycle_url: str = "",
@@ -221,3 +274,8 @@ class MicrosoftProvider:
 
     def _graph(self, grant: Grant) -> GraphClient:
         return GraphClient(self.session, self.config.graph_url, grant.access_token)
+
+
+def _odata_string(value: str) -> str:
+    """A value for a quoted OData string literal: a quote is doubled."""
+    return value.replace("'", "''")

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, Router
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 
-from ..errors import google_error
+from ..errors import google_error, unknown_route
 from .mime import split_head, split_multipart
 
 if TYPE_CHECKING:
@@ -26,7 +26,11 @@ class Batch:
     def __init__(self, emulator: GoogleEmulator, api_routes: list[BaseRoute]) -> None:
         self.emulator = emulator
         self.store = emulator.store
-        self.router = Router(routes=api_routes)
+        self.router = Router(routes=api_routes, default=self.unknown_call)
+
+    @staticmethod
+    async def unknown_call(scope: Scope, receive: Receive, send: Send) -> None:
+        await unknown_route(scope["path"], scope["method"], 404)(scope, receive, send)
 
     def routes(self) -> list[BaseRoute]:
         # The client library posts to the discovery document's batchPath ("batch" for Gmail,

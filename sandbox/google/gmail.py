@@ -59,6 +59,18 @@ WATCH_LIFETIME_MS = 7 * 24 * 3600 * 1000
 PARSE_CACHE_SIZE = 8  # parsed trees hold decoded attachments, so keep few
 PUSH_COALESCE_SECONDS = 0.2
 TOPIC_NAME = re.compile(r"projects/[^/]+/topics/[^/]+")
+# messages.send takes a message of 35 MB at most, sent as media to its /upload URI. Google states
+# no figure for the message base64url-encoded in a JSON body (its upload guide keeps even a simple
+# media upload to "5 MB or less"); the smallest it has been seen to refuse is a body over 1 MB,
+# answered 400 "Request payload size exceeds the limit: 1048576 bytes.". The sandbox holds JSON
+# bodies to that, so a client sending large mail as JSON finds out here, not in production.
+# Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/send
+# Reference: https://developers.google.com/workspace/gmail/api/guides/uploads
+SEND_UPLOAD_MAX_BYTES = 36_700_160  # the discovery document's mediaUpload.maxSize
+SEND_JSON_MAX_BYTES = 1024 * 1024
+# Search operators naming a system label by another word than its id.
+# Reference: https://support.google.com/mail/answer/7190
+LABEL_WORDS = {"drafts": "DRAFT", "draft": "DRAFT", "chats": "CHAT", "chat": "CHAT"}
 
 
 class Gmail:
@@ -492,6 +504,7 @@ class Gmail:
         # and, for the upload form the client library uses with a media body,
         # https://developers.google.com/workspace/gmail/api/guides/uploads
         self.mailbox_for(request, account)
+        await self._check_send_size(request)
         raw, thread_id = await self._outgoing(request)
         parsed = mime.parse_headers(raw)
         if not parsed.get_all("to") and not parsed.get_all("cc") and not parsed.get_all("bcc"):
@@ -507,7 +520,29 @@ class Gmail:
             raw = ("\r\n".join(additions) + "\r\n").encode() + raw
         summary = await asyncio.to_thread(mime.summary, raw)
         message = self.add_message(account, raw, ["SENT"], thread_id=thread_id, summary=summary)
+        self._deliver(account, raw, summary)
         return ok({"id": message["id"], "threadId": message["threadId"], "labelIds": list(message["labelIds"])})
+
+    async def _check_send_size(self, request: Request) -> None:
+        """messages.send's size limits. The body is read first (Starlette keeps it for the handler),
+        so a client still sending gets the refusal rather than a connection closed under it."""
+        size = len(await request.body())
+        if not self.emulator.sandbox.limits_enabled:
+            return
+        if request.url.path.startswith("/upload/"):
+            if size > SEND_UPLOAD_MAX_BYTES:
+                # Reference: https://cloud.google.com/storage/docs/json_api/v1/status-codes (uploadTooLarge)
+                raise ApiError(413, "uploadTooLarge", f"Media larger than {SEND_UPLOAD_MAX_BYTES} bytes.")
+        elif size > SEND_JSON_MAX_BYTES:
+            raise ApiError(400, "badRequest", f"Request payload size exceeds the limit: {SEND_JSON_MAX_BYTES} bytes.")
+
+    def _deliver(self, sender: Json, raw: bytes, summary: Json) -> None:
+        """Recipients that are sandbox Google mailboxes get the message in their Inbox."""
+        addresses = {address for kind in ("to", "cc", "bcc") for address in summary["addresses"][kind]}
+        for address in sorted(addresses):
+            recipient = self.store.find_account("google", address)
+            if recipient is not None and recipient["kind"] == "user" and recipient["id"] != sender["id"]:
+                self.add_message(recipient, raw, ["INBOX", "UNREAD"], summary=summary)
 
     async def _outgoing(self, request: Request) -> tuple[bytes, str | None]:
         """The raw message and requested thread of a send call, plain JSON or an upload."""
@@ -625,6 +660,7 @@ class SearchQuery:
             if lowered == "anywhere":
                 self.asks_spam_trash = True
                 return lambda m: True
+            value = LABEL_WORDS.get(lowered, value)
             label = gmail.find_label(box, value) or gmail.find_label(box, value.replace("-", " "))
             if label is None:
                 return lambda m: False

@@ -52,9 +52,14 @@ class UserQuota:
         while window and window[0][0] <= moment - 1.0:
             window.popleft()
         if sum(units for _, units in window) + cost > USER_UNITS_PER_SECOND:
+            # Gmail answers this 429 Too many requests, or in its older form 403 User Rate Limit
+            # Exceeded; POST /_sandbox/limits {"gmail_rate_limit_status": 403} picks the second.
             # Reference: https://developers.google.com/workspace/gmail/api/guides/handle-errors#resolve_a_429_error_too_many_requests
+            # Reference: https://developers.google.com/workspace/gmail/api/guides/handle-errors#resolve_a_403_error_user_rate_limit_exceeded
+            status = self.sandbox.gmail_rate_limit_status
             raise ApiError(
-                429, "userRateLimitExceeded", "User-rate limit exceeded.", domain="usageLimits",
+                status, "userRateLimitExceeded",
+                "User-rate limit exceeded." if status == 429 else "User Rate Limit Exceeded", domain="usageLimits",
                 headers={"Retry-After": "1"},
             )
         window.append((moment, cost))

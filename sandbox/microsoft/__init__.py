@@ -37,7 +37,7 @@ class MicrosoftEmulator:
         return [*self.users.routes(), *self.mail.routes(), *self.calendar.routes(), *self.subscriptions.routes()]
 
     def routes(self) -> list[BaseRoute]:
-        return [*self.graph_routes(), *self.identity.routes()]
+        return [*self.graph_routes(), *self.mail.attachments.upload_routes(), *self.identity.routes()]
 
     def setup_account(self, account: Json) -> None:
         account["data"][self.name] = {}

@@ -7,8 +7,9 @@ import functools
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,6 +26,16 @@ GraphHandler = Callable[[Any, Request, Json], Awaitable[Response]]
 PROVIDER = "microsoft"
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
+# The query parameters Graph handlers read, by their documented spelling. Graph takes their names
+# in any case (``$TOP``, ``startdatetime``); each may be given once.
+# Reference: https://learn.microsoft.com/en-us/graph/query-parameters
+QUERY_PARAMETERS = ("$select", "$top", "$skip", "$filter", "$orderby", "$expand", "$count", "$search",
+                    "$format", "$skiptoken", "$deltatoken", "startDateTime", "endDateTime",
+                    "includeHiddenFolders")
+_CANONICAL_QUERY = {name.lower(): name for name in QUERY_PARAMETERS}
+# What the sandbox models of each Graph type a $select may name: type name -> property names.
+# A $select of anything else is refused rather than silently dropped (see ``selected_fields``).
+MODELLED_PROPERTIES: dict[str, frozenset[str]] = {}
 
 
 class GraphError(Exception):
@@ -61,6 +72,7 @@ def graph(operation: str) -> Callable[[GraphHandler], Handler]:
                     {"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'},
                 )
             try:
+                canonical_query(request)
                 return await handler(self, request, account)
             except GraphError as exc:
                 return graph_error(exc.status, exc.code, exc.message)
@@ -131,11 +143,52 @@ def offset_page(request: Request, items: list[Any]) -> tuple[list[Any], str | No
     return items[skip:skip + size], next_link
 
 
-def selected_fields(request: Request) -> set[str] | None:
+def canonical_query(request: Request) -> None:
+    """Spell the request's known query parameter names as Graph documents them, before anything
+    reads them; a parameter given twice is refused as Graph refuses it."""
+    raw = request.scope.get("query_string", b"").decode("latin-1")
+    if not raw:
+        return
+    pairs = parse_qsl(raw, keep_blank_values=True)
+    seen: set[str] = set()
+    renamed = False
+    for index, (name, value) in enumerate(pairs):
+        canonical = _CANONICAL_QUERY.get(name.lower())
+        if canonical is None:
+            continue
+        if canonical in seen:
+            raise bad_request(f"Query option '{canonical}' was specified more than once, but it must be specified "
+                              "at most once.")
+        seen.add(canonical)
+        if canonical != name:
+            pairs[index] = (canonical, value)
+            renamed = True
+    if renamed:
+        request.scope["query_string"] = urlencode(pairs, quote_via=quote).encode("latin-1")
+
+
+def model_properties(type_name: str, properties: Iterable[str]) -> None:
+    """Declare what the sandbox serves of a Graph type, for ``$select``."""
+    MODELLED_PROPERTIES[type_name] = frozenset(properties)
+
+
+def selected_fields(request: Request, type_name: str | None = None) -> set[str] | None:
+    """The property names of ``$select``. With ``type_name`` (one declared with
+    ``model_properties``) each must be a property the sandbox models, matched without regard to
+    case and returned in its documented spelling; any other is a 400, as Graph answers a property
+    it does not know, so a test can't believe it read a field the sandbox never serves."""
     raw = request.query_params.get("$select")
     if not raw:
         return None
-    return {name.strip() for name in raw.split(",") if name.strip()}
+    names = {name.strip() for name in raw.split(",") if name.strip()}
+    known = MODELLED_PROPERTIES.get(type_name or "")
+    if known is None:
+        return names
+    spelled = {name.lower(): name for name in known}
+    unknown = sorted(name for name in names if name.lower() not in spelled)
+    if unknown:
+        raise bad_request(f"Could not find a property named '{unknown[0]}' on type 'microsoft.graph.{type_name}'.")
+    return {spelled[name.lower()] for name in names}
 
 
 def apply_select(item: Json, fields: set[str] | None) -> Json:

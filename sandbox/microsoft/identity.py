@@ -14,7 +14,7 @@ import secrets
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -105,8 +105,12 @@ class Identity:
                                  "oid", "tid", "ver"],
             "code_challenge_methods_supported": ["plain", "S256"],
             "request_uri_parameter_supported": False,
+            "http_logout_supported": True,
+            "frontchannel_logout_supported": True,
             "tenant_region_scope": None,
             "cloud_instance_name": "localhost",
+            "cloud_graph_host_name": urlsplit(self.sandbox.base_url).netloc,
+            "msgraph_host": urlsplit(self.sandbox.base_url).netloc,
         })
 
     async def keys(self, request: Request) -> Response:

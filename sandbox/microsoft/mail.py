@@ -19,9 +19,13 @@ import base64
 import binascii
 import bisect
 import collections
+import email.parser
+import email.policy
 import json
 import math
+import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -30,6 +34,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import graph_error
+from .attachments import MAX_MESSAGE_BYTES, Attachments, message_too_large, with_attachments
 from .common import (
     GraphError,
     Json,
@@ -44,6 +49,7 @@ from .common import (
     graph_url,
     iso_z,
     json_body,
+    model_properties,
     new_change_key,
     new_graph_id,
     not_found,
@@ -71,6 +77,25 @@ ROOT = "msgfolderroot"
 MESSAGE_TYPE = "#microsoft.graph.message"
 REGULAR_ID_PREFIX = "AAMkAD"
 IMMUTABLE_ID_PREFIX = "AAkALg"
+# Reference: https://learn.microsoft.com/en-us/graph/api/resources/message (properties)
+# What a message is served with; the last two only when $select names them, as on Graph.
+MESSAGE_PROPERTIES = (
+    "id", "createdDateTime", "lastModifiedDateTime", "changeKey", "categories", "receivedDateTime",
+    "sentDateTime", "hasAttachments", "internetMessageId", "subject", "bodyPreview", "importance",
+    "parentFolderId", "conversationId", "conversationIndex", "isDeliveryReceiptRequested",
+    "isReadReceiptRequested", "isRead", "isDraft", "webLink", "inferenceClassification", "body", "sender",
+    "from", "toRecipients", "ccRecipients", "bccRecipients", "replyTo", "flag",
+)
+SELECT_ONLY_MESSAGE_PROPERTIES = ("internetMessageHeaders", "uniqueBody")
+# Reference: https://learn.microsoft.com/en-us/graph/api/resources/mailfolder (properties)
+MAIL_FOLDER_PROPERTIES = ("id", "displayName", "parentFolderId", "childFolderCount", "unreadItemCount",
+                          "totalItemCount", "isHidden")
+model_properties("message", MESSAGE_PROPERTIES + SELECT_ONLY_MESSAGE_PROPERTIES)
+model_properties("mailFolder", MAIL_FOLDER_PROPERTIES)
+# The $filter clauses a message list understands: property -> its type.
+# Reference: https://learn.microsoft.com/en-us/graph/filter-query-parameter
+FILTERABLE = {"internetMessageId": str, "isDraft": bool, "isRead": bool, "subject": str}
+FILTER_CLAUSE = re.compile(r"\s*([A-Za-z]+)\s+eq\s+('(?:[^']|'')*'|[A-Za-z]+)\s*(?:\s(and)\s+|$)", re.IGNORECASE)
 
 
 def _encode_token(state: Json) -> str:
@@ -92,6 +117,7 @@ class Mail:
         self.sandbox = sandbox
         self.store = sandbox.store
         self.subscriptions = subscriptions
+        self.attachments = Attachments(sandbox, self)
         # Per mailbox: when its recent sends were accepted (monotonic seconds), for the send limit.
         self.recent_sends: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
 
@@ -100,6 +126,8 @@ class Mail:
         message = "/v1.0/me/messages/{message_id}"
         return [
             Route("/v1.0/me/mailFolders", self.folders, methods=["GET", "POST"]),
+            # Before the folder route: "delta" is a function of the collection, not a folder id.
+            Route("/v1.0/me/mailFolders/delta", self.folder_delta, methods=["GET"]),
             Route(folder, self.folder, methods=["GET", "DELETE"]),
             Route(folder + "/childFolders", self.child_folders, methods=["GET", "POST"]),
             Route(folder + "/messages", self.folder_messages, methods=["GET"]),
@@ -111,11 +139,12 @@ class Mail:
             Route(message + "/move", self.move, methods=["POST"]),
             Route(message + "/send", self.send_draft, methods=["POST"]),
             Route("/v1.0/me/sendMail", self.send_mail, methods=["POST"]),
+            *self.attachments.graph_routes(),
         ]
 
     # -- state ---------------------------------------------------------------------------
     def setup(self, data: Json) -> None:
-        data.update({"folders": {}, "messages": {}, "message_ids": {}, "epoch": 0})
+        data.update({"folders": {}, "messages": {}, "message_ids": {}, "epoch": 0, "removed_folders": {}})
         root = self.add_folder(data, "Top of Information Store", parent_id=None, well_known=ROOT)
         for well_known, name in WELL_KNOWN_FOLDERS:
             self.add_folder(data, name, parent_id=root["id"], well_known=well_known)
@@ -125,6 +154,7 @@ class Mail:
         folder: Json = {
             "id": new_graph_id("AAMkADFld"), "displayName": name, "parentFolderId": parent_id,
             "wellKnownName": well_known, "isHidden": hidden, "items": {}, "removed": {}, "removed_ids": {},
+            "changed": self.store.next_sequence(),
         }
         data["folders"][folder["id"]] = folder
         return folder
@@ -189,12 +219,13 @@ class Mail:
         folder["removed"].pop(immutable, None)
         folder["removed_ids"].pop(immutable, None)
         folder["items"].pop(immutable, None)
-        folder["items"][immutable] = self.store.next_sequence()
+        # Its counts changed too, which a mail folder delta reports.
+        folder["items"][immutable] = folder["changed"] = self.store.next_sequence()
 
     def leave_folder(self, folder: Json, record: Json) -> None:
         immutable = record["immutableId"]
         folder["items"].pop(immutable, None)
-        folder["removed"][immutable] = self.store.next_sequence()
+        folder["removed"][immutable] = folder["changed"] = self.store.next_sequence()
         folder["removed_ids"][immutable] = record["id"]
 
     def touch(self, account: Json, record: Json) -> None:
@@ -266,6 +297,14 @@ class Mail:
             "flag": {"flagStatus": "notFlagged"},
             **record["fields"],
         }
+        if fields and "internetMessageHeaders" in fields:
+            # Reference: https://learn.microsoft.com/en-us/graph/api/resources/internetmessageheader
+            headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(record["raw"])
+            rendered["internetMessageHeaders"] = [{"name": name, "value": " ".join(str(value).split())}
+                                                  for name, value in headers.items()]
+        if fields and "uniqueBody" in fields:
+            # The sandbox does not tell a reply's new text from the quoted one: the whole body.
+            rendered["uniqueBody"] = rendered["body"]
         return apply_select(rendered, fields)
 
     # -- folders -------------------------------------------------------------------------
@@ -295,7 +334,7 @@ class Mail:
         page, next_link = offset_page(request, children)
         body: Json = {
             "@odata.context": context(self.sandbox, context_path),
-            "value": [apply_select(self.folder_json(data, f), selected_fields(request)) for f in page],
+            "value": [apply_select(self.folder_json(data, f), selected_fields(request, "mailFolder")) for f in page],
         }
         if next_link:
             body["@odata.nextLink"] = next_link
@@ -326,7 +365,35 @@ class Mail:
             self.delete_folder(account, folder)
             return Response(status_code=204)
         return graph_json({"@odata.context": context(self.sandbox, "users('me')/mailFolders/$entity"),
-                           **apply_select(self.folder_json(data, folder), selected_fields(request))})
+                           **apply_select(self.folder_json(data, folder), selected_fields(request, "mailFolder"))})
+
+    @graph("mailFolders.delta")
+    async def folder_delta(self, request: Request, account: Json) -> Response:
+        """The folders of the mailbox, then those added, changed (counts included) or deleted since."""
+        # Reference: https://learn.microsoft.com/en-us/graph/api/mailfolder-delta
+        data = data_of(account)
+        fields = selected_fields(request, "mailFolder")
+        token = request.query_params.get("$deltatoken")
+        since = 0
+        if token:
+            state = _decode_token(token)
+            if state.get("epoch") != data["epoch"] or state.get("kind") != "folders":
+                raise GraphError(410, "SyncStateNotFound", "The sync state generation is invalid.")
+            since = int(state.get("high", 0))
+        high = self.store.sequence
+        changed = [f for f in data["folders"].values()
+                   if f["wellKnownName"] != ROOT and since < f.get("changed", 0) <= high]
+        value: list[Json] = [{"@odata.type": "#microsoft.graph.mailFolder", **apply_select(self.folder_json(data, f),
+                                                                                          fields)}
+                             for f in changed]
+        if since:
+            value += [{"@odata.type": "#microsoft.graph.mailFolder", "id": folder_id,
+                       "@removed": {"reason": "deleted"}}
+                      for folder_id, sequence in data.get("removed_folders", {}).items() if since < sequence <= high]
+        token = _encode_token({"epoch": data["epoch"], "kind": "folders", "high": high})
+        link = f"me/mailFolders/delta?$deltatoken={token}"
+        return graph_json({"@odata.context": context(self.sandbox, "Collection(mailFolder)"), "value": value,
+                           "@odata.deltaLink": graph_url(self.sandbox, link)})
 
     def delete_folder(self, account: Json, folder: Json) -> None:
         data = data_of(account)
@@ -335,6 +402,7 @@ class Mail:
         for immutable in list(folder["items"]):
             self.delete_record(account, data["messages"][immutable])
         del data["folders"][folder["id"]]
+        data.setdefault("removed_folders", {})[folder["id"]] = self.store.next_sequence()
 
     # -- messages ------------------------------------------------------------------------
     @graph("messages.list")
@@ -355,11 +423,11 @@ class Mail:
         return self.list_messages(request, data, list(reversed(data["messages"])), "users('me')/messages")
 
     def list_messages(self, request: Request, data: Json, ids: list[str], context_path: str) -> Response:
-        wanted = self.internet_message_id_filter(request)
-        if wanted is not None:
-            ids = [i for i in ids if data["messages"][i]["fields"]["internetMessageId"] == wanted]
+        matches = self.message_filter(request)
+        if matches is not None:
+            ids = [i for i in ids if matches(data["messages"][i])]
         page, next_link = offset_page(request, ids)
-        immutable, fields = wants_immutable_ids(request), selected_fields(request)
+        immutable, fields = wants_immutable_ids(request), selected_fields(request, "message")
         body: Json = {
             "@odata.context": context(self.sandbox, context_path),
             "value": [self.message_json(data["messages"][i], immutable=immutable, fields=fields) for i in page],
@@ -369,15 +437,40 @@ class Mail:
         return graph_json(body)
 
     @staticmethod
-    def internet_message_id_filter(request: Request) -> str | None:
-        # Only the filter a sync client needs to find a message it sent: internetMessageId eq '<...>'.
+    def message_filter(request: Request) -> Callable[[Json], bool] | None:
+        """``$filter`` as ``eq`` comparisons joined by ``and`` on the properties a sync client
+        filters on (FILTERABLE), e.g. how a sender finds the message it sent, and not a draft:
+        ``internetMessageId eq '<...>' and isDraft eq false``. Anything else is refused."""
+        # Reference: https://learn.microsoft.com/en-us/graph/filter-query-parameter
         raw = request.query_params.get("$filter")
         if raw is None:
             return None
-        name, _, value = raw.strip().partition(" eq ")
-        if name.strip() != "internetMessageId" or not (value.startswith("'") and value.endswith("'")):
-            raise bad_request(f"The $filter '{raw}' is not supported.", "ErrorInvalidUrlQueryFilter")
-        return value[1:-1].replace("''", "'")
+        wanted: list[tuple[str, Any]] = []
+        position, text = 0, raw.strip()
+        while position < len(text) or not wanted:
+            match = FILTER_CLAUSE.match(text, position)
+            if match is None or (match.group(3) and match.end() == len(text)):
+                raise bad_request(f"Invalid filter clause: the sandbox understands 'property eq value' joined by "
+                                  f"'and', not '{text[position:]}'.", "ErrorInvalidUrlQueryFilter")
+            position = match.end()
+            name, literal = match.group(1), match.group(2)
+            spelled = next((known for known in FILTERABLE if known.lower() == name.lower()), None)
+            if spelled is None:
+                raise bad_request(f"Could not find a property named '{name}' on type 'microsoft.graph.message'.")
+            if FILTERABLE[spelled] is bool:
+                if literal.lower() not in ("true", "false"):
+                    raise bad_request(f"The property '{spelled}' is a Boolean: compare it with true or false.")
+                wanted.append((spelled, literal.lower() == "true"))
+            else:
+                if not literal.startswith("'"):
+                    raise bad_request(f"The property '{spelled}' is a string: compare it with a quoted string.")
+                wanted.append((spelled, literal[1:-1].replace("''", "'")))
+
+        def matches(record: Json) -> bool:
+            rendered = {"isDraft": record["isDraft"], "isRead": record["isRead"], **record["fields"]}
+            return all(rendered.get(name) == value for name, value in wanted)
+
+        return matches
 
     @graph("messages.get")
     async def message(self, request: Request, account: Json) -> Response:
@@ -396,14 +489,20 @@ class Mail:
             self.touch(account, record)
         return graph_json({
             "@odata.context": context(self.sandbox, "users('me')/messages/$entity"),
-            **self.message_json(record, immutable=wants_immutable_ids(request), fields=selected_fields(request)),
+            **self.message_json(record, immutable=wants_immutable_ids(request),
+                                fields=selected_fields(request, "message")),
         })
 
     @graph("messages.mime")
     async def message_mime(self, request: Request, account: Json) -> Response:
         # Reference: https://learn.microsoft.com/en-us/graph/outlook-get-mime-message
         record = self.message_record(data_of(account), request.path_params["message_id"])
-        return Response(record["raw"], media_type="message/rfc822")
+        raw = record["raw"]
+        if record.get("attachments"):
+            raw = await asyncio.to_thread(with_attachments, raw, record["attachments"])
+        # Graph labels the MIME text/plain, as it takes it.
+        # Reference: https://learn.microsoft.com/en-us/graph/outlook-send-mime-message
+        return Response(raw, headers={"Content-Type": "text/plain"})
 
     @graph("messages.move")
     async def move(self, request: Request, account: Json) -> Response:
@@ -433,7 +532,7 @@ class Mail:
             if state.get("epoch") != data["epoch"] or state.get("folder") != folder["id"]:
                 raise GraphError(410, "SyncStateNotFound", "The sync state generation is invalid.")
         else:
-            fields = selected_fields(request)
+            fields = selected_fields(request, "message")
             state = {"epoch": data["epoch"], "folder": folder["id"], "low": 0, "high": self.store.sequence,
                      "phase": "items", "after": 0, "select": sorted(fields) if fields else None}
         if request.query_params.get("$deltatoken"):
@@ -485,16 +584,8 @@ class Mail:
     @graph("messages.send")
     async def send_mail(self, request: Request, account: Json) -> Response:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-sendmail
-        if request.headers.get("content-type", "").split(";")[0].strip().lower() == "text/plain":
-            # Reference: https://learn.microsoft.com/en-us/graph/outlook-send-mime-message
-            try:
-                raw = base64.b64decode(await request.body(), validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise bad_request("Invalid base64 string for MIME content.", "ErrorMimeContentInvalidBase64String") \
-                    from exc
-            if not raw.strip():
-                raise bad_request("The MIME content is empty.", "ErrorMimeContentInvalid")
-            raw = await asyncio.to_thread(complete_mime, raw, sender=account)
+        if self.is_mime(request):
+            raw = await self.posted_mime(request, account)
             save = True
         else:
             spec = await json_body(request)
@@ -506,11 +597,35 @@ class Mail:
                 raise bad_request("At least one recipient is required.", "ErrorInvalidRecipients")
             raw = await asyncio.to_thread(build_mime, message, sender=account)
             save = spec.get("saveToSentItems", True) not in (False, "false")
+        self.check_size(raw)
         throttled = self.over_send_limit(account)
         if throttled is not None:
             return throttled
         self.deliver(account, raw, await self.parse(raw), save_copy=save)
         return accepted()
+
+    @staticmethod
+    def is_mime(request: Request) -> bool:
+        # Reference: https://learn.microsoft.com/en-us/graph/outlook-send-mime-message
+        return request.headers.get("content-type", "").split(";")[0].strip().lower() == "text/plain"
+
+    @staticmethod
+    async def posted_mime(request: Request, account: Json) -> bytes:
+        """A base64 MIME body (sendMail, or a draft made from MIME), with the headers Exchange
+        stamps when the client left them out."""
+        # Reference: https://learn.microsoft.com/en-us/graph/outlook-send-mime-message
+        try:
+            raw = base64.b64decode(await request.body(), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise bad_request("Invalid base64 string for MIME content.", "ErrorMimeContentInvalidBase64String") \
+                from exc
+        if not raw.strip():
+            raise bad_request("The MIME content is empty.", "ErrorMimeContentInvalid")
+        return await asyncio.to_thread(complete_mime, raw, sender=account)
+
+    def check_size(self, raw: bytes) -> None:
+        if self.sandbox.limits_enabled and len(raw) > MAX_MESSAGE_BYTES:
+            raise message_too_large()
 
     def over_send_limit(self, account: Json) -> Response | None:
         """Exchange Online's sending limit: at most N messages a minute per mailbox (30 unless the
@@ -542,7 +657,11 @@ class Mail:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-messages
         request.scope["state"]["operation"] = "messages.createDraft"
         data = data_of(account)
-        raw = await asyncio.to_thread(build_mime, await json_body(request), sender=account)
+        # A draft made from MIME keeps the MIME's headers, its Message-ID (internetMessageId) included.
+        if self.is_mime(request):
+            raw = await self.posted_mime(request, account)
+        else:
+            raw = await asyncio.to_thread(build_mime, await json_body(request), sender=account)
         record = self.store_message(account, self.folder_by_id(data, "drafts"), raw, fields=await self.parse(raw),
                                     is_read=True, is_draft=True)
         return graph_json({
@@ -559,9 +678,15 @@ class Mail:
             raise bad_request("Only draft messages can be sent.", "ErrorInvalidOperation")
         if not self.recipients(record["fields"]):
             raise bad_request("At least one recipient is required.", "ErrorInvalidRecipients")
+        waiting = record.get("attachments") or []
+        raw = await asyncio.to_thread(with_attachments, record["raw"], waiting) if waiting else record["raw"]
+        self.check_size(raw)
         throttled = self.over_send_limit(account)
         if throttled is not None:
             return throttled
+        if waiting:
+            record["raw"], record["attachments"] = raw, []
+            record["fields"] = {**await self.parse(raw), "internetMessageId": record["fields"]["internetMessageId"]}
         record["isDraft"] = False
         record["fields"]["sentDateTime"] = iso_z(utc_now())
         self.move_record(account, record, self.folder_by_id(data, "sentitems"))

@@ -45,6 +45,17 @@ def conversation_id(thread_root: str) -> str:
     return "AAQk" + hashlib.sha256(thread_root.encode("utf-8")).hexdigest()[:40]
 
 
+def conversation_index(thread_root: str, depth: int) -> str:
+    """Outlook's PidTagConversationIndex, base64: a 22-byte header (a reserved byte, the thread's
+    start time and a GUID, here both derived from the thread's first Message-ID, so every message
+    of a thread shares it) and a 5-byte block for each reply below it."""
+    # Reference: https://learn.microsoft.com/en-us/office/client-developer/outlook/mapi/tracking-conversations
+    digest = hashlib.sha256(thread_root.encode("utf-8")).digest()
+    header = b"\x01" + digest[16:21] + digest[:16]
+    blocks = b"".join(hashlib.sha256(f"{thread_root}/{level}".encode()).digest()[:5] for level in range(depth))
+    return base64.b64encode(header + blocks).decode("ascii")
+
+
 def parse_mime(raw: bytes, *, received: dt.datetime) -> Json:
     """The Graph message fields that come from the MIME itself."""
     message = email.message_from_bytes(raw, policy=email.policy.default)
@@ -81,6 +92,7 @@ def parse_mime(raw: bytes, *, received: dt.datetime) -> Json:
         "receivedDateTime": iso_z(received),
         "internetMessageId": message_id,
         "conversationId": conversation_id(thread_root),
+        "conversationIndex": conversation_index(thread_root, len(references)),
         "bodyPreview": _text_of(content, content_type)[:PREVIEW_LENGTH],
         "body": {"contentType": content_type, "content": content},
         "hasAttachments": any(True for _ in message.iter_attachments()),

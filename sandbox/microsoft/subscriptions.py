@@ -41,6 +41,10 @@ MAX_LIFETIME = dt.timedelta(minutes=4230)
 VALIDATION_TIMEOUT = 10
 CHANGE_TYPES = ("created", "updated", "deleted")
 LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
+NOT_EMULATED_SUBSCRIPTION_FIELDS: Json = {
+    "includeResourceData": False, "encryptionCertificate": None, "encryptionCertificateId": None,
+    "notificationQueryOptions": None, "notificationUrlAppId": None, "lifecycleNotificationUrl": None,
+}
 
 _FOLDER_MESSAGES = re.compile(r"^/?(?:me|users/[^/]+)/mailFolders(?:\('([^']+)'\)|/([^/]+))/messages$", re.I)
 _ALL_MESSAGES = re.compile(r"^/?(?:me|users/[^/]+)/messages$", re.I)
@@ -78,6 +82,10 @@ class Subscriptions:
         for field in ("changeType", "notificationUrl", "resource", "expirationDateTime"):
             if not spec.get(field):
                 raise bad_request(f"The '{field}' property is required.", "InvalidRequest")
+        if spec.get("includeResourceData"):
+            # Reference: https://learn.microsoft.com/en-us/graph/change-notifications-with-resource-data
+            raise bad_request("Change notifications with resource data are not emulated by the sandbox.",
+                              "InvalidRequest")
         change_types = [c.strip() for c in str(spec["changeType"]).split(",")]
         if any(c not in CHANGE_TYPES for c in change_types):
             raise bad_request(f"Invalid changeType '{spec['changeType']}'.", "InvalidRequest")
@@ -132,7 +140,10 @@ class Subscriptions:
         return str(self.store.access_tokens.get(token, {}).get("client_id", ""))
 
     def subscription_json(self, subscription: Json) -> Json:
-        return {k: v for k, v in subscription.items() if k != "target"}
+        # Reference: https://learn.microsoft.com/en-us/graph/api/resources/subscription (properties)
+        # Rich notifications (resource data, encryption) are not emulated: served as not asked for.
+        return {**NOT_EMULATED_SUBSCRIPTION_FIELDS,
+                **{k: v for k, v in subscription.items() if k != "target"}}
 
     def target_of(self, account: Json, resource: str) -> Json:
         folder_match = _FOLDER_MESSAGES.match(resource)

@@ -14,8 +14,20 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
-from ..errors import GRAPH_CODES, graph_error
-from .common import PROVIDER, Json, bad_request, context, graph, graph_json, json_body, utc_now
+from ..errors import GRAPH_CODES, graph_error, unknown_route
+from .common import (
+    PROVIDER,
+    Json,
+    apply_select,
+    bad_request,
+    context,
+    graph,
+    graph_json,
+    json_body,
+    model_properties,
+    selected_fields,
+    utc_now,
+)
 
 if TYPE_CHECKING:
     from ..app import Sandbox
@@ -24,6 +36,16 @@ if TYPE_CHECKING:
 MAX_BATCH_REQUESTS = 20
 # What Exchange reports as the mailbox's purpose for each kind of sandbox account that can sign in.
 USER_PURPOSE = {"user": "user", "shared": "shared", "room": "room", "alias": "user"}
+# Reference: https://learn.microsoft.com/en-us/graph/api/user-get (the default property set)
+USER_DEFAULT_PROPERTIES = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
+                           "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id")
+# Reference: https://learn.microsoft.com/en-us/graph/api/resources/user (returned only on $select)
+USER_SELECT_PROPERTIES = ("proxyAddresses", "mailNickname", "otherMails", "accountEnabled", "userType")
+model_properties("user", USER_DEFAULT_PROPERTIES + USER_SELECT_PROPERTIES)
+# Reference: https://learn.microsoft.com/en-us/graph/api/resources/mailboxsettings
+model_properties("mailboxSettings", ("archiveFolder", "automaticRepliesSetting", "timeZone", "dateFormat", "timeFormat",
+                                     "delegateMeetingMessageDeliveryOptions", "userPurpose", "language",
+                                     "workingHours"))
 
 
 class Users:
@@ -44,8 +66,8 @@ class Users:
     @graph("me.get")
     async def me(self, request: Request, account: Json) -> Response:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-get
-        return graph_json({
-            "@odata.context": context(self.sandbox, "users/$entity"),
+        fields = selected_fields(request, "user")
+        user = {
             "id": account["id"],
             "displayName": account["display_name"],
             "givenName": account["display_name"].split(" ")[0],
@@ -57,14 +79,38 @@ class Users:
             "mobilePhone": None,
             "officeLocation": None,
             "preferredLanguage": "en-US",
-        })
+            # The mailbox's addresses: its primary as SMTP:, each alias (an account of kind alias
+            # with alias_of pointing here) as smtp:.
+            # Reference: https://learn.microsoft.com/en-us/graph/api/resources/user (proxyAddresses)
+            "proxyAddresses": [f"SMTP:{account['email']}"] + [
+                f"smtp:{other['email']}" for other in self.store.accounts.values()
+                if other["provider"] == PROVIDER and other["kind"] == "alias"
+                and other.get("alias_of") == account["email"]
+            ],
+            "mailNickname": account["email"].split("@")[0],
+            "otherMails": [],
+            "accountEnabled": True,
+            "userType": "Member",
+        }
+        shown = fields if fields is not None else set(USER_DEFAULT_PROPERTIES)
+        name = "users/$entity" if fields is None else f"users({','.join(sorted(fields))})/$entity"
+        # Unlike most resources, a user selected gets no id unless it was asked for.
+        return graph_json({"@odata.context": context(self.sandbox, name),
+                           **{key: value for key, value in user.items() if key in shown}})
 
     @graph("mailboxSettings.get")
     async def mailbox_settings(self, request: Request, account: Json) -> Response:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-get-mailboxsettings
         hour = utc_now()  # the schedule runs a day from now
+        fields = selected_fields(request, "mailboxSettings")
         return graph_json({
             "@odata.context": context(self.sandbox, f"users('{account['id']}')/mailboxSettings"),
+            **apply_select(self.mailbox_settings_json(account, hour), fields),
+        })
+
+    @staticmethod
+    def mailbox_settings_json(account: Json, hour: dt.datetime) -> Json:
+        return {
             "archiveFolder": None,
             # Automatic replies off; the schedule is there all the same, as in the documented example.
             "automaticRepliesSetting": {
@@ -85,7 +131,7 @@ class Users:
                 "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000",
                 "timeZone": {"name": "UTC"},
             },
-        })
+        }
 
     @graph("me.revokeSignInSessions")
     async def revoke_sign_in_sessions(self, request: Request, account: Json) -> Response:
@@ -107,10 +153,51 @@ class Users:
             raise bad_request(f"Number of batch request steps exceeds the maximum value of {MAX_BATCH_REQUESTS}.",
                               "BadRequest")
         ids = [str(r.get("id", "")) for r in requests]
-        if any(not i for i in ids) or len(set(ids)) != len(ids):
+        # Ids are not case-sensitive.
+        if any(not i for i in ids) or len({i.casefold() for i in ids}) != len(ids):
             raise bad_request("Every batch request needs a unique 'id'.", "BadRequest")
-        responses = [await self.run_step(request, account, step) for step in requests]
-        return graph_json({"responses": responses})
+        check_dependencies(requests)
+        return graph_json({"responses": await self.run_steps(request, account, requests)})
+
+    async def run_steps(self, outer: Request, account: Json, steps: list[Json]) -> list[Json]:
+        """Graph sends the steps without ``dependsOn`` on at once, each as a request to the mailbox:
+        each takes one of its concurrent-request slots, and those that find none are answered 429
+        with Retry-After while the others run. A step with ``dependsOn`` runs once the steps it
+        names have, and fails with 424 if one of them failed."""
+        # Reference: https://learn.microsoft.com/en-us/graph/throttling#throttling-and-batching
+        # Reference: https://learn.microsoft.com/en-us/graph/json-batching#sequencing-requests-with-the-dependson-property
+        answers: dict[str, Json] = {}
+        parallel = [step for step in steps if not step.get("dependsOn")]
+        held = [self.sandbox.take_mailbox_slot(account) for _ in parallel]
+        try:
+            for step, slot in zip(parallel, held, strict=True):
+                answer = await self.run_step(outer, account, step) if slot else None
+                answers[str(step["id"]).casefold()] = answer or step_answer(step, self.sandbox.mailbox_busy())
+        finally:
+            for slot in held:
+                if slot:
+                    self.sandbox.free_mailbox_slot(account)
+        waiting = [step for step in steps if step.get("dependsOn")]
+        while waiting:
+            ready = [step for step in waiting
+                     if all(str(d).casefold() in answers for d in step["dependsOn"])]
+            for step in ready:
+                waiting.remove(step)
+                failed = any(answers[str(d).casefold()]["status"] >= 400 for d in step["dependsOn"])
+                if failed:
+                    answers[str(step["id"]).casefold()] = step_answer(step, graph_error(
+                        424, "FailedDependency", "A request this request depends on failed."))
+                elif self.sandbox.take_mailbox_slot(account):
+                    try:
+                        answers[str(step["id"]).casefold()] = await self.run_step(outer, account, step)
+                    finally:
+                        self.sandbox.free_mailbox_slot(account)
+                else:
+                    answers[str(step["id"]).casefold()] = step_answer(step, self.sandbox.mailbox_busy())
+        ordered = [answers[str(step["id"]).casefold()] for step in steps]
+        # The batch's entry in the request log lists its steps' statuses.
+        outer.scope["state"]["steps"] = [answer["status"] for answer in ordered]
+        return ordered
 
     async def run_step(self, outer: Request, account: Json, step: Json) -> Json:
         method = str(step.get("method", "GET")).upper()
@@ -183,6 +270,30 @@ class Users:
 
     @staticmethod
     async def unknown_step(scope: Scope, receive: Receive, send: Send) -> None:
-        segment = scope["path"].removeprefix("/v1.0/")
-        response = graph_error(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
-        await response(scope, receive, send)
+        await unknown_route(scope["path"], scope["method"], 404)(scope, receive, send)
+
+
+def check_dependencies(steps: list[Json]) -> None:
+    """``dependsOn`` must name steps of the batch, without a cycle (else the whole batch is 400)."""
+    ids = {str(step["id"]).casefold() for step in steps}
+    needs: dict[str, set[str]] = {}
+    for step in steps:
+        depends = step.get("dependsOn") or []
+        if not isinstance(depends, list) or any(str(d).casefold() not in ids for d in depends):
+            raise bad_request("dependsOn must list the ids of other requests in the batch.", "BadRequest")
+        needs[str(step["id"]).casefold()] = {str(d).casefold() for d in depends}
+    done: set[str] = set()
+    while len(done) < len(needs):
+        ready = {i for i, wanted in needs.items() if i not in done and wanted <= done}
+        if not ready:
+            raise bad_request("The dependsOn of the batch's requests form a cycle.", "BadRequest")
+        done |= ready
+
+
+def step_answer(step: Json, response: Response) -> Json:
+    """An error answer made for a whole request, as the answer of one batch step."""
+    # As Graph spells them ("Retry-After", "Content-Type"); Starlette keeps them in lower case.
+    headers = {"-".join(word.capitalize() for word in name.split("-")): value
+               for name, value in response.headers.items() if name != "content-length"}
+    return {"id": step["id"], "status": response.status_code, "headers": headers,
+            "body": json.loads(bytes(response.body))}

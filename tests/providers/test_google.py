@@ -237,6 +237,29 @@ def test_the_sandbox_rate_limit_is_throttled(sandbox: SandboxProcess, google: Go
     assert raised.value.retry_after == 1
 
 
+@pytest.mark.parametrize("reason", ["userRateLimitExceeded", "rateLimitExceeded"])
+def test_the_403_form_of_the_rate_limit_is_throttled_too(reason: str, sandbox: SandboxProcess,
+                                                         google: GoogleProvider, grant: Grant) -> None:
+    # Reference: https://developers.google.com/workspace/gmail/api/guides/handle-errors
+    fault(sandbox, kind="status", status=403, reason=reason, path="/messages$")
+    with pytest.raises(Throttled) as raised:
+        google.list_folder(grant, "INBOX")
+    assert raised.value.retry_after == 30  # no Retry-After on this form: the default wait
+    assert not raised.value.permanent
+
+
+def test_the_sandbox_rate_limit_in_its_403_form_is_throttled(sandbox: SandboxProcess, google: GoogleProvider,
+                                                             grant: Grant) -> None:
+    sandbox.control("POST", "/limits", json={"enabled": True, "gmail_rate_limit_status": 403})
+    with pytest.raises(Throttled), google.api(grant) as gmail:
+        for _ in range(10):
+            gmail.users().messages().batchModify(userId="me", body={"ids": ["0"], "addLabelIds": ["STARRED"]}
+                                                 ).execute()
+    answers = [e["status"] for e in sandbox.control("GET", "/requests")["requests"]
+               if e["operation"] == "gmail.messages.batchModify"]
+    assert answers[-1] == 403 and answers[:-1] == [204] * 5
+
+
 def test_503_is_throttled_and_500_transient(sandbox: SandboxProcess, google: GoogleProvider, grant: Grant) -> None:
     fault(sandbox, kind="status", status=503, retry_after=6, path="/messages$")
     with pytest.raises(Throttled) as throttled:
@@ -358,20 +381,32 @@ def test_send_mime_lands_in_sent(sandbox: SandboxProcess, google: GoogleProvider
     assert sent_id in labels_of(sandbox)["SENT"]
 
 
-def test_send_a_large_message_as_an_upload(sandbox: SandboxProcess, google: GoogleProvider, grant: Grant) -> None:
+@pytest.mark.parametrize(("photo_bytes", "uploaded"), [(500_000, False), (800_000, True), (6_000_000, True)])
+def test_a_message_goes_as_an_upload_when_its_json_body_would_be_over_1_mb(
+        photo_bytes: int, uploaded: bool, sandbox: SandboxProcess, google: GoogleProvider, grant: Grant) -> None:
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = ALICE, CUSTOMER, "Site photos"
     message.set_content("Photos attached.")
-    message.add_attachment(bytes(range(256)) * 24_000, maintype="image", subtype="jpeg", filename="site.jpg")
+    message.add_attachment(bytes(range(256)) * (photo_bytes // 256), maintype="image", subtype="jpeg",
+                           filename="site.jpg")
     raw = bytes(message)
-    assert len(raw) > 6 * 1024 * 1024
 
     sent_id = google.send_mime(grant, raw)
 
     assert sent_id in labels_of(sandbox)["SENT"]
     assert b"Photos attached." in google.fetch_mime(grant, sent_id)
     sends = [e for e in sandbox.control("GET", "/requests")["requests"] if e["operation"] == "gmail.messages.send"]
-    assert [e["path"].startswith("/upload/") for e in sends] == [True]
+    assert [(e["path"].startswith("/upload/"), e["status"]) for e in sends] == [(uploaded, 200)]
+
+
+def test_find_sent_finds_sent_mail_and_not_a_draft(sandbox: SandboxProcess, google: GoogleProvider,
+                                                   grant: Grant) -> None:
+    raw = mime("Estimate 88", sender=ALICE, to=CUSTOMER)
+    message_id = email.message_from_bytes(raw)["Message-ID"]
+    put(sandbox, "DRAFT", raw)
+    assert google.find_sent(grant, message_id) is False
+    google.send_mime(grant, raw)
+    assert google.find_sent(grant, message_id) is True
 
 
 def test_errors_are_provider_errors_only(sandbox: SandboxProcess, google: GoogleProvider, grant: Grant) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import re
@@ -195,9 +196,11 @@ def test_an_alias_is_identified_as_its_primary_mailbox(sandbox: SandboxProcess, 
     create_account(sandbox, ANA)
     create_account(sandbox, "sales@greenleaf.example", kind="alias", alias_of=ANA)
     identity = provider.identify(sign_in(sandbox, provider, "sales@greenleaf.example"))
-    # The caller compares this with the address the user typed, and refuses the alias.
+    # The caller compares this with the address the user typed, and refuses the alias; the
+    # mailbox's proxyAddresses name the alias, so the caller can say so.
     assert identity.address == ANA
     assert identity.kind == MailboxKind.USER
+    assert identity.aliases == ("sales@greenleaf.example",)
 
 
 def test_cancelling_the_sign_in(sandbox: SandboxProcess, provider: MicrosoftProvider) -> None:
@@ -401,8 +404,8 @@ def test_fetch_mime_returns_the_stored_bytes(sandbox: SandboxProcess, provider: 
         provider.fetch_mime(grant, "AAkALgdoesnotexist")
 
 
-def test_move_45_messages_in_three_batches(sandbox: SandboxProcess, provider: MicrosoftProvider,
-                                           grant: Grant) -> None:
+def test_move_45_messages_in_batches_the_mailbox_takes_without_throttling(
+        sandbox: SandboxProcess, provider: MicrosoftProvider, grant: Grant) -> None:
     folders = provider.ensure_folders(grant, ("Aspire", "Processed"))
     for n in range(45):
         put_message(sandbox, "Aspire", mime(f"Capture {n}"))
@@ -413,8 +416,10 @@ def test_move_45_messages_in_three_batches(sandbox: SandboxProcess, provider: Mi
     since = now()
     results = provider.move_messages(grant, ids, source_folder_id=folders["Aspire"],
                                      target_folder_id=folders["Processed"])
+    # Every step of a batch counts against the mailbox's 4 concurrent requests: 15 batches of 3,
+    # and not one step throttled.
     assert results == dict.fromkeys(ids)
-    assert [e["path"] for e in graph_requests(sandbox, since)] == ["/v1.0/$batch"] * 3
+    assert [e["path"] for e in graph_requests(sandbox, since)] == ["/v1.0/$batch"] * 15
     contents = folder_contents(sandbox)
     assert contents["Aspire"] == []
     assert {m["immutable_id"] for m in contents["Processed"]} == set(ids)
@@ -456,6 +461,20 @@ def test_a_throttled_batch_raises(sandbox: SandboxProcess, provider: MicrosoftPr
         provider.move_messages(grant, (message["immutable_id"],), source_folder_id=folders["Aspire"],
                                target_folder_id=folders["Processed"])
     assert throttled.value.retry_after == 2
+
+
+def test_find_sent_finds_sent_mail_and_not_a_draft(sandbox: SandboxProcess, provider: MicrosoftProvider,
+                                                   grant: Grant) -> None:
+    raw = mime("Your estimate", sender=ANA, to="dana@example.com")
+    # A draft of the message (a send that failed before Graph took it leaves one) is not sent mail.
+    draft = requests.post(f"{sandbox.base_url}/v1.0/me/messages", data=base64.b64encode(raw.encode()),
+                          headers={"Authorization": f"Bearer {grant.access_token}", "Content-Type": "text/plain"},
+                          verify=str(sandbox.ca_path), timeout=10)
+    assert draft.status_code == 201 and draft.json()["isDraft"] is True
+    assert provider.find_sent(grant, "<Yourestimate@example.com>") is False
+    provider.send_mime(grant, raw.encode())
+    assert provider.find_sent(grant, "<Yourestimate@example.com>") is True
+    assert provider.find_sent(grant, "<someone-else's@example.com>") is False
 
 
 def test_send_mime_lands_in_sent_items(sandbox: SandboxProcess, provider: MicrosoftProvider, grant: Grant) -> None:
