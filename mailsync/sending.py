@@ -254,7 +254,6 @@ def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: d
         return False
     outbound = OutboundEmail.objects.select_related("author").get(pk=outbound_id)
     provider = get_provider(connection.provider)
-    now = timezone.now()
     # The order of these matters: each class is more specific than the ones after it, and the
     # last ProviderError branch reads the one axis (permanent: refused; otherwise: try again).
     try:
@@ -262,6 +261,7 @@ def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: d
         # was sent); a second refusal comes out as a transient error.
         with_fresh_grant(connection.pk, lambda grant: _attempt(provider, grant, outbound, connection))
     except AuthRevoked as exc:
+        now = timezone.now()  # waits run from the answer, as Retry-After does
         # fresh_grant has already put the connection in "needs sign-in" when the refresh failed;
         # a refusal on the send itself (permissions withdrawn) does it here.
         if MailboxConnection.objects.filter(pk=connection.pk, state=MailboxConnection.State.CONNECTED).exists():
@@ -269,12 +269,14 @@ def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: d
         _requeue(outbound, WAITING_FOR_SIGNIN, not_before=now)
         return False
     except SendOutcomeUnknown as exc:
+        now = timezone.now()
         # It may have gone: look before sending again, once the provider has had time to file it.
         _pace(connection, interval)
         wait = max(float(settings.MAIL_SEND_VERIFY_DELAY_SECONDS), exc.retry_after or 0.0)
         _retry_or_fail(outbound, CHECKING, not_before=now + dt.timedelta(seconds=wait), verify=True)
         return False
     except Throttled as exc:
+        now = timezone.now()
         # The whole mailbox is asked to wait, not only this message; without a Retry-After the
         # mailbox's own backoff grows with each throttle in a row.
         queue = SendQueue.objects.get(pk=connection.pk)
@@ -284,6 +286,7 @@ def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: d
         _retry_or_fail(outbound, exc.user_message, not_before=resume, verify=outbound.verify_before_send)
         return False
     except ProviderError as exc:
+        now = timezone.now()
         if exc.permanent:
             _fail(outbound, "Your mail provider refused this message, so it was not sent. "
                             f"Check the addresses and attachments, then try again. ({exc.detail or exc})"[:1000])
@@ -292,6 +295,7 @@ def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: d
             _retry_or_fail(outbound, exc.user_message, not_before=now + delay, verify=outbound.verify_before_send)
         return False
     except Exception:
+        now = timezone.now()
         # Our own bug: the message may or may not have gone; never resend it blindly.
         log.exception("sending %s failed", outbound_id)
         delay = dt.timedelta(seconds=retry_delay(None, outbound.attempts - 1))
