@@ -22,8 +22,8 @@ from accounts.provider_registry import get_provider
 from activities.models import Activity
 from crm.models import Contact
 from mailsync.models import OutboundEmail, SendQueue
+from mailsync.outbox import queue_email
 from mailsync.outgoing import AttachmentFile
-from mailsync.sending import queue_email
 from sandbox.runner import SandboxProcess
 from tests.conftest import client_for, mailbox_account
 from tests.mailsync.test_sending import connect_bob, run_sender, sent_copies
