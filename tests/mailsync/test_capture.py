@@ -120,7 +120,7 @@ def test_mail_without_a_message_id_is_still_captured_once(bob_mailbox: MailboxCo
     drop(providers_on_sandbox, bob_mailbox.provider, "bob@greenleaf.example", raw)
     capture(bob_mailbox)
     email = EmailMessage.objects.get(activity__subject="No id here")
-    assert email.message_id == "" and email.dedupe_key.startswith("hash:")
+    assert email.message_id == "" and email.dedupe_key.startswith("digest:")
 
 
 # -- the contract: nothing lost, nothing twice ------------------------------------------------

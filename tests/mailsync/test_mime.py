@@ -173,15 +173,19 @@ def test_a_thousand_recipients_parse_quickly(spool: Path) -> None:
     assert elapsed < 1.0
 
 
-def test_unreadable_addresses_are_skipped_with_a_note(spool: Path) -> None:
+def test_addresses_without_a_domain_are_kept_as_written(spool: Path) -> None:
     raw = crlf(
         "From: a@example.com\n"
-        "To: John Smith, <>, good@example.com, undisclosed-recipients:;\n"
+        "To: John Smith, <>, good@example.com, Ann <ann>, undisclosed-recipients:;\n"
         "Subject: s\nMessage-ID: <a@b>\nDate: Tue, 04 Mar 2025 09:30:00 +0000\n\nx\n"
     )
     parsed = parse(raw, spool)
-    assert parsed.to == (Address("", "good@example.com"),)
-    assert "2 addresses in the To header could not be read." in parsed.problems
+    assert parsed.to == (Address("John Smith", ""), Address("", "good@example.com"), Address("Ann", "ann"),
+                         Address("undisclosed-recipients:;", ""))
+    assert "3 entries in the To header have no email domain; shown as written." in parsed.problems
+    assert "1 address in the To header could not be read." in parsed.problems
+    # Only real addresses can belong to a contact.
+    assert parsed.participants() == {"a@example.com", "good@example.com"}
 
 
 # --- Dates and ids -----------------------------------------------------------------------------
@@ -214,7 +218,7 @@ def test_missing_date_and_message_id(spool: Path) -> None:
     assert parsed.message_id == ""
     assert "The message has no Date header." in parsed.problems
     assert any("no Message-ID" in problem for problem in parsed.problems)
-    assert parsed.dedupe_key().startswith("hash:")
+    assert parsed.dedupe_key().startswith("digest:")
 
 
 def test_dedupe_key_is_the_same_for_the_same_email(spool: Path) -> None:
@@ -229,7 +233,7 @@ def test_dedupe_key_is_the_same_for_the_same_email(spool: Path) -> None:
     without_id = message.as_bytes()
     key = parse(without_id, spool).dedupe_key()
     assert key == parse(without_id, spool).dedupe_key()
-    assert key.startswith("hash:")
+    assert key.startswith("digest:")
 
     # The copy in another mailbox went through other software: LF line ends, the date written in
     # another zone, the body re-encoded as base64 and re-wrapped.
@@ -328,7 +332,7 @@ def test_html_only_message_gets_a_text_body(spool: Path) -> None:
     parsed = parse(message.as_bytes(), spool)
 
     assert parsed.html_body.startswith("<html><head><title>T</title><style>")
-    assert parsed.text_body == "Hello Bob,\n\nPrices: $40 & up\n\n- Mulch\n- Edging\n\nLine 1 Line 2\n\nThanks\nJane"
+    assert parsed.text_body == "Hello Bob,\n\nPrices: $40 & up\n\n  * Mulch\n  * Edging\nLine 1  Line 2\n\nThanks\nJane"
 
 
 @pytest.mark.parametrize(
