@@ -132,6 +132,12 @@ def _decode_word(word: re.Match[str], on_unknown_charset: Callable[[str], None] 
         if on_unknown_charset is not None:
             on_unknown_charset(charset)
         return guess_decode(data)[0]
+    if codec == "iso8859-1":
+        # Text labelled Latin-1 in practice uses Windows-1252's extra characters (dashes, quotes, €).
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
     return decode_replacing(data, codec)
 
 

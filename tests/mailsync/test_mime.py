@@ -18,6 +18,7 @@ import pytest
 
 from mailsync.mime import Address, ParsedEmail, UnparseableMessage, dedupe_key_for_message_id, parse_message
 
+SAME_EMAIL = Path(__file__).parent / "mail" / "same-email"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 4
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(300)
 
@@ -246,6 +247,25 @@ def test_dedupe_key_is_the_same_for_the_same_email(spool: Path) -> None:
     del different["Message-ID"]
     different.set_content("Hi Bob, can the crew come on Saturday instead?")
     assert parse(different.as_bytes(), spool).dedupe_key() != key
+
+
+def test_copies_of_one_email_from_two_providers_meet(spool: Path) -> None:
+    """Gmail serves the message as received, its delivery headers on top; Graph serves MIME that
+    Exchange built afresh (new boundaries and encodings, its own headers and text rendering)."""
+    gmail = parse((SAME_EMAIL / "site-report-as-gmail-serves-it.eml").read_bytes(), spool)
+    graph = parse((SAME_EMAIL / "site-report-as-graph-serves-it.eml").read_bytes(), spool)
+    assert gmail.message_id == graph.message_id == ""
+    assert gmail.subject == graph.subject == "Wall finished \u2013 photos"
+    assert gmail.dedupe_key() == graph.dedupe_key()
+
+
+@pytest.mark.parametrize("other", ["notice-other-attachment.eml", "notice-other-html.eml", "notice-other-to.eml"])
+def test_distinct_mail_without_a_message_id_never_meets(spool: Path, other: str) -> None:
+    notice = parse((SAME_EMAIL / "notice.eml").read_bytes(), spool)
+    different = parse((SAME_EMAIL / other).read_bytes(), spool)
+    assert (notice.subject, notice.from_, notice.date, notice.text_body) == (
+        different.subject, different.from_, different.date, different.text_body)
+    assert notice.dedupe_key() != different.dedupe_key()
 
 
 def test_message_id_is_normalised(spool: Path) -> None:
