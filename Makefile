@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Tests never share the demo's embedded broker folder.
 export CELERY_BROKER_DIR ?= $(CURDIR)/.demo/test-broker
 
-.PHONY: demo test lint bench-sandbox bench-mail clean
+.PHONY: demo test lint bench-sandbox bench-mail bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ bench-mail: $(VENV)/.runtime-installed
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/2} \
 	$(BIN)/python manage.py bench_mail $(BENCH_ARGS)
+
+# Ingest side by side with django-mailbox (installed by the command in a throwaway virtualenv),
+# on PostgreSQL: a database of its own ('bench' in the name, created when missing).
+bench-ingest: $(VENV)/.runtime-installed
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench} \
+	$(BIN)/python manage.py bench_ingest $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .demo .sandbox staticfiles

@@ -787,3 +787,14 @@ def test_large_attachment_memory_stays_bounded(spool: Path) -> None:
     assert survey.sha256 == expected_sha256
     assert survey.path.stat().st_size == survey.size
     assert peak < 150 * 1024 * 1024, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_the_ingest_benchmark_corpus_is_fixed_and_fully_read(spool: Path) -> None:
+    """The benchmark compares parsers on this corpus: it must be the same every time, and read whole."""
+    from bench.ingest_corpus import corpus
+
+    messages = corpus()
+    assert len(messages) >= 200 and messages == corpus()
+    for raw in messages:
+        parsed = parse(raw, spool)
+        assert parsed.subject and parsed.date is not None and parsed.text_body.strip()
