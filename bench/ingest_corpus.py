@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import random
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime
 
 CORPUS_SIZE = 240
@@ -65,6 +66,14 @@ def _base(rng: random.Random, n: int, when: dt.datetime, *, subject: str | None 
     return message
 
 
+def _wire(message: EmailMessage, n: int) -> bytes:
+    """The message as it travels (CRLF line ends), with boundaries of its own instead of random ones."""
+    for index, part in enumerate(message.walk()):
+        if part.is_multipart():
+            part.set_boundary(f"=_ingest_{n}_{index}")
+    return message.as_bytes(policy=SMTP)
+
+
 def _crlf(text: str) -> bytes:
     return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
 
@@ -72,7 +81,7 @@ def _crlf(text: str) -> bytes:
 def _plain(rng: random.Random, n: int, when: dt.datetime) -> bytes:
     message = _base(rng, n, when)
     message.set_content(_text(rng))
-    return bytes(message)
+    return _wire(message, n)
 
 
 def _html(text: str, extra: str = "") -> str:
@@ -92,7 +101,7 @@ def _html_with_logo(rng: random.Random, n: int, when: dt.datetime) -> bytes:
     assert isinstance(html_part, EmailMessage)
     html_part.add_related(_PNG + rng.randbytes(rng.randint(3_000, 15_000)), maintype="image", subtype="png",
                           cid=f"<{cid}>", filename="logo.png")
-    return bytes(message)
+    return _wire(message, n)
 
 
 def _pdf(rng: random.Random, n: int, when: dt.datetime) -> bytes:
@@ -100,7 +109,7 @@ def _pdf(rng: random.Random, n: int, when: dt.datetime) -> bytes:
     message.set_content(_text(rng, (1, 2)))
     message.add_attachment(b"%PDF-1.4\n" + rng.randbytes(rng.randint(20_000, 120_000)), maintype="application",
                            subtype="pdf", filename=f"Estimate {n}.pdf")
-    return bytes(message)
+    return _wire(message, n)
 
 
 def _photos(rng: random.Random, n: int, when: dt.datetime) -> bytes:
@@ -109,7 +118,7 @@ def _photos(rng: random.Random, n: int, when: dt.datetime) -> bytes:
     for k in range(rng.randint(2, 4)):
         message.add_attachment(b"\xff\xd8\xff\xe0" + rng.randbytes(rng.randint(15_000, 60_000)), maintype="image",
                                subtype="jpeg", filename=f"IMG_{4000 + n * 5 + k}.jpg")
-    return bytes(message)
+    return _wire(message, n)
 
 
 def _forwarded(rng: random.Random, n: int, when: dt.datetime) -> bytes:
@@ -120,7 +129,7 @@ def _forwarded(rng: random.Random, n: int, when: dt.datetime) -> bytes:
     message = _base(rng, n, when, subject="Fwd: Original quote")
     message.set_content("Forwarding the quote below.")
     message.add_attachment(inner)
-    return bytes(message)
+    return _wire(message, n)
 
 
 def _thread(rng: random.Random, n: int, when: dt.datetime) -> bytes:
@@ -129,7 +138,7 @@ def _thread(rng: random.Random, n: int, when: dt.datetime) -> bytes:
     message["References"] = " ".join(f"<thread.{k}@mail.example.com>" for k in range(max(0, n - 8), n))
     quoted = "\n".join("> " + line for line in _text(rng, (4, 8)).splitlines())
     message.set_content(f"{_paragraph(rng)}\n\nOn Monday, Bob wrote:\n{quoted}\n")
-    return bytes(message)
+    return _wire(message, n)
 
 
 def _invite(rng: random.Random, n: int, when: dt.datetime) -> bytes:
@@ -140,7 +149,7 @@ def _invite(rng: random.Random, n: int, when: dt.datetime) -> bytes:
     message.add_alternative(
         f"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:visit-{n}@example.com\r\nDTSTART:{stamp}\r\n"
         f"SUMMARY:Site visit\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", subtype="calendar", params={"method": "REQUEST"})
-    return bytes(message)
+    return _wire(message, n)
 
 
 def _newsletter(rng: random.Random, n: int, when: dt.datetime) -> bytes:
@@ -149,7 +158,7 @@ def _newsletter(rng: random.Random, n: int, when: dt.datetime) -> bytes:
     rows = "".join(f"<tr><td class=\"c\"><h2>Tip {k}</h2><p>{_paragraph(rng)}</p>"
                    f"<a href=\"https://news.example/tip/{n}/{k}\">Read more</a></td></tr>" for k in range(1, 6))
     message.set_content(_html("", f"<table width=\"600\">{rows}</table>"), subtype="html")
-    return bytes(message)
+    return _wire(message, n)
 
 
 def _many_recipients(rng: random.Random, n: int, when: dt.datetime) -> bytes:
@@ -157,7 +166,7 @@ def _many_recipients(rng: random.Random, n: int, when: dt.datetime) -> bytes:
     del message["To"]
     message["To"] = ", ".join(f'"Neighbor {k}, Jr." <neighbor{k}@example.net>' for k in range(120))
     message.set_content(_text(rng, (1, 1)))
-    return bytes(message)
+    return _wire(message, n)
 
 
 def _encoded_headers(rng: random.Random, n: int, when: dt.datetime) -> bytes:
