@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from accounts.mailbox import fresh_grant
 from accounts.models import MailboxConnection, User
+from accounts.provider_registry import get_provider
 from activities.models import Activity
 from mailsync.capture import run_capture
 from mailsync.models import EmailSource
@@ -77,3 +79,14 @@ def test_every_file_is_an_activity_or_refused_with_a_note(mailbox: MailboxConnec
     box = providers_on_sandbox.control("GET", f"/accounts/{mailbox.provider}/{mailbox.mailbox_address}/mailbox")
     folders = {folder["name"]: {m["id"] for m in folder["messages"]} for folder in box["folders"]}
     assert {dropped[m] for m in folders["Aspire"]} == set(REFUSED)
+
+
+def test_both_emulators_serve_every_file_byte_for_byte(mailbox: MailboxConnection,
+                                                       providers_on_sandbox: SandboxProcess) -> None:
+    """Raw 8-bit headers, CR-only line ends, NUL bytes and odd charsets come back as they went in,
+    through the product's own adapter (Graph's $value, Gmail's format=raw)."""
+    provider = get_provider(mailbox.provider)
+    grant = fresh_grant(connection_id=mailbox.pk)
+    for path in CORPUS:
+        message_id = drop_bytes(providers_on_sandbox, mailbox, path.read_bytes())[0]
+        assert provider.fetch_mime(grant, message_id) == path.read_bytes(), path.name
