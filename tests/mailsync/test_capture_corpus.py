@@ -7,6 +7,7 @@ it, or refused with a note the user sees on the run; never lost, never an error.
 from __future__ import annotations
 
 import base64
+import html
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from activities.models import Activity
 from mailsync.capture import run_capture
 from mailsync.models import EmailSource
 from sandbox.runner import SandboxProcess
+from tests.conftest import client_for
 from tests.mailboxes import connected_mailbox
 
 MAIL = Path(__file__).parent / "mail"
@@ -76,6 +78,11 @@ def test_every_file_is_an_activity_or_refused_with_a_note(mailbox: MailboxConnec
         activity = Activity.objects.select_related("email").get(pk=by_name[name])
         assert (activity.subject, activity.email.from_address) == (subject, sender), name
         assert words in activity.email.text_body, name
+    # Recipients without a domain are shown as the sender wrote them.
+    statement = Activity.objects.get(pk=by_name["addresses-without-domain.eml"])
+    page = html.unescape(client_for(mailbox.user).get(f"/activities/{statement.pk}/").content.decode())
+    for written in ("Billing Department", "John Smith", "Ann <ann>", "undisclosed-recipients:;", "sam"):
+        assert written in page, written
     box = providers_on_sandbox.control("GET", f"/accounts/{mailbox.provider}/{mailbox.mailbox_address}/mailbox")
     folders = {folder["name"]: {m["id"] for m in folder["messages"]} for folder in box["folders"]}
     assert {dropped[m] for m in folders["Aspire"]} == set(REFUSED)
