@@ -27,6 +27,9 @@ _ADDRESS_TOKEN = re.compile(
 )
 
 
+_BRACKETED = re.compile(r"<([^<>\s]*@[^<>\s]*)>")
+
+
 class Headers:
     """The top-level headers, as raw text; each is decoded leniently when first asked for."""
 
@@ -141,6 +144,9 @@ def _entry(tokens: list[str]) -> tuple[str, str] | None:
             return None
         return display, address.strip()
     written = _joined(tokens)
+    # An unclosed quote swallows the angle address: '"Smith, Ann <ann@example.com>'.
+    if (bracketed := _BRACKETED.search(written)) is not None:
+        return written[: bracketed.start()].strip(), bracketed.group(1).strip()
     if "@" in written:
         # "a@example.com (Ann)": the comment is the only name there is.
         return " ".join(comments), "".join(written.split())

@@ -230,20 +230,26 @@ def _take_uuencoded(text: str, found: list[tuple[str, Stored]], spool: Spool, no
         end = _UU_END.search(text, begin.end())
         if end is None:
             break
-        data, damaged = bytearray(), False
+        data, decoded, damaged = bytearray(), 0, 0
         for line in text[begin.end() : end.start()].split("\n"):
             if not line.strip() or line in ("`", " "):
                 continue
             try:
                 data += binascii.a2b_uu(line)
+                decoded += 1
             except binascii.Error:
-                damaged = True
+                damaged += 1
+        if damaged > decoded // 10:
+            # Not a uuencoded file after all (prose between a "begin" and an "end" line): keep the text.
+            kept.append(text[position : end.end()])
+            position = end.end()
+            continue
         name = clean_filename(begin.group(1)) or f"attachment-{len(found) + 1}.bin"
         stored = spool.store_bytes(bytes(data), f"the uuencoded file '{name}'")
         if stored is not None:
             found.append((name, stored))
         notes.add(f"The text held a uuencoded file ('{name}'); it is kept as an attachment."
-                  + (" Some of its lines were damaged." if damaged else ""))
+                  + (" A few of its lines were damaged." if damaged else ""))
         kept.append(text[position : begin.start()])
         position = end.end()
     kept.append(text[position:])

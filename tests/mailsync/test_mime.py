@@ -671,3 +671,19 @@ def test_the_ingest_benchmark_corpus_is_fixed_and_fully_read(spool: Path) -> Non
     for raw in messages:
         parsed = parse(raw, spool)
         assert parsed.subject and parsed.date is not None and parsed.text_body.strip()
+
+
+def test_an_unclosed_quote_and_prose_between_begin_and_end_lose_nothing(spool: Path) -> None:
+    parsed = parse(fixture("unclosed-quote-and-begin-end-prose.eml"), spool)
+    assert parsed.from_ == Address("Smith, Ann", "ann@example.com")
+    # "begin 644 name" ... "end" around lines that are not uuencoded: it is text, kept as written.
+    assert parsed.text_body == "begin 644 plan.txt\nWe should begin the plan soon.\nend\n"
+    assert parsed.attachments == ()
+
+
+def test_uuencoded_file_in_the_text_becomes_an_attachment(spool: Path) -> None:
+    parsed = parse((Path(__file__).parent / "mail" / "uuencode-in-plain-body.eml").read_bytes(), spool)
+    (plan,) = parsed.attachments
+    assert (plan.filename, plan.content_type) == ("siteplan.txt", "text/plain")
+    assert plan.path.read_bytes() == b"Site plan, phase 2\n" * 8
+    assert "begin 644" not in parsed.text_body and parsed.text_body.startswith("Plan attached the old way.")
