@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Tests never share the demo's embedded broker folder.
 export CELERY_BROKER_DIR ?= $(CURDIR)/.demo/test-broker
 
-.PHONY: demo test lint bench-sandbox bench-mail chaos clean
+.PHONY: demo test lint bench-sandbox bench-mail bench-ingest chaos clean
 
 $(BIN)/python:
 	@echo "Creating the virtualenv in $(VENV)…"
@@ -47,6 +47,12 @@ bench-mail: $(VENV)/.runtime-installed
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/2} \
 	$(BIN)/python manage.py bench_mail $(BENCH_ARGS)
+
+# Ingest side by side with django-mailbox (installed by the command in a throwaway virtualenv),
+# on PostgreSQL: a database of its own ('bench' in the name, created when missing).
+bench-ingest: $(VENV)/.runtime-installed
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench} \
+	$(BIN)/python manage.py bench_ingest $(BENCH_ARGS)
 
 # Capture and sending with real workers killed at random under provider faults; prints what was
 # lost, doubled, sent twice or stuck (all must be 0). A database and a Redis database of its own.

@@ -93,7 +93,7 @@ class EmailMessage(models.Model):
 
     activity = models.OneToOneField(Activity, on_delete=models.CASCADE, primary_key=True, related_name="email")
     company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
-    # The Message-ID, or a hash of the message for mail without one (see mailsync.mime).
+    # The Message-ID, or a digest of the message for mail without one (see mailsync.mime.digest).
     dedupe_key = models.CharField(max_length=1000)
     message_id = models.CharField(max_length=998, blank=True)
     in_reply_to = models.CharField(max_length=998, blank=True)

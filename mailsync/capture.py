@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,16 @@ class Captured:
     ref: MessageRef
     parsed: ParsedEmail
     spool: Path
+    # Attachment spool file -> its name in storage, once moved there (a retried commit reuses it).
+    stored: dict[Path, str] = field(default_factory=dict)
+
+
+class _SpoolFile(File):  # type: ignore[type-arg]
+    """A spool file handed to storage to take as it is: a file-system storage moves it into place
+    (one rename on the same disk) instead of writing the attachment a second time."""
+
+    def temporary_file_path(self) -> str:
+        return str(self.name)
 
 
 # -- a run -----------------------------------------------------------------------------------
@@ -326,8 +336,11 @@ def _store_attachments(activity: Activity, company_id: uuid.UUID, item: Captured
             inline=part.inline,
             sha256=part.sha256,
         )
-        with part.path.open("rb") as handle:
-            attachment.file.name = default_storage.save(attachment_path(attachment, part.filename), File(handle))
+        if part.path not in item.stored:
+            with part.path.open("rb") as handle:
+                item.stored[part.path] = default_storage.save(attachment_path(attachment, part.filename),
+                                                              _SpoolFile(handle, name=str(part.path)))
+        attachment.file.name = item.stored[part.path]
         stored.append(attachment)
     return stored
 

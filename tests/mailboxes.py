@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, make_msgid
@@ -87,6 +88,8 @@ def mime(subject: str, *, sender: str = "Dana Whitfield <dana@example.com>", to:
     return message.as_string()
 
 
-def drop(sandbox: SandboxProcess, provider: str, email: str, raw: str, folder: str = "Aspire") -> str:
-    result = sandbox.control("POST", f"/accounts/{provider}/{email}/messages", json={"folder": folder, "raw": raw})
+def drop(sandbox: SandboxProcess, provider: str, email: str, raw: str | bytes, folder: str = "Aspire") -> str:
+    # Bytes go as base64, so mail that is not UTF-8 (raw 8-bit headers, odd charsets) arrives as it is.
+    spec = {"raw_base64": base64.b64encode(raw).decode()} if isinstance(raw, bytes) else {"raw": raw}
+    result = sandbox.control("POST", f"/accounts/{provider}/{email}/messages", json={"folder": folder, **spec})
     return str(result["id"])

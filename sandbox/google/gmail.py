@@ -440,7 +440,7 @@ class Gmail:
         elif message_format == "metadata":
             wanted = {name.lower() for name in request.query_params.getlist("metadataHeaders")}
             root = mime.parse_headers(message["raw"])
-            headers = [{"name": name, "value": mime.unfold(str(value))} for name, value in root.items()
+            headers = [{"name": name, "value": value.strip()} for name, value in mime.raw_headers(root)
                        if not wanted or name.lower() in wanted]
             body["payload"] = {"partId": "", "mimeType": root.get_content_type(), "filename": "",
                                "headers": headers, "body": {"size": 0}}

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..mailtext import decoded, first, raw_headers, readable
+from ..mailtext import parse as parse_leniently
 from .common import Json, b64url
 
 SNIPPET_LENGTH = 200
@@ -28,7 +30,7 @@ class ParsedMessage:
 
 def parse(raw: bytes) -> email.message.Message:
     # compat32 keeps header values as written, which is what Gmail returns in ``headers``.
-    return email.message_from_bytes(raw, policy=email.policy.compat32)
+    return parse_leniently(raw, email.policy.compat32)
 
 
 def parse_headers(raw: bytes) -> email.message.Message:
@@ -85,17 +87,19 @@ def sub_parts(part: Any) -> list[Any]:
     return children if part.is_multipart() and isinstance(children, list) else []
 
 
-def unfold(value: str) -> str:
-    return re.sub(r"\r?\n[ \t]+", " ", value).strip()
+def unfold(value: Any) -> str:
+    return re.sub(r"(?:\r\n|\r|\n)[ \t]+", " ", readable(value)).strip()
 
 
-def decoded_header(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        return str(email.header.make_header(email.header.decode_header(unfold(value))))
-    except (UnicodeDecodeError, LookupError, email.errors.HeaderParseError):
-        return unfold(value)
+header = first
+
+
+def all_headers(message: email.message.Message, name: str) -> list[str]:
+    name = name.lower()
+    return [value for key, value in raw_headers(message) if key.lower() == name]
+
+
+decoded_header = decoded
 
 
 def body_text(message: email.message.Message) -> str:
@@ -107,7 +111,10 @@ def body_text(message: email.message.Message) -> str:
         content_type = part.get_content_type()
         if content_type not in ("text/plain", "text/html"):
             continue
-        text = part_bytes(part).decode(part.get_content_charset() or "utf-8", errors="replace")
+        try:
+            text = part_bytes(part).decode(part.get_content_charset() or "utf-8", errors="replace")
+        except LookupError:  # an unknown charset
+            text = part_bytes(part).decode("utf-8", errors="replace")
         if content_type == "text/plain":
             return text
         fallback = fallback or re.sub(r"<[^>]+>", " ", text)
@@ -117,23 +124,23 @@ def body_text(message: email.message.Message) -> str:
 def summary(raw: bytes) -> Json:
     """What messages.list filters on and messages.get repeats, computed once when mail arrives."""
     message = parse(raw)
-    text = body_text(message)
+    text = readable(body_text(message))
     addresses = {
         name: [address.lower() for _, address in
-               email.utils.getaddresses([decoded_header(value) for value in message.get_all(name, [])])]
+               email.utils.getaddresses([decoded_header(value) for value in all_headers(message, name)])]
         for name in ("from", "to", "cc", "bcc")
     }
-    subject = decoded_header(message.get("subject"))
+    subject = decoded_header(header(message, "subject"))
     return {
         "subject": subject,
         "addresses": addresses,
-        "message_id": unfold(message.get("message-id", "")),
-        "in_reply_to": unfold(message.get("in-reply-to", "")),
-        "references": unfold(message.get("references", "")).split(),
+        "message_id": unfold(header(message, "message-id") or ""),
+        "in_reply_to": unfold(header(message, "in-reply-to") or ""),
+        "references": unfold(header(message, "references") or "").split(),
         "snippet": " ".join(text.split())[:SNIPPET_LENGTH],
         "has_attachment": any(part.get_filename() for part in message.walk() if not part.is_multipart()),
-        "search_text": " ".join([subject, decoded_header(message.get("from")), decoded_header(message.get("to")),
-                                 text[:SEARCH_TEXT_LIMIT]]).lower(),
+        "search_text": " ".join([subject, decoded_header(header(message, "from")),
+                                 decoded_header(header(message, "to")), text[:SEARCH_TEXT_LIMIT]]).lower(),
     }
 
 
@@ -146,7 +153,7 @@ def payload_tree(message_id: str, raw: bytes) -> ParsedMessage:
             "partId": part_id,
             "mimeType": part.get_content_type(),
             "filename": decoded_header(part.get_filename()) if part.get_filename() else "",
-            "headers": [{"name": name, "value": unfold(str(value))} for name, value in part.items()],
+            "headers": [{"name": name, "value": value.strip()} for name, value in raw_headers(part)],
         }
         if part.is_multipart():
             node["body"] = {"size": 0}
@@ -162,5 +169,10 @@ def payload_tree(message_id: str, raw: bytes) -> ParsedMessage:
             node["body"] = {"size": len(data), "data": b64url(data)} if data else {"size": 0}
         return node
 
-    parsed.payload = build(parse(raw), "")
+    try:
+        parsed.payload = build(parse(raw), "")
+    except RecursionError:
+        # Parts nested too deep to walk: the message is still served whole, as raw.
+        parsed.attachments.clear()
+        parsed.payload = build(parse_headers(raw), "")
     return parsed

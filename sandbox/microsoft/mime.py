@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parsedate_to_datetime
 from typing import Any
 
+from ..mailtext import decoded, first, parse, without_surrogates
 from .common import Json, bad_request, iso_z
 
 PREVIEW_LENGTH = 255
@@ -57,10 +58,16 @@ def conversation_index(thread_root: str, depth: int) -> str:
 
 
 def parse_mime(raw: bytes, *, received: dt.datetime) -> Json:
-    """The Graph message fields that come from the MIME itself."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    """The Graph message fields that come from the MIME itself, as text JSON can carry."""
+    return without_surrogates(_fields(parse(raw, email.policy.default), received))  # type: ignore[no-any-return]
+
+
+def _fields(message: Any, received: dt.datetime) -> Json:
     assert isinstance(message, EmailMessage)
-    body_part = message.get_body(preferencelist=("html", "plain"))
+    try:
+        body_part = message.get_body(preferencelist=("html", "plain"))
+    except (RecursionError, AttributeError):  # parts nested too deep to parse: only the headers were
+        body_part = None
     content, content_type = "", "text"
     if body_part is not None:
         content_type = "html" if body_part.get_content_subtype() == "html" else "text"
@@ -81,7 +88,7 @@ def parse_mime(raw: bytes, *, received: dt.datetime) -> Json:
     thread_root = references[0] if references else str(message.get("In-Reply-To", "")).strip() or message_id
     senders = _recipients(message, "From")
     return {
-        "subject": str(message.get("Subject", "")),
+        "subject": decoded(first(message, "subject")),
         "from": senders[0] if senders else None,
         "sender": senders[0] if senders else None,
         "toRecipients": _recipients(message, "To"),
@@ -95,7 +102,7 @@ def parse_mime(raw: bytes, *, received: dt.datetime) -> Json:
         "conversationIndex": conversation_index(thread_root, len(references)),
         "bodyPreview": _text_of(content, content_type)[:PREVIEW_LENGTH],
         "body": {"contentType": content_type, "content": content},
-        "hasAttachments": any(True for _ in message.iter_attachments()),
+        "hasAttachments": message.is_multipart() and any(True for _ in message.iter_attachments()),
     }
 
 

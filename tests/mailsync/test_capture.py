@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from sandbox.runner import SandboxProcess
 from tests.mailboxes import connected_mailbox, drop, mime
 
 PROVIDERS = ["microsoft", "google"]
+SAME_EMAIL = Path(__file__).parent / "mail" / "same-email"
 ASPIRE = {"microsoft": "Aspire", "google": "Aspire"}
 
 
@@ -120,7 +123,41 @@ def test_mail_without_a_message_id_is_still_captured_once(bob_mailbox: MailboxCo
     drop(providers_on_sandbox, bob_mailbox.provider, "bob@greenleaf.example", raw)
     capture(bob_mailbox)
     email = EmailMessage.objects.get(activity__subject="No id here")
-    assert email.message_id == "" and email.dedupe_key.startswith("hash:")
+    assert email.message_id == "" and email.dedupe_key.startswith("digest:")
+
+
+def test_copies_from_two_providers_meet_and_distinct_mail_never_does(
+    providers_on_sandbox: SandboxProcess, bob: User, alice: User
+) -> None:
+    """Mail without a Message-ID: the copy Graph serves (MIME rebuilt by Exchange, its own headers)
+    and the copy Gmail serves (its delivery headers on top) are one email; notices that differ
+    only in an attachment, in the HTML or in To are four."""
+    sandbox = providers_on_sandbox
+    bobs = connected_mailbox(sandbox, bob, "microsoft", "bob@greenleaf.example")
+    alices = connected_mailbox(sandbox, alice, "google", "alice@greenleaf.example")
+    for connection in (bobs, alices):
+        run_capture(connection_id=connection.pk, owner="setup")
+    graph_copy, gmail_copy = (SAME_EMAIL / f"site-report-as-{name}-serves-it.eml" for name in ("graph", "gmail"))
+    drop(sandbox, "microsoft", "bob@greenleaf.example", graph_copy.read_bytes())
+    drop(sandbox, "google", "alice@greenleaf.example", gmail_copy.read_bytes())
+    notices = ["notice.eml", "notice-other-attachment.eml", "notice-other-html.eml", "notice-other-to.eml"]
+    for name in notices:
+        drop(sandbox, "microsoft", "bob@greenleaf.example", (SAME_EMAIL / name).read_bytes())
+
+    capture(bobs)
+    capture(alices)
+
+    report = Activity.objects.get(subject="Wall finished \u2013 photos")
+    assert set(EmailSource.objects.filter(activity=report).values_list("connection_id", flat=True)) == {
+        bobs.pk, alices.pk}
+    invoices = Activity.objects.filter(subject="Your invoice is ready").select_related("email")
+    assert invoices.count() == len(notices)
+    assert len({activity.email.dedupe_key for activity in invoices}) == len(notices)
+    assert {activity.email.html_body.strip() for activity in invoices} == {
+        "<p>Your invoice is ready. Total: <b>$120.00</b></p>", "<p>Your invoice is ready. Total: <b>$210.00</b></p>"}
+    assert {sha for activity in invoices for sha in activity.email.attachments.values_list("sha256", flat=True)} == {
+        hashlib.sha256(b"%PDF-1.4\ninvoice 1041 total 120.00\n%%EOF\n").hexdigest(),
+        hashlib.sha256(b"%PDF-1.4\ninvoice 1042 total 210.00\n%%EOF\n").hexdigest()}
 
 
 # -- the contract: nothing lost, nothing twice ------------------------------------------------

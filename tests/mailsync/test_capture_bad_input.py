@@ -84,7 +84,7 @@ def test_mail_without_date_or_message_id_is_captured(mailbox: MailboxConnection,
     run_capture(connection_id=mailbox.pk, owner="test")
     activity = Activity.objects.get(subject="Bare")
     assert activity.occurred_at.timestamp() >= before - 1  # when it was captured
-    assert activity.email.dedupe_key.startswith("hash:")
+    assert activity.email.dedupe_key.startswith("digest:")
 
 
 def test_a_25_mb_attachment_is_kept_intact(mailbox: MailboxConnection, providers_on_sandbox: SandboxProcess,

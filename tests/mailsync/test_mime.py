@@ -18,6 +18,8 @@ import pytest
 
 from mailsync.mime import Address, ParsedEmail, UnparseableMessage, dedupe_key_for_message_id, parse_message
 
+SAME_EMAIL = Path(__file__).parent / "mail" / "same-email"
+PARSER_MAIL = Path(__file__).parent / "mail" / "parser"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 4
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(300)
 
@@ -31,9 +33,12 @@ def parse(raw: bytes, spool: Path, **options: int) -> ParsedEmail:
     return parse_message(raw, spool_dir=spool, **options)
 
 
-def crlf(text: str) -> bytes:
-    """A hand-written message with the CRLF line ends it has on the wire."""
-    return text.replace("\n", "\r\n").encode("utf-8")
+def fixture(name: str, **fields: str) -> bytes:
+    """A hand-written message from tests/mailsync/mail/parser; {{field}} marks what a test fills in."""
+    raw = (PARSER_MAIL / name).read_bytes()
+    for field, value in fields.items():
+        raw = raw.replace(b"{{" + field.encode() + b"}}", value.encode("utf-8"))
+    return raw
 
 
 def basic_message(**headers: str) -> EmailMessage:
@@ -86,19 +91,7 @@ def test_headers_addresses_and_threading(spool: Path) -> None:
 
 
 def test_encoded_word_subject_and_folded_headers(spool: Path) -> None:
-    raw = crlf(
-        "From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <jm@example.de>\n"
-        "To: a@example.com,\n"
-        "\tb@example.com,\n"
-        "  =?iso-8859-1?q?Fran=E7ois?= <f@example.fr>\n"
-        "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\n"
-        " =?iso-8859-1?q?_aus_M=FCnchen?= und\n"
-        "  =?utf-8?b?bWVociDigqw=?=\n"
-        "Date: Tue, 04 Mar 2025 09:30:00 +0100\n"
-        "Message-ID: <x@y>\n"
-        "\n"
-        "Hallo\n"
-    )
+    raw = fixture("encoded-word-subject-and-folded-headers.eml")
 
     parsed = parse(raw, spool)
 
@@ -109,26 +102,7 @@ def test_encoded_word_subject_and_folded_headers(spool: Path) -> None:
 
 
 def test_header_injection_through_encoded_words_is_flattened(spool: Path) -> None:
-    raw = crlf(
-        "From: =?utf-8?q?Mallory=0D=0ABcc:_victim@example.com?= <mallory@example.com>\n"
-        "To: bob@example.com\n"
-        "Subject: =?utf-8?q?Invoice=0D=0AX-Injected:_yes=0A=00?=\n"
-        "Date: Tue, 04 Mar 2025 09:30:00 +0000\n"
-        "Message-ID: <=?utf-8?q?a=0D=0Ab?=@example.com>\n"
-        "MIME-Version: 1.0\n"
-        "Content-Type: multipart/mixed; boundary=b\n"
-        "\n"
-        "--b\n"
-        "Content-Type: text/plain\n"
-        "\n"
-        "body\n"
-        "--b\n"
-        "Content-Type: application/pdf\n"
-        'Content-Disposition: attachment; filename="=?utf-8?q?evil=0D=0A.pdf?="\n'
-        "\n"
-        "%PDF\n"
-        "--b--\n"
-    )
+    raw = fixture("header-injection-through-encoded-words-is-flattened.eml")
 
     parsed = parse(raw, spool)
 
@@ -173,15 +147,15 @@ def test_a_thousand_recipients_parse_quickly(spool: Path) -> None:
     assert elapsed < 1.0
 
 
-def test_unreadable_addresses_are_skipped_with_a_note(spool: Path) -> None:
-    raw = crlf(
-        "From: a@example.com\n"
-        "To: John Smith, <>, good@example.com, undisclosed-recipients:;\n"
-        "Subject: s\nMessage-ID: <a@b>\nDate: Tue, 04 Mar 2025 09:30:00 +0000\n\nx\n"
-    )
+def test_addresses_without_a_domain_are_kept_as_written(spool: Path) -> None:
+    raw = fixture("addresses-without-a-domain-are-kept-as-written.eml")
     parsed = parse(raw, spool)
-    assert parsed.to == (Address("", "good@example.com"),)
-    assert "2 addresses in the To header could not be read." in parsed.problems
+    assert parsed.to == (Address("John Smith", ""), Address("", "good@example.com"), Address("Ann", "ann"),
+                         Address("undisclosed-recipients:;", ""))
+    assert "3 entries in the To header have no email domain; shown as written." in parsed.problems
+    assert "1 address in the To header could not be read." in parsed.problems
+    # Only real addresses can belong to a contact.
+    assert parsed.participants() == {"a@example.com", "good@example.com"}
 
 
 # --- Dates and ids -----------------------------------------------------------------------------
@@ -201,7 +175,7 @@ def test_unreadable_addresses_are_skipped_with_a_note(spool: Path) -> None:
     ],
 )
 def test_dates(spool: Path, date_header: str, expected: dt.datetime | None, note: str | None) -> None:
-    parsed = parse(crlf(f"From: a@example.com\nDate: {date_header}\nMessage-ID: <a@b>\n\nx\n"), spool)
+    parsed = parse(fixture("date-template.eml", date=date_header), spool)
     assert parsed.date == expected
     if parsed.date is not None:
         assert parsed.date.tzinfo is not None
@@ -209,12 +183,12 @@ def test_dates(spool: Path, date_header: str, expected: dt.datetime | None, note
 
 
 def test_missing_date_and_message_id(spool: Path) -> None:
-    parsed = parse(crlf("From: a@example.com\nSubject: hello\n\nbody\n"), spool)
+    parsed = parse(fixture("missing-date-and-message-id.eml"), spool)
     assert parsed.date is None
     assert parsed.message_id == ""
     assert "The message has no Date header." in parsed.problems
     assert any("no Message-ID" in problem for problem in parsed.problems)
-    assert parsed.dedupe_key().startswith("hash:")
+    assert parsed.dedupe_key().startswith("digest:")
 
 
 def test_dedupe_key_is_the_same_for_the_same_email(spool: Path) -> None:
@@ -229,7 +203,7 @@ def test_dedupe_key_is_the_same_for_the_same_email(spool: Path) -> None:
     without_id = message.as_bytes()
     key = parse(without_id, spool).dedupe_key()
     assert key == parse(without_id, spool).dedupe_key()
-    assert key.startswith("hash:")
+    assert key.startswith("digest:")
 
     # The copy in another mailbox went through other software: LF line ends, the date written in
     # another zone, the body re-encoded as base64 and re-wrapped.
@@ -244,11 +218,30 @@ def test_dedupe_key_is_the_same_for_the_same_email(spool: Path) -> None:
     assert parse(different.as_bytes(), spool).dedupe_key() != key
 
 
+def test_copies_of_one_email_from_two_providers_meet(spool: Path) -> None:
+    """Gmail serves the message as received, its delivery headers on top; Graph serves MIME that
+    Exchange built afresh (new boundaries and encodings, its own headers and text rendering)."""
+    gmail = parse((SAME_EMAIL / "site-report-as-gmail-serves-it.eml").read_bytes(), spool)
+    graph = parse((SAME_EMAIL / "site-report-as-graph-serves-it.eml").read_bytes(), spool)
+    assert gmail.message_id == graph.message_id == ""
+    assert gmail.subject == graph.subject == "Wall finished \u2013 photos"
+    assert gmail.dedupe_key() == graph.dedupe_key()
+
+
+@pytest.mark.parametrize("other", ["notice-other-attachment.eml", "notice-other-html.eml", "notice-other-to.eml"])
+def test_distinct_mail_without_a_message_id_never_meets(spool: Path, other: str) -> None:
+    notice = parse((SAME_EMAIL / "notice.eml").read_bytes(), spool)
+    different = parse((SAME_EMAIL / other).read_bytes(), spool)
+    assert (notice.subject, notice.from_, notice.date, notice.text_body) == (
+        different.subject, different.from_, different.date, different.text_body)
+    assert notice.dedupe_key() != different.dedupe_key()
+
+
 def test_message_id_is_normalised(spool: Path) -> None:
-    parsed = parse(crlf("From: a@example.com\nMessage-ID:  \n <ABC@Example.COM> (comment)\n\nx\n"), spool)
+    parsed = parse(fixture("message-id-is-normalised-1.eml"), spool)
     assert parsed.message_id == "ABC@Example.COM"
     assert parsed.dedupe_key() == "mid:abc@example.com"
-    parsed = parse(crlf("From: a@example.com\nMessage-ID: no-brackets@example.com\n\nx\n"), spool)
+    parsed = parse(fixture("message-id-is-normalised-2.eml"), spool)
     assert parsed.message_id == "no-brackets@example.com"
 
 
@@ -303,13 +296,7 @@ def test_content_id_not_shown_in_the_html_is_not_inline(spool: Path) -> None:
 
 
 def test_related_image_without_disposition_is_inline(spool: Path) -> None:
-    raw = crlf(
-        "From: a@example.com\nMessage-ID: <a@b>\nMIME-Version: 1.0\n"
-        'Content-Type: multipart/related; boundary="rel"\n\n'
-        '--rel\nContent-Type: text/html\n\n<img src="cid:chart%40x">\n'
-        "--rel\nContent-Type: image/gif\nContent-ID: <chart@x>\nContent-Transfer-Encoding: base64\n\n"
-        "R0lGODlhAQABAAAAACw=\n--rel--\n"
-    )
+    raw = fixture("related-image-without-disposition-is-inline.eml")
     (chart,) = parse(raw, spool).attachments
     assert (chart.filename, chart.content_id, chart.inline) == ("attachment-1.gif", "chart@x", True)
     assert chart.path.read_bytes() == base64.b64decode("R0lGODlhAQABAAAAACw=")
@@ -328,7 +315,7 @@ def test_html_only_message_gets_a_text_body(spool: Path) -> None:
     parsed = parse(message.as_bytes(), spool)
 
     assert parsed.html_body.startswith("<html><head><title>T</title><style>")
-    assert parsed.text_body == "Hello Bob,\n\nPrices: $40 & up\n\n- Mulch\n- Edging\n\nLine 1 Line 2\n\nThanks\nJane"
+    assert parsed.text_body == "Hello Bob,\n\nPrices: $40 & up\n\n  * Mulch\n  * Edging\nLine 1  Line 2\n\nThanks\nJane"
 
 
 @pytest.mark.parametrize(
@@ -345,19 +332,7 @@ def test_hostile_html_is_read_quickly(spool: Path, hostile_html: str) -> None:
 
 
 def test_first_body_that_is_not_an_attachment_wins(spool: Path) -> None:
-    raw = crlf(
-        "From: a@example.com\nMessage-ID: <a@b>\nMIME-Version: 1.0\n"
-        "Content-Type: multipart/mixed; boundary=outer\n\n"
-        "--outer\n"
-        "Content-Type: text/plain\nContent-Disposition: attachment; filename=notes.txt\n\nattached notes\n"
-        "--outer\n"
-        "Content-Type: text/plain\n\nthe real body\n"
-        "--outer\n"
-        "Content-Type: text/plain\n\na second text part\n"
-        "--outer\n"
-        "Content-Type: text/html\nContent-Disposition: attachment; filename=page.html\n\n<p>attached page</p>\n"
-        "--outer--\n"
-    )
+    raw = fixture("first-body-that-is-not-an-attachment-wins.eml")
 
     parsed = parse(raw, spool)
 
@@ -369,18 +344,7 @@ def test_first_body_that_is_not_an_attachment_wins(spool: Path) -> None:
 
 
 def test_alternative_bodies_are_preferred(spool: Path) -> None:
-    raw = crlf(
-        "From: a@example.com\nMessage-ID: <a@b>\nMIME-Version: 1.0\n"
-        "Content-Type: multipart/mixed; boundary=outer\n\n"
-        "--outer\n"
-        "Content-Type: text/html\n\n<p>a cover note</p>\n"
-        "--outer\n"
-        "Content-Type: multipart/alternative; boundary=alt\n\n"
-        "--alt\nContent-Type: text/plain\n\nplain version\n"
-        "--alt\nContent-Type: text/html\n\n<p>html version</p>\n"
-        "--alt--\n"
-        "--outer--\n"
-    )
+    raw = fixture("alternative-bodies-are-preferred.eml")
     parsed = parse(raw, spool)
     assert (parsed.text_body, parsed.html_body) == ("plain version", "<p>html version</p>")
     assert [attachment.filename for attachment in parsed.attachments] == ["attachment-1.html"]
@@ -390,11 +354,7 @@ def test_alternative_bodies_are_preferred(spool: Path) -> None:
 
 
 def text_message(charset: str, body: bytes, transfer_encoding: str = "8bit") -> bytes:
-    head = crlf(
-        "From: a@example.com\nMessage-ID: <a@b>\nDate: Tue, 4 Mar 2025 09:30:00 +0000\nMIME-Version: 1.0\n"
-        f"Content-Type: text/plain; charset={charset}\nContent-Transfer-Encoding: {transfer_encoding}\n\n"
-    )
-    return head + body
+    return fixture("charset-template.eml", charset=charset, transfer_encoding=transfer_encoding) + body
 
 
 @pytest.mark.parametrize(
@@ -433,7 +393,7 @@ def test_exotic_charset_labels_never_break_parsing(spool: Path, charset: str) ->
 
 
 def test_text_without_charset_label(spool: Path) -> None:
-    raw = crlf("From: a@example.com\nMessage-ID: <a@b>\nDate: Tue, 4 Mar 2025 09:30:00 +0000\n\n") + "Grüße".encode()
+    raw = fixture("text-without-charset-label.eml")
     parsed = parse(raw, spool)
     assert parsed.text_body == "Grüße"
     assert any("labelled US-ASCII but was read as UTF-8" in problem for problem in parsed.problems)
@@ -448,14 +408,7 @@ def test_nul_characters_and_line_ends_in_bodies(spool: Path) -> None:
 
 
 def test_multipart_without_boundary_parameter(spool: Path) -> None:
-    raw = crlf(
-        "From: a@example.com\nMessage-ID: <a@b>\nDate: Tue, 4 Mar 2025 09:30:00 +0000\nMIME-Version: 1.0\n"
-        "Content-Type: multipart/mixed\n\n"
-        "--=_Part_1\nContent-Type: text/plain\n\nthe body\n"
-        "--=_Part_1\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=a.pdf\n"
-        "Content-Transfer-Encoding: base64\n\n" + base64.b64encode(PDF).decode() + "\n"
-        "--=_Part_1--\n"
-    )
+    raw = fixture("multipart-without-boundary-parameter.eml")
     parsed = parse(raw, spool)
     assert parsed.text_body == "the body"
     assert [attachment.filename for attachment in parsed.attachments] == ["a.pdf"]
@@ -464,32 +417,19 @@ def test_multipart_without_boundary_parameter(spool: Path) -> None:
 
 
 def test_multipart_with_wrong_boundary_and_no_parts(spool: Path) -> None:
-    raw = crlf(
-        "From: a@example.com\nMessage-ID: <a@b>\nDate: Tue, 4 Mar 2025 09:30:00 +0000\nMIME-Version: 1.0\n"
-        'Content-Type: multipart/alternative; boundary="declared"\n\n'
-        "--actual\nContent-Type: text/html\n\n<p>html</p>\n--actual--\n"
-    )
+    raw = fixture("multipart-with-wrong-boundary-and-no-parts-1.eml")
     parsed = parse(raw, spool)
     assert parsed.html_body == "<p>html</p>"
     assert parsed.text_body == "html"
 
-    raw = crlf(
-        "From: a@example.com\nMessage-ID: <a@b>\nDate: Tue, 4 Mar 2025 09:30:00 +0000\nMIME-Version: 1.0\n"
-        "Content-Type: multipart/mixed\n\njust some text\n"
-    )
+    raw = fixture("multipart-with-wrong-boundary-and-no-parts-2.eml")
     parsed = parse(raw, spool)
     assert parsed.text_body == "just some text\n"
     assert any("read as plain text" in problem for problem in parsed.problems)
 
 
 def test_missing_closing_boundary(spool: Path) -> None:
-    raw = crlf(
-        "From: a@example.com\nMessage-ID: <a@b>\nDate: Tue, 4 Mar 2025 09:30:00 +0000\nMIME-Version: 1.0\n"
-        "Content-Type: multipart/mixed; boundary=b\n\n"
-        "--b\nContent-Type: text/plain\n\nbody\n"
-        "--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=data.bin\n\n"
-        "some data"
-    )
+    raw = fixture("missing-closing-boundary.eml")
     parsed = parse(raw, spool)
     assert parsed.text_body == "body"
     assert parsed.attachments[0].path.read_bytes() == b"some data"
@@ -513,13 +453,7 @@ def test_misspelt_transfer_encoding_is_read(spool: Path, spelling: str, encoded:
 
 
 def test_damaged_base64_keeps_what_can_be_read(spool: Path) -> None:
-    encoded = base64.b64encode(PDF).decode()
-    raw = crlf(
-        "From: a@example.com\nMessage-ID: <a@b>\nDate: Tue, 4 Mar 2025 09:30:00 +0000\nMIME-Version: 1.0\n"
-        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nbody\n"
-        "--b\nContent-Type: application/pdf; name=a.pdf\nContent-Transfer-Encoding: base64\n\n"
-        f"{encoded[:40]}!!{encoded[40:-3]}\n--b--\n"
-    )
+    raw = fixture("damaged-base64-keeps-what-can-be-read.eml")
     parsed = parse(raw, spool)
     content = parsed.attachments[0].path.read_bytes()
     assert PDF.startswith(content) and len(content) >= len(PDF) - 3
@@ -527,17 +461,7 @@ def test_damaged_base64_keeps_what_can_be_read(spool: Path) -> None:
 
 
 def test_broken_header_lines_do_not_hide_the_other_headers(spool: Path) -> None:
-    raw = crlf(
-        "From: a@example.com\n"
-        "To: b@example.com,\n"
-        "c@example.com\n"
-        "Subject : Quote\n"
-        "This line is not a header\n"
-        "Cc: d@example.com\n"
-        "Message-ID: <a@b>\nDate: Tue, 4 Mar 2025 09:30:00 +0000\n"
-        "\n"
-        "body\n"
-    )
+    raw = fixture("broken-header-lines-do-not-hide-the-other-headers.eml")
     parsed = parse(raw, spool)
     assert [address.email for address in parsed.to] == ["b@example.com", "c@example.com"]
     assert [address.email for address in parsed.cc] == ["d@example.com"]
@@ -562,12 +486,8 @@ def test_empty_input_is_unparseable(spool: Path, raw: bytes) -> None:
 
 
 def test_absurdly_deep_nesting_is_refused_cleanly(spool: Path) -> None:
-    body = b"Content-Type: text/plain\r\n\r\ndeep\r\n"
-    for level in range(1200):
-        body = (f"Content-Type: multipart/mixed; boundary=b{level}\r\n\r\n--b{level}\r\n".encode() + body
-                + f"--b{level}--\r\n".encode())
     with pytest.raises(UnparseableMessage, match="nested"):
-        parse(b"From: a@example.com\r\nMessage-ID: <a@b>\r\nMIME-Version: 1.0\r\n" + body, spool)
+        parse((Path(__file__).parent / "mail" / "nesting-bomb-1000-levels.eml").read_bytes(), spool)
     assert list(spool.iterdir()) == []
 
 
@@ -603,23 +523,14 @@ def test_fuzzed_structures_never_raise(spool: Path) -> None:
     ],
 )
 def test_attachment_filenames(spool: Path, disposition: str, expected: str) -> None:
-    raw = crlf(
-        "From: a@example.com\nMessage-ID: <a@b>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n"
-        "--b\nContent-Type: text/plain\n\nbody\n"
-        f"--b\nContent-Type: application/pdf\nContent-Disposition: {disposition}\n\n%PDF\n--b--\n"
-    )
+    raw = fixture("attachment-filename-template.eml", disposition=disposition)
     (attachment,) = parse(raw, spool).attachments
     assert attachment.filename == expected
     assert len(attachment.filename) <= 200
 
 
 def test_filename_from_content_type_name_and_raw_8bit(spool: Path) -> None:
-    raw = crlf(
-        "From: a@example.com\nMessage-ID: <a@b>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n"
-        "--b\nContent-Type: text/plain\n\nbody\n"
-        '--b\nContent-Type: image/jpeg; name="photo 1.jpg"\n\nJPEG\n'
-        "--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=\""
-    ) + "Grüße.pdf".encode("latin-1") + crlf('"\n\n%PDF\n--b--\n')
+    raw = fixture("filename-from-content-type-name-and-raw-8bit.eml")
     photo, letter = parse(raw, spool).attachments
     assert (photo.filename, photo.content_type) == ("photo 1.jpg", "image/jpeg")
     assert letter.filename == "Grüße.pdf"
@@ -673,22 +584,8 @@ def test_calendar_invite_is_an_attachment(spool: Path) -> None:
 
 
 def test_smime_signed_message(spool: Path) -> None:
-    signature = os.urandom(120)
-    raw = crlf(
-        "From: a@example.com\nTo: b@example.com\nMessage-ID: <a@b>\nDate: Tue, 4 Mar 2025 09:30:00 +0000\n"
-        "MIME-Version: 1.0\n"
-        'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="sig"\n\n'
-        "This is a cryptographically signed message in MIME format.\n\n"
-        "--sig\nContent-Type: multipart/alternative; boundary=alt\n\n"
-        "--alt\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n"
-        "Signed text with =C3=BCmlaut\n"
-        "--alt\nContent-Type: text/html; charset=utf-8\n\n<p>Signed html</p>\n"
-        "--alt--\n\n"
-        "--sig\nContent-Type: application/pkcs7-signature; name=smime.p7s\nContent-Transfer-Encoding: base64\n"
-        "Content-Disposition: attachment; filename=smime.p7s\n\n"
-        + base64.encodebytes(signature).decode()
-        + "\n--sig--\n"
-    )
+    signature = bytes(range(120))
+    raw = fixture("smime-signed-message.eml")
     parsed = parse(raw, spool)
     assert parsed.text_body == "Signed text with ümlaut"
     assert parsed.html_body == "<p>Signed html</p>"
@@ -763,3 +660,30 @@ def test_large_attachment_memory_stays_bounded(spool: Path) -> None:
     assert survey.sha256 == expected_sha256
     assert survey.path.stat().st_size == survey.size
     assert peak < 150 * 1024 * 1024, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_the_ingest_benchmark_corpus_is_fixed_and_fully_read(spool: Path) -> None:
+    """The benchmark compares parsers on this corpus: it must be the same every time, and read whole."""
+    from bench.ingest_corpus import corpus
+
+    messages = corpus()
+    assert len(messages) >= 200 and messages == corpus()
+    for raw in messages:
+        parsed = parse(raw, spool)
+        assert parsed.subject and parsed.date is not None and parsed.text_body.strip()
+
+
+def test_an_unclosed_quote_and_prose_between_begin_and_end_lose_nothing(spool: Path) -> None:
+    parsed = parse(fixture("unclosed-quote-and-begin-end-prose.eml"), spool)
+    assert parsed.from_ == Address("Smith, Ann", "ann@example.com")
+    # "begin 644 name" ... "end" around lines that are not uuencoded: it is text, kept as written.
+    assert parsed.text_body == "begin 644 plan.txt\nWe should begin the plan soon.\nend\n"
+    assert parsed.attachments == ()
+
+
+def test_uuencoded_file_in_the_text_becomes_an_attachment(spool: Path) -> None:
+    parsed = parse((Path(__file__).parent / "mail" / "uuencode-in-plain-body.eml").read_bytes(), spool)
+    (plan,) = parsed.attachments
+    assert (plan.filename, plan.content_type) == ("siteplan.txt", "text/plain")
+    assert plan.path.read_bytes() == b"Site plan, phase 2\n" * 8
+    assert "begin 644" not in parsed.text_body and parsed.text_body.startswith("Plan attached the old way.")
