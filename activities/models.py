@@ -10,12 +10,8 @@ from accounts.models import TenantModel
 from accounts.tenancy import ensure_same_company
 from crm.models import Contact, Opportunity, Property, WorkTicket
 
-Regarding = Opportunity | Property | WorkTicket
-REGARDING_FIELDS = {
-    Opportunity: "regarding_opportunity",
-    Property: "regarding_property",
-    WorkTicket: "regarding_work_ticket",
-}
+from . import regarding as regarding_kinds
+from .regarding import Regarding
 
 
 class Activity(TenantModel):
@@ -54,28 +50,18 @@ class Activity(TenantModel):
         verbose_name_plural = "activities"
         ordering = ("-occurred_at",)
         indexes = [models.Index(fields=["company", "-occurred_at"])]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(regarding_opportunity__isnull=True, regarding_property__isnull=True)
-                | models.Q(regarding_opportunity__isnull=True, regarding_work_ticket__isnull=True)
-                | models.Q(regarding_property__isnull=True, regarding_work_ticket__isnull=True),
-                name="activity_regarding_at_most_one",
-            ),
-        ]
+        constraints = [regarding_kinds.at_most_one("activity_regarding_at_most_one")]
 
     def __str__(self) -> str:
         return self.subject or self.get_kind_display()
 
     @property
     def regarding(self) -> Regarding | None:
-        return self.regarding_opportunity or self.regarding_property or self.regarding_work_ticket
+        return regarding_kinds.regarding_of(self)
 
     @regarding.setter
     def regarding(self, record: Regarding | None) -> None:
-        for field in REGARDING_FIELDS.values():
-            setattr(self, field, None)
-        if record is not None:
-            setattr(self, REGARDING_FIELDS[type(record)], record)
+        regarding_kinds.set_regarding(self, record)
 
     def clean(self) -> None:
         ensure_same_company(self.company_id, self.owner, field="owner")

@@ -8,13 +8,13 @@ from itertools import islice, zip_longest
 from typing import Any, TypeVar
 
 from django.db.models import Model, Q, QuerySet
-from django.http import Http404
 from django.utils.text import Truncator
 
 from accounts.tenancy import get_for_user, scoped
 from crm.models import Contact, Opportunity, Property, WorkTicket
 
-from .models import Activity, EmailAttachment, Regarding
+from .models import Activity, EmailAttachment
+from .regarding import Regarding, record_for_user, value_of
 
 M = TypeVar("M", bound=Model)
 
@@ -112,10 +112,10 @@ def regarding_choices(user: Any, q: str) -> list[Choice]:
     groups: list[list[Choice]] = [
         [_ticket_choice(ticket) for ticket in by_number],
         [
-            Choice(f"opportunity:{o.pk}", o.name, f"Opportunity{f' · {o.property}' if o.property else ''}")
+            Choice(value_of(o), o.name, f"Opportunity{f' · {o.property}' if o.property else ''}")
             for o in opportunities[:CHOICES_LIMIT]
         ],
-        [Choice(f"property:{p.pk}", p.name, f"Property · {p.address}") for p in properties[:CHOICES_LIMIT]],
+        [Choice(value_of(p), p.name, f"Property · {p.address}") for p in properties[:CHOICES_LIMIT]],
         [_ticket_choice(ticket) for ticket in by_description[:CHOICES_LIMIT]],
     ]
     mixed = (choice for row in zip_longest(*groups) for choice in row if choice is not None)
@@ -126,19 +126,12 @@ def _ticket_choice(ticket: WorkTicket) -> Choice:
     detail = f"Work ticket · {ticket.property}"
     if ticket.description:
         detail += f" · {Truncator(ticket.description).chars(60)}"
-    return Choice(f"work_ticket:{ticket.pk}", str(ticket), detail)
+    return Choice(value_of(ticket), str(ticket), detail)
 
 
 def regarding_for_user(user: Any, value: str) -> Regarding:
     """The record a chooser posted back ("kind:uuid"), of the user's company, or 404."""
-    kind, _, pk = value.partition(":")
-    if kind == "opportunity":
-        return get_for_user(Opportunity, user, pk)
-    if kind == "property":
-        return get_for_user(Property, user, pk)
-    if kind == "work_ticket":
-        return get_for_user(WorkTicket, user, pk)
-    raise Http404("No such record.")
+    return record_for_user(user, value)
 
 
 def contact_choices(user: Any, q: str) -> list[Choice]:

@@ -12,7 +12,9 @@ from accounts.models import Company
 from accounts.tenancy import ensure_same_company
 from crm.models import Contact
 
-from .models import Activity, Regarding
+from . import regarding as regarding_kinds
+from .models import Activity
+from .regarding import Regarding
 
 
 @transaction.atomic
@@ -46,7 +48,7 @@ def set_regarding(*, activity: Activity, regarding: Regarding | None) -> Activit
     """Point an activity at an Opportunity, Property or Work Ticket of its company, or at nothing."""
     ensure_same_company(activity.company_id, regarding, field="regarding")
     activity.regarding = regarding
-    activity.save(update_fields=["regarding_opportunity", "regarding_property", "regarding_work_ticket"])
+    activity.save(update_fields=list(regarding_kinds.FIELDS))
     return activity
 
 

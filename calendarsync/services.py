@@ -17,7 +17,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from accounts.models import Company, MailboxConnection, User
-from activities.models import Activity, Regarding
+from activities.models import Activity
+from activities.regarding import Regarding
 from activities.services import create_activity
 from crm.models import Contact
 

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import MailboxConnection, TenantModel
+from activities import regarding
 from activities.models import Activity
 
 
@@ -85,6 +86,7 @@ class OutboundEmail(TenantModel):
     class Meta:
         ordering = ("-created_at",)
         indexes = [models.Index(fields=["connection", "state", "not_before"])]
+        constraints = [regarding.at_most_one("outbound_regarding_at_most_one")]
 
     def __str__(self) -> str:
         return self.subject

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import MailboxConnection, User
 from accounts.tenancy import ensure_same_company
-from activities.models import REGARDING_FIELDS, Regarding
+from activities.regarding import Regarding, set_regarding
 from crm.models import Contact, ContactEmail
 
 from .models import OutboundAttachment, OutboundEmail
@@ -81,9 +81,7 @@ def queue_email(
         message_id=new_message_id(connection.mailbox_address.rpartition("@")[2]),
         to=to_addresses, cc=cc_addresses, subject=clean_subject(subject), body=body,
     )
-    if regarding is not None:
-        # OutboundEmail names its Regarding fields as Activity does.
-        setattr(outbound, REGARDING_FIELDS[type(regarding)], regarding)
+    set_regarding(outbound, regarding)
     if connection.state != MailboxConnection.State.CONNECTED:
         outbound.last_error = WAITING_FOR_SIGNIN
     outbound.save()

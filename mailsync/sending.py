@@ -43,7 +43,8 @@ from accounts.mailbox import mark_needs_signin
 from accounts.models import MailboxConnection
 from accounts.provider_registry import get_provider
 from accounts.runs import claim_lease, release_lease, with_fresh_grant
-from activities.models import Activity, EmailMessage, Regarding
+from activities.models import Activity, EmailMessage
+from activities.regarding import regarding_of
 from activities.services import create_activity
 from providers.base import Grant, MailProvider
 from providers.errors import AuthRevoked, ProviderError, SendOutcomeUnknown, Throttled
@@ -369,7 +370,7 @@ def _mark_sent(outbound: OutboundEmail) -> None:
         activity = create_activity(
             company=sent.company, kind=Activity.Kind.EMAIL, subject=sent.subject, body=sent.body,
             occurred_at=sent_at, origin=Activity.Origin.SENT_FROM_ASPIRE, owner=sent.author,
-            contacts=sent.contacts.all(), regarding=_regarding_of(sent),
+            contacts=sent.contacts.all(), regarding=regarding_of(sent),
         )
         EmailMessage.objects.create(
             activity=activity, company_id=sent.company_id, dedupe_key=dedupe_key,
@@ -379,7 +380,3 @@ def _mark_sent(outbound: OutboundEmail) -> None:
             text_body=sent.body,
         )
     OutboundEmail.objects.filter(pk=sent.pk).update(activity=activity)
-
-
-def _regarding_of(outbound: OutboundEmail) -> Regarding | None:
-    return outbound.regarding_opportunity or outbound.regarding_property or outbound.regarding_work_ticket

@@ -8,30 +8,23 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.tenancy import get_for_user, scoped
-from activities.models import Regarding
+from activities import regarding
+from activities.regarding import Regarding
 from crm.models import Contact, Opportunity, Property, WorkTicket
 
 from .forms import ComposeForm
 from .models import OutboundEmail
 from .outbox import NOT_CONNECTED, SendRefused, queue_email, retry_email, sending_connection
 
-# URL segment -> the record kind a message can be regarding.
-REGARDING_KINDS: dict[str, type[Model]] = {
-    "opportunity": Opportunity,
-    "property": Property,
-    "work-ticket": WorkTicket,
-}
-KIND_OF_MODEL = {model: kind for kind, model in REGARDING_KINDS.items()}
-
 
 def _choice(record: Model) -> tuple[str, str]:
     kind_name, name = str(record._meta.verbose_name).capitalize(), str(record)
-    return f"{KIND_OF_MODEL[type(record)]}:{record.pk}", name if name.startswith(kind_name) else f"{kind_name}: {name}"
+    return regarding.value_of(record), name if name.startswith(kind_name) else f"{kind_name}: {name}"  # type: ignore[arg-type]
 
 
 def _emails(contacts: QuerySet[Contact] | list[Contact]) -> list[str]:
@@ -56,13 +49,7 @@ def _context_of(record: Model) -> tuple[list[str], list[Model]]:
 
 
 def _regarding(user: Any, value: str) -> Regarding | None:
-    if not value:
-        return None
-    kind, _, pk = value.partition(":")
-    if kind not in REGARDING_KINDS:
-        raise Http404("No such record.")
-    record: Regarding = get_for_user(REGARDING_KINDS[kind], user, pk)  # type: ignore[assignment]
-    return record
+    return regarding.record_for_user(user, value) if value else None
 
 
 @login_required
@@ -73,9 +60,7 @@ def compose_to_contact(request: HttpRequest, pk: str) -> HttpResponse:
 
 @login_required
 def compose_regarding(request: HttpRequest, kind: str, pk: str) -> HttpResponse:
-    if kind not in REGARDING_KINDS:
-        raise Http404("No such record.")
-    record = get_for_user(REGARDING_KINDS[kind], request.user, pk)
+    record = get_for_user(regarding.model_for(kind), request.user, pk)
     return _compose(request, record, preselected=record)
 
 
@@ -129,7 +114,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
 @login_required
 def outbound_detail(request: HttpRequest, pk: str) -> HttpResponse:
     item = get_for_user(_outbox(request.user).select_related(
-        "connection", "regarding_opportunity", "regarding_property", "regarding_work_ticket"
+        "connection", *regarding.FIELDS
     ).prefetch_related("attachments", "contacts"), request.user, pk)
     return render(request, "mailsync/outbound_detail.html", {"item": item})
 

@@ -267,13 +267,13 @@ def test_regarding_search_matches_names_addresses_and_ticket_numbers(
     assert f"property:{prop.pk}" in values("whitfield residence")
     assert values("1402 cedar") == [f"property:{prop.pk}"]  # by street address
     assert values("78758") == [f"property:{prop.pk}"]
-    assert values("1041") == [f"work_ticket:{work_ticket.pk}"]
-    assert values("#1041") == [f"work_ticket:{work_ticket.pk}"]
-    assert values("weekly mow") == [f"work_ticket:{work_ticket.pk}"]
+    assert values("1041") == [f"work-ticket:{work_ticket.pk}"]
+    assert values("#1041") == [f"work-ticket:{work_ticket.pk}"]
+    assert values("weekly mow") == [f"work-ticket:{work_ticket.pk}"]
     assert values("") == [] and values("zzz") == []
     first = client.get("/activities/regarding-search/", {"q": "1041"}).json()["results"][0]
     assert first == {
-        "value": f"work_ticket:{work_ticket.pk}",
+        "value": f"work-ticket:{work_ticket.pk}",
         "label": "Work ticket #1041",
         "detail": "Work ticket · Whitfield Residence · Weekly mow",
     }
@@ -297,8 +297,8 @@ def test_set_and_clear_regarding_through_the_form(
 
     # Without JavaScript: search, pick a radio button, save.
     page = client.get(url, {"regarding_q": "1041"}).content.decode()
-    assert f'<input type="radio" name="regarding" value="work_ticket:{work_ticket.pk}" required>' in page
-    response = client.post(f"{url}regarding/", {"regarding": f"work_ticket:{work_ticket.pk}"}, follow=True)
+    assert f'<input type="radio" name="regarding" value="work-ticket:{work_ticket.pk}" required>' in page
+    response = client.post(f"{url}regarding/", {"regarding": f"work-ticket:{work_ticket.pk}"}, follow=True)
     assert response.redirect_chain == [(url, 302)]
     assert "now regarding Work ticket #1041" in response.content.decode()
     assert "Downspout question" in client.get(work_ticket.get_absolute_url()).content.decode()
