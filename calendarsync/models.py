@@ -9,10 +9,13 @@ from django.db import models
 
 from accounts.models import MailboxConnection, TenantModel
 from activities.models import Activity
+from providers.calendar import PRIVATE_SENSITIVITIES
 
-# Graph sensitivity / Google visibility values that make an appointment a busy block for everyone
-# but its owner, whatever the calendar's privacy setting.
-PRIVATE_SENSITIVITIES = ("private", "personal", "confidential")
+READ_ONLY_MESSAGE = (
+    "This appointment was made in Outlook or Google Calendar, so it can only be changed there. "
+    "Changes made there show here after the next sync."
+)
+SERIES_MESSAGE = "This is one occurrence of a repeating appointment: change it in Outlook or Google Calendar."
 # Appointments longer than this are found by a second, small query, so the calendar's main query
 # can bound ``start`` from both sides and use the (owner, start) index whatever the history size.
 LONG_APPOINTMENT = dt.timedelta(days=7)
@@ -106,9 +109,18 @@ class Appointment(TenantModel):
 
     @property
     def editable_in_aspire(self) -> bool:
-        """Events made in the provider are read-only in Aspire (the help article's rule), as are
-        occurrences of a series, which only the provider can make."""
-        return self.origin == self.Origin.ASPIRE and not self.series_id
+        return not read_only_reason(origin=self.origin, in_series=bool(self.series_id))
+
+
+def read_only_reason(*, origin: str, in_series: bool) -> str:
+    """Why an appointment cannot be changed in Aspire, or "" when it can: the one rule behind every
+    page, form and service. Events made in the provider are read-only in Aspire (the help article's
+    rule), as are occurrences of a series, which only the provider can make."""
+    if in_series:
+        return SERIES_MESSAGE
+    if origin != Appointment.Origin.ASPIRE:
+        return READ_ONLY_MESSAGE
+    return ""
 
 
 class CalendarSyncState(models.Model):

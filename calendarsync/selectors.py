@@ -27,7 +27,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from accounts.models import MailboxConnection, User
 from accounts.tenancy import get_for_user, scoped
 
-from .models import LONG_APPOINTMENT, PRIVATE_SENSITIVITIES, Appointment, AuditEntry
+from .models import LONG_APPOINTMENT, PRIVATE_SENSITIVITIES, Appointment, AuditEntry, read_only_reason
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def _details(row: dict[str, Any], *, editable: bool) -> AppointmentDetails:
         attendees=tuple((str(name), str(address)) for name, address in row["attendees"] or []),
         time_zone=row["time_zone"], origin=row["origin"], is_private=row["sensitivity"] in PRIVATE_SENSITIVITIES,
         in_series=bool(row["series_id"]),
-        editable=editable and row["origin"] == Appointment.Origin.ASPIRE and not row["series_id"],
+        editable=editable and not read_only_reason(origin=row["origin"], in_series=bool(row["series_id"])),
         problems=row["problems"],
     )
 

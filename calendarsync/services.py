@@ -22,13 +22,8 @@ from activities.regarding import Regarding
 from activities.services import create_activity
 from crm.models import Contact
 
-from .models import Appointment
+from .models import Appointment, read_only_reason
 
-READ_ONLY_MESSAGE = (
-    "This appointment was made in Outlook or Google Calendar, so it can only be changed there. "
-    "Changes made there show here after the next sync."
-)
-SERIES_MESSAGE = "This is one occurrence of a repeating appointment: change it in Outlook or Google Calendar."
 # Activity subjects are shown on contact timelines to every member of the company, whatever the
 # calendar's privacy; the details stay on the appointment, behind the privacy rules.
 ACTIVITY_SUBJECT = "Appointment"
@@ -127,10 +122,9 @@ def create_appointment(
 def _check_editable(appointment: Appointment, editor: User) -> None:
     if appointment.owner_id != editor.pk:
         raise ReadOnlyAppointment("Only the owner of this calendar can change its appointments.")
-    if appointment.series_id:
-        raise ReadOnlyAppointment(SERIES_MESSAGE)
-    if appointment.origin != Appointment.Origin.ASPIRE:
-        raise ReadOnlyAppointment(READ_ONLY_MESSAGE)
+    reason = read_only_reason(origin=appointment.origin, in_series=bool(appointment.series_id))
+    if reason:
+        raise ReadOnlyAppointment(reason)
 
 
 @transaction.atomic

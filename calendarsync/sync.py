@@ -36,7 +36,7 @@ from providers.base import Grant
 from providers.calendar import Attendee, CalendarChanges, CalendarEvent, CalendarProvider, EventDraft
 from providers.errors import Conflict, NotFound, SyncStateExpired
 
-from .models import Appointment, AuditEntry, CalendarSyncState
+from .models import LONG_APPOINTMENT, Appointment, AuditEntry, CalendarSyncState
 from .services import remove_appointments
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ def apply_changes(connection: MailboxConnection, changes: CalendarChanges, *, wi
         _copy_event(appointment, event)
         counts.imported += 1
     for appointment in to_create + to_update:
-        appointment.is_long = appointment.end - appointment.start > dt.timedelta(days=7)
+        appointment.is_long = appointment.end - appointment.start > LONG_APPOINTMENT
     Appointment.objects.bulk_create(to_create, batch_size=CHUNK)
     Appointment.objects.bulk_update(to_update, UPSERT_FIELDS, batch_size=CHUNK)
     moved = [(a.activity_id, a.start) for a in to_update if a.activity_id]

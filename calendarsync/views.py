@@ -23,11 +23,9 @@ from accounts.tenancy import get_for_user
 
 from . import selectors
 from .forms import RECURRING_HELP, AppointmentForm
-from .models import Appointment
+from .models import Appointment, read_only_reason
 from .selectors import AppointmentDetails, Visible
 from .services import (
-    READ_ONLY_MESSAGE,
-    SERIES_MESSAGE,
     ReadOnlyAppointment,
     create_appointment,
     delete_appointment,
@@ -214,7 +212,7 @@ def appointment_edit(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 def _read_only_reason(item: AppointmentDetails) -> str:
-    return SERIES_MESSAGE if item.in_series else READ_ONLY_MESSAGE
+    return read_only_reason(origin=item.origin, in_series=item.in_series)
 
 
 @login_required
