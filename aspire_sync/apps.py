@@ -1,4 +1,9 @@
+from __future__ import annotations
+
+from pathlib import Path
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class AspireSyncConfig(AppConfig):
@@ -10,3 +15,17 @@ class AspireSyncConfig(AppConfig):
 
     def ready(self) -> None:
         from . import scheduling  # noqa: F401  (connects the "sync now" signal)
+
+        make_local_folders()
+
+
+def make_local_folders() -> None:
+    """The folders the local defaults need (the SQLite file's, the embedded broker's), made once
+    the apps are loaded rather than whenever settings are read."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        Path(database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
+        if key in options:
+            Path(options[key]).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,70 @@
+"""Settings are strict about what they read, take secrets from files, and touch no disk when read."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+PRODUCTION = {
+    "DEBUG": "false", "ALLOWED_HOSTS": "aspire.example",
+    "TOKEN_ENCRYPTION_KEYS": "ZGV2LW9ubHktdG9rZW4ta2V5LW5vdC1mb3ItcHJvZCE=",
+}
+
+
+def read_settings(env: dict[str, str], expression: str = "None") -> subprocess.CompletedProcess[str]:
+    """Import the settings module in a fresh interpreter with only ``env`` (and PATH) set."""
+    script = f"import aspire_sync.settings as s; print(repr({expression}))"
+    return subprocess.run([sys.executable, "-c", script], cwd=settings.BASE_DIR, capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], **env}, timeout=60)
+
+
+@pytest.mark.parametrize("value", ["flase", "maybe", "2", "enabled", "t rue"])
+def test_an_unrecognised_boolean_is_refused(value: str) -> None:
+    result = read_settings({"DEBUG": value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "DEBUG must be true or false" in result.stderr
+    assert repr(value) in result.stderr
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("YES", True), ("on", True), ("1", True),
+                                                 ("false", False), ("No", False), ("off", False), ("0", False)])
+def test_the_usual_spellings_of_a_boolean_are_read(value: str, expected: bool) -> None:
+    result = read_settings({"SESSION_COOKIE_SECURE": value}, "s.SESSION_COOKIE_SECURE")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr(expected)
+
+
+def test_secrets_can_come_from_files(tmp_path: Path) -> None:
+    (tmp_path / "secret_key").write_text("from-a-file-" + "x" * 50 + "\n")
+    (tmp_path / "client_secret").write_text("graph-client-secret\n")
+    result = read_settings({**PRODUCTION, "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+                            "MICROSOFT_CLIENT_SECRET_FILE": str(tmp_path / "client_secret")},
+                           "(s.SECRET_KEY[:12], s.MICROSOFT_CLIENT_SECRET)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr(("from-a-file-", "graph-client-secret"))
+
+
+def test_a_secret_file_that_cannot_be_read_or_a_secret_set_twice_is_refused(tmp_path: Path) -> None:
+    missing = read_settings({**PRODUCTION, "SECRET_KEY_FILE": str(tmp_path / "nowhere")})
+    assert missing.returncode != 0 and "SECRET_KEY_FILE names" in missing.stderr
+    (tmp_path / "key").write_text("k" * 60)
+    both = read_settings({**PRODUCTION, "SECRET_KEY": "k" * 60, "SECRET_KEY_FILE": str(tmp_path / "key")})
+    assert both.returncode != 0 and "Set SECRET_KEY or SECRET_KEY_FILE, not both" in both.stderr
+
+
+def test_reading_the_settings_makes_no_folders(tmp_path: Path) -> None:
+    database, broker = tmp_path / "db" / "demo.sqlite3", tmp_path / "broker"
+    result = read_settings({"DATABASE_URL": f"sqlite:///{database}", "CELERY_BROKER_DIR": str(broker)})
+    assert result.returncode == 0, result.stderr
+    assert list(tmp_path.iterdir()) == []
+    # The apps make them when they are loaded, as every command and worker does.
+    script = "import django; django.setup()"
+    subprocess.run([sys.executable, "-c", script], cwd=settings.BASE_DIR, check=True, timeout=60,
+                   env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "aspire_sync.settings",
+                        "DATABASE_URL": f"sqlite:///{database}", "CELERY_BROKER_DIR": str(broker)})
+    assert database.parent.is_dir() and (broker / "queue").is_dir() and (broker / "processed").is_dir()
