@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Tests never share the demo's embedded broker folder.
 export CELERY_BROKER_DIR ?= $(CURDIR)/.demo/test-broker
 
-.PHONY: demo test lint bench-sandbox bench-mail bench-ingest chaos clean
+.PHONY: demo test test-fast lint bench-sandbox bench-mail bench-ingest chaos clean
 
 $(BIN)/python:
 	@echo "Creating the virtualenv in $(VENV)…"
@@ -30,6 +30,10 @@ demo: $(VENV)/.runtime-installed
 test: $(VENV)/.dev-installed
 	# No persistent connections in tests: the live server's would keep the test database open.
 	CONN_MAX_AGE=0 $(BIN)/pytest $(PYTEST_ARGS)
+
+# The quick lane for local work: everything but the browser, worker, live-server and 25 MB tests.
+test-fast: $(VENV)/.dev-installed
+	CONN_MAX_AGE=0 $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

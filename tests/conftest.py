@@ -20,6 +20,17 @@ from crm.models import Contact, ContactEmail, Opportunity, Property, WorkTicket
 from sandbox.runner import SandboxProcess, start_sandbox
 
 PASSWORD = "correct horse battery staple"
+# What makes a test slow: a real browser, a live server, a real worker process.
+SLOW_FIXTURES = {"browser_page", "live_server"}
+SLOW_MARKERS = {"browser", "worker", "slow"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow lane once, here, rather than on each test: ``make test-fast`` leaves it out."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SLOW_FIXTURES or {marker.name for marker in item.iter_markers()} & SLOW_MARKERS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

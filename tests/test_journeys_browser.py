@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 BOB, CODE = "bob@greenleaf.example", "246810"
 PROVIDER_LABEL = {"microsoft": "Microsoft 365", "google": "Google"}
 INBOX = {"microsoft": "Inbox", "google": "INBOX"}
-TOPIC, PUSH_TOKEN = "projects/aspire-journeys/topics/gmail", "journeys-push-token"
+TOPIC, PUSH_ACCOUNT = "projects/aspire-journeys/topics/gmail", "gmail-push@aspire-journeys.iam.gserviceaccount.com"
 CHICAGO = zoneinfo.ZoneInfo("America/Chicago")
 
 
@@ -47,9 +47,12 @@ def journey(settings: Any, live_server: Any, providers_on_sandbox: SandboxProces
     settings.OAUTH_REDIRECT_URI = f"{live_server.url}/settings/mailbox/callback/"
     settings.PUSH_BASE_URL = live_server.url
     settings.GOOGLE_PUBSUB_TOPIC = TOPIC
-    settings.GOOGLE_PUBSUB_PUSH_TOKEN = PUSH_TOKEN
+    # Gmail pushes are signed by Pub/Sub for its service account (the sandbox's key, here).
+    settings.GOOGLE_PUBSUB_SERVICE_ACCOUNT = PUSH_ACCOUNT
+    settings.GOOGLE_PUBSUB_CERTS_URL = f"{sandbox.base_url}/oauth2/v1/certs"
     sandbox.control("PUT", f"/pubsub/topics/{TOPIC}",
-                    json={"push_endpoint": f"{live_server.url}/hooks/google/pubsub/?token={PUSH_TOKEN}"})
+                    json={"push_endpoint": f"{live_server.url}/hooks/google/pubsub/",
+                          "service_account_email": PUSH_ACCOUNT})
     with real_worker(queues="default,mail,calendar", hostname="journeys-worker@%h"):
         yield sandbox
 

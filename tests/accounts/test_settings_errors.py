@@ -36,7 +36,6 @@ BAD_VALUES = {
     "sync-provider": "exchange-onprem",
     "sync-mailbox_address": "not an address",
     "sync-shared_with": "not-a-user-id",
-    "sync-sync_aspire_folder": "on",  # without Sync Email
     "profile-time_zone": "Mars/Olympus_Mons",
     "profile-full_name": "x" * 1000,
 }

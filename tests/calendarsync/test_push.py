@@ -56,7 +56,7 @@ def test_a_change_in_the_calendar_makes_the_connection_due(provider: str, push_o
     not_due(connection)
     day = (timezone.now() + dt.timedelta(days=2)).date()
     make_event(push_on, connection, subject="Pushed in", start=f"{day}T09:00:00", end=f"{day}T10:00:00")
-    assert wait_until_due(connection) < 5
+    wait_until_due(connection)
 
     # Renewal a day before expiry keeps one watch alive.
     PushChannel.objects.filter(pk=channel.pk).update(expires_at=timezone.now() + dt.timedelta(hours=2))

@@ -87,6 +87,7 @@ def test_mail_without_date_or_message_id_is_captured(mailbox: MailboxConnection,
     assert activity.email.dedupe_key.startswith("digest:")
 
 
+@pytest.mark.slow
 def test_a_25_mb_attachment_is_kept_intact(mailbox: MailboxConnection, providers_on_sandbox: SandboxProcess,
                                            bob: User) -> None:
     payload = os.urandom(25 * 1024 * 1024)

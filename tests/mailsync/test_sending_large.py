@@ -29,6 +29,8 @@ from tests.conftest import client_for, mailbox_account
 from tests.mailsync.test_sending import connect_bob, run_sender, sent_copies
 
 PROVIDERS = ["microsoft", "google"]
+
+pytestmark = pytest.mark.slow  # 24 MB round trips
 MB = 1024 * 1024
 INBOX = {"microsoft": "Inbox", "google": "INBOX"}
 

@@ -244,7 +244,7 @@ def test_the_403_form_of_the_rate_limit_is_throttled_too(reason: str, sandbox: S
     fault(sandbox, kind="status", status=403, reason=reason, path="/messages$")
     with pytest.raises(Throttled) as raised:
         google.list_folder(grant, "INBOX")
-    assert raised.value.retry_after == 30  # no Retry-After on this form: the default wait
+    assert raised.value.retry_after is None  # no Retry-After on this form: the caller backs off
     assert not raised.value.permanent
 
 
