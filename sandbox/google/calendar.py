@@ -250,6 +250,16 @@ class Calendar:
                     self._save(cal, exception)
         self._notify(account)
 
+    def put_raw(self, account: Json, item: Json) -> Json:
+        """An event item served exactly as given, unchecked, in every listing (and incremental
+        listings after it): the odd data a real calendar holds, such as Google's Tasks-backed
+        items, which have no start, and the product must survive."""
+        cal = self.cal(account)
+        seq = self.store.next_sequence()
+        cal["events"][f"raw~{seq}"] = {"resource": item, "seq": seq, "raw": True}
+        self._notify(account)
+        return item
+
     def expire(self, account: Json) -> None:
         self.cal(account)["sync_floor"] = self.store.next_sequence()
 
@@ -364,6 +374,9 @@ class Calendar:
             resource = entry["resource"]
             if since is not None and entry["seq"] <= since:
                 continue
+            if entry.get("raw"):
+                items.append(resource)
+                continue
             if updated_min and parse_instant(resource["updated"]) < updated_min:
                 continue
             if single and resource.get("recurrence"):
@@ -385,7 +398,7 @@ class Calendar:
                 continue
             items.append(resource)
         # A series and its changed exceptions can both yield the same instance in an incremental sync.
-        items = list({item["id"]: item for item in items}.values())
+        items = list({item.get("id") or id(item): item for item in items}.values())
         if params.get("iCalUID"):
             items = [item for item in items if item.get("iCalUID") == params["iCalUID"]]
         for word in params.get("q", "").lower().split():
@@ -396,9 +409,9 @@ class Calendar:
                 items = [item for item in items
                          if item.get("extendedProperties", {}).get(scope, {}).get(name) == value]
         if order_by == "startTime":
-            items.sort(key=lambda item: (instant(item["start"]), item["id"]))
+            items.sort(key=sort_start)
         elif order_by == "updated":
-            items.sort(key=lambda item: item["updated"])
+            items.sort(key=lambda item: str(item.get("updated") or ""))
         page, next_token = self._page(request, items, 250, {"sync": sync_seq})
         body = self._list_body(account, cal, page)
         if next_token:
@@ -617,6 +630,14 @@ def time_param(request: Request, name: str) -> dt.datetime | None:
     if moment.tzinfo is None:
         raise bad_request(f"Bad Request: {name} must have a time zone offset", "badRequest")
     return moment.astimezone(UTC)
+
+
+def sort_start(item: Json) -> tuple[dt.datetime, str]:
+    """Where an item sorts by start; one without a readable start (a raw item) goes last."""
+    try:
+        return instant(item["start"]), str(item["id"])
+    except (KeyError, TypeError, ValueError):
+        return dt.datetime.max.replace(tzinfo=UTC), str(item.get("id") or "")
 
 
 def searchable_text(resource: Json) -> str:
