@@ -25,8 +25,9 @@ def check_event_spec(spec: Any, *, partial: bool = False) -> Json:
     if not isinstance(spec, dict):
         raise ValueError("an event spec must be a JSON object")
     if "raw" in spec:
-        if partial or len(spec) != 1 or not isinstance(spec["raw"], dict):
-            raise ValueError("'raw' is an event resource (a JSON object) on its own, for a new event")
+        # Any JSON value: a listing can hold an item that is not even an object.
+        if partial or len(spec) != 1:
+            raise ValueError("'raw' (an item served as it is) stands alone, and only for a new event")
         return spec
     unknown = sorted(set(spec) - KEYS)
     if unknown:

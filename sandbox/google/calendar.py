@@ -250,7 +250,7 @@ class Calendar:
                     self._save(cal, exception)
         self._notify(account)
 
-    def put_raw(self, account: Json, item: Json) -> Json:
+    def put_raw(self, account: Json, item: Any) -> Any:
         """An event item served exactly as given, unchecked, in every listing (and incremental
         listings after it): the odd data a real calendar holds, such as Google's Tasks-backed
         items, which have no start, and the product must survive."""
@@ -370,12 +370,13 @@ class Calendar:
         updated_min = time_param(request, "updatedMin")
         show_deleted = bool_param(request, "showDeleted") or since is not None
         items: list[Json] = []
+        raw_items: list[Any] = []  # the control API's raw items: in every listing, unfiltered, last
         for entry in cal["events"].values():
             resource = entry["resource"]
             if since is not None and entry["seq"] <= since:
                 continue
             if entry.get("raw"):
-                items.append(resource)
+                raw_items.append(resource)
                 continue
             if updated_min and parse_instant(resource["updated"]) < updated_min:
                 continue
@@ -398,7 +399,7 @@ class Calendar:
                 continue
             items.append(resource)
         # A series and its changed exceptions can both yield the same instance in an incremental sync.
-        items = list({item.get("id") or id(item): item for item in items}.values())
+        items = list({item["id"]: item for item in items}.values())
         if params.get("iCalUID"):
             items = [item for item in items if item.get("iCalUID") == params["iCalUID"]]
         for word in params.get("q", "").lower().split():
@@ -409,10 +410,10 @@ class Calendar:
                 items = [item for item in items
                          if item.get("extendedProperties", {}).get(scope, {}).get(name) == value]
         if order_by == "startTime":
-            items.sort(key=sort_start)
+            items.sort(key=lambda item: (instant(item["start"]), item["id"]))
         elif order_by == "updated":
-            items.sort(key=lambda item: str(item.get("updated") or ""))
-        page, next_token = self._page(request, items, 250, {"sync": sync_seq})
+            items.sort(key=lambda item: item["updated"])
+        page, next_token = self._page(request, items + raw_items, 250, {"sync": sync_seq})
         body = self._list_body(account, cal, page)
         if next_token:
             body["nextPageToken"] = next_token
@@ -630,14 +631,6 @@ def time_param(request: Request, name: str) -> dt.datetime | None:
     if moment.tzinfo is None:
         raise bad_request(f"Bad Request: {name} must have a time zone offset", "badRequest")
     return moment.astimezone(UTC)
-
-
-def sort_start(item: Json) -> tuple[dt.datetime, str]:
-    """Where an item sorts by start; one without a readable start (a raw item) goes last."""
-    try:
-        return instant(item["start"]), str(item["id"])
-    except (KeyError, TypeError, ValueError):
-        return dt.datetime.max.replace(tzinfo=UTC), str(item.get("id") or "")
 
 
 def searchable_text(resource: Json) -> str:

@@ -535,7 +535,7 @@ class Calendar:
         page, next_link = offset_page(request, items)
         fields = selected_fields(request)
         body: Json = {"@odata.context": context(self.sandbox, context_path),
-                      "value": [apply_select(i, fields) for i in page]}
+                      "value": [apply_select(i, fields) if isinstance(i, dict) else i for i in page]}
         if next_link:
             body["@odata.nextLink"] = next_link
         return graph_json(body)
@@ -622,6 +622,10 @@ class Calendar:
         removed = set(state["removed"])
         page: list[Json] = []
         for instance_id in page_ids:
+            if instance_id.startswith(RAW) and instance_id not in removed:
+                item = data["raw_events"][instance_id.removeprefix(RAW)]
+                page.append({"@odata.type": EVENT_TYPE, **item} if isinstance(item, dict) else item)
+                continue
             rendered = None if instance_id in removed else self.try_render(data, instance_id, zone_name)
             # Reference: https://learn.microsoft.com/en-us/graph/delta-query-events (each item is typed)
             page.append({"@odata.type": EVENT_TYPE, **rendered} if rendered else
@@ -641,8 +645,6 @@ class Calendar:
         return state
 
     def try_render(self, data: Json, instance_id: str, zone_name: str) -> Json | None:
-        if instance_id.startswith(RAW):
-            return data.get("raw_events", {}).get(instance_id.removeprefix(RAW))  # type: ignore[no-any-return]
         try:
             return self.render_id(data, instance_id, zone_name)
         except GraphError:
@@ -689,7 +691,7 @@ class Calendar:
         event, _ = self.create(account, self.neutral_to_graph(spec, current=None))
         return self.event_json(event, "UTC")
 
-    def put_raw(self, account: Json, item: Json) -> Json:
+    def put_raw(self, account: Json, item: Any) -> Any:
         """An event item served exactly as given, unchecked, in every calendar view and delta: the
         odd data a real calendar can hold and the product must survive."""
         raw = data_of(account).setdefault("raw_events", {})
