@@ -174,10 +174,15 @@ class Series:
             begin = moment.replace(tzinfo=UTC) if self.all_day else moment.astimezone(UTC)
             if high is not None and begin >= high:
                 break
-            instance = self.instance(moment)
-            if low is not None and instant(instance["end"]) <= low:
+            # Skipped before its resource is built: a listing from today of a series begun long ago.
+            if low is not None and self._ends(moment) <= low:
                 continue
-            yield begin, instance
+            yield begin, self.instance(moment)
+
+    def _ends(self, moment: dt.datetime) -> dt.datetime:
+        if self.all_day:
+            return dt.datetime.combine(moment.date() + self.duration, dt.time(), UTC)
+        return (moment + self.duration).astimezone(UTC)
 
     def has(self, moment: dt.datetime) -> bool:
         """Whether an instance starts exactly at ``moment`` (aware, or naive for all-day)."""
