@@ -54,6 +54,7 @@ from .recurrence import (
     localize,
     normalise_recurrence,
     rrule_to_pattern,
+    series_rule,
     wall_time,
     zone,
 )
@@ -427,6 +428,8 @@ class Calendar:
         changes = {k: v for k, v in spec.items() if k in EXCEPTION_FIELDS}
         current = {**event, **exception["changes"], "recurrence": None}
         fields = self.normalise(account, changes, existing=current)
+        if "start" in fields:
+            self.check_crossing(event, key, self.bounds({**current, **fields})[0])
         if "attendees" in fields:
             fields["attendees"] = self.attendees(fields["attendees"])
         exception["changes"].update(fields)
@@ -434,6 +437,29 @@ class Calendar:
         event["lastModifiedDateTime"] = iso_z(utc_now())
         self.subscriptions.event_changed(account, self.instance_id(instance), exception["changeKey"], "updated")
         return event
+
+    def check_crossing(self, event: Json, key: str, new_start: dt.datetime) -> None:
+        """An occurrence cannot be moved to or before the day of the previous occurrence, nor to or
+        after the day of the next one.
+        Reference: https://learn.microsoft.com/en-us/graph/api/event-update (ErrorOccurrenceCrossingBoundary)"""
+        zone_name = self.series_zone(event)
+        local = zone(zone_name)
+        rule = series_rule(event["recurrence"], wall_time(event["start"]))
+        if rule is None:
+            return
+        original = key_to_time(key).astimezone(local).replace(tzinfo=None)
+        day = new_start.astimezone(local).date()
+        for neighbour, later in ((rule.before(original), False), (rule.after(original), True)):
+            if neighbour is None:
+                continue
+            neighbour_key = occurrence_key(localize(neighbour, zone_name))
+            exception = event["exceptions"].get(neighbour_key)
+            if exception is not None and exception["cancelled"]:
+                continue
+            neighbour_day = self.occurrence_times(event, neighbour_key)[0].astimezone(local).date()
+            if (day >= neighbour_day) if later else (day <= neighbour_day):
+                raise bad_request("Modified occurrence is crossing or overlapping adjacent occurrence.",
+                                  "ErrorOccurrenceCrossingBoundary")
 
     def delete(self, account: Json, event_id: str, if_match: str | None = None) -> None:
         data = data_of(account)
