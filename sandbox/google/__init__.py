@@ -97,9 +97,11 @@ class GoogleEmulator:
             self.calendar.delete(account, event_id)
 
     def events(self, account: Json) -> list[Json]:
-        stored = (entry["resource"] for entry in self.calendar.cal(account)["events"].values())
+        entries = list(self.calendar.cal(account)["events"].values())
+        stored = (entry["resource"] for entry in entries if not entry.get("raw"))
         # Deleted series and single events are gone for the user; cancelled instances are part of a series.
-        return [r for r in stored if r.get("status") != "cancelled" or r.get("recurringEventId")]
+        listed = [r for r in stored if r["status"] != "cancelled" or r.get("recurringEventId")]
+        return listed + [entry["resource"] for entry in entries if entry.get("raw")]
 
     def expire_sync_state(self, account: Json) -> None:
         self.gmail.expire(account)

@@ -743,7 +743,7 @@ class Calendar:
             for key, exception in event["exceptions"].items():
                 if not exception["cancelled"]:
                     listed.append(self.render_id(data, f"{event['id']}_{key}", "UTC"))
-        return listed
+        return listed + list(data.get("raw_events", {}).values())
 
     def expire_sync_state(self, account: Json) -> None:
         data = data_of(account)

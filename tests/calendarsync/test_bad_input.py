@@ -167,6 +167,8 @@ def test_odd_items_are_left_out_or_kept_with_a_note_and_the_rest_of_the_calendar
     for reason in {odd["reason"] for odd in left_out}:
         assert reason in run.error
     assert sync(bob_calendar).outcome == SyncRun.Outcome.SUCCEEDED  # nothing new, nothing odd
+    listed = providers_on_sandbox.control("GET", f"/accounts/{bob_calendar.provider}/bob@greenleaf.example/events")
+    assert [odd["item"] for odd in items] == listed["events"][-len(items):]  # the control API shows them as given
 
 
 def test_an_event_that_comes_back_unreadable_keeps_its_last_good_version(
