@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections import Counter
 from typing import Any
 
 from django.db import transaction
@@ -217,7 +218,9 @@ def apply_changes(connection: MailboxConnection, changes: CalendarChanges, *, wi
                   window_end: dt.datetime, counts: RunCounts) -> None:
     """Upsert what changed and delete what went, with a number of queries that grows with the
     number of changes divided by 500, not with the number of appointments held."""
-    counts.seen += len(changes.changed) + len(changes.removed)
+    counts.seen += len(changes.changed) + len(changes.removed) + len(changes.skipped)
+    if changes.skipped:
+        _note_skipped(connection, changes, counts)
     inside = {e.id: e for e in changes.changed if _in_window(e, window_start, window_end)}
     # An event moved out of the window is no longer Aspire's to show: it is removed like a deletion.
     gone = set(changes.removed) | {e.id for e in changes.changed if e.id not in inside}
@@ -262,7 +265,8 @@ def apply_changes(connection: MailboxConnection, changes: CalendarChanges, *, wi
             Q(provider_event_id__in=chunk) | Q(series_id__in=chunk), connection=connection,
         ))
     if changes.full:
-        _remove_unlisted(connection, set(inside), window_start, window_end)
+        # An event listed but unreadable this time is still there: what we hold of it stays.
+        _remove_unlisted(connection, set(inside) | {item.id for item in changes.skipped}, window_start, window_end)
     # A refused change whose event the read did not bring back (nothing to compare): the provider's
     # version stands, and the Aspire one is kept for the owner.
     for unsettled in Appointment.objects.filter(connection=connection, push=Appointment.Push.CONFLICT):
@@ -293,6 +297,21 @@ def _claim_our_events(connection: MailboxConnection, unknown: list[CalendarEvent
             appointment.save(update_fields=["provider_event_id", "etag", "push", "updated_at"])
             claimed.append(event)
     return claimed
+
+
+def _note_skipped(connection: MailboxConnection, changes: CalendarChanges, counts: RunCounts) -> None:
+    """Items the provider listed that could not be read as events: the rest of the calendar syncs,
+    and the run says how many were left out and why (no titles: the run is shown to admins, and a
+    private event's title is not theirs to see)."""
+    skipped = changes.skipped
+    counts.failed += len(skipped)
+    reasons = Counter(item.reason for item in skipped)
+    described = "; ".join(f"{reason} ({count})" if count > 1 else reason for reason, count in reasons.items())
+    noun = "event" if len(skipped) == 1 else "events"
+    counts.problems.append(f"{len(skipped)} {noun} from {_provider_name(connection)} could not be read and "
+                           f"{'was' if len(skipped) == 1 else 'were'} left out: {described}.")
+    log.warning("calendar items skipped", extra={"connection": str(connection.pk),
+                                                 "items": [item.id for item in skipped][:50]})
 
 
 def _in_window(event: CalendarEvent, window_start: dt.datetime, window_end: dt.datetime) -> bool:

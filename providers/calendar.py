@@ -9,6 +9,7 @@ the day after their last, whatever zone anyone looks from.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -59,11 +60,26 @@ class CalendarEvent:
         return self.sensitivity in PRIVATE_SENSITIVITIES
 
 
+class UnreadableEvent(ValueError):
+    """A listed item that cannot be taken in as an event (no start, no id); the message says why in
+    plain words."""
+
+
+@dataclass(frozen=True)
+class SkippedEvent:
+    """An item of the provider's listing that was left out because it could not be read. ``id`` is
+    the provider's, when the item had one."""
+
+    id: str
+    reason: str
+
+
 @dataclass(frozen=True)
 class CalendarChanges:
     """What changed since a cursor (or everything in the window, when ``full``).
 
-    ``full`` means the listing is complete: an event the caller holds and did not receive has gone.
+    ``full`` means the listing is complete: an event the caller holds and did not receive has gone
+    (unless it is among ``skipped``: listed, but unreadable this time).
     ``cursor`` is what to pass next time (Graph's deltaLink, Google's nextSyncToken)."""
 
     changed: tuple[CalendarEvent, ...]
@@ -71,6 +87,7 @@ class CalendarChanges:
     cursor: str
     full: bool
     requests: int = 0
+    skipped: tuple[SkippedEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,7 +117,8 @@ class CalendarProvider(Protocol):
     def changes(self, grant: Grant, *, cursor: str, window_start: dt.datetime,
                 window_end: dt.datetime) -> CalendarChanges:
         """Events changed since ``cursor``, or every event instance in the window when ``cursor``
-        is empty. Raises ``SyncStateExpired`` when the cursor no longer works."""
+        is empty. Raises ``SyncStateExpired`` when the cursor no longer works. One item that cannot
+        be read never stops the listing: it is in ``skipped``."""
         ...
 
     def create_event(self, grant: Grant, draft: EventDraft, *, client_id: str) -> CalendarEvent:
@@ -128,3 +146,16 @@ class CalendarProvider(Protocol):
     def stop_watch(self, grant: Grant, watch: CalendarWatch) -> None:
         """End a watch; one already gone is not an error."""
         ...
+
+
+def item_id(item: object) -> str:
+    """A listed item's id, if it has a usable one."""
+    value = item.get("id") if isinstance(item, Mapping) else None
+    return value if isinstance(value, str) else ""
+
+
+def text(value: object) -> str:
+    """A text field as text: numbers as written, anything else (an object where text belongs) empty."""
+    if isinstance(value, str):
+        return value
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else ""

@@ -3,17 +3,21 @@
 The control API calls these so tests and the demo can act "as the provider's user would"
 without knowing each provider's internals.
 
-Neutral event spec used by ``put_event`` / ``change_event`` (all keys optional but subject/start/end):
+Neutral event spec used by ``put_event`` / ``change_event`` (all keys optional but start/end; checked
+by sandbox.event_spec):
     {"subject": str, "body": str, "location": str,
      "start": "2026-12-01T09:00:00", "end": "2026-12-01T10:00:00", "time_zone": "America/Chicago",
      "all_day": bool,            # start/end are then dates: "2026-12-01"
      "rrule": "FREQ=WEEKLY;COUNT=10",   # a recurring series
      "private": bool, "show_as": "busy" | "free", "attendees": ["a@example.com", ...]}
+or ``{"raw": {...}}``: an event resource in the provider's own shape, stored and served unchecked.
 ``change_event`` and ``delete_event`` accept an occurrence id to make an exception.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from starlette.routing import BaseRoute
@@ -52,3 +56,14 @@ class Emulator(Protocol):
 
     def expire_sync_state(self, account: Json) -> None:
         """Invalidate every delta link / sync token / history id issued so far for the account."""
+
+
+@contextlib.contextmanager
+def control_errors(*api_errors: type[Exception]) -> Iterator[None]:
+    """An emulator's own API errors (which carry ``status`` and ``message``), raised for a control
+    API call, become the control API's 404 (not found, gone) or 400 with the API's reason."""
+    try:
+        yield
+    except api_errors as error:
+        status, message = getattr(error, "status", 400), getattr(error, "message", str(error))
+        raise (LookupError if status in (404, 410) else ValueError)(message) from error

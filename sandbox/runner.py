@@ -37,12 +37,15 @@ class SandboxProcess:
 
     def control(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the control API; ``path`` is relative to ``/_sandbox``."""
-        # verify= per call: a REQUESTS_CA_BUNDLE in the environment would override session.verify.
-        response = self.session.request(
-            method, f"{self.base_url}/_sandbox{path}", timeout=30, verify=str(self.ca_path), **kwargs
-        )
+        response = self.control_response(method, path, **kwargs)
         response.raise_for_status()
         return response.json() if response.content else None
+
+    def control_response(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The control API's answer as it is, refusals included."""
+        # verify= per call: a REQUESTS_CA_BUNDLE in the environment would override session.verify.
+        return self.session.request(method, f"{self.base_url}/_sandbox{path}", timeout=30, verify=str(self.ca_path),
+                                    **kwargs)
 
     def stop(self) -> None:
         if self.process.poll() is None:

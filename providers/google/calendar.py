@@ -21,7 +21,17 @@ from typing import TYPE_CHECKING, Any
 import nh3
 
 from ..base import Grant
-from ..calendar import Attendee, CalendarChanges, CalendarEvent, CalendarWatch, EventDraft
+from ..calendar import (
+    Attendee,
+    CalendarChanges,
+    CalendarEvent,
+    CalendarWatch,
+    EventDraft,
+    SkippedEvent,
+    UnreadableEvent,
+    item_id,
+    text,
+)
 from ..errors import Conflict, NotFound, SyncStateExpired
 from .transport import execute, google_errors
 
@@ -52,6 +62,7 @@ class GoogleCalendar:
             params["timeMax"] = window_end.astimezone(dt.UTC).isoformat()
         changed: list[CalendarEvent] = []
         removed: list[str] = []
+        skipped: list[SkippedEvent] = []
         requests = 0
         sync_token = ""
         page_token: str | None = None
@@ -62,16 +73,19 @@ class GoogleCalendar:
                 requests += 1
                 calendar_zone = str(body.get("timeZone") or "UTC")
                 for item in body.get("items", []):
-                    if item.get("status") == "cancelled":
-                        removed.append(str(item["id"]))
-                    else:
-                        changed.append(event_from_google(item, calendar_zone))
+                    try:
+                        if isinstance(item, Mapping) and item.get("status") == "cancelled":
+                            removed.append(required_id(item))
+                        else:
+                            changed.append(event_from_google(item, calendar_zone))
+                    except UnreadableEvent as exc:
+                        skipped.append(SkippedEvent(id=item_id(item), reason=str(exc)))
                 page_token = body.get("nextPageToken")
                 if not page_token:
                     sync_token = str(body.get("nextSyncToken") or "")
                     break
         return CalendarChanges(changed=tuple(changed), removed=tuple(removed), cursor=sync_token,
-                               full=not cursor, requests=requests)
+                               full=not cursor, requests=requests, skipped=tuple(skipped))
 
     def create_event(self, grant: Grant, draft: EventDraft, *, client_id: str) -> CalendarEvent:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/insert
@@ -144,8 +158,8 @@ class GoogleCalendar:
 # -- mapping ---------------------------------------------------------------------------------
 
 
-def _zone(name: str | None) -> str | None:
-    if not name:
+def _zone(name: object) -> str | None:
+    if not name or not isinstance(name, str):
         return None
     try:
         zoneinfo.ZoneInfo(name)
@@ -154,53 +168,88 @@ def _zone(name: str | None) -> str | None:
     return name
 
 
-def parse_google_time(value: Mapping[str, Any] | None) -> tuple[dt.datetime | None, bool]:
-    """An EventDateTime as (aware UTC datetime, is a date). Dates become midnight UTC (floating)."""
+def parse_google_time(value: object) -> tuple[dt.datetime | None, bool]:
+    """An EventDateTime as (aware UTC datetime, is a date). Dates become midnight UTC (floating).
+    (None, False) when there is none; ``UnreadableEvent`` when there is one that cannot be read."""
     if not value:
         return None, False
-    if value.get("date"):
-        return dt.datetime.combine(dt.date.fromisoformat(str(value["date"])), dt.time(), dt.UTC), True
-    if not value.get("dateTime"):
-        return None, False
-    moment = dt.datetime.fromisoformat(str(value["dateTime"]).replace("Z", "+00:00"))
+    if not isinstance(value, Mapping):
+        raise UnreadableEvent("its time is not a date or a date and time")
+    try:
+        if value.get("date"):
+            return dt.datetime.combine(dt.date.fromisoformat(str(value["date"])), dt.time(), dt.UTC), True
+        if not value.get("dateTime"):
+            return None, False
+        moment = dt.datetime.fromisoformat(str(value["dateTime"]).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UnreadableEvent("its time could not be read") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(_zone(value.get("timeZone")) or "UTC"))
     return moment.astimezone(dt.UTC), False
 
 
-def event_from_google(item: Mapping[str, Any], calendar_zone: str) -> CalendarEvent:
+def required_id(item: Mapping[str, Any]) -> str:
+    event_id = item_id(item)
+    if not event_id:
+        raise UnreadableEvent("it has no id")
+    return event_id
+
+
+def event_from_google(item: object, calendar_zone: str) -> CalendarEvent:
+    """An Events resource as a CalendarEvent. Raises ``UnreadableEvent`` for an item that cannot be
+    one (no id, no start: Google's Tasks-backed items have none); other oddities are read as well
+    as they can be and noted in ``problems``."""
+    if not isinstance(item, Mapping):
+        raise UnreadableEvent("it is not an event")
+    event_id = required_id(item)
     problems: list[str] = []
-    start, all_day = parse_google_time(item.get("start"))
+    try:
+        start, all_day = parse_google_time(item.get("start"))
+    except UnreadableEvent as exc:
+        raise UnreadableEvent("its start time could not be read") from exc
     if start is None:
-        raise ValueError(f"event {item.get('id')} has no start")
-    end, _ = parse_google_time(item.get("end"))
+        raise UnreadableEvent("it has no start time")
+    try:
+        end, _ = parse_google_time(item.get("end"))
+    except UnreadableEvent:
+        end = None
     if end is None or end < start:
         problems.append("The event had no valid end; it is shown ending when it starts.")
         end = start + (dt.timedelta(days=1) if all_day else dt.timedelta())
-    zone_name = _zone((item.get("start") or {}).get("timeZone")) or _zone(calendar_zone) or "UTC"
-    description = str(item.get("description") or "")
+    start_value = item.get("start")
+    zone_name = (_zone(start_value.get("timeZone")) if isinstance(start_value, Mapping) else None) \
+        or _zone(calendar_zone) or "UTC"
+    description = text(item.get("description"))
     if "<" in description:
         description = html.unescape(nh3.clean(description, tags=set()))
-    visibility = str(item.get("visibility") or "default")
-    original, _ = parse_google_time(item.get("originalStartTime"))
+    visibility = text(item.get("visibility")) or "default"
+    try:
+        original, _ = parse_google_time(item.get("originalStartTime"))
+    except UnreadableEvent:
+        original = None
+        problems.append("Its original start in the series could not be read.")
+    attendees = item.get("attendees") or []
+    if not isinstance(attendees, list):
+        attendees = []
+        problems.append("Its attendees could not be read.")
     return CalendarEvent(
-        id=str(item["id"]),
+        id=event_id,
         start=start,
         end=end,
-        title=str(item.get("summary") or ""),
-        location=str(item.get("location") or ""),
+        title=text(item.get("summary")),
+        location=text(item.get("location")),
         notes=description.strip(),
         time_zone=zone_name,
         all_day=all_day,
         sensitivity=visibility if visibility in ("private", "confidential") else "normal",
         show_as="free" if item.get("transparency") == "transparent" else "busy",
-        attendees=tuple(Attendee(address=str(a.get("email", "")), name=str(a.get("displayName") or ""))
-                        for a in item.get("attendees") or [] if isinstance(a, Mapping)),
-        ical_uid=str(item.get("iCalUID") or ""),
-        series_id=str(item.get("recurringEventId") or ""),
+        attendees=tuple(Attendee(address=text(a.get("email")), name=text(a.get("displayName")))
+                        for a in attendees if isinstance(a, Mapping) and text(a.get("email"))),
+        ical_uid=text(item.get("iCalUID")),
+        series_id=text(item.get("recurringEventId")),
         original_start=original,
-        etag=str(item.get("etag") or ""),
-        client_id=str(item["id"]),  # Aspire's creates choose the event's id (create_event)
+        etag=text(item.get("etag")),
+        client_id=text(item.get("id")),  # Aspire's creates choose the event's id (create_event)
         problems=tuple(problems),
     )
 

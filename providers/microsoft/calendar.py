@@ -17,7 +17,17 @@ import nh3
 from tzlocal.windows_tz import win_tz
 
 from ..base import Grant
-from ..calendar import Attendee, CalendarChanges, CalendarEvent, CalendarWatch, EventDraft
+from ..calendar import (
+    Attendee,
+    CalendarChanges,
+    CalendarEvent,
+    CalendarWatch,
+    EventDraft,
+    SkippedEvent,
+    UnreadableEvent,
+    item_id,
+    text,
+)
 from ..errors import NotFound
 from . import subscriptions
 from .graph import IMMUTABLE_IDS, GraphClient, segment
@@ -56,6 +66,7 @@ class MicrosoftCalendar:
             params = {"startDateTime": _iso_z(window_start), "endDateTime": _iso_z(window_end)}
         changed: list[CalendarEvent] = []
         removed: list[str] = []
+        skipped: list[SkippedEvent] = []
         requests = 0
         delta_link = ""
         while link:
@@ -63,14 +74,17 @@ class MicrosoftCalendar:
             requests += 1
             params = None
             for item in body.get("value", []):
-                if "@removed" in item or item.get("isCancelled"):
-                    removed.append(str(item["id"]))
-                elif item.get("type") != "seriesMaster":
-                    changed.append(event_from_graph(item))
+                try:
+                    if isinstance(item, Mapping) and ("@removed" in item or item.get("isCancelled") is True):
+                        removed.append(required_id(item))
+                    elif not isinstance(item, Mapping) or item.get("type") != "seriesMaster":
+                        changed.append(event_from_graph(item))
+                except UnreadableEvent as exc:
+                    skipped.append(SkippedEvent(id=item_id(item), reason=str(exc)))
             link = body.get("@odata.nextLink")
             delta_link = str(body.get("@odata.deltaLink") or delta_link)
         return CalendarChanges(changed=tuple(changed), removed=tuple(removed), cursor=delta_link,
-                               full=not cursor, requests=requests)
+                               full=not cursor, requests=requests, skipped=tuple(skipped))
 
     def create_event(self, grant: Grant, draft: EventDraft, *, client_id: str) -> CalendarEvent:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-events
@@ -108,10 +122,10 @@ class MicrosoftCalendar:
 # -- mapping ---------------------------------------------------------------------------------
 
 
-def iana_zone(name: str | None) -> str | None:
+def iana_zone(name: object) -> str | None:
     """An IANA zone for a Graph zone name: Windows names (``Pacific Standard Time``), as Outlook
     writes them, through the CLDR table; IANA names as they are; None when unknown."""
-    if not name:
+    if not name or not isinstance(name, str):
         return None
     candidate = win_tz.get(name, name)
     try:
@@ -121,14 +135,21 @@ def iana_zone(name: str | None) -> str | None:
     return candidate
 
 
-def parse_graph_time(value: Mapping[str, Any] | None) -> dt.datetime | None:
-    """A dateTimeTimeZone as an aware UTC datetime. Graph writes seven fractional digits, which
-    ``fromisoformat`` does not take, so the fraction is dropped (Outlook keeps whole seconds)."""
-    if not value or not value.get("dateTime"):
+def parse_graph_time(value: object) -> dt.datetime | None:
+    """A dateTimeTimeZone as an aware UTC datetime; None when there is none. Graph writes seven
+    fractional digits, which ``fromisoformat`` does not take, so the fraction is dropped (Outlook
+    keeps whole seconds). ``UnreadableEvent`` when there is a time that cannot be read."""
+    if not value:
         return None
-    text = str(value["dateTime"]).split(".")[0].removesuffix("Z")
-    wall = dt.datetime.fromisoformat(text)
-    zone_name = iana_zone(str(value.get("timeZone") or "UTC")) or "UTC"
+    if not isinstance(value, Mapping):
+        raise UnreadableEvent("its time is not a date and time")
+    if not value.get("dateTime"):
+        return None
+    try:
+        wall = dt.datetime.fromisoformat(str(value["dateTime"]).split(".")[0].removesuffix("Z"))
+    except ValueError as exc:
+        raise UnreadableEvent("its time could not be read") from exc
+    zone_name = iana_zone(value.get("timeZone") or "UTC") or "UTC"
     return wall.replace(tzinfo=zoneinfo.ZoneInfo(zone_name)).astimezone(dt.UTC)
 
 
@@ -136,27 +157,45 @@ def _floating_date(value: Mapping[str, Any]) -> dt.datetime:
     return dt.datetime.combine(dt.date.fromisoformat(str(value["dateTime"])[:10]), dt.time(), dt.UTC)
 
 
-def plain_text(body: Mapping[str, Any] | None) -> str:
-    if not body:
+def plain_text(body: object) -> str:
+    if not isinstance(body, Mapping):
         return ""
-    content = str(body.get("content") or "")
-    if str(body.get("contentType", "")).lower() == "html":
+    content = text(body.get("content"))
+    if text(body.get("contentType")).lower() == "html":
         content = html.unescape(nh3.clean(content, tags=set()))
     return content.strip()
 
 
-def event_from_graph(item: Mapping[str, Any]) -> CalendarEvent:
+def required_id(item: Mapping[str, Any]) -> str:
+    event_id = item_id(item)
+    if not event_id:
+        raise UnreadableEvent("it has no id")
+    return event_id
+
+
+def event_from_graph(item: object) -> CalendarEvent:
+    """A Graph event as a CalendarEvent. Raises ``UnreadableEvent`` for an item that cannot be one
+    (no id, no start); other oddities are read as well as they can be and noted in ``problems``."""
+    if not isinstance(item, Mapping):
+        raise UnreadableEvent("it is not an event")
+    event_id = required_id(item)
     problems: list[str] = []
-    all_day = bool(item.get("isAllDay"))
-    start = parse_graph_time(item.get("start"))
+    all_day = item.get("isAllDay") is True
+    try:
+        start = parse_graph_time(item.get("start"))
+    except UnreadableEvent as exc:
+        raise UnreadableEvent("its start time could not be read") from exc
     if start is None:
-        raise ValueError(f"event {item.get('id')} has no start")
-    end = parse_graph_time(item.get("end"))
+        raise UnreadableEvent("it has no start time")
+    try:
+        end = parse_graph_time(item.get("end"))
+    except UnreadableEvent:
+        end = None
     if all_day:
         # Floating dates: midnight in whatever zone Graph labelled them with, so the date is read
         # from the text rather than converted.
         start = _floating_date(item["start"])
-        end = _floating_date(item["end"]) if (item.get("end") or {}).get("dateTime") else None
+        end = _floating_date(item["end"]) if end is not None else None
     if end is None or end < start:
         problems.append("The event had no valid end; it is shown ending when it starts.")
         end = start + (dt.timedelta(days=1) if all_day else dt.timedelta())
@@ -164,33 +203,39 @@ def event_from_graph(item: Mapping[str, Any]) -> CalendarEvent:
     zone_name = iana_zone(raw_zone)
     if zone_name is None:
         if raw_zone:
-            problems.append(f"Its time zone “{raw_zone}” is not one Aspire knows; times are kept in UTC.")
+            problems.append(f"Its time zone “{text(raw_zone)}” is not one Aspire knows; times are kept in UTC.")
         zone_name = "UTC"
-    attendees = tuple(
-        Attendee(address=str(a.get("emailAddress", {}).get("address", "")),
-                 name=str(a.get("emailAddress", {}).get("name") or ""))
-        for a in item.get("attendees") or [] if isinstance(a, Mapping)
-    )
-    original_start = item.get("originalStart")
+    attendees = item.get("attendees") or []
+    if not isinstance(attendees, list):
+        attendees = []
+        problems.append("Its attendees could not be read.")
+    emails = [a.get("emailAddress") for a in attendees if isinstance(a, Mapping)]
+    location = item.get("location")
+    original_start: dt.datetime | None = None
+    if item.get("originalStart"):
+        try:
+            original_start = dt.datetime.fromisoformat(text(item["originalStart"]).replace("Z", "+00:00"))
+        except ValueError:
+            problems.append("Its original start in the series could not be read.")
     return CalendarEvent(
-        id=str(item["id"]),
+        id=event_id,
         start=start,
         end=end,
-        title=str(item.get("subject") or ""),
-        location=str((item.get("location") or {}).get("displayName") or ""),
+        title=text(item.get("subject")),
+        location=text(location.get("displayName")) if isinstance(location, Mapping) else "",
         notes=plain_text(item.get("body")),
         time_zone=zone_name,
         all_day=all_day,
-        sensitivity=str(item.get("sensitivity") or "normal").lower(),
-        show_as=str(item.get("showAs") or "busy"),
-        attendees=attendees,
-        ical_uid=str(item.get("iCalUId") or ""),
-        series_id=str(item.get("seriesMasterId") or ""),
-        original_start=dt.datetime.fromisoformat(str(original_start).replace("Z", "+00:00")) if original_start
-        else None,
-        etag=str(item.get("@odata.etag") or item.get("changeKey") or ""),
+        sensitivity=(text(item.get("sensitivity")) or "normal").lower(),
+        show_as=text(item.get("showAs")) or "busy",
+        attendees=tuple(Attendee(address=text(email.get("address")), name=text(email.get("name")))
+                        for email in emails if isinstance(email, Mapping) and text(email.get("address"))),
+        ical_uid=text(item.get("iCalUId")),
+        series_id=text(item.get("seriesMasterId")),
+        original_start=original_start if original_start is None or original_start.tzinfo else None,
+        etag=text(item.get("@odata.etag")) or text(item.get("changeKey")),
         # Reference: https://learn.microsoft.com/en-us/graph/api/resources/event (transactionId)
-        client_id=str(item.get("transactionId") or ""),
+        client_id=text(item.get("transactionId")),
         problems=tuple(problems),
     )
 

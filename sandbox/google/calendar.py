@@ -18,9 +18,7 @@ import secrets
 import urllib.parse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dateutil import rrule
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -39,14 +37,13 @@ from .common import (
     ok,
     rfc3339,
 )
+from .recurrence import Series, instance_start, instant, zone
 
 if TYPE_CHECKING:
     from . import GoogleEmulator
 
 EVENT_ID = re.compile(r"[a-v0-9]{5,1024}")
 INSTANCE_ID = re.compile(r"(?P<series>[a-v0-9]{5,1024})_(?P<start>\d{8}(T\d{6}Z)?)")
-MAX_INSTANCES = 1000
-OPEN_ENDED_YEARS = 5
 DEFAULT_CHANNEL_TTL_MS = 7 * 24 * 3600 * 1000
 MAX_CHANNEL_TTL_MS = 30 * 24 * 3600 * 1000
 SYNC_TOKEN_EXCLUSIVE = ("iCalUID", "orderBy", "privateExtendedProperty", "q", "sharedExtendedProperty",
@@ -152,14 +149,12 @@ class Calendar:
             raise bad_request("Start and end times must either both be date or both be dateTime.", "invalid")
         if instant(resource["end"]) < instant(resource["start"]):
             raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
-        if resource.get("visibility", "default") not in ("default", "public", "private", "confidential"):
-            raise bad_request("Invalid value for: visibility", "invalid")
-        if resource.get("transparency", "opaque") not in ("opaque", "transparent"):
-            raise bad_request("Invalid value for: transparency", "invalid")
+        check_fields(resource)
         if resource.get("recurrence"):
             if "dateTime" in resource["start"] and not resource["start"].get("timeZone"):
                 raise bad_request("Missing time zone definition for start time.", "invalid")
-            occurrences(resource, None, None)  # rejects a malformed rule now rather than when listed
+            # Read and evaluated now, so a rule Google refuses is refused here and never fails a listing.
+            Series(resource).check()
         for attendee in resource.get("attendees") or []:
             attendee.setdefault("responseStatus", "needsAction")
             if attendee.get("email", "").lower() == resource["organizer"]["email"]:
@@ -178,12 +173,13 @@ class Calendar:
             return dict(entry["resource"])
         match = INSTANCE_ID.fullmatch(event_id)
         master = cal["events"].get(match["series"]) if match else None
-        if master is None or master["resource"]["status"] == "cancelled":
+        if master is None or master["resource"]["status"] == "cancelled" or not master["resource"].get("recurrence"):
             raise missing()
-        for _, instance in occurrences(master["resource"], None, None):
-            if instance["id"] == event_id:
-                return instance
-        raise missing()
+        series = Series(master["resource"])
+        moment = instance_start(master["resource"]["id"], event_id)
+        if moment is None or (moment.tzinfo is None) != series.all_day or not series.has(moment):
+            raise missing()
+        return series.instance(moment if series.all_day else moment.astimezone(series.zone))
 
     def change(self, account: Json, event_id: str, body: Json, *, replace: bool = False,
                if_match: str | None = None) -> Json:
@@ -199,14 +195,43 @@ class Calendar:
         resource = json.loads(json.dumps(current))
         self._apply(resource, body, replace=replace)
         resource["sequence"] = current.get("sequence", 0) + 1
-        if not current.get("recurringEventId") and resource.get("recurrence") != current.get("recurrence"):
-            # A changed rule replaces the series: old exceptions no longer belong to it.
-            for other in list(cal["events"].values()):
-                if other["resource"].get("recurringEventId") == event_id:
-                    del cal["events"][other["resource"]["id"]]
+        if not current.get("recurringEventId") and (current.get("recurrence") or resource.get("recurrence")):
+            self._reshape_series(cal, current, resource)
         self._save(cal, resource)
         self._notify(account)
         return resource
+
+    def _reshape_series(self, cal: Json, before: Json, after: Json) -> None:
+        """A series' rule or times changed. Its old exceptions no longer belong to it (a changed
+        rule replaces them); an instance it no longer has is deleted, and stays as a cancelled
+        instance so an incremental listing reports it: with a sync token "all events deleted since
+        the previous list request will always be in the result set", and with singleEvents those
+        are "single instances of deleted events".
+        Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/list (syncToken)
+        Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events (status)"""
+        if before.get("recurrence") == after.get("recurrence") and (before["start"], before["end"]) == (
+                after["start"], after["end"]):
+            return
+        exceptions = {r["id"]: r for r in (e["resource"] for e in cal["events"].values())
+                      if r.get("recurringEventId") == before["id"]}
+        if before.get("recurrence") == after.get("recurrence"):
+            exceptions = {}  # new times, same rule: exceptions still stand where they are instances
+        kept = {instance["id"] for _, instance in self._expand(after)} if after.get("recurrence") else set()
+        dropped = {instance["id"]: instance["originalStartTime"]
+                   for _, instance in (self._expand(before) if before.get("recurrence") else ())}
+        dropped.update({r["id"]: r["originalStartTime"] for r in exceptions.values()})
+        for exception_id in exceptions:
+            del cal["events"][exception_id]
+        for instance_id, original in dropped.items():
+            if instance_id in kept:
+                continue
+            self._save(cal, {"kind": "calendar#event", "id": instance_id, "status": "cancelled",
+                             "recurringEventId": before["id"], "originalStartTime": original})
+
+    @staticmethod
+    def _expand(master: Json) -> Iterator[tuple[dt.datetime, Json]]:
+        """All of a series' instances, an open-ended one's as far as a listing without timeMax goes."""
+        return Series(master).instances(None, None)
 
     def delete(self, account: Json, event_id: str, *, if_match: str | None = None) -> None:
         cal = self.cal(account)
@@ -224,6 +249,16 @@ class Calendar:
                     exception = dict(other["resource"], status="cancelled")
                     self._save(cal, exception)
         self._notify(account)
+
+    def put_raw(self, account: Json, item: Any) -> Any:
+        """An event item served exactly as given, unchecked, in every listing (and incremental
+        listings after it): the odd data a real calendar holds, such as Google's Tasks-backed
+        items, which have no start, and the product must survive."""
+        cal = self.cal(account)
+        seq = self.store.next_sequence()
+        cal["events"][f"raw~{seq}"] = {"resource": item, "seq": seq, "raw": True}
+        self._notify(account)
+        return item
 
     def expire(self, account: Json) -> None:
         self.cal(account)["sync_floor"] = self.store.next_sequence()
@@ -335,9 +370,13 @@ class Calendar:
         updated_min = time_param(request, "updatedMin")
         show_deleted = bool_param(request, "showDeleted") or since is not None
         items: list[Json] = []
+        raw_items: list[Any] = []  # the control API's raw items: in every listing, unfiltered, last
         for entry in cal["events"].values():
             resource = entry["resource"]
             if since is not None and entry["seq"] <= since:
+                continue
+            if entry.get("raw"):
+                raw_items.append(resource)
                 continue
             if updated_min and parse_instant(resource["updated"]) < updated_min:
                 continue
@@ -374,7 +413,7 @@ class Calendar:
             items.sort(key=lambda item: (instant(item["start"]), item["id"]))
         elif order_by == "updated":
             items.sort(key=lambda item: item["updated"])
-        page, next_token = self._page(request, items, 250, {"sync": sync_seq})
+        page, next_token = self._page(request, items + raw_items, 250, {"sync": sync_seq})
         body = self._list_body(account, cal, page)
         if next_token:
             body["nextPageToken"] = next_token
@@ -392,7 +431,7 @@ class Calendar:
         """The series' instances in the window, with exceptions in place of the instances they replace."""
         exceptions = {r["id"]: r for r in (e["resource"] for e in cal["events"].values())
                       if r.get("recurringEventId") == master["id"]}
-        for _, instance in occurrences(master, low, high):
+        for _, instance in Series(master).instances(low, high):
             exception = exceptions.get(instance["id"])
             if exception is None:
                 yield instance
@@ -492,11 +531,62 @@ class Calendar:
 
 # -- times and recurrence ---------------------------------------------------------------------
 
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise bad_request(f"Invalid time zone definition: {name}", "timeZone") from exc
+TEXT_FIELDS = ("summary", "description", "location", "colorId", "status")
+ENUMS = {"visibility": ("default", "public", "private", "confidential"), "transparency": ("opaque", "transparent"),
+         "status": ("confirmed", "tentative", "cancelled")}
+ATTENDEE_RESPONSES = ("needsAction", "declined", "tentative", "accepted")
+REMINDER_METHODS = ("email", "popup")
+# Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events (reminders.overrides,
+# EventReminder.minutes)
+MAX_REMINDER_OVERRIDES = 5
+MAX_REMINDER_MINUTES = 40320
+
+
+def invalid_value(field: str) -> ApiError:
+    return bad_request(f"Invalid value for: {field}", "invalid")
+
+
+def check_fields(resource: Json) -> None:
+    """The writable fields' types and documented values and limits, so odd input is a 400 and
+    never a stored event the sandbox cannot serve."""
+    for field in TEXT_FIELDS:
+        if field in resource and not isinstance(resource[field], str):
+            raise invalid_value(field)
+    for field, allowed in ENUMS.items():
+        if field in resource and resource[field] not in allowed:
+            raise invalid_value(field)
+    attendees = resource.get("attendees")
+    if attendees is not None:
+        if not isinstance(attendees, list):
+            raise invalid_value("attendees")
+        for attendee in attendees:
+            if not isinstance(attendee, dict) or not isinstance(attendee.get("email"), str) \
+                    or "@" not in attendee["email"]:
+                # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events (attendees)
+                raise bad_request("Invalid attendee email.", "invalid")
+            if attendee.get("responseStatus", "needsAction") not in ATTENDEE_RESPONSES:
+                raise invalid_value("attendees.responseStatus")
+    reminders = resource.get("reminders")
+    if reminders is not None:
+        if not isinstance(reminders, dict) or not isinstance(reminders.get("useDefault", False), bool) \
+                or not isinstance(reminders.get("overrides", []), list):
+            raise invalid_value("reminders")
+        overrides = reminders.get("overrides", [])
+        if len(overrides) > MAX_REMINDER_OVERRIDES:
+            raise bad_request(f"The maximum number of override reminders is {MAX_REMINDER_OVERRIDES}.", "invalid")
+        for reminder in overrides:
+            if not isinstance(reminder, dict) or reminder.get("method") not in REMINDER_METHODS \
+                    or not isinstance(reminder.get("minutes"), int) \
+                    or not 0 <= reminder["minutes"] <= MAX_REMINDER_MINUTES:
+                raise invalid_value("reminders.overrides")
+    properties = resource.get("extendedProperties")
+    if properties is not None:
+        if not isinstance(properties, dict):
+            raise invalid_value("extendedProperties")
+        for scope, values in properties.items():
+            if scope not in ("private", "shared") or not isinstance(values, dict) \
+                    or not all(isinstance(value, str) for value in values.values()):
+                raise invalid_value("extendedProperties")
 
 
 def normalise_time(value: Any, which: str) -> Json:
@@ -524,13 +614,6 @@ def normalise_time(value: Any, which: str) -> Json:
     if time_zone:
         result["timeZone"] = time_zone
     return result
-
-
-def instant(value: Json) -> dt.datetime:
-    """The UTC instant an EventDateTime starts at (all-day dates at midnight UTC)."""
-    if "date" in value:
-        return dt.datetime.combine(dt.date.fromisoformat(value["date"]), dt.time(), UTC)
-    return dt.datetime.fromisoformat(value["dateTime"]).astimezone(UTC)
 
 
 def parse_instant(text: str) -> dt.datetime:
@@ -563,73 +646,3 @@ def overlaps(resource: Json, low: dt.datetime | None, high: dt.datetime | None) 
     if low is not None and instant(resource["end"]) <= low:
         return False
     return not (high is not None and instant(resource["start"]) >= high)
-
-
-def occurrences(master: Json, low: dt.datetime | None, high: dt.datetime | None) -> Iterator[tuple[dt.datetime, Json]]:
-    """Expand a series (RRULE and EXDATE lines) into instances, in wall-clock time of its zone so a
-    9:00 meeting stays at 9:00 across a DST change."""
-    start, end = master["start"], master["end"]
-    all_day = "date" in start
-    if all_day:
-        first = dt.datetime.combine(dt.date.fromisoformat(start["date"]), dt.time())
-        duration = dt.date.fromisoformat(end["date"]) - dt.date.fromisoformat(start["date"])
-    else:
-        tz = zone(start.get("timeZone") or "UTC")
-        first = dt.datetime.fromisoformat(start["dateTime"]).astimezone(tz)
-        duration = instant(end) - instant(start)
-    rules = rrule.rruleset()
-    try:
-        for line in master.get("recurrence") or []:
-            name, _, value = line.partition(":")
-            kind, *params = name.split(";")
-            kind = kind.upper()
-            if kind == "RRULE":
-                rules.rrule(rrule.rrulestr(value, dtstart=first, ignoretz=all_day))
-            elif kind in ("EXDATE", "RDATE"):
-                for moment in exdate_values(params, value, first.tzinfo, all_day):
-                    (rules.exdate if kind == "EXDATE" else rules.rdate)(moment)
-            else:
-                raise ValueError(f"unsupported recurrence line {line!r}")
-    except ValueError as exc:
-        raise bad_request(f"Invalid recurrence rule: {exc}", "invalid") from exc
-    horizon = first + dt.timedelta(days=365 * OPEN_ENDED_YEARS)
-    for count, moment in enumerate(rules):
-        if count >= MAX_INSTANCES or moment > horizon:
-            break
-        begin = moment.replace(tzinfo=UTC) if all_day else moment.astimezone(UTC)
-        if high is not None and begin >= high:
-            break
-        if all_day:
-            day = moment.date()
-            original = {"date": day.isoformat()}
-            instance_start, instance_end = original, {"date": (day + duration).isoformat()}
-            suffix = day.strftime("%Y%m%d")
-        else:
-            original = {"dateTime": moment.isoformat(), "timeZone": start.get("timeZone", "UTC")}
-            instance_start = original
-            instance_end = {"dateTime": (moment + duration).astimezone(moment.tzinfo).isoformat(),
-                            "timeZone": end.get("timeZone", start.get("timeZone", "UTC"))}
-            suffix = begin.strftime("%Y%m%dT%H%M%SZ")
-        if low is not None and instant(instance_end) <= low:
-            continue
-        instance = {key: value for key, value in master.items() if key != "recurrence"}
-        instance.update(id=f"{master['id']}_{suffix}", recurringEventId=master["id"],
-                        originalStartTime=dict(original), start=dict(instance_start), end=dict(instance_end))
-        yield begin, instance
-
-
-def exdate_values(params: list[str], value: str, tz: Any, all_day: bool) -> Iterator[dt.datetime]:
-    # Values without a Z are floating wall-clock times: they take the TZID zone (else the series').
-    named = {key.upper(): value for key, value in (param.split("=", 1) for param in params if "=" in param)}
-    local = zone(named["TZID"]) if "TZID" in named else tz
-    for text in value.split(","):
-        text = text.strip()
-        if len(text) == 8:
-            day = dt.datetime.strptime(text, "%Y%m%d")  # noqa: DTZ007 - floating, see above
-            yield day if all_day else day.replace(tzinfo=local)
-        elif text.endswith("Z"):
-            moment = dt.datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-            yield moment.replace(tzinfo=None) if all_day else moment.astimezone(tz)
-        else:
-            moment = dt.datetime.strptime(text, "%Y%m%dT%H%M%S")  # noqa: DTZ007 - floating, see above
-            yield moment if all_day else moment.replace(tzinfo=local).astimezone(tz)

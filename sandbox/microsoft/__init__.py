@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
+from ..emulator import control_errors
+from ..event_spec import check_event_spec
 from .calendar import Calendar
-from .common import Json, data_of
+from .common import GraphError, Json, data_of
 from .identity import Identity
 from .mail import Mail
 from .subscriptions import Subscriptions
@@ -58,13 +60,18 @@ class MicrosoftEmulator:
         return self.mail.mailbox(account)
 
     def put_event(self, account: Json, spec: Json) -> Json:
-        return self.calendar.put_event(account, spec)
+        check_event_spec(spec)
+        with control_errors(GraphError):
+            return self.calendar.put_event(account, spec)
 
     def change_event(self, account: Json, event_id: str, changes: Json) -> Json:
-        return self.calendar.change_event(account, event_id, changes)
+        check_event_spec(changes, partial=True)
+        with control_errors(GraphError):
+            return self.calendar.change_event(account, event_id, changes)
 
     def delete_event(self, account: Json, event_id: str) -> None:
-        self.calendar.delete_event(account, event_id)
+        with control_errors(GraphError):
+            self.calendar.delete_event(account, event_id)
 
     def events(self, account: Json) -> list[Json]:
         return self.calendar.events(account)

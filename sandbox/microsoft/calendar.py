@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -51,8 +52,9 @@ from .recurrence import (
     floating_time,
     graph_time,
     localize,
+    normalise_recurrence,
     rrule_to_pattern,
-    validate_pattern,
+    series_rule,
     wall_time,
     zone,
 )
@@ -67,9 +69,44 @@ UPDATABLE = ("subject", "body", "start", "end", "location", "attendees", "sensit
 EXCEPTION_FIELDS = ("subject", "body", "start", "end", "location", "attendees", "sensitivity", "showAs",
                     "categories", "importance", "isReminderOn", "reminderMinutesBeforeStart")
 MAX_DELTA_STATES = 200
+RAW = "raw~"  # delta bookkeeping keys of the control API's raw event items
 EVENT_TYPE = "#microsoft.graph.event"
 STALE_ETAG = ("The send or update operation could not be performed because the change key passed in the "
               "request does not match the current change key for the item.")
+
+
+# The most attendees an event can have in Exchange Online.
+# Reference: https://learn.microsoft.com/en-us/graph/api/resources/event
+MAX_ATTENDEES = 500
+MAX_DURATION = dt.timedelta(days=5 * 365 + 1)
+ADDRESS_FIELDS = ("street", "city", "state", "countryOrRegion", "postalCode")
+# Which JSON type each writable field takes: anything else fails to deserialize, as on Graph.
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "subject": (str,), "body": (dict,), "start": (dict,), "end": (dict,), "location": (dict,),
+    "attendees": (list,), "sensitivity": (str,), "showAs": (str,), "isAllDay": (bool,), "categories": (list,),
+    "importance": (str,), "isReminderOn": (bool,), "reminderMinutesBeforeStart": (int,), "recurrence": (dict,),
+}
+
+
+def check_types(fields: Json) -> None:
+    for name, value in fields.items():
+        if value is None and name in ("body", "location", "recurrence"):
+            continue
+        if not isinstance(value, FIELD_TYPES[name]) or (isinstance(value, bool) and bool not in FIELD_TYPES[name]):
+            raise GraphError(400, "RequestBodyRead", f"The property '{name}' has a value of the wrong type.")
+    if not all(isinstance(category, str) for category in fields.get("categories") or []):
+        raise GraphError(400, "RequestBodyRead", "The property 'categories' must be a collection of strings.")
+
+
+def location_of(value: Json) -> Json:
+    """A location as Graph keeps it: its display name and, when given, its street address."""
+    location: Json = {"displayName": str(value.get("displayName") or "")}
+    address = value.get("address")
+    if address:
+        if not isinstance(address, dict) or not all(isinstance(address.get(k, ""), str) for k in ADDRESS_FIELDS):
+            raise GraphError(400, "RequestBodyRead", "The property 'address' must be a physicalAddress.")
+        location["address"] = {k: address.get(k, "") for k in ADDRESS_FIELDS}
+    return location
 
 
 def occurrence_key(start: dt.datetime) -> str:
@@ -211,7 +248,7 @@ class Calendar:
         body.update({
             "type": "seriesMaster" if event["recurrence"] else "singleInstance",
             "seriesMasterId": None, "originalStart": None, "recurrence": event["recurrence"],
-            "iCalUId": event["iCalUId"],
+            "iCalUId": event["iCalUId"], "occurrenceId": None,
         })
         return body
 
@@ -231,8 +268,17 @@ class Calendar:
             "recurrence": None,
             # Each instance of a series has its own iCalUId in Graph.
             "iCalUId": event["iCalUId"] + hashlib.sha256(instance["key"].encode()).hexdigest()[:16].upper(),
+            "occurrenceId": self.occurrence_id(event, instance["key"]),
         })
         return body
+
+    def occurrence_id(self, event: Json, key: str) -> str:
+        """``OID.{seriesMasterId}.{the occurrence's original start date}``, the date in the range's
+        recurrenceTimeZone.
+        Reference: https://learn.microsoft.com/en-us/graph/api/resources/event (occurrenceId)"""
+        recurrence_zone = event["recurrence"]["range"].get("recurrenceTimeZone") or self.series_zone(event)
+        day = key_to_time(key).astimezone(zone(self.series_zone(event) if event["isAllDay"] else recurrence_zone))
+        return f"OID.{event['id']}.{day.date().isoformat()}"
 
     def common_json(self, event: Json, fields: Json, event_id: str, change_key: str) -> Json:
         content = fields["body"].get("content", "")
@@ -262,39 +308,44 @@ class Calendar:
             "webLink": f"https://outlook.office365.com/owa/?itemid={quote(event_id, safe='')}"
                        "&exvsurl=1&path=/calendar/item",
             "onlineMeetingUrl": None,
+            # The sandbox makes no online meetings (Teams): these are Graph's values for an event without one.
+            "isOnlineMeeting": False, "onlineMeetingProvider": "unknown", "onlineMeeting": None,
+            "allowNewTimeProposals": True, "hideAttendees": False,
             "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
             "body": fields["body"],
-            **self.locations_json(fields["location"].get("displayName", "")),
+            **self.locations_json(fields["location"]),
             "attendees": fields["attendees"],
             "organizer": event["organizer"],
         }
 
     @staticmethod
-    def locations_json(name: str) -> Json:
-        """``location`` and ``locations`` as Graph renders a plain display name."""
+    def locations_json(location: Json) -> Json:
+        """``location`` and ``locations`` as Graph renders a display name and maybe an address."""
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-events (Response 1)
+        # Reference: https://learn.microsoft.com/en-us/graph/api/resources/location
+        name = location.get("displayName", "")
+        address = {"address": location["address"]} if location.get("address") else {}
         if not name:
-            return {"location": {"displayName": "", "locationType": "default", "uniqueIdType": "unknown"},
+            return {"location": {"displayName": "", "locationType": "default", "uniqueIdType": "unknown", **address},
                     "locations": []}
         return {"location": {"displayName": name, "locationType": "default", "uniqueId": name,
-                             "uniqueIdType": "private"},
-                "locations": [{"displayName": name, "locationType": "default", "uniqueIdType": "unknown"}]}
+                             "uniqueIdType": "private", **address},
+                "locations": [{"displayName": name, "locationType": "default", "uniqueIdType": "unknown", **address}]}
 
     # -- writing -------------------------------------------------------------------------
     def normalise(self, account: Json, spec: Json, *, existing: Json | None = None) -> Json:
         """Validate a Graph event (or a PATCH of one) and fill Graph's defaults."""
         fields = {k: spec[k] for k in UPDATABLE if k in spec}
+        check_types(fields)
         if "body" in fields:
             body = fields["body"] or {}
             fields["body"] = {"contentType": "html" if str(body.get("contentType", "")).lower() == "html" else "text",
-                              "content": str(body.get("content", ""))}
+                              "content": str(body.get("content") or "")}
         if "location" in fields:
-            fields["location"] = {"displayName": str((fields["location"] or {}).get("displayName", ""))}
+            fields["location"] = location_of(fields["location"] or {})
         for name in ("start", "end"):
             if name in fields:
                 value = fields[name]
-                if not isinstance(value, dict):
-                    raise bad_request(f"'{name}' must be a dateTimeTimeZone object.", "ErrorInvalidRequest")
                 zone_name = value.get("timeZone") or "UTC"
                 zone(zone_name)
                 fields[name] = {"dateTime": wall_time(value).strftime("%Y-%m-%dT%H:%M:%S.0000000"),
@@ -303,17 +354,29 @@ class Calendar:
             raise bad_request("Invalid sensitivity value.", "ErrorInvalidRequest")
         if fields.get("showAs", "busy") not in ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown"):
             raise bad_request("Invalid showAs value.", "ErrorInvalidRequest")
-        if fields.get("recurrence"):
-            validate_pattern(fields["recurrence"])
+        if fields.get("importance", "normal") not in ("low", "normal", "high"):
+            raise bad_request("Invalid importance value.", "ErrorInvalidRequest")
         merged = {**(existing or {}), **fields}
         if "start" not in merged or "end" not in merged:
             raise bad_request("Both start and end must be specified.", "ErrorInvalidRequest")
         start, end = self.bounds({**merged, "isAllDay": merged.get("isAllDay", False)})
         if end < start:
-            raise bad_request("The end of the event must be after its start.", "ErrorInvalidRequest")
+            raise GraphError(400, "ErrorCalendarEndDateIsEarlierThanStartDate",
+                             "The end of the event must be after its start.")
+        if end - start > MAX_DURATION:
+            # Reference: https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/responsecode
+            raise GraphError(400, "ErrorCalendarDurationIsTooLong", "An event cannot last longer than 5 years.")
         if merged.get("isAllDay") and (wall_time(merged["start"]).time() != dt.time() or
                                        wall_time(merged["end"]).time() != dt.time()):
             raise bad_request("All-day events must start and end at midnight.", "ErrorPropertyValidationFailure")
+        recurrence = fields.get("recurrence")
+        if "recurrence" not in fields and "start" in fields and (existing or {}).get("recurrence"):
+            # A series moved to another day starts its pattern from that day.
+            recurrence = {**existing["recurrence"], "range": {  # type: ignore[index]
+                **existing["recurrence"]["range"], "startDate": wall_time(merged["start"]).date().isoformat()}}  # type: ignore[index]
+        if recurrence is not None:
+            fields["recurrence"] = normalise_recurrence(recurrence, wall_time(merged["start"]),
+                                                        str(merged["start"]["timeZone"]))
         return fields
 
     def create(self, account: Json, spec: Json) -> tuple[Json, bool]:
@@ -365,6 +428,8 @@ class Calendar:
         changes = {k: v for k, v in spec.items() if k in EXCEPTION_FIELDS}
         current = {**event, **exception["changes"], "recurrence": None}
         fields = self.normalise(account, changes, existing=current)
+        if "start" in fields:
+            self.check_crossing(event, key, self.bounds({**current, **fields})[0])
         if "attendees" in fields:
             fields["attendees"] = self.attendees(fields["attendees"])
         exception["changes"].update(fields)
@@ -372,6 +437,29 @@ class Calendar:
         event["lastModifiedDateTime"] = iso_z(utc_now())
         self.subscriptions.event_changed(account, self.instance_id(instance), exception["changeKey"], "updated")
         return event
+
+    def check_crossing(self, event: Json, key: str, new_start: dt.datetime) -> None:
+        """An occurrence cannot be moved to or before the day of the previous occurrence, nor to or
+        after the day of the next one.
+        Reference: https://learn.microsoft.com/en-us/graph/api/event-update (ErrorOccurrenceCrossingBoundary)"""
+        zone_name = self.series_zone(event)
+        local = zone(zone_name)
+        rule = series_rule(event["recurrence"], wall_time(event["start"]))
+        if rule is None:
+            return
+        original = key_to_time(key).astimezone(local).replace(tzinfo=None)
+        day = new_start.astimezone(local).date()
+        for neighbour, later in ((rule.before(original), False), (rule.after(original), True)):
+            if neighbour is None:
+                continue
+            neighbour_key = occurrence_key(localize(neighbour, zone_name))
+            exception = event["exceptions"].get(neighbour_key)
+            if exception is not None and exception["cancelled"]:
+                continue
+            neighbour_day = self.occurrence_times(event, neighbour_key)[0].astimezone(local).date()
+            if (day >= neighbour_day) if later else (day <= neighbour_day):
+                raise bad_request("Modified occurrence is crossing or overlapping adjacent occurrence.",
+                                  "ErrorOccurrenceCrossingBoundary")
 
     def delete(self, account: Json, event_id: str, if_match: str | None = None) -> None:
         data = data_of(account)
@@ -404,15 +492,22 @@ class Calendar:
     def attendees(attendees: Any) -> list[Json]:
         if not isinstance(attendees, list):
             raise bad_request("attendees must be a list.", "ErrorInvalidRequest")
+        if len(attendees) > MAX_ATTENDEES:
+            # The documented maximum; Graph's pages name no error code for it.
+            raise bad_request(f"An event can have at most {MAX_ATTENDEES} attendees.", "ErrorInvalidRecipients")
         result = []
         for attendee in attendees:
-            address = (attendee or {}).get("emailAddress", {}).get("address", "")
-            if "@" not in address:
+            email = attendee.get("emailAddress") if isinstance(attendee, dict) else None
+            address = email.get("address") if isinstance(email, dict) else None
+            if not isinstance(address, str) or "@" not in address:
                 raise bad_request("An attendee address is not valid.", "ErrorInvalidRecipients")
+            kind = attendee.get("type") or "required"
+            if kind not in ("required", "optional", "resource"):
+                raise GraphError(400, "RequestBodyRead", f"Requested value '{kind}' was not found.")
             result.append({
-                "type": attendee.get("type", "required"),
+                "type": kind,
                 "status": {"response": "none", "time": "0001-01-01T00:00:00Z"},
-                "emailAddress": {"name": attendee["emailAddress"].get("name") or address, "address": address},
+                "emailAddress": {"name": str(email.get("name") or address), "address": address},  # type: ignore[union-attr]
             })
         return result
 
@@ -445,7 +540,8 @@ class Calendar:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-calendarview
         low, high = self.window(request)
         instances = self.window_instances(data_of(account), low, high)
-        return self.paged(request, [self.instance_json(i, self.output_zone(request)) for i in instances],
+        rendered = [self.instance_json(i, self.output_zone(request)) for i in instances]
+        return self.paged(request, rendered + list(data_of(account).get("raw_events", {}).values()),
                           "users('me')/calendarView")
 
     @graph("events.list")
@@ -465,7 +561,7 @@ class Calendar:
         page, next_link = offset_page(request, items)
         fields = selected_fields(request)
         body: Json = {"@odata.context": context(self.sandbox, context_path),
-                      "value": [apply_select(i, fields) for i in page]}
+                      "value": [apply_select(i, fields) if isinstance(i, dict) else i for i in page]}
         if next_link:
             body["@odata.nextLink"] = next_link
         return graph_json(body)
@@ -532,6 +628,8 @@ class Calendar:
                 seen = {}
             current = {self.instance_id(i): self.instance_change_key(i)
                        for i in self.window_instances(data, low, high)}
+            for key, item in data.get("raw_events", {}).items():
+                current[f"{RAW}{key}"] = hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest()
             state = {
                 "epoch": data["calendar_epoch"], "start": iso_z(low), "end": iso_z(high), "seen": current,
                 "changed": [i for i, key in current.items() if seen.get(i) != key],
@@ -550,6 +648,10 @@ class Calendar:
         removed = set(state["removed"])
         page: list[Json] = []
         for instance_id in page_ids:
+            if instance_id.startswith(RAW) and instance_id not in removed:
+                item = data["raw_events"][instance_id.removeprefix(RAW)]
+                page.append({"@odata.type": EVENT_TYPE, **item} if isinstance(item, dict) else item)
+                continue
             rendered = None if instance_id in removed else self.try_render(data, instance_id, zone_name)
             # Reference: https://learn.microsoft.com/en-us/graph/delta-query-events (each item is typed)
             page.append({"@odata.type": EVENT_TYPE, **rendered} if rendered else
@@ -575,9 +677,10 @@ class Calendar:
             return None
 
     # -- control API -----------------------------------------------------------------------
-    def neutral_to_graph(self, spec: Json, *, zone_name: str | None) -> Json:
-        """The control API's neutral event spec (see sandbox/emulator.py) as a Graph event or patch."""
-        zone_name = spec.get("time_zone") or zone_name or "UTC"
+    def neutral_to_graph(self, spec: Json, *, current: Json | None) -> Json:
+        """The control API's neutral event spec (see sandbox/emulator.py), already checked by
+        sandbox.event_spec, as a Graph event or, with ``current`` (the event changed), a patch."""
+        zone_name = spec.get("time_zone") or (current["start"]["timeZone"] if current else "UTC")
         fields: Json = {}
         if "subject" in spec:
             fields["subject"] = spec["subject"]
@@ -586,10 +689,10 @@ class Calendar:
         if "location" in spec:
             fields["location"] = {"displayName": spec["location"]}
         if "all_day" in spec:
-            fields["isAllDay"] = bool(spec["all_day"])
+            fields["isAllDay"] = spec["all_day"]
         for name in ("start", "end"):
             if name in spec:
-                text = str(spec[name])
+                text = spec[name]
                 fields[name] = {"dateTime": text if "T" in text else text + "T00:00:00", "timeZone": zone_name}
         if "private" in spec:
             fields["sensitivity"] = "private" if spec["private"] else "normal"
@@ -597,19 +700,36 @@ class Calendar:
             fields["showAs"] = spec["show_as"]
         if "attendees" in spec:
             fields["attendees"] = [{"emailAddress": {"address": a}, "type": "required"} for a in spec["attendees"]]
-        if spec.get("rrule"):
-            start_text = str(spec.get("start", ""))
-            first = parse_iso(start_text if "T" in start_text else start_text + "T00:00:00")
-            fields["recurrence"] = rrule_to_pattern(spec["rrule"], first)
+        if "rrule" in spec and not spec["rrule"]:
+            fields["recurrence"] = None
+        elif spec.get("rrule"):
+            # A new rule for a series whose times do not change repeats from its current start.
+            start = fields.get("start") or (current or {}).get("start")
+            if start is None:
+                raise ValueError("a recurring event needs a start")
+            start_zone = str(start["timeZone"])
+            fields["recurrence"] = rrule_to_pattern(spec["rrule"], wall_time(start), start_zone)
         return fields
 
     def put_event(self, account: Json, spec: Json) -> Json:
-        event, _ = self.create(account, self.neutral_to_graph(spec, zone_name=None))
+        if "raw" in spec:
+            return self.put_raw(account, spec["raw"])
+        event, _ = self.create(account, self.neutral_to_graph(spec, current=None))
         return self.event_json(event, "UTC")
 
+    def put_raw(self, account: Json, item: Any) -> Any:
+        """An event item served exactly as given, unchecked, in every calendar view and delta: the
+        odd data a real calendar can hold and the product must survive."""
+        raw = data_of(account).setdefault("raw_events", {})
+        raw[str(len(raw) + 1)] = item
+        return item
+
     def change_event(self, account: Json, event_id: str, changes: Json) -> Json:
-        event, _ = self.master_of(data_of(account), event_id)
-        self.update(account, event_id, self.neutral_to_graph(changes, zone_name=event["start"]["timeZone"]))
+        event, key = self.master_of(data_of(account), event_id)
+        if key is not None and changes.get("rrule"):
+            raise ValueError("an occurrence cannot have a recurrence rule of its own; change the series")
+        current = {**event, **event["exceptions"][key]["changes"]} if key and key in event["exceptions"] else event
+        self.update(account, event_id, self.neutral_to_graph(changes, current=current))
         return self.render_id(data_of(account), event_id, "UTC")
 
     def delete_event(self, account: Json, event_id: str) -> None:
@@ -623,7 +743,7 @@ class Calendar:
             for key, exception in event["exceptions"].items():
                 if not exception["cancelled"]:
                     listed.append(self.render_id(data, f"{event['id']}_{key}", "UTC"))
-        return listed
+        return listed + list(data.get("raw_events", {}).values())
 
     def expire_sync_state(self, account: Json) -> None:
         data = data_of(account)

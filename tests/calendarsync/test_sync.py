@@ -290,3 +290,22 @@ def test_an_appointment_deleted_after_its_create_answer_was_lost_is_deleted_at_t
     sync(bob_calendar)
     assert not Appointment.objects.filter(connection=bob_calendar).exists()  # nothing comes back
 
+
+def test_a_series_shortened_in_the_provider_loses_its_dropped_occurrences_on_the_next_incremental_run(
+    bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess
+) -> None:
+    series = make_event(providers_on_sandbox, bob_calendar, subject="Crew standup", start=at(1, 7), end=at(1, 8),
+                        time_zone="America/Chicago", rrule="FREQ=DAILY;COUNT=6")
+    sync(bob_calendar)
+    assert Appointment.objects.filter(connection=bob_calendar, series_id=series["id"]).count() == 6
+
+    # As the user would in Outlook or Google Calendar: the series now ends after four occurrences.
+    change_event(providers_on_sandbox, bob_calendar, series["id"], rrule="FREQ=DAILY;COUNT=4")
+    since = time.time()
+    run = sync(bob_calendar)
+
+    requests = calendar_requests(providers_on_sandbox, "bob@greenleaf.example", since)
+    assert len(requests) == 1 and ("syncToken=" in requests[0]["query"] or "deltatoken=" in requests[0]["query"])
+    held = Appointment.objects.filter(connection=bob_calendar, series_id=series["id"]).order_by("start")
+    assert [a.start for a in held] == [dt.datetime.combine(day(n), dt.time(7), CHICAGO) for n in range(1, 5)]
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED
