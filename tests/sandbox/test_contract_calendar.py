@@ -23,27 +23,17 @@ from googleapiclient.errors import HttpError
 from providers.microsoft.calendar import PREFER
 from sandbox.runner import SandboxProcess
 
+from .contract import ARRAY, BOOL, NULL, NUMBER, OBJECT, STRING, Documented, OneOf, Shape, assert_shape, check
 from .google_support import connect, create_account, push_receiver, run, service
 from .microsoft_client import Graph, graph_for
 from .test_graph_fidelity import (
-    ARRAY,
     ATTENDEE,
-    BOOL,
     DATE_TIME_TIME_ZONE,
     ERROR,
     EVENT_CREATED,
-    NULL,
-    NUMBER,
-    OBJECT,
     RECIPIENT,
     REMOVED_EVENT,
-    STRING,
-    Documented,
-    OneOf,
-    Shape,
     ValidationEndpoint,
-    assert_shape,
-    check,
 )
 
 ANA = "ana@acme.test"
