@@ -49,7 +49,8 @@ def test_two_workers_send_a_batch_once_each_at_the_mailboxes_pace(
     sent_ids = sorted(m["internet_message_id"] for m in sent_copies(providers_on_sandbox, "microsoft"))
     assert sent_ids == sorted(o.message_id for o in batch)  # each exactly once
     attempts = send_requests(providers_on_sandbox, "microsoft")
-    assert len(attempts) == 120 and all(r["status"] == 202 for r in attempts)
+    assert len(attempts) == 120 and all(r["status"] == 202 for r in attempts), [
+        (r["status"], r.get("fault")) for r in attempts if r["status"] != 202]
     gaps = [later["ts"] - earlier["ts"] for earlier, later in itertools.pairwise(attempts)]
     assert min(gaps) >= 60 / PER_MINUTE - 0.002  # one sender at a time, at the pace
     first, last = attempts[0]["ts"], attempts[-1]["ts"]
