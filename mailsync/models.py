@@ -88,7 +88,11 @@ class OutboundEmail(TenantModel):
 
     class Meta:
         ordering = ("-created_at",)
-        indexes = [models.Index(fields=["connection", "state", "not_before"])]
+        indexes = [
+            models.Index(fields=["connection", "state", "not_before"]),
+            # The author's Outbox, newest first, a page at a time.
+            models.Index(fields=["company", "author", "-created_at", "-id"], name="outbound_outbox"),
+        ]
 
     def __str__(self) -> str:
         return self.subject

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -120,10 +121,14 @@ def _outbox(user: Any) -> QuerySet[OutboundEmail]:
     return scoped(OutboundEmail, user).filter(author_id=user.pk)
 
 
+OUTBOX_PAGE_SIZE = 25
+
+
 @login_required
 def outbox(request: HttpRequest) -> HttpResponse:
-    items = _outbox(request.user).select_related("connection").prefetch_related("attachments")[:200]
-    return render(request, "mailsync/outbox.html", {"items": items})
+    items = _outbox(request.user).select_related("connection").order_by("-created_at", "-id")
+    page = Paginator(items, OUTBOX_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "mailsync/outbox.html", {"page": page})
 
 
 @login_required
