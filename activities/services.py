@@ -70,6 +70,6 @@ def refresh_contact_links(activity_ids: Iterable[uuid.UUID]) -> None:
     if not ids:
         return
     ActivityContact.objects.filter(activity_id__in=ids).update(
-        occurred_at=Subquery(Activity.objects.filter(pk=OuterRef("activity_id")).values("occurred_at")[:1])
+        occurred_at=Subquery(Activity.objects.filter(pk=OuterRef("activity_id")).order_by().values("occurred_at")[:1])
     )
     Activity.objects.filter(pk__in=ids).update(filed=Exists(ActivityContact.objects.filter(activity_id=OuterRef("pk"))))

@@ -11,7 +11,7 @@ def fill(apps, schema_editor):
     Activity = apps.get_model("activities", "Activity")
     ActivityContact = apps.get_model("activities", "ActivityContact")
     ActivityContact.objects.update(
-        occurred_at=Subquery(Activity.objects.filter(pk=OuterRef("activity_id")).values("occurred_at")[:1])
+        occurred_at=Subquery(Activity.objects.filter(pk=OuterRef("activity_id")).order_by().values("occurred_at")[:1])
     )
     Activity.objects.filter(Exists(ActivityContact.objects.filter(activity_id=OuterRef("pk")))).update(filed=True)
 

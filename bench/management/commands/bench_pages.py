@@ -289,7 +289,9 @@ class Command(BaseCommand):
                   for label, size in sizes.items()}
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT label, params, picks, seconds, generated_at FROM {MARKER_TABLE}")  # noqa: S608
-            stored = {row[0]: row[1:] for row in cursor.fetchall()}
+            # Django reads jsonb as text (it decodes JSON itself).
+            stored = {label: (_json(params), _json(picks), seconds, generated_at)
+                      for label, params, picks, seconds, generated_at in cursor.fetchall()}
         complete = all(label in stored and stored[label][0] == wanted[label] for label in sizes)
         if complete and Company.objects.filter(name__startswith=COMPANY_PREFIX).count() == len(sizes):
             for label, (_params, _picks, seconds, generated_at) in stored.items():
@@ -435,6 +437,10 @@ class Command(BaseCommand):
             f"{'PASS' if p95 < TARGET_LOAD_P95_MS and not failures else 'FAIL'} (target p95 under "
             f"{TARGET_LOAD_P95_MS:.0f} ms, no failures)"
         )
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _span(counts: tuple[int, int]) -> str:
