@@ -80,8 +80,14 @@ class Timeline:
     condition: Q
     company_id: uuid.UUID
     count: Callable[[], int]
+    # The order's keys alone, newest first, read from the index without the activities.
+    keys: QuerySet[Any]
     time: str = "occurred_at"
     id: str = "id"
+
+    def key_at(self, offset: int) -> TimelineKey | None:
+        found = self.keys[offset: offset + 1]
+        return TimelineKey(*found[0]) if found else None
 
     def newest_first(self, *, older_than: TimelineKey | None = None) -> QuerySet[Activity]:
         condition = self.condition
@@ -104,11 +110,13 @@ class Timeline:
 
 
 def timeline_for_contact(contact: Contact) -> Timeline:
+    # Links never cross companies (activities.signals): the contact's links are its activities.
+    links = ActivityContact.objects.filter(contact=contact)
     return Timeline(
         condition=Q(contact_links__contact=contact),
         company_id=contact.company_id,
-        # Links never cross companies (activities.signals), so the contact's links count its activities.
-        count=ActivityContact.objects.filter(contact=contact).count,
+        count=links.count,
+        keys=links.order_by("-occurred_at", "-activity_id").values_list("occurred_at", "activity_id"),
         time="contact_links__occurred_at",
         id="contact_links__activity_id",
     )
@@ -131,8 +139,9 @@ def timeline_for_record(record: Opportunity | Property | WorkTicket) -> Timeline
         condition = Q(regarding_opportunity=record)
     else:
         condition = Q(regarding_work_ticket=record)
-    return Timeline(condition=condition, company_id=record.company_id,
-                    count=Activity.objects.filter(condition, company_id=record.company_id).count)
+    activities = Activity.objects.filter(condition, company_id=record.company_id)
+    return Timeline(condition=condition, company_id=record.company_id, count=activities.count,
+                    keys=activities.order_by("-occurred_at", "-id").values_list("occurred_at", "id"))
 
 
 class _Counted(Paginator):
@@ -190,8 +199,9 @@ def timeline_page(timeline: Timeline, *, per_page: int, number: str | None, befo
         n = 1 if not has_newer else min(n, paginator.num_pages - 1)
         has_older = True
     else:
-        offset = (n - 1) * per_page
-        items = list(timeline.newest_first()[offset: offset + per_page])
+        # A page by number starts after the key of the last activity before it, found in the index.
+        start = timeline.key_at((n - 1) * per_page - 1) if n > 1 else None
+        items = list(timeline.newest_first(older_than=start)[:per_page])
         has_newer, has_older = n > 1, n < paginator.num_pages
     return TimelinePage(items, n, paginator, has_newer=has_newer, has_older=has_older)
 
@@ -294,6 +304,7 @@ def contact_choices(user: Any, q: str) -> list[Choice]:
         ("first_name", "last_name", "company_name", "emails__address"),
         each_word=True,
         address_fields=("emails__address",),
+        company_id=user.company_id,
     )
     return [
         Choice(str(contact.pk), contact.name, " · ".join(filter(None, (contact.primary_email, contact.company_name))))

@@ -3,11 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from accounts.paginators import KeysFirstPaginator
 from accounts.search import text_search
 from accounts.tenancy import get_for_user, scoped
 from activities.selectors import Timeline, timeline_for_contact, timeline_for_record, timeline_page
@@ -19,13 +19,14 @@ TIMELINE_PAGE_SIZE = 20
 
 
 def _page(request: HttpRequest, queryset: QuerySet[Any], size: int) -> Any:
-    return Paginator(queryset, size).get_page(request.GET.get("page"))
+    return KeysFirstPaginator(queryset, size).get_page(request.GET.get("page"))
 
 
-def _search(queryset: QuerySet[Any], q: str, spec: dict[str, Any]) -> QuerySet[Any]:
+def _search(request: HttpRequest, queryset: QuerySet[Any], q: str, spec: dict[str, Any]) -> QuerySet[Any]:
     number = q.lstrip("#")
     by_number = Q(number=int(number)) if spec.get("by_number") and number.isdigit() and len(number) < 10 else None
-    return text_search(queryset, q, spec["search"], address_fields=spec.get("address_search", ()), extra=by_number)
+    return text_search(queryset, q, spec["search"], address_fields=spec.get("address_search", ()), extra=by_number,
+                       company_id=getattr(request.user, "company_id", None))
 
 
 # What each list shows and searches; the detail pages share one template.
@@ -72,7 +73,7 @@ def _list(request: HttpRequest, kind: str) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     queryset = scoped(spec["model"], request.user).prefetch_related(*spec["prefetch"])
     # The primary key last: pages of a list sorted by name hold the same rows however ties fall.
-    queryset = _search(queryset, q, spec).order_by(*spec["model"]._meta.ordering, "pk")
+    queryset = _search(request, queryset, q, spec).order_by(*spec["model"]._meta.ordering, "pk")
     context = {"kind": kind, "spec": spec, "q": q, "page": _page(request, queryset, LIST_PAGE_SIZE)}
     return render(request, f"crm/{kind}_list.html", context)
 

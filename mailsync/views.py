@@ -7,12 +7,12 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.paginators import KeysFirstPaginator
 from accounts.tenancy import get_for_user, scoped
 from activities.models import Regarding
 from crm.models import Contact, Opportunity, Property, WorkTicket
@@ -127,7 +127,7 @@ OUTBOX_PAGE_SIZE = 25
 @login_required
 def outbox(request: HttpRequest) -> HttpResponse:
     items = _outbox(request.user).select_related("connection").order_by("-created_at", "-id")
-    page = Paginator(items, OUTBOX_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = KeysFirstPaginator(items, OUTBOX_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "mailsync/outbox.html", {"page": page})
 
 
