@@ -149,10 +149,11 @@ def pages_for(p: Picks, deep: dict[str, Any]) -> list[Page]:
         Page("Admin appointment, a busy block", "admin",
              f"/admin/calendarsync/appointment/{p.busy_appointment}/change/", 0),
         Page("Admin sync runs", "admin", "/admin/accounts/syncrun/", 1),
-        Page("Admin sync runs, search", "admin", "/admin/accounts/syncrun/?q=staff1", 0),
+        Page("Admin sync runs, search by mailbox", "admin", f"/admin/accounts/syncrun/?q={q(deep['mailbox'])}", 0),
         Page("Admin sync runs, deep page", "admin", f"/admin/accounts/syncrun/?p={deep['admin_sync_runs']}", 0),
         Page("Admin mailbox connections", "admin", "/admin/accounts/mailboxconnection/", 0),
-        Page("Admin mailbox connection", "admin", "/admin/accounts/mailboxconnection/?q=staff1", 0),
+        Page("Admin mailbox connections, search", "admin",
+             f"/admin/accounts/mailboxconnection/?q={q(deep['mailbox'])}", 0),
         Page("Admin users", "admin", "/admin/accounts/user/", 0),
     ]
 
@@ -181,6 +182,8 @@ def deep_pages(p: Picks) -> dict[str, Any]:
         "ticket_word": _longest_word(WorkTicket.objects.get(pk=p.work_ticket).description),
         "subject_word": _longest_word(Activity.objects.get(pk=p.email).subject),
         "person": f"{contact.first_name} {contact.last_name[:4]}".lower(),
+        # As an admin looks a mailbox up: by its address.
+        "mailbox": User.objects.get(pk=p.viewer).email,
     }
     heavy = ActivityContact.objects.filter(contact_id=p.heavy_contact).count()
     last = deep_page(heavy, TIMELINE_PAGE_SIZE)
