@@ -35,7 +35,7 @@ class ScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Scopes an admin to the signed-in company admin's company (``company_field``)."""
 
     company_field = "company"
-    # Lists of a large company: count at most 10,000 rows, and never the whole table besides.
+    # Lists of a large company: count at most 2,000 rows, and never the whole table besides.
     paginator = BoundedCountPaginator
     show_full_result_count = False
 

@@ -27,11 +27,12 @@ class KeysFirstPaginator(Paginator):
 
 
 class BoundedCountPaginator(KeysFirstPaginator):
-    """Counts at most ``bound`` rows. A list of a million activities says "more than 10,000"
-    instead of counting every one of them on every page; its first 100 pages stay reachable, and
-    a filter or a search narrows it down from there (templates/admin/pagination.html)."""
+    """Counts at most ``bound`` rows. A list of a million activities says "more than 2,000"
+    instead of counting every one of them on every page; its first 20 pages (of 100) stay
+    reachable, and a filter or a search narrows it down from there (templates/admin/pagination.html).
+    A search for a common word stops counting after 2,000 matches too."""
 
-    bound = 10_000
+    bound = 2_000
     bounded = False
 
     @cached_property

@@ -158,6 +158,12 @@ def pages_for(p: Picks, deep: dict[str, Any]) -> list[Page]:
     ]
 
 
+def admin_page(count: int) -> int:
+    from accounts.paginators import BoundedCountPaginator
+
+    return deep_page(min(count, BoundedCountPaginator.bound), 100)
+
+
 def _longest_word(text: str) -> str:
     return max((word.strip(".,:!?()").lower() for word in text.split()), key=len)
 
@@ -196,10 +202,10 @@ def deep_pages(p: Picks) -> dict[str, Any]:
         "heavy_timeline_key": str(TimelineKey(*before)),
         "unmatched": deep_page(unmatched_emails(User.objects.get(pk=p.unmatched_user)).count(), 25),
         "outbox": deep_page(OutboundEmail.objects.filter(author__pk=p.outbox_user).count(), OUTBOX_PAGE_SIZE),
-        # The admin counts up to 10,000 rows: 100 pages of 100 at most.
-        "admin_activities": min(100, deep_page(Activity.objects.filter(company_id=company_id).count(), 100)),
-        "admin_appointments": min(100, deep_page(Appointment.objects.filter(company_id=company_id).count(), 100)),
-        "admin_sync_runs": min(100, deep_page(SyncRun.objects.filter(company_id=company_id).count(), 100)),
+        # The admin's last reachable page (it counts up to BoundedCountPaginator.bound rows).
+        "admin_activities": admin_page(Activity.objects.filter(company_id=company_id).count()),
+        "admin_appointments": admin_page(Appointment.objects.filter(company_id=company_id).count()),
+        "admin_sync_runs": admin_page(SyncRun.objects.filter(company_id=company_id).count()),
         **words,
     }
 
