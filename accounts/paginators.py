@@ -28,7 +28,7 @@ class KeysFirstPaginator(Paginator):
 
 class BoundedCountPaginator(KeysFirstPaginator):
     """Counts at most ``bound`` rows. A list of a million activities says "more than 2,000"
-    instead of counting every one of them on every page; its first 20 pages (of 100) stay
+    instead of counting every one of them on every page; its first 40 pages (of 50) stay
     reachable, and a filter or a search narrows it down from there (templates/admin/pagination.html).
     A search for a common word stops counting after 2,000 matches too."""
 

@@ -159,9 +159,10 @@ def pages_for(p: Picks, deep: dict[str, Any]) -> list[Page]:
 
 
 def admin_page(count: int) -> int:
+    from accounts.admin import ScopedAdmin
     from accounts.paginators import BoundedCountPaginator
 
-    return deep_page(min(count, BoundedCountPaginator.bound), 100)
+    return deep_page(min(count, BoundedCountPaginator.bound), ScopedAdmin.list_per_page)
 
 
 def _longest_word(text: str) -> str:
