@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Tests never share the demo's embedded broker folder.
 export CELERY_BROKER_DIR ?= $(CURDIR)/.demo/test-broker
 
-.PHONY: demo test test-fast lint bench-sandbox bench-mail bench-ingest chaos clean
+.PHONY: demo test test-fast lint bench-sandbox bench-mail bench-ingest bench-pages chaos clean
 
 $(BIN)/python:
 	@echo "Creating the virtualenv in $(VENV)…"
@@ -65,6 +65,18 @@ chaos: $(VENV)/.runtime-installed
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/3} \
 	$(BIN)/python manage.py chaos $(BENCH_ARGS)
+
+# Every page at two company sizes, then a load run (Locust against gunicorn, both on loopback).
+# Production settings, a scratch database of its own (generated once, then reused) and Redis
+# databases no one else uses; each can be overridden from the environment (README, "Benchmarks").
+bench-pages: $(VENV)/.dev-installed
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench_pages} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/5} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/6} \
+	DEBUG=false SECRET_KEY=bench-pages-only-not-a-secret ALLOWED_HOSTS=127.0.0.1,localhost,testserver \
+	TOKEN_ENCRYPTION_KEYS=ZGV2LW9ubHktdG9rZW4ta2V5LW5vdC1mb3ItcHJvZCE= SECURE_SSL_REDIRECT=false \
+	SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false SECURE_HSTS_SECONDS=0 LOG_LEVEL=WARNING \
+	$(BIN)/python manage.py bench_pages $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .demo .sandbox staticfiles

@@ -233,7 +233,11 @@ class SyncRun(TenantModel):
 
     class Meta:
         ordering = ("-started_at",)
-        indexes = [models.Index(fields=["connection", "kind", "-started_at"])]
+        indexes = [
+            models.Index(fields=["connection", "kind", "-started_at"]),
+            # The admin's order (newest first, ties by id).
+            models.Index(fields=["company", "-started_at", "-id"], name="syncrun_company_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} sync {self.started_at:%Y-%m-%d %H:%M} ({self.get_outcome_display()})"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -35,7 +36,7 @@ class Activity(TenantModel):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities"
     )
-    contacts = models.ManyToManyField(Contact, related_name="activities", blank=True)
+    contacts = models.ManyToManyField(Contact, through="ActivityContact", related_name="activities", blank=True)
     regarding_opportunity = models.ForeignKey(
         Opportunity, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities"
     )
@@ -45,11 +46,19 @@ class Activity(TenantModel):
     regarding_work_ticket = models.ForeignKey(
         WorkTicket, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities"
     )
+    # Whether it is on at least one contact: kept by activities.services.refresh_contact_links, so
+    # the Unmatched list and its count in the top bar read a small partial index.
+    filed = models.BooleanField(default=False, editable=False)
 
     class Meta:
         verbose_name_plural = "activities"
         ordering = ("-occurred_at",)
-        indexes = [models.Index(fields=["company", "-occurred_at"])]
+        indexes = [
+            # The admin's order (newest first, ties by id): read from the index, never sorted.
+            models.Index(fields=["company", "-occurred_at", "-id"], name="activity_company_recent"),
+            models.Index(fields=["company", "owner", "-occurred_at", "-id"], name="activity_unmatched",
+                         condition=models.Q(kind="email", origin="captured", filed=False)),
+        ]
         constraints = [regarding_kinds.at_most_one("activity_regarding_at_most_one")]
 
     def __str__(self) -> str:
@@ -66,6 +75,48 @@ class Activity(TenantModel):
     def clean(self) -> None:
         ensure_same_company(self.company_id, self.owner, field="owner")
         ensure_same_company(self.company_id, self.regarding, field="regarding")
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        moved = not self._state.adding and "occurred_at" in (kwargs.get("update_fields") or ("occurred_at",))
+        super().save(*args, **kwargs)
+        if moved:
+            from .services import refresh_contact_links
+
+            refresh_contact_links([self.pk])
+
+
+class ActivityContact(models.Model):
+    """An activity on a contact's timeline. It carries the activity's time, so a contact's timeline
+    is read newest first from one index however many activities the contact has, and a deep page
+    is found by key. Kept by ``activities.services.refresh_contact_links``."""
+
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="contact_links")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="activity_links")
+    occurred_at = models.DateTimeField(null=True, editable=False)
+
+    class Meta:
+        db_table = "activities_activity_contacts"
+        unique_together = [("activity", "contact")]
+        indexes = [models.Index(fields=["contact", "-occurred_at", "-activity"], name="activity_contact_timeline")]
+
+    def __str__(self) -> str:
+        return str(self.contact)
+
+    # One link at a time (the admin's inline): the same company rule as adding through
+    # ``activity.contacts`` (activities.signals), and the same upkeep afterwards.
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        ensure_same_company(self.activity.company_id, self.contact, field="contacts")
+        super().save(*args, **kwargs)
+        from .services import refresh_contact_links
+
+        refresh_contact_links([self.activity_id])
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        deleted = super().delete(*args, **kwargs)
+        from .services import refresh_contact_links
+
+        refresh_contact_links([self.activity_id])
+        return deleted
 
 
 def attachment_path(instance: EmailAttachment, filename: str) -> str:

@@ -2,49 +2,208 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice, zip_longest
 from typing import Any, TypeVar
 
-from django.db.models import Model, Q, QuerySet
+from django.core.paginator import Page, Paginator
+from django.db.models import F, Model, Prefetch, Q, QuerySet
+from django.db.models.functions import Substr
 from django.utils.text import Truncator
 
+from accounts.search import text_search
 from accounts.tenancy import get_for_user, scoped
 from crm.models import Contact, Opportunity, Property, WorkTicket
 
-from .models import Activity, EmailAttachment
+from .models import Activity, ActivityContact, EmailAttachment
 from .regarding import Regarding, record_for_user, value_of
 
 M = TypeVar("M", bound=Model)
+
+# What an activity's card on a timeline shows (templates/includes/timeline.html), and no more:
+# not the full body, which can be long, and not the email behind it.
+CARD_FIELDS = (
+    "id", "kind", "origin", "occurred_at", "subject", "owner__full_name", "owner__email",
+    "regarding_opportunity__name", "regarding_property__name", "regarding_work_ticket__number",
+)
+SUMMARY_LENGTH = 220
 
 
 def _timeline(queryset: QuerySet[Activity]) -> QuerySet[Activity]:
     return (
         queryset.select_related("owner", "regarding_opportunity", "regarding_property", "regarding_work_ticket")
-        .prefetch_related("contacts")
-        .order_by("-occurred_at", "-created_at")
+        .only(*CARD_FIELDS)
+        # One character more than the card shows, so it still knows when to add an ellipsis.
+        .annotate(summary=Substr("body", 1, SUMMARY_LENGTH + 1))
+        .prefetch_related(Prefetch("contacts", queryset=Contact.objects.only(
+            "id", "first_name", "last_name", "company_name")))
     )
 
 
-def timeline_for_contact(contact: Contact) -> QuerySet[Activity]:
-    return _timeline(Activity.objects.filter(company_id=contact.company_id, contacts=contact))
+@dataclass(frozen=True)
+class TimelineKey:
+    """Where a page of a timeline starts: an activity's time and id (newest first, ties by id)."""
+
+    occurred_at: dt.datetime
+    id: uuid.UUID
+
+    def __str__(self) -> str:
+        micros = (self.occurred_at - EPOCH) // dt.timedelta(microseconds=1)
+        return f"{micros}.{self.id.hex}"
+
+    @classmethod
+    def parse(cls, value: str | None) -> TimelineKey | None:
+        """A key from a page link; anything else (a mangled link) is no key: the page opens at its start."""
+        micros, _, hex_id = (value or "").partition(".")
+        try:
+            return cls(EPOCH + dt.timedelta(microseconds=int(micros)), uuid.UUID(hex=hex_id))
+        except (ValueError, OverflowError):
+            return None
+
+    @classmethod
+    def of(cls, activity: Activity) -> TimelineKey:
+        return cls(activity.occurred_at, activity.pk)
 
 
-def timeline_for_record(record: Opportunity | Property | WorkTicket) -> QuerySet[Activity]:
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A record's activities, newest first. ``time`` and ``id`` name the fields the order is kept
+    in, which for a contact are on its links, so one index serves the page whatever its depth."""
+
+    condition: Q
+    company_id: uuid.UUID
+    count: Callable[[], int]
+    # The order's keys alone, newest first, read from the index without the activities.
+    keys: QuerySet[Any]
+    time: str = "occurred_at"
+    id: str = "id"
+
+    def key_at(self, offset: int) -> TimelineKey | None:
+        found = self.keys[offset: offset + 1]
+        return TimelineKey(*found[0]) if found else None
+
+    def newest_first(self, *, older_than: TimelineKey | None = None) -> QuerySet[Activity]:
+        condition = self.condition
+        if older_than is not None:
+            at, pk = older_than.occurred_at, older_than.id
+            # The first bound alone lets the index start at the key; the second settles ties.
+            condition &= Q(**{f"{self.time}__lte": at}) & (
+                Q(**{f"{self.time}__lt": at}) | Q(**{self.time: at, f"{self.id}__lt": pk}))
+        return self._read(condition).order_by(F(self.time).desc(), F(self.id).desc())
+
+    def oldest_first(self, *, newer_than: TimelineKey) -> QuerySet[Activity]:
+        at, pk = newer_than.occurred_at, newer_than.id
+        condition = self.condition & Q(**{f"{self.time}__gte": at}) & (
+            Q(**{f"{self.time}__gt": at}) | Q(**{self.time: at, f"{self.id}__gt": pk}))
+        return self._read(condition).order_by(F(self.time).asc(), F(self.id).asc())
+
+    def _read(self, condition: Q) -> QuerySet[Activity]:
+        # One filter() call: the link's conditions and the key's must share one join.
+        return _timeline(Activity.objects.filter(condition, company_id=self.company_id))
+
+
+def timeline_for_contact(contact: Contact) -> Timeline:
+    # Links never cross companies (activities.signals): the contact's links are its activities.
+    links = ActivityContact.objects.filter(contact=contact)
+    return Timeline(
+        condition=Q(contact_links__contact=contact),
+        company_id=contact.company_id,
+        count=links.count,
+        keys=links.order_by("-occurred_at", "-activity_id").values_list("occurred_at", "activity_id"),
+        time="contact_links__occurred_at",
+        id="contact_links__activity_id",
+    )
+
+
+def timeline_for_record(record: Opportunity | Property | WorkTicket) -> Timeline:
     """A record's activities. A property's page also shows what concerns its opportunities and
     work tickets, as office staff expect to see everything about a site in one place."""
     if isinstance(record, Property):
-        condition = (
-            Q(regarding_property=record)
-            | Q(regarding_opportunity__property=record)
-            | Q(regarding_work_ticket__property=record)
-        )
+        # Lists of ids, not joins: each of the three foreign-key indexes finds its rows and the
+        # database combines them, instead of reading every activity of the company.
+        opportunities = list(Opportunity.objects.filter(property=record).values_list("pk", flat=True))
+        tickets = list(WorkTicket.objects.filter(property=record).values_list("pk", flat=True))
+        condition = Q(regarding_property=record)
+        if opportunities:
+            condition |= Q(regarding_opportunity__in=opportunities)
+        if tickets:
+            condition |= Q(regarding_work_ticket__in=tickets)
     elif isinstance(record, Opportunity):
         condition = Q(regarding_opportunity=record)
     else:
         condition = Q(regarding_work_ticket=record)
-    return _timeline(Activity.objects.filter(condition, company_id=record.company_id))
+    activities = Activity.objects.filter(condition, company_id=record.company_id)
+    return Timeline(condition=condition, company_id=record.company_id, count=activities.count,
+                    keys=activities.order_by("-occurred_at", "-id").values_list("occurred_at", "id"))
+
+
+class _Counted(Paginator):
+    def __init__(self, count: int, per_page: int) -> None:
+        super().__init__([], per_page)
+        self._known_count = count
+
+    @cached_property
+    def count(self) -> int:  # type: ignore[override]
+        return self._known_count
+
+
+class TimelinePage(Page):
+    """A page of a timeline. Its links carry the key of the page's last (or first) activity, so the
+    next page is read from there by index, never by skipping the rows before it."""
+
+    def __init__(self, items: list[Activity], number: int, paginator: Paginator, *, has_newer: bool,
+                 has_older: bool) -> None:
+        super().__init__(items, number, paginator)
+        self._has_newer, self._has_older = has_newer, has_older
+        self.older_key = str(TimelineKey.of(items[-1])) if has_older and items else ""
+        self.newer_key = str(TimelineKey.of(items[0])) if has_newer and items and number > 2 else ""
+
+    def has_next(self) -> bool:
+        return self._has_older
+
+    def has_previous(self) -> bool:
+        return self._has_newer
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
+def timeline_page(timeline: Timeline, *, per_page: int, number: str | None, before: str | None = None,
+                  after: str | None = None) -> TimelinePage:
+    """One page of ``timeline``: by key when the link carries one (``before``: older than it;
+    ``after``: newer), else by page number. The page number a link carries is only shown."""
+    paginator = _Counted(timeline.count(), per_page)
+    try:
+        n = min(max(1, int(number or 1)), paginator.num_pages)
+    except ValueError:
+        n = 1
+    older_than, newer_than = TimelineKey.parse(before), TimelineKey.parse(after)
+    if older_than is not None:
+        rows = list(timeline.newest_first(older_than=older_than)[: per_page + 1])
+        items, has_older = rows[:per_page], len(rows) > per_page
+        n = paginator.num_pages if not has_older else max(n, 2)
+        has_newer = True
+    elif newer_than is not None:
+        rows = list(timeline.oldest_first(newer_than=newer_than)[: per_page + 1])
+        items, has_newer = rows[:per_page][::-1], len(rows) > per_page
+        n = 1 if not has_newer else min(n, paginator.num_pages - 1)
+        has_older = True
+    else:
+        # A page by number starts after the key of the last activity before it, found in the index.
+        start = timeline.key_at((n - 1) * per_page - 1) if n > 1 else None
+        items = list(timeline.newest_first(older_than=start)[:per_page])
+        has_newer, has_older = n > 1, n < paginator.num_pages
+    return TimelinePage(items, n, paginator, has_newer=has_newer, has_older=has_older)
 
 
 # -- email pages ------------------------------------------------------------------------
@@ -69,9 +228,10 @@ def unmatched_emails(user: Any) -> QuerySet[Activity]:
     whoever captured it knows best whom it is about."""
     return (
         scoped(Activity, user)
-        .filter(kind=Activity.Kind.EMAIL, origin=Activity.Origin.CAPTURED, owner_id=user.pk, contacts__isnull=True)
+        .filter(kind=Activity.Kind.EMAIL, origin=Activity.Origin.CAPTURED, owner_id=user.pk, filed=False)
         .select_related("email")
-        .order_by("-occurred_at", "-created_at")
+        .only("id", "subject", "occurred_at", "email__from_name", "email__from_address")
+        .order_by("-occurred_at", "-id")
     )
 
 
@@ -87,16 +247,6 @@ class Choice:
 CHOICES_LIMIT = 20
 
 
-def _matching_every_word(queryset: QuerySet[M], q: str, fields: tuple[str, ...]) -> QuerySet[M]:
-    # "dana whit" or "1402 cedar": each word may match a different field.
-    for word in q.split():
-        condition = Q()
-        for field in fields:
-            condition |= Q(**{f"{field}__icontains": word})
-        queryset = queryset.filter(condition)
-    return queryset
-
-
 def regarding_choices(user: Any, q: str) -> list[Choice]:
     """The user's company's Opportunities (by name), Properties (by name or address) and Work
     Tickets (by number or description) matching ``q``, at most 20, mixed so no kind crowds out the others."""
@@ -106,9 +256,11 @@ def regarding_choices(user: Any, q: str) -> list[Choice]:
     tickets = scoped(WorkTicket, user).select_related("property")
     number = q.lstrip("#")
     by_number = list(tickets.filter(number=int(number))) if number.isdigit() and len(number) < 10 else []
-    by_description = _matching_every_word(tickets, q, ("description",)).exclude(pk__in=[t.pk for t in by_number])
-    opportunities = _matching_every_word(scoped(Opportunity, user).select_related("property"), q, ("name",))
-    properties = _matching_every_word(scoped(Property, user), q, ("name", "street", "city", "state", "postal_code"))
+    # "dana whit" or "1402 cedar": each word may match a different field.
+    by_description = text_search(tickets, q, ("description",), each_word=True).exclude(pk__in=[t.pk for t in by_number])
+    opportunities = text_search(scoped(Opportunity, user).select_related("property"), q, ("name",), each_word=True)
+    properties = text_search(scoped(Property, user), q, ("name", "street", "city", "state", "postal_code"),
+                             each_word=True)
     groups: list[list[Choice]] = [
         [_ticket_choice(ticket) for ticket in by_number],
         [
@@ -139,11 +291,14 @@ def contact_choices(user: Any, q: str) -> list[Choice]:
     q = q.strip()
     if not q:
         return []
-    contacts = _matching_every_word(
+    contacts = text_search(
         scoped(Contact, user).prefetch_related("emails"),
         q,
         ("first_name", "last_name", "company_name", "emails__address"),
-    ).distinct()
+        each_word=True,
+        address_fields=("emails__address",),
+        company_id=user.company_id,
+    )
     return [
         Choice(str(contact.pk), contact.name, " · ".join(filter(None, (contact.primary_email, contact.company_name))))
         for contact in contacts[:CHOICES_LIMIT]

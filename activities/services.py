@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 
 from accounts.models import Company
 from accounts.tenancy import ensure_same_company
 from crm.models import Contact
 
 from . import regarding as regarding_kinds
-from .models import Activity
+from .models import Activity, ActivityContact
 from .regarding import Regarding
 
 
@@ -58,3 +60,18 @@ def file_on_contact(*, activity: Activity, contact: Contact) -> Activity:
     ensure_same_company(activity.company_id, contact, field="contacts")
     activity.contacts.add(contact)
     return activity
+
+
+def refresh_contact_links(activity_ids: Iterable[uuid.UUID]) -> None:
+    """Bring up to date what the contact links of these activities imply: each link carries its
+    activity's time (the contact timeline's index), and each activity knows whether it is filed on
+    anyone (the Unmatched list's). Every change of the links comes through here: adding, removing
+    or clearing them (``activities.signals``), deleting a contact, moving an activity in time, and
+    capture, which writes both itself in bulk."""
+    ids = list(activity_ids)
+    if not ids:
+        return
+    ActivityContact.objects.filter(activity_id__in=ids).update(
+        occurred_at=Subquery(Activity.objects.filter(pk=OuterRef("activity_id")).order_by().values("occurred_at")[:1])
+    )
+    Activity.objects.filter(pk__in=ids).update(filed=Exists(ActivityContact.objects.filter(activity_id=OuterRef("pk"))))

@@ -8,12 +8,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist
-from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.paginators import KeysFirstPaginator
 from accounts.tenancy import get_for_user
 from crm.models import Contact
 
@@ -156,7 +156,8 @@ def contact_search(request: HttpRequest) -> JsonResponse:
 @login_required
 @require_GET
 def unmatched(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.unmatched_emails(request.user), UNMATCHED_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = KeysFirstPaginator(selectors.unmatched_emails(request.user), UNMATCHED_PAGE_SIZE).get_page(
+        request.GET.get("page"))
     return render(request, "activities/unmatched.html", {"page": page})
 
 

@@ -1,9 +1,10 @@
 """Appointments in the admin: read-only, scoped to the company, and private details only for the
-people the privacy rules let read them (``calendarsync.selectors.can_read_details``)."""
+people the privacy rules let read them. The list and the page both come through
+``calendarsync.selectors`` (``appointments_for_admin``): a detail the viewer may not read is never
+fetched from the database."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
@@ -14,7 +15,7 @@ from django.utils.text import smart_split, unescape_string_literal
 from accounts.admin import TenantAdmin
 
 from .models import Appointment
-from .selectors import can_read_details, readable_details_q
+from .selectors import appointment_for_admin, appointments_for_admin, readable_details_q
 
 TIME_FIELDS = ("owner", "start", "end", "all_day", "show_as", "origin", "push", "created_at", "updated_at")
 DETAIL_FIELDS = ("title", "location", "notes", "attendees", "time_zone", "sensitivity", "provider_event_id",
@@ -23,21 +24,25 @@ DETAIL_FIELDS = ("title", "location", "notes", "attendees", "time_zone", "sensit
 
 @admin.register(Appointment)
 class AppointmentAdmin(TenantAdmin):
-    list_filter = ("origin", "all_day")
-    date_hierarchy = "start"
+    list_display = ("shown_title", "owner", "start", "end", "origin")
+    # A date filter, not a date hierarchy: the hierarchy reads the dates of every row to draw itself.
+    list_filter = ("origin", "all_day", "start")
     ordering = ("-start",)
     list_select_related = ("owner",)
     # The search box; titles are searched too, but only where the viewer may read them (below).
     search_fields = ("owner__full_name", "owner__email")
     search_help_text = "Search by person, or by the title of an appointment you may read."
 
-    def get_list_display(self, request: HttpRequest) -> Any:
-        def shown_title(appointment: Appointment) -> str:
-            return appointment.title if can_read_details(request.user, appointment) else "Busy"
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return appointments_for_admin(super().get_queryset(request), request.user)
 
-        shown: Callable[[Appointment], str] = shown_title
-        shown.short_description = "Appointment"  # type: ignore[attr-defined]
-        return (shown, "owner", "start", "end", "origin")
+    @admin.display(description="Appointment")
+    def shown_title(self, appointment: Appointment) -> str:
+        return str(appointment.shown_title)  # type: ignore[attr-defined]
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        appointment = super().get_object(request, object_id, from_field)
+        return appointment_for_admin(appointment) if appointment is not None else None
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Appointment],
                            search_term: str) -> tuple[QuerySet[Appointment], bool]:
@@ -53,7 +58,7 @@ class AppointmentAdmin(TenantAdmin):
         return queryset, False
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is not None and can_read_details(request.user, obj):
+        if obj is not None and getattr(obj, "details_shown", False):
             return (*TIME_FIELDS, *DETAIL_FIELDS)
         return TIME_FIELDS
 

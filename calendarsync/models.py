@@ -77,6 +77,8 @@ class Appointment(TenantModel):
         ordering = ("start",)
         indexes = [
             models.Index(fields=["owner", "start"], name="appointment_owner_start"),
+            # The admin's order (latest first, ties by id).
+            models.Index(fields=["company", "-start", "-id"], name="appointment_company_recent"),
             models.Index(fields=["owner", "end"], name="appointment_owner_long",
                          condition=models.Q(is_long=True)),
             models.Index(fields=["connection", "push"], name="appointment_to_push",

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Case, CharField, Exists, F, OuterRef, Q, QuerySet, Value, When
 
 from accounts.models import MailboxConnection, User
 from accounts.tenancy import get_for_user, scoped
@@ -71,6 +71,12 @@ DETAIL_FIELDS = ("id", "start", "end", "all_day", "show_as", "title", "location"
 BUSY_FIELDS = ("start", "end", "all_day", "show_as")
 
 
+def _shows_details(privacy: str | None, shared_with_viewer: bool) -> bool:
+    """The calendar setting's rule: a calendar without a connection or a Public one shows its
+    details to the whole company; a Private one only to the people it is shared with."""
+    return privacy is None or privacy == MailboxConnection.Privacy.PUBLIC or shared_with_viewer
+
+
 def calendar_access(viewer: Any, owner: User, connection: MailboxConnection | None = None) -> str:
     """"owner", "details" or "busy": what ``viewer`` may see of ``owner``'s calendar in general
     (appointments marked private at the provider stay busy blocks for all but the owner)."""
@@ -80,11 +86,59 @@ def calendar_access(viewer: Any, owner: User, connection: MailboxConnection | No
         return "none"
     if connection is None:
         connection = MailboxConnection.objects.filter(user_id=owner.pk).first()
-    if connection is None or connection.calendar_privacy == MailboxConnection.Privacy.PUBLIC:
+    if connection is None:
         return "details"
-    if connection.shared_with.filter(pk=viewer.pk).exists():
-        return "details"
-    return "busy"
+    privacy = connection.calendar_privacy
+    shared = privacy != MailboxConnection.Privacy.PUBLIC and connection.shared_with.filter(pk=viewer.pk).exists()
+    return "details" if _shows_details(privacy, shared) else "busy"
+
+
+def owners_showing_busy_blocks(viewer: Any) -> set[uuid.UUID]:
+    """The colleagues whose calendars show ``viewer`` busy blocks only: ``calendar_access`` for
+    every owner of the company at once, in two queries whatever its size."""
+    if viewer.company_id is None:
+        return set()
+    privacy = dict(MailboxConnection.objects.filter(company_id=viewer.company_id)
+                   .values_list("user_id", "calendar_privacy"))
+    shared = set(MailboxConnection.shared_with.through.objects
+                 .filter(user_id=viewer.pk, mailboxconnection__company_id=viewer.company_id)
+                 .values_list("mailboxconnection__user_id", flat=True))
+    return {owner for owner, setting in privacy.items()
+            if owner != viewer.pk and not _shows_details(setting, owner in shared)}
+
+
+def details_readable(viewer: Any) -> Q:
+    """Appointments whose details ``viewer`` may read, as a condition the database applies:
+    ``can_read_details`` for many rows at once, each owner's calendar decided once."""
+    own = Q(owner_id=viewer.pk)
+    if viewer.company_id is None:
+        return own
+    return own | (Q(company_id=viewer.company_id) & ~Q(owner_id__in=owners_showing_busy_blocks(viewer))
+                  & ~Q(sensitivity__in=PRIVATE_SENSITIVITIES))
+
+
+ADMIN_TIME_FIELDS = ("id", "company", "owner", "start", "end", "all_day", "show_as", "origin", "push",
+                     "created_at", "updated_at")
+
+
+def appointments_for_admin(queryset: QuerySet[Appointment], viewer: Any) -> QuerySet[Appointment]:
+    """The admin's appointments: the times only, and a title the database itself replaces with
+    "Busy" where the viewer may not read it, so no detail the viewer may not read is ever fetched.
+    ``details_shown`` says which rows the viewer may open in full (``appointment_for_admin``)."""
+    readable = details_readable(viewer)
+    return queryset.only(*ADMIN_TIME_FIELDS).annotate(
+        details_shown=Case(When(readable, then=Value(True)), default=Value(False), output_field=BooleanField()),
+        shown_title=Case(When(readable, then=F("title")), default=Value("Busy"), output_field=CharField()),
+    )
+
+
+def appointment_for_admin(appointment: Appointment) -> Appointment:
+    """One appointment from ``appointments_for_admin``, read in full when the viewer may read it."""
+    if getattr(appointment, "details_shown", False):
+        full = Appointment.objects.get(pk=appointment.pk)
+        full.details_shown = True  # type: ignore[attr-defined]
+        return full
+    return appointment
 
 
 def _in_range(queryset: QuerySet[Appointment], start: dt.datetime, end: dt.datetime) -> QuerySet[Appointment]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from accounts.admin import TenantAdmin, TenantInline
+from accounts.search import IndexedSearchAdmin
 
 from .models import Contact, ContactEmail, Opportunity, Property, WorkTicket
 
@@ -14,9 +15,10 @@ class ContactEmailInline(TenantInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(TenantAdmin):
+class ContactAdmin(IndexedSearchAdmin, TenantAdmin):
     list_display = ("__str__", "company_name", "phone")
     search_fields = ("first_name", "last_name", "company_name", "emails__address")
+    address_search_fields = ("emails__address",)
     inlines = (ContactEmailInline,)
 
     def save_formset(self, request, form, formset, change):  # type: ignore[no-untyped-def]
@@ -28,21 +30,28 @@ class ContactAdmin(TenantAdmin):
             deleted.delete()
 
 
+# Related records are chosen by search (autocomplete), not from a list of all of the company's.
+
+
 @admin.register(Property)
 class PropertyAdmin(TenantAdmin):
     list_display = ("name", "street", "city")
     search_fields = ("name", "street", "city", "postal_code")
-    filter_horizontal = ("contacts",)
+    autocomplete_fields = ("contacts",)
 
 
 @admin.register(Opportunity)
 class OpportunityAdmin(TenantAdmin):
     list_display = ("name", "stage", "contact", "property")
     list_filter = ("stage",)
+    list_select_related = ("contact", "property")
     search_fields = ("name",)
+    autocomplete_fields = ("contact", "property")
 
 
 @admin.register(WorkTicket)
-class WorkTicketAdmin(TenantAdmin):
+class WorkTicketAdmin(IndexedSearchAdmin, TenantAdmin):
     list_display = ("number", "property", "description")
+    list_select_related = ("property",)
     search_fields = ("description", "property__name")
+    autocomplete_fields = ("property",)

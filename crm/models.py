@@ -16,7 +16,9 @@ class Contact(TenantModel):
 
     class Meta:
         ordering = ("last_name", "first_name")
-        indexes = [models.Index(fields=["company", "last_name", "first_name"])]
+        # Lists are sorted by name with the id last, so pages hold the same rows however ties fall.
+        # Text search has trigram indexes of its own (migration 0002; PostgreSQL only).
+        indexes = [models.Index(fields=["company", "last_name", "first_name", "id"], name="contact_company_name")]
 
     def get_absolute_url(self) -> str:
         return reverse("crm:contact_detail", args=[self.pk])
@@ -69,6 +71,7 @@ class Property(TenantModel):
     class Meta:
         verbose_name_plural = "properties"
         ordering = ("name",)
+        indexes = [models.Index(fields=["company", "name", "id"], name="property_company_name")]
 
     def get_absolute_url(self) -> str:
         return reverse("crm:property_detail", args=[self.pk])
@@ -99,6 +102,7 @@ class Opportunity(TenantModel):
     class Meta:
         verbose_name_plural = "opportunities"
         ordering = ("name",)
+        indexes = [models.Index(fields=["company", "name", "id"], name="opportunity_company_name")]
 
     def get_absolute_url(self) -> str:
         return reverse("crm:opportunity_detail", args=[self.pk])

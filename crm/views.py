@@ -3,13 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from accounts.paginators import KeysFirstPaginator
+from accounts.search import text_search
 from accounts.tenancy import get_for_user, scoped
-from activities.selectors import timeline_for_contact, timeline_for_record
+from activities.selectors import Timeline, timeline_for_contact, timeline_for_record, timeline_page
 
 from .models import Contact, Opportunity, Property, WorkTicket
 
@@ -18,18 +19,14 @@ TIMELINE_PAGE_SIZE = 20
 
 
 def _page(request: HttpRequest, queryset: QuerySet[Any], size: int) -> Any:
-    return Paginator(queryset, size).get_page(request.GET.get("page"))
+    return KeysFirstPaginator(queryset, size).get_page(request.GET.get("page"))
 
 
-def _search(queryset: QuerySet[Any], q: str, fields: tuple[str, ...], *, by_number: bool = False) -> QuerySet[Any]:
-    if not q:
-        return queryset
-    condition = Q()
-    for field in fields:
-        condition |= Q(**{f"{field}__icontains": q})
-    if by_number and q.lstrip("#").isdigit():
-        condition |= Q(number=int(q.lstrip("#")))
-    return queryset.filter(condition).distinct()
+def _search(request: HttpRequest, queryset: QuerySet[Any], q: str, spec: dict[str, Any]) -> QuerySet[Any]:
+    number = q.lstrip("#")
+    by_number = Q(number=int(number)) if spec.get("by_number") and number.isdigit() and len(number) < 10 else None
+    return text_search(queryset, q, spec["search"], address_fields=spec.get("address_search", ()), extra=by_number,
+                       company_id=getattr(request.user, "company_id", None))
 
 
 # What each list shows and searches; the detail pages share one template.
@@ -40,6 +37,7 @@ RECORD_KINDS: dict[str, dict[str, Any]] = {
         "title": "Contacts",
         "singular": "Contact",
         "search": ("first_name", "last_name", "company_name", "phone", "emails__address"),
+        "address_search": ("emails__address",),
         "prefetch": ("emails",),
     },
     "properties": {
@@ -74,19 +72,16 @@ def _list(request: HttpRequest, kind: str) -> HttpResponse:
     spec = RECORD_KINDS[kind]
     q = request.GET.get("q", "").strip()
     queryset = scoped(spec["model"], request.user).prefetch_related(*spec["prefetch"])
-    queryset = _search(queryset, q, spec["search"], by_number=spec.get("by_number", False))
+    # The primary key last: pages of a list sorted by name hold the same rows however ties fall.
+    queryset = _search(request, queryset, q, spec).order_by(*spec["model"]._meta.ordering, "pk")
     context = {"kind": kind, "spec": spec, "q": q, "page": _page(request, queryset, LIST_PAGE_SIZE)}
     return render(request, f"crm/{kind}_list.html", context)
 
 
-def _detail(request: HttpRequest, record: Model, kind: str, timeline: QuerySet[Any], **extra: Any) -> HttpResponse:
-    context = {
-        "record": record,
-        "kind": kind,
-        "spec": RECORD_KINDS[kind],
-        "timeline": _page(request, timeline, TIMELINE_PAGE_SIZE),
-        **extra,
-    }
+def _detail(request: HttpRequest, record: Model, kind: str, timeline: Timeline, **extra: Any) -> HttpResponse:
+    page = timeline_page(timeline, per_page=TIMELINE_PAGE_SIZE, number=request.GET.get("page"),
+                         before=request.GET.get("before"), after=request.GET.get("after"))
+    context = {"record": record, "kind": kind, "spec": RECORD_KINDS[kind], "timeline": page, **extra}
     return render(request, f"crm/{kind}_detail.html", context)
 
 

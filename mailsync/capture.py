@@ -33,7 +33,7 @@ from accounts.models import MailboxConnection, PushChannel, SyncRun
 from accounts.provider_registry import get_provider
 from accounts.push import ensure_channel
 from accounts.runs import RunCounts, record_run, renew_run_lease
-from activities.models import Activity, EmailAttachment, EmailMessage, attachment_path
+from activities.models import Activity, ActivityContact, EmailAttachment, EmailMessage, attachment_path
 from crm.models import ContactEmail
 from providers.base import Grant, MailProvider, MessageRef
 from providers.errors import NotFound, ProviderError, Throttled
@@ -269,6 +269,10 @@ def _commit_page(connection: MailboxConnection, fetched: list[Captured]) -> int:
         contacts_by_address.setdefault(address, set()).add(contact_id)
 
     new_items = [(key, item) for key, item in by_key.items() if key not in existing]
+    contacts_of = {
+        key: set().union(*(contacts_by_address.get(a, set()) for a in item.parsed.participants()))
+        for key, item in new_items
+    }
     activities = [
         Activity(
             company_id=company_id,
@@ -278,8 +282,10 @@ def _commit_page(connection: MailboxConnection, fetched: list[Captured]) -> int:
             subject=item.parsed.subject[:998],
             body=item.parsed.text_body,
             owner_id=connection.user_id,
+            # What activities.services.refresh_contact_links would set, written here in bulk.
+            filed=bool(contacts_of[key]),
         )
-        for _, item in new_items
+        for key, item in new_items
     ]
     Activity.objects.bulk_create(activities)
     emails: list[EmailMessage] = []
@@ -306,11 +312,11 @@ def _commit_page(connection: MailboxConnection, fetched: list[Captured]) -> int:
                 problems="\n".join(parsed.problems),
             )
         )
-        contact_ids = set().union(*(contacts_by_address.get(a, set()) for a in parsed.participants()))
-        links.extend(Activity.contacts.through(activity_id=activity.pk, contact_id=c) for c in contact_ids)
+        links.extend(ActivityContact(activity_id=activity.pk, contact_id=c, occurred_at=activity.occurred_at)
+                     for c in contacts_of[key])
         attachments.extend(_store_attachments(activity, company_id, item))
     EmailMessage.objects.bulk_create(emails)
-    Activity.contacts.through.objects.bulk_create(links)
+    ActivityContact.objects.bulk_create(links)
     EmailAttachment.objects.bulk_create(attachments)
     EmailSource.objects.bulk_create(
         [

@@ -85,7 +85,11 @@ class OutboundEmail(TenantModel):
 
     class Meta:
         ordering = ("-created_at",)
-        indexes = [models.Index(fields=["connection", "state", "not_before"])]
+        indexes = [
+            models.Index(fields=["connection", "state", "not_before"]),
+            # The author's Outbox, newest first, a page at a time.
+            models.Index(fields=["company", "author", "-created_at", "-id"], name="outbound_outbox"),
+        ]
         constraints = [regarding.at_most_one("outbound_regarding_at_most_one")]
 
     def __str__(self) -> str:

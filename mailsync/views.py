@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.paginators import KeysFirstPaginator
 from accounts.tenancy import get_for_user, scoped
 from activities import regarding
 from activities.regarding import Regarding
@@ -105,10 +106,14 @@ def _outbox(user: Any) -> QuerySet[OutboundEmail]:
     return scoped(OutboundEmail, user).filter(author_id=user.pk)
 
 
+OUTBOX_PAGE_SIZE = 25
+
+
 @login_required
 def outbox(request: HttpRequest) -> HttpResponse:
-    items = _outbox(request.user).select_related("connection").prefetch_related("attachments")[:200]
-    return render(request, "mailsync/outbox.html", {"items": items})
+    items = _outbox(request.user).select_related("connection").order_by("-created_at", "-id")
+    page = KeysFirstPaginator(items, OUTBOX_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "mailsync/outbox.html", {"page": page})
 
 
 @login_required
