@@ -18,11 +18,20 @@ class QuickSelect(forms.Select):
 
     def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> SafeString:
         chosen = "" if value is None else str(value)
-        options = format_html_join("", '<option value="{}"{}>{}</option>', (
-            (option, " selected" if str(option) == chosen else "", label) for option, label in self.choices
+
+        def options(choices: Any) -> SafeString:
+            return format_html_join("", '<option value="{}"{}>{}</option>', (
+                (option, " selected" if str(option) == chosen else "", label) for option, label in choices
+            ))
+
+        # Choices may be grouped, (group, [(value, label), ...]), as the time zones are by region.
+        drawn = format_html_join("", "{}", (
+            (format_html('<optgroup label="{}">{}</optgroup>', option, options(label))
+             if isinstance(label, list | tuple) else options([(option, label)]),)
+            for option, label in self.choices
         ))
         return format_html("<select{}>{}</select>", flatatt({**self.build_attrs(self.attrs, attrs), "name": name}),
-                           options)
+                           drawn)
 
 
 class ProfileForm(forms.ModelForm):  # type: ignore[type-arg]
