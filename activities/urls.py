@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import records, views
 
 app_name = "activities"
 urlpatterns = [
+    path("contacts/<uuid:pk>/", records.contact_detail, name="contact_detail"),
+    path("properties/<uuid:pk>/", records.property_detail, name="property_detail"),
+    path("opportunities/<uuid:pk>/", records.opportunity_detail, name="opportunity_detail"),
+    path("work-tickets/<uuid:pk>/", records.work_ticket_detail, name="work_ticket_detail"),
     path("activities/unmatched/", views.unmatched, name="unmatched"),
     path("activities/regarding-search/", views.regarding_search, name="regarding_search"),
     path("activities/contact-search/", views.contact_search, name="contact_search"),

@@ -21,7 +21,7 @@ class Contact(TenantModel):
         indexes = [models.Index(fields=["company", "last_name", "first_name", "id"], name="contact_company_name")]
 
     def get_absolute_url(self) -> str:
-        return reverse("crm:contact_detail", args=[self.pk])
+        return reverse("activities:contact_detail", args=[self.pk])
 
     def __str__(self) -> str:
         return self.name
@@ -74,7 +74,7 @@ class Property(TenantModel):
         indexes = [models.Index(fields=["company", "name", "id"], name="property_company_name")]
 
     def get_absolute_url(self) -> str:
-        return reverse("crm:property_detail", args=[self.pk])
+        return reverse("activities:property_detail", args=[self.pk])
 
     def __str__(self) -> str:
         return self.name
@@ -105,7 +105,7 @@ class Opportunity(TenantModel):
         indexes = [models.Index(fields=["company", "name", "id"], name="opportunity_company_name")]
 
     def get_absolute_url(self) -> str:
-        return reverse("crm:opportunity_detail", args=[self.pk])
+        return reverse("activities:opportunity_detail", args=[self.pk])
 
     def __str__(self) -> str:
         return self.name
@@ -125,7 +125,7 @@ class WorkTicket(TenantModel):
         constraints = [models.UniqueConstraint("company", "number", name="work_ticket_number_unique_per_company")]
 
     def get_absolute_url(self) -> str:
-        return reverse("crm:work_ticket_detail", args=[self.pk])
+        return reverse("activities:work_ticket_detail", args=[self.pk])
 
     def __str__(self) -> str:
         return f"Work ticket #{self.number}"

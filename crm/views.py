@@ -3,19 +3,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.paginators import KeysFirstPaginator
 from accounts.search import text_search
-from accounts.tenancy import get_for_user, scoped
-from activities.selectors import Timeline, timeline_for_contact, timeline_for_record, timeline_page
+from accounts.tenancy import scoped
 
 from .models import Contact, Opportunity, Property, WorkTicket
 
 LIST_PAGE_SIZE = 25
-TIMELINE_PAGE_SIZE = 20
 
 
 def _page(request: HttpRequest, queryset: QuerySet[Any], size: int) -> Any:
@@ -29,7 +27,7 @@ def _search(request: HttpRequest, queryset: QuerySet[Any], q: str, spec: dict[st
                        company_id=getattr(request.user, "company_id", None))
 
 
-# What each list shows and searches; the detail pages share one template.
+# What each list shows and searches; the record pages (activities.records) use it for their crumbs.
 RECORD_KINDS: dict[str, dict[str, Any]] = {
     "contacts": {
         "list_url": "crm:contact_list",
@@ -78,13 +76,6 @@ def _list(request: HttpRequest, kind: str) -> HttpResponse:
     return render(request, f"crm/{kind}_list.html", context)
 
 
-def _detail(request: HttpRequest, record: Model, kind: str, timeline: Timeline, **extra: Any) -> HttpResponse:
-    page = timeline_page(timeline, per_page=TIMELINE_PAGE_SIZE, number=request.GET.get("page"),
-                         before=request.GET.get("before"), after=request.GET.get("after"))
-    context = {"record": record, "kind": kind, "spec": RECORD_KINDS[kind], "timeline": page, **extra}
-    return render(request, f"crm/{kind}_detail.html", context)
-
-
 @login_required
 def contact_list(request: HttpRequest) -> HttpResponse:
     return _list(request, "contacts")
@@ -103,34 +94,3 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def work_ticket_list(request: HttpRequest) -> HttpResponse:
     return _list(request, "work_tickets")
-
-
-@login_required
-def contact_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    contact = get_for_user(Contact.objects.prefetch_related("emails", "properties"), request.user, pk)
-    return _detail(request, contact, "contacts", timeline_for_contact(contact))
-
-
-@login_required
-def property_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    record = get_for_user(Property.objects.prefetch_related("contacts"), request.user, pk)
-    return _detail(
-        request,
-        record,
-        "properties",
-        timeline_for_record(record),
-        opportunities=record.opportunities.all(),
-        work_tickets=record.work_tickets.all(),
-    )
-
-
-@login_required
-def opportunity_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    record = get_for_user(Opportunity.objects.select_related("contact", "property"), request.user, pk)
-    return _detail(request, record, "opportunities", timeline_for_record(record))
-
-
-@login_required
-def work_ticket_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    record = get_for_user(WorkTicket.objects.select_related("property"), request.user, pk)
-    return _detail(request, record, "work_tickets", timeline_for_record(record))

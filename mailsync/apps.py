@@ -18,6 +18,26 @@ class MailsyncConfig(AppConfig):
 
         sync_requested.connect(_send_after_reconnect, sender=MailboxConnection,
                                dispatch_uid="mailsync.send_after_reconnect")
+        from activities import record_actions
+
+        record_actions.register("write-email", _write_email)
+
+
+def _write_email(record: Any, user: Any) -> Any:
+    """"Write email" on a record's page: to a contact, or regarding an opportunity, a property or a
+    work ticket (with that record's contacts as recipients)."""
+    from django.urls import reverse
+
+    from activities import regarding
+    from activities.record_actions import RecordAction
+    from crm.models import Contact
+
+    if isinstance(record, Contact):
+        return RecordAction("Write email", reverse("mailsync:compose_to_contact", args=[record.pk]))
+    if type(record) in regarding.BY_MODEL:
+        key = regarding.kind_of(record).key
+        return RecordAction("Write email", reverse("mailsync:compose_regarding", args=[key, record.pk]))
+    return None
 
 
 def _send_after_reconnect(sender: object, connection_id: Any, **kwargs: Any) -> None:

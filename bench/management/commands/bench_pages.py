@@ -174,10 +174,11 @@ def deep_pages(p: Picks) -> dict[str, Any]:
     each search finds at least the picked record, at any size."""
     from accounts.models import SyncRun
     from activities.models import Activity, ActivityContact
+    from activities.records import TIMELINE_PAGE_SIZE
     from activities.selectors import TimelineKey, unmatched_emails
     from calendarsync.models import Appointment
     from crm.models import Contact, Opportunity, Property, WorkTicket
-    from crm.views import LIST_PAGE_SIZE, TIMELINE_PAGE_SIZE
+    from crm.views import LIST_PAGE_SIZE
     from mailsync.models import OutboundEmail
     from mailsync.views import OUTBOX_PAGE_SIZE
 

@@ -1,0 +1,59 @@
+"""The record pages (a contact, a property, an opportunity, a work ticket): the record's facts and its
+timeline. They live here, above ``crm``, because a timeline is activities; the lists stay in ``crm``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from accounts.tenancy import get_for_user
+from crm.models import Contact, Opportunity, Property, WorkTicket
+from crm.views import RECORD_KINDS
+
+from .record_actions import actions_for
+from .selectors import Timeline, timeline_for_contact, timeline_for_record, timeline_page
+
+TIMELINE_PAGE_SIZE = 20
+
+
+def _detail(request: HttpRequest, record: Model, kind: str, timeline: Timeline, **extra: Any) -> HttpResponse:
+    page = timeline_page(timeline, per_page=TIMELINE_PAGE_SIZE, number=request.GET.get("page"),
+                         before=request.GET.get("before"), after=request.GET.get("after"))
+    context = {"record": record, "kind": kind, "spec": RECORD_KINDS[kind], "timeline": page,
+               "actions": actions_for(record, request.user), **extra}
+    return render(request, f"activities/records/{kind}_detail.html", context)
+
+
+@login_required
+def contact_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    contact = get_for_user(Contact.objects.prefetch_related("emails", "properties"), request.user, pk)
+    return _detail(request, contact, "contacts", timeline_for_contact(contact))
+
+
+@login_required
+def property_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    record = get_for_user(Property.objects.prefetch_related("contacts"), request.user, pk)
+    return _detail(
+        request,
+        record,
+        "properties",
+        timeline_for_record(record),
+        opportunities=record.opportunities.all(),
+        work_tickets=record.work_tickets.all(),
+    )
+
+
+@login_required
+def opportunity_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    record = get_for_user(Opportunity.objects.select_related("contact", "property"), request.user, pk)
+    return _detail(request, record, "opportunities", timeline_for_record(record))
+
+
+@login_required
+def work_ticket_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    record = get_for_user(WorkTicket.objects.select_related("property"), request.user, pk)
+    return _detail(request, record, "work_tickets", timeline_for_record(record))
