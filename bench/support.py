@@ -10,6 +10,7 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -29,7 +30,7 @@ from django.db import connections
 from django.utils import timezone
 
 from accounts.mailbox import SyncChoices, connect_mailbox
-from accounts.models import Company, MailboxConnection, User
+from accounts.models import Company, MailboxConnection, SyncRun, User
 from accounts.provider_registry import get_provider
 from accounts.signals import sync_requested
 from activities.models import Activity
@@ -224,6 +225,16 @@ def sync_dispatch_muted() -> Iterator[None]:
 
 
 
+def delete_company(company: Company) -> None:
+    """Everything a benchmark made for a company, then the company."""
+    Activity.objects.filter(company=company).delete()
+    SyncRun.objects.filter(connection__company=company).delete()
+    MailboxConnection.objects.filter(company=company).delete()
+    Contact.objects.filter(company=company).delete()
+    User.objects.filter(company=company).delete()
+    company.delete()
+
+
 # -- the database and the sandbox ---------------------------------------------------------------
 
 
@@ -278,13 +289,23 @@ class SandboxBench(BaseCommand):
             if not exists:
                 maintenance.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
 
-    @staticmethod
-    def delete_company(company: Company) -> None:
-        Activity.objects.filter(company=company).delete()
-        MailboxConnection.objects.filter(company=company).delete()
-        Contact.objects.filter(company=company).delete()
-        User.objects.filter(company=company).delete()
-        company.delete()
+    delete_company = staticmethod(lambda company: delete_company(company))
+
+    @contextmanager
+    def sandboxed(self, prefix: str) -> Iterator[tuple[Path, dict[str, str]]]:
+        """A sandbox of the benchmark's own in a scratch folder: the folder, and the settings that
+        point the product at the sandbox (stopped and removed afterwards)."""
+        from ops.demo_sandbox import sandbox_environment
+        from sandbox.runner import start_sandbox
+
+        with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+            root = Path(scratch)
+            self.sandbox = start_sandbox(ca_dir=root / "ca")
+            try:
+                yield root, sandbox_environment(base_url=self.sandbox.base_url, ca_path=self.sandbox.ca_path,
+                                                app_url="http://127.0.0.1:8000")
+            finally:
+                self.sandbox.stop()
 
     # -- setting up -----------------------------------------------------------------------------
 

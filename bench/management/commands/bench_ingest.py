@@ -39,10 +39,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.test.utils import override_settings
 
-from accounts.models import Company, MailboxConnection, SyncRun, User
+from accounts.models import Company, MailboxConnection, User
 from accounts.runs import RunCounts
 from activities.models import Activity
 from bench.ingest_corpus import CORPUS_SIZE, corpus
+from bench.support import delete_company
 from crm.models import Contact, ContactEmail
 from mailsync import capture
 from mailsync.mime import UnparseableMessage, parse_message
@@ -296,14 +297,7 @@ class Command(BaseCommand):
         shutil.rmtree(Path(settings.MEDIA_ROOT) / "attachments", ignore_errors=True)
         Path(settings.MAIL_SPOOL_DIR).mkdir(parents=True, exist_ok=True)
 
-    @staticmethod
-    def delete_company(company: Company) -> None:
-        Activity.objects.filter(company=company).delete()
-        SyncRun.objects.filter(connection__company=company).delete()
-        MailboxConnection.objects.filter(company=company).delete()
-        Contact.objects.filter(company=company).delete()
-        User.objects.filter(company=company).delete()
-        company.delete()
+    delete_company = staticmethod(delete_company)
 
     # -- databases ------------------------------------------------------------------------------
 

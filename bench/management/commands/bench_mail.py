@@ -35,7 +35,6 @@ import random
 import select
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -145,14 +144,7 @@ class Command(SandboxBench):
         self.rng = random.Random(options["seed"])  # noqa: S311 - reproducible test data, not secrets
         self.use_dedicated_database()
         self.tag = uuid.uuid4().hex[:8]
-        from ops.demo_sandbox import sandbox_environment
-        from sandbox.runner import start_sandbox
-
-        with tempfile.TemporaryDirectory(prefix="bench-mail-") as scratch:
-            root = Path(scratch)
-            self.sandbox = start_sandbox(ca_dir=root / "ca")
-            environment = sandbox_environment(base_url=self.sandbox.base_url, ca_path=self.sandbox.ca_path,
-                                              app_url="http://127.0.0.1:8000")
+        with self.sandboxed("bench-mail-") as (root, environment):
             # No web app runs here to receive provider notifications, so no push channels: they
             # are set up by a task of their own, not by the capture runs measured here.
             local = {"MEDIA_ROOT": str(root / "media"), "MAIL_SPOOL_DIR": str(root / "spool"), "PUSH_BASE_URL": ""}
@@ -170,7 +162,6 @@ class Command(SandboxBench):
             finally:
                 for worker in workers:
                     worker.stop()
-                self.sandbox.stop()
                 self.delete_company(self.company)
 
     def fill(self, mailboxes: list[Mailbox], count: int, factory: MailFactory) -> int:
