@@ -1,4 +1,6 @@
-"""Mailbox connections: connect, refuse, refresh, disconnect. One function per business action.
+"""Mailbox connections: connect, refuse, disconnect, ask for a sync. One function per business
+action; the grant's own life (renewal, "needs sign-in", revocation) is :mod:`accounts.grants`, and
+the reads the settings page needs are :mod:`accounts.selectors`.
 
 The sign-in itself is an OAuth authorization-code flow with PKCE at the provider; the state that
 ties the callback to the person who started it lives in :mod:`accounts.signin`.
@@ -6,29 +8,22 @@ ties the callback to the person who started it lives in :mod:`accounts.signin`.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import logging
-import uuid
 from dataclasses import dataclass
 from functools import partial
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from providers.base import Grant, MailboxIdentity, MailboxKind
-from providers.errors import AuthRevoked, ProviderError
 
-from .crypto import decrypt_json, encrypt_json
-from .models import MailboxConnection, SyncRun, User
-from .provider_registry import get_provider
+from .grants import end_grant_unless_held, load_grant, store_grant
+from .models import MailboxConnection, User
 from .signals import sync_requested
 
 log = logging.getLogger(__name__)
 
-REFRESH_LEEWAY_SECONDS = 300
-SYNC_INTERVAL = dt.timedelta(hours=1)
 
 REFUSED_KINDS = {
     MailboxKind.SHARED: "a shared mailbox",
@@ -74,45 +69,6 @@ class SyncChoices:
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> SyncChoices:
         return cls(**{**data, "shared_with": tuple(data["shared_with"])})  # type: ignore[arg-type]
-
-
-def spread_offset(connection_id: object) -> dt.timedelta:
-    """A stable minute-of-the-hour per connection, so hourly syncs spread over the hour."""
-    digest = hashlib.sha256(str(connection_id).encode()).digest()
-    return dt.timedelta(seconds=int.from_bytes(digest[:4], "big") % 3600)
-
-
-def next_hourly_sync(connection: MailboxConnection, after: dt.datetime) -> dt.datetime:
-    hour = after.replace(minute=0, second=0, microsecond=0)
-    candidate = hour + spread_offset(connection.pk)
-    return candidate if candidate > after else candidate + SYNC_INTERVAL
-
-
-def get_connection(user: User) -> MailboxConnection | None:
-    return MailboxConnection.objects.filter(user=user).prefetch_related("shared_with").first()
-
-
-def latest_runs(connection: MailboxConnection) -> list[SyncRun]:
-    """The latest run of each kind, for the status panel."""
-    runs = []
-    for kind in SyncRun.Kind:
-        run = SyncRun.objects.filter(connection=connection, kind=kind).first()
-        if run is not None:
-            runs.append(run)
-    return runs
-
-
-def needs_signin(user: User, choices: SyncChoices) -> bool:
-    """Saving these choices must go through the provider's sign-in first."""
-    if not choices.wants_sync:
-        return False
-    connection = get_connection(user)
-    return (
-        connection is None
-        or not connection.is_connected
-        or connection.provider != choices.provider
-        or connection.mailbox_address.lower() != choices.mailbox_address.lower()
-    )
 
 
 def _apply_choices(connection: MailboxConnection, choices: SyncChoices) -> None:
@@ -194,7 +150,7 @@ def connect_mailbox(
         _check_identity(user=user, choices=choices, identity=identity)
         with transaction.atomic():
             connection = MailboxConnection.objects.select_for_update().filter(user=user).first()
-            previous_grant = _load_grant(connection) if connection and connection.grant_ciphertext else None
+            previous_grant = load_grant(connection) if connection and connection.grant_ciphertext else None
             previous_provider = connection.provider if connection else None
             previous_account_id = connection.provider_account_id if connection else ""
             previous_address = connection.mailbox_address if connection else ""
@@ -214,7 +170,7 @@ def connect_mailbox(
             connection.last_error_at = None
             connection.next_sync_at = timezone.now()
             _apply_choices(connection, choices)
-            _store_grant(connection, grant)
+            store_grant(connection, grant)
             connection.save()
             _set_shared_with(connection, choices)
             if previous_grant is not None and previous_provider and not same_mailbox:
@@ -242,7 +198,7 @@ def connect_mailbox(
 def disconnect_mailbox(*, connection: MailboxConnection) -> None:
     """Stop syncing: end the grant at the provider (unless another connection of ours holds the
     same provider account), delete it here. Imported activities stay."""
-    grant = _load_grant(connection) if connection.grant_ciphertext else None
+    grant = load_grant(connection) if connection.grant_ciphertext else None
     provider, account_id, address = connection.provider, connection.provider_account_id, connection.mailbox_address
     connection.grant_ciphertext = ""
     connection.token_expires_at = None
@@ -276,97 +232,3 @@ def request_sync(*, connection: MailboxConnection, trigger: str = "manual") -> N
     )
 
 
-def fresh_grant(*, connection_id: uuid.UUID | str, force: bool = False) -> Grant:
-    """A grant whose access token is good for a few more minutes, refreshing (and saving the
-    rotated refresh token) when needed, or always with ``force`` (the provider refused the access
-    token). The row lock makes concurrent workers refresh once: with rotation, a second refresh
-    with the old refresh token would fail."""
-    with transaction.atomic():
-        connection = MailboxConnection.objects.select_for_update().get(pk=connection_id)
-        if connection.state != MailboxConnection.State.CONNECTED or not connection.grant_ciphertext:
-            raise AuthRevoked("not connected")
-        grant = _load_grant(connection)
-        if not force and not grant.expires_within(REFRESH_LEEWAY_SECONDS):
-            return grant
-        try:
-            grant = get_provider(connection.provider).refresh(grant)
-        except AuthRevoked as exc:
-            _mark_needs_signin(connection, exc.user_message)
-            return_error: ProviderError = exc
-        else:
-            _store_grant(connection, grant)
-            connection.save(update_fields=["grant_ciphertext", "token_expires_at", "updated_at"])
-            return grant
-    raise return_error
-
-
-def mark_needs_signin(*, connection_id: uuid.UUID | str, message: str) -> None:
-    with transaction.atomic():
-        connection = MailboxConnection.objects.select_for_update().get(pk=connection_id)
-        _mark_needs_signin(connection, message)
-
-
-def _mark_needs_signin(connection: MailboxConnection, message: str) -> None:
-    # One state, one message: runs that were going to resume won't until the user signs in again.
-    SyncRun.objects.filter(connection=connection, outcome=SyncRun.Outcome.RETRYING).update(
-        outcome=SyncRun.Outcome.FAILED, error=message)
-    connection.state = MailboxConnection.State.NEEDS_SIGNIN
-    connection.grant_ciphertext = ""
-    connection.token_expires_at = None
-    connection.last_error = message
-    connection.last_error_at = timezone.now()
-    connection.save(
-        update_fields=["state", "grant_ciphertext", "token_expires_at", "last_error", "last_error_at", "updated_at"]
-    )
-
-
-def _store_grant(connection: MailboxConnection, grant: Grant) -> None:
-    connection.grant_ciphertext = encrypt_json(
-        {
-            "data": grant.data,
-            "access_token": grant.access_token,
-            "expires_at": grant.expires_at.isoformat(),
-            "scopes": list(grant.scopes),
-        }
-    )
-    connection.token_expires_at = grant.expires_at
-
-
-def _load_grant(connection: MailboxConnection) -> Grant:
-    stored = decrypt_json(connection.grant_ciphertext)
-    return Grant(
-        data=stored["data"],
-        access_token=stored["access_token"],
-        expires_at=dt.datetime.fromisoformat(stored["expires_at"]),
-        scopes=tuple(stored["scopes"]),
-    )
-
-
-def _holding(*, provider: str, account_id: str, address: str) -> QuerySet[MailboxConnection]:
-    """Connections of that provider account: by its stable id (Google's ``sub``, Microsoft's object
-    id), which survives a change of address and is what an alias signs in as; by address too, for
-    rows connected before the id was recorded."""
-    same_account = Q(mailbox_address__iexact=address)
-    if account_id:
-        same_account |= Q(provider_account_id=account_id)
-    return MailboxConnection.objects.filter(same_account, provider=provider)
-
-
-def end_grant_unless_held(*, provider: str, grant: Grant, account_id: str, address: str) -> None:
-    """End a grant we no longer keep, at the provider where it allows that, unless a connection of
-    ours holds a grant of the same provider account.
-
-    This is the one rule for every revocation (a refused sign-in, a replaced mailbox, a
-    disconnect). Google's revoke ends the whole grant of that Google account for this app, not
-    just the token sent: refusing an alias (jim@ signs in as james@) or a mailbox already
-    connected to someone else by revoking the new grant would sign the existing connection out
-    too. Such a grant is only dropped here (it was never stored); the provider account stays
-    granted, as it was before the attempt."""
-    if _holding(provider=provider, account_id=account_id, address=address).exclude(grant_ciphertext="").exists():
-        log.info("grant not revoked: its provider account is held by a connection", extra={"provider": provider})
-        return
-    try:
-        get_provider(provider).revoke(grant)
-    except ProviderError as exc:
-        # The grant is deleted here whatever the provider says; note it for operators.
-        log.warning("revoking a grant failed: %s", exc.__class__.__name__)

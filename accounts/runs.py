@@ -28,7 +28,7 @@ from providers.base import Grant
 from providers.errors import AccessTokenRejected, AuthRevoked, ProviderError
 from providers.http import BACKOFF_CAP
 
-from .mailbox import fresh_grant, mark_needs_signin
+from .grants import fresh_grant, mark_needs_signin
 from .models import MailboxConnection, SyncRun
 
 OUR_FAULT = "Something went wrong on our side; we are looking into it."

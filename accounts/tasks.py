@@ -4,7 +4,8 @@ from celery import shared_task
 
 from providers.errors import ProviderError
 
-from .mailbox import fresh_grant, request_sync
+from .grants import fresh_grant
+from .mailbox import request_sync
 from .models import MailboxConnection, PushChannel
 from .push import ensure_channel
 

@@ -16,14 +16,12 @@ from .mailbox import (
     SyncChoices,
     connect_mailbox,
     disconnect_own_mailbox,
-    get_connection,
-    latest_runs,
-    needs_signin,
     request_sync,
     update_sync_settings,
 )
 from .models import MailboxConnection, User
 from .provider_registry import get_provider
+from .selectors import get_connection, latest_runs, needs_signin
 from .services import update_profile
 from .signin import SignInStateInvalid, new_state, remember_signin, take_signin
 

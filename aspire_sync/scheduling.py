@@ -3,6 +3,8 @@ hour so the load is spread; "Sync now" and provider push notifications make it d
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -10,7 +12,6 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
-from accounts.mailbox import next_hourly_sync
 from accounts.models import MailboxConnection, SyncRun
 from accounts.runs import interrupted, lapsed_leases
 from accounts.signals import sync_requested
@@ -18,6 +19,19 @@ from calendarsync.tasks import sync_calendar
 from mailsync.tasks import capture_mailbox
 
 BATCH = 500
+SYNC_INTERVAL = dt.timedelta(hours=1)
+
+
+def spread_offset(connection_id: object) -> dt.timedelta:
+    """A stable minute-of-the-hour per connection, so hourly syncs spread over the hour."""
+    digest = hashlib.sha256(str(connection_id).encode()).digest()
+    return dt.timedelta(seconds=int.from_bytes(digest[:4], "big") % 3600)
+
+
+def next_hourly_sync(connection: MailboxConnection, after: dt.datetime) -> dt.datetime:
+    hour = after.replace(minute=0, second=0, microsecond=0)
+    candidate = hour + spread_offset(connection.pk)
+    return candidate if candidate > after else candidate + SYNC_INTERVAL
 
 
 def dispatch_due(*, trigger: str = "schedule") -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from accounts.mailbox import _load_grant, _store_grant
+from accounts.grants import load_grant, store_grant
 from accounts.models import MailboxConnection, SyncRun, User
 from calendarsync.tasks import sync_calendar
 from mailsync.capture import run_capture
@@ -136,7 +136,7 @@ def test_a_refused_renewal_needs_sign_in_and_says_one_thing(
                            outcome=SyncRun.Outcome.RETRYING, error="Aspire is renewing its access to this mailbox")
     providers_on_sandbox.control("POST", "/faults", json={"kind": "invalid_grant", "account": "bob@greenleaf.example"})
     connection = MailboxConnection.objects.get(pk=mailbox.pk)
-    _store_grant(connection, dataclasses.replace(_load_grant(connection), expires_at=dt.datetime.now(dt.UTC)))
+    store_grant(connection, dataclasses.replace(load_grant(connection), expires_at=dt.datetime.now(dt.UTC)))
     connection.save()
 
     result, countdowns = run_task(kind, mailbox, monkeypatch)

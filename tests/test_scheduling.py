@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from accounts.mailbox import next_hourly_sync, spread_offset
 from accounts.models import Company, MailboxConnection, User
 from activities.models import Activity
-from aspire_sync.scheduling import dispatch_due
+from aspire_sync.scheduling import dispatch_due, next_hourly_sync, spread_offset
 from sandbox.runner import SandboxProcess
 from tests.conftest import client_for
 from tests.mailboxes import connected_mailbox, drop, mime

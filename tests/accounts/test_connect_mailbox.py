@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from accounts import grants
 from accounts import mailbox as mailbox_services
 from accounts.crypto import decrypt_json
-from accounts.mailbox import fresh_grant
+from accounts.grants import fresh_grant
 from accounts.models import MailboxConnection, User
 from accounts.provider_registry import get_provider
 from activities.models import Activity
@@ -256,10 +257,10 @@ def test_refresh_before_expiry_saves_the_rotated_token(providers_on_sandbox: San
     mailbox_account(providers_on_sandbox, "microsoft", "bob@greenleaf.example")
     connect(client_for(bob), providers_on_sandbox, bob, "microsoft", "bob@greenleaf.example")
     connection = MailboxConnection.objects.get(user=bob)
-    before = mailbox_services._load_grant(connection)
+    before = grants.load_grant(connection)
     assert fresh_grant(connection_id=connection.pk) == before  # an hour left: no refresh
 
-    monkeypatch.setattr(mailbox_services, "REFRESH_LEEWAY_SECONDS", 4 * 3600)  # "about to expire"
+    monkeypatch.setattr(grants, "REFRESH_LEEWAY_SECONDS", 4 * 3600)  # "about to expire"
     after = fresh_grant(connection_id=connection.pk)
     assert after.access_token != before.access_token
     connection.refresh_from_db()
@@ -279,7 +280,7 @@ def test_a_revoked_grant_puts_the_connection_in_needs_sign_in(provider: str, pro
     connection = MailboxConnection.objects.get(user=bob)
     providers_on_sandbox.control("POST", "/faults", json={"kind": "invalid_grant",
                                                           "account": "bob@greenleaf.example"})
-    monkeypatch.setattr(mailbox_services, "REFRESH_LEEWAY_SECONDS", 4 * 3600)
+    monkeypatch.setattr(grants, "REFRESH_LEEWAY_SECONDS", 4 * 3600)
     with pytest.raises(AuthRevoked):
         fresh_grant(connection_id=connection.pk)
     connection.refresh_from_db()

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from accounts.mailbox import _load_grant, _store_grant
+from accounts.grants import load_grant, store_grant
 from accounts.models import MailboxConnection, SyncRun, User
 from calendarsync.models import CalendarSyncState
 from calendarsync.tasks import sync_calendar
@@ -56,8 +56,8 @@ def test_no_retry_for_a_missing_connection_or_revoked_access(
     providers_on_sandbox.control("POST", "/faults", json={"kind": "invalid_grant", "account": "bob@greenleaf.example"})
     # Make the stored access token due for refresh, so the refused refresh is met at once.
     connection = MailboxConnection.objects.get(pk=bob_calendar.pk)
-    grant = _load_grant(connection)
-    _store_grant(connection, dataclasses.replace(grant, expires_at=dt.datetime.now(dt.UTC)))
+    grant = load_grant(connection)
+    store_grant(connection, dataclasses.replace(grant, expires_at=dt.datetime.now(dt.UTC)))
     connection.save()
     assert sync_calendar.apply(args=(str(bob_calendar.pk),)).get() == "failed: AuthRevoked"
     connection.refresh_from_db()

@@ -260,7 +260,7 @@ def delete_folder(sandbox: SandboxProcess, connection: MailboxConnection, folder
     """As the user would, in their mail client."""
     import requests
 
-    from accounts.mailbox import fresh_grant
+    from accounts.grants import fresh_grant
 
     token = fresh_grant(connection_id=connection.pk).access_token
     session = requests.Session()

@@ -13,7 +13,7 @@ import pytest
 import requests
 from django.db import connection as db_connection
 
-from accounts.mailbox import fresh_grant
+from accounts.grants import fresh_grant
 from accounts.models import MailboxConnection, User
 from activities.models import Activity, EmailAttachment
 from crm.models import Contact, ContactEmail

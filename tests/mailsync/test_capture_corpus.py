@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from accounts.mailbox import fresh_grant
+from accounts.grants import fresh_grant
 from accounts.models import MailboxConnection, User
 from accounts.provider_registry import get_provider
 from activities.models import Activity

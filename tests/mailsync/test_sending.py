@@ -21,8 +21,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from accounts import mailbox as mailbox_services
-from accounts.mailbox import fresh_grant
+from accounts import grants as mailbox_services
+from accounts.grants import fresh_grant
 from accounts.models import MailboxConnection, User
 from accounts.provider_registry import get_provider
 from activities.models import Activity

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from accounts.mailbox import fresh_grant
+from accounts.grants import fresh_grant
 from accounts.models import User
 from accounts.provider_registry import get_provider
 from activities.models import Activity

@@ -47,7 +47,7 @@ from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
-from accounts.mailbox import fresh_grant
+from accounts.grants import fresh_grant
 from accounts.models import Company, MailboxConnection, SyncRun
 from accounts.provider_registry import get_provider
 from bench.support import (

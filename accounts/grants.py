@@ -1,0 +1,119 @@
+"""A connection's grant: kept encrypted, renewed before it expires, ended when it is no longer ours,
+and what happens when the provider refuses it ("needs sign-in")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from providers.base import Grant
+from providers.errors import AuthRevoked, ProviderError
+
+from .crypto import decrypt_json, encrypt_json
+from .models import MailboxConnection, SyncRun
+from .provider_registry import get_provider
+
+log = logging.getLogger(__name__)
+
+REFRESH_LEEWAY_SECONDS = 300
+
+
+def fresh_grant(*, connection_id: uuid.UUID | str, force: bool = False) -> Grant:
+    """A grant whose access token is good for a few more minutes, refreshing (and saving the
+    rotated refresh token) when needed, or always with ``force`` (the provider refused the access
+    token). The row lock makes concurrent workers refresh once: with rotation, a second refresh
+    with the old refresh token would fail."""
+    with transaction.atomic():
+        connection = MailboxConnection.objects.select_for_update().get(pk=connection_id)
+        if connection.state != MailboxConnection.State.CONNECTED or not connection.grant_ciphertext:
+            raise AuthRevoked("not connected")
+        grant = load_grant(connection)
+        if not force and not grant.expires_within(REFRESH_LEEWAY_SECONDS):
+            return grant
+        try:
+            grant = get_provider(connection.provider).refresh(grant)
+        except AuthRevoked as exc:
+            _mark_needs_signin(connection, exc.user_message)
+            return_error: ProviderError = exc
+        else:
+            store_grant(connection, grant)
+            connection.save(update_fields=["grant_ciphertext", "token_expires_at", "updated_at"])
+            return grant
+    raise return_error
+
+
+def mark_needs_signin(*, connection_id: uuid.UUID | str, message: str) -> None:
+    with transaction.atomic():
+        connection = MailboxConnection.objects.select_for_update().get(pk=connection_id)
+        _mark_needs_signin(connection, message)
+
+
+def _mark_needs_signin(connection: MailboxConnection, message: str) -> None:
+    # One state, one message: runs that were going to resume won't until the user signs in again.
+    SyncRun.objects.filter(connection=connection, outcome=SyncRun.Outcome.RETRYING).update(
+        outcome=SyncRun.Outcome.FAILED, error=message)
+    connection.state = MailboxConnection.State.NEEDS_SIGNIN
+    connection.grant_ciphertext = ""
+    connection.token_expires_at = None
+    connection.last_error = message
+    connection.last_error_at = timezone.now()
+    connection.save(
+        update_fields=["state", "grant_ciphertext", "token_expires_at", "last_error", "last_error_at", "updated_at"]
+    )
+
+
+def store_grant(connection: MailboxConnection, grant: Grant) -> None:
+    connection.grant_ciphertext = encrypt_json(
+        {
+            "data": grant.data,
+            "access_token": grant.access_token,
+            "expires_at": grant.expires_at.isoformat(),
+            "scopes": list(grant.scopes),
+        }
+    )
+    connection.token_expires_at = grant.expires_at
+
+
+def load_grant(connection: MailboxConnection) -> Grant:
+    stored = decrypt_json(connection.grant_ciphertext)
+    return Grant(
+        data=stored["data"],
+        access_token=stored["access_token"],
+        expires_at=dt.datetime.fromisoformat(stored["expires_at"]),
+        scopes=tuple(stored["scopes"]),
+    )
+
+
+def _holding(*, provider: str, account_id: str, address: str) -> QuerySet[MailboxConnection]:
+    """Connections of that provider account: by its stable id (Google's ``sub``, Microsoft's object
+    id), which survives a change of address and is what an alias signs in as; by address too, for
+    rows connected before the id was recorded."""
+    same_account = Q(mailbox_address__iexact=address)
+    if account_id:
+        same_account |= Q(provider_account_id=account_id)
+    return MailboxConnection.objects.filter(same_account, provider=provider)
+
+
+def end_grant_unless_held(*, provider: str, grant: Grant, account_id: str, address: str) -> None:
+    """End a grant we no longer keep, at the provider where it allows that, unless a connection of
+    ours holds a grant of the same provider account.
+
+    This is the one rule for every revocation (a refused sign-in, a replaced mailbox, a
+    disconnect). Google's revoke ends the whole grant of that Google account for this app, not
+    just the token sent: refusing an alias (jim@ signs in as james@) or a mailbox already
+    connected to someone else by revoking the new grant would sign the existing connection out
+    too. Such a grant is only dropped here (it was never stored); the provider account stays
+    granted, as it was before the attempt."""
+    if _holding(provider=provider, account_id=account_id, address=address).exclude(grant_ciphertext="").exists():
+        log.info("grant not revoked: its provider account is held by a connection", extra={"provider": provider})
+        return
+    try:
+        get_provider(provider).revoke(grant)
+    except ProviderError as exc:
+        # The grant is deleted here whatever the provider says; note it for operators.
+        log.warning("revoking a grant failed: %s", exc.__class__.__name__)
