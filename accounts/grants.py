@@ -4,6 +4,7 @@ and what happens when the provider refuses it ("needs sign-in")."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import uuid
 
@@ -16,6 +17,7 @@ from providers.errors import AuthRevoked, ProviderError
 
 from .crypto import decrypt_json, encrypt_json
 from .models import MailboxConnection, SyncRun
+from .notices import notify_needs_signin
 from .provider_registry import get_provider
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,10 @@ def mark_needs_signin(*, connection_id: uuid.UUID | str, message: str) -> None:
 
 
 def _mark_needs_signin(connection: MailboxConnection, message: str) -> None:
+    """The one place a connection goes to "needs sign-in". The caller holds its row lock, so the
+    state read here is the one being replaced: the user is emailed once per transition (after the
+    commit), not once per run that finds the grant refused."""
+    newly = connection.state == MailboxConnection.State.CONNECTED
     # One state, one message: runs that were going to resume won't until the user signs in again.
     SyncRun.objects.filter(connection=connection, outcome=SyncRun.Outcome.RETRYING).update(
         outcome=SyncRun.Outcome.FAILED, error=message)
@@ -65,6 +71,9 @@ def _mark_needs_signin(connection: MailboxConnection, message: str) -> None:
     connection.save(
         update_fields=["state", "grant_ciphertext", "token_expires_at", "last_error", "last_error_at", "updated_at"]
     )
+    if newly:
+        # robust: a mail server that is down is logged and must not fail the run that found this.
+        transaction.on_commit(functools.partial(notify_needs_signin, connection_id=connection.pk), robust=True)
 
 
 def store_grant(connection: MailboxConnection, grant: Grant) -> None:

@@ -177,6 +177,8 @@ class MailboxConnection(TenantModel):
     next_sync_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # When a company admin last asked the user to reconnect (Sync health): at most once an hour.
+    reconnect_asked_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -275,3 +275,33 @@ def handle_gmail_push(*, authorization: str, body: bytes) -> bool:
         return False
     request_sync(connection=connection, trigger="push")
     return True
+
+
+# -- what Sync health shows ------------------------------------------------------------------------
+
+
+def describe_channel(connection: MailboxConnection, purpose: str, channel: PushChannel | None,
+                     *, now: dt.datetime) -> tuple[bool, str]:
+    """A push channel's state in plain words for a company admin, and whether it is working.
+    Push only speeds things up: without it the connection still syncs every hour."""
+    if not wants_push(connection, purpose):
+        if not connection.is_connected:
+            return False, "Stopped until the mailbox is connected"
+        wanted = connection.sync_email and connection.sync_aspire_folder if purpose == Purpose.MAIL else (
+            connection.sync_calendar)
+        return (True, "Not used: hourly sync") if wanted else (True, "Off")
+    if channel is None or not channel.channel_id or channel.expires_at is None:
+        if channel is not None and channel.failed_at is not None:
+            return False, f"Set-up failed {_when(channel.failed_at)}; tried again within {_hours(RETRY_AFTER)} hours"
+        return True, "Set up at the next sync"
+    if channel.expires_at <= now:
+        return False, f"Expired {_when(channel.expires_at)}; renewed at the next sync"
+    return True, f"Active until {_when(channel.expires_at)}"
+
+
+def _when(moment: dt.datetime) -> str:
+    return timezone.localtime(moment).strftime("%b %-d, %-I:%M %p")
+
+
+def _hours(delta: dt.timedelta) -> int:
+    return int(delta.total_seconds() // 3600)

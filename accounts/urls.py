@@ -9,6 +9,9 @@ urlpatterns = [
     path("settings/mailbox/sync-now/", views.mailbox_sync_now, name="mailbox_sync_now"),
     path("settings/mailbox/reconnect/", views.mailbox_reconnect, name="mailbox_reconnect"),
     path("settings/mailbox/disconnect/", views.mailbox_disconnect, name="mailbox_disconnect"),
+    path("sync-health/", views.sync_health_page, name="sync_health"),
+    path("sync-health/<uuid:connection_id>/ask-to-reconnect/", views.sync_health_ask_to_reconnect,
+         name="sync_health_ask_to_reconnect"),
     # Where the providers push (accounts.push): one view per kind of sender, for mail and calendar.
     path("hooks/microsoft/mail/", hooks.graph_notifications, name="hook_microsoft_mail"),
     path("hooks/microsoft/calendar/", hooks.graph_notifications, name="hook_microsoft_calendar"),

@@ -4,8 +4,10 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from providers.errors import ProviderError, SignInCancelled
@@ -20,10 +22,19 @@ from .mailbox import (
     update_sync_settings,
 )
 from .models import MailboxConnection, User
+from .notices import (
+    MAIL_FAILURES,
+    RECONNECT_ASK_INTERVAL,
+    ReconnectNotNeeded,
+    ask_to_reconnect,
+    reconnect_ask_available_at,
+)
 from .provider_registry import get_provider
-from .selectors import get_connection, latest_runs, needs_signin
+from .push import push_enabled
+from .selectors import get_connection, latest_runs, needs_signin, sync_health
 from .services import update_profile
 from .signin import SignInStateInvalid, new_state, remember_signin, take_signin
+from .tenancy import get_for_user
 
 log = logging.getLogger(__name__)
 
@@ -164,3 +175,47 @@ def mailbox_disconnect(request: HttpRequest) -> HttpResponse:
         messages.success(request, DISCONNECTED)
         return redirect("accounts:settings")
     return render(request, "accounts/disconnect.html", {"connection": connection})
+
+
+# -- Sync health: the company admin's view of everyone's connection ----------------------------
+
+
+def _company_admin(request: HttpRequest) -> User:
+    user: User = request.user  # type: ignore[assignment]
+    if not user.is_company_admin:
+        raise PermissionDenied("Sync health is for company admins.")
+    return user
+
+
+@login_required
+@require_GET
+def sync_health_page(request: HttpRequest) -> HttpResponse:
+    admin = _company_admin(request)
+    return render(request, "accounts/sync_health.html", {
+        "rows": sync_health(admin), "push_enabled": push_enabled(),
+        "ask_interval_minutes": int(RECONNECT_ASK_INTERVAL.total_seconds() // 60),
+    })
+
+
+@login_required
+@require_POST
+def sync_health_ask_to_reconnect(request: HttpRequest, connection_id: str) -> HttpResponse:
+    admin = _company_admin(request)
+    connection = get_for_user(MailboxConnection.objects.select_related("user"), admin, connection_id)
+    name = connection.user
+    try:
+        sent = ask_to_reconnect(admin=admin, connection=connection)
+    except ReconnectNotNeeded:
+        messages.info(request, f"{name}'s mailbox is connected: there is nothing to reconnect.")
+    except MAIL_FAILURES as exc:
+        log.warning("reconnect request for connection %s not sent: %s", connection.pk, exc.__class__.__name__)
+        messages.error(request, f"The email to {name} could not be sent. Please try again in a few minutes.")
+    else:
+        if sent:
+            messages.success(request, f"Asked {name} to reconnect: an email with a link to their Settings is on "
+                                      f"its way to {connection.user.email}.")
+        else:
+            available = reconnect_ask_available_at(connection)
+            when = f" You can ask again after {timezone.localtime(available):%-I:%M %p}." if available else ""
+            messages.info(request, f"{name} was already asked to reconnect within the last hour.{when}")
+    return redirect("accounts:sync_health")

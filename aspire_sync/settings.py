@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 import environ
@@ -36,6 +37,11 @@ def env_bool(name: str, *, default: bool) -> bool:
     if raw.lower() in _FALSE:
         return False
     raise ImproperlyConfigured(f"{name} must be true or false (yes/no, on/off, 1/0 also work), not {raw!r}.")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def env_secret(name: str, *, default: str = "") -> str:
@@ -117,6 +123,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.signin_banner",
             ],
         },
     },
@@ -156,8 +163,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Password-reset links (sent from the admin) go out by email: the console locally, SMTP in production
-# (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS).
+# Mail Aspire sends (password-reset links from the admin, "needs sign-in" and "please reconnect"
+# notices) goes through Django's email backend: the console locally (it prints in `make demo`'s
+# output), SMTP in production. Either one URL, EMAIL_URL (django-environ's form:
+# smtp+tls://user:password@host:587, smtps://user:password@host:465, consolemail://), or the separate
+# EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend" if DEBUG
                         else "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
@@ -165,6 +175,18 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = False
+if _email_url := env_secret("EMAIL_URL"):  # it may carry the SMTP password
+    if os.environ.get("EMAIL_BACKEND"):
+        raise ImproperlyConfigured("Set EMAIL_URL or EMAIL_BACKEND, not both.")
+    _email = environ.Env.email_url_config(_email_url)  # an unknown scheme is refused (ImproperlyConfigured)
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST = _email.get("EMAIL_HOST") or EMAIL_HOST
+    EMAIL_PORT = int(_email.get("EMAIL_PORT") or EMAIL_PORT)
+    EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+    EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+    EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+    EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Aspire <no-reply@localhost>")
 
 LANGUAGE_CODE = "en-us"
@@ -226,6 +248,9 @@ CONTENT_SECURITY_POLICY = {
 # local provider sandbox and trust its CA through PROVIDER_CA_BUNDLE (verification stays on).
 PROVIDER_CA_BUNDLE = env.str("PROVIDER_CA_BUNDLE", default="") or None
 OAUTH_REDIRECT_URI = env.str("OAUTH_REDIRECT_URI", default="http://127.0.0.1:8000/settings/mailbox/callback/")
+# Where people open Aspire, for the links in the mail it sends; by default the origin of the
+# sign-in callback above, which is already the public address.
+SITE_URL = (env.str("SITE_URL", default="") or _origin(OAUTH_REDIRECT_URI)).rstrip("/")
 OAUTH_SIGNIN_TTL_SECONDS = 600
 MICROSOFT_CLIENT_ID = env.str("MICROSOFT_CLIENT_ID", default="")
 MICROSOFT_CLIENT_SECRET = env_secret("MICROSOFT_CLIENT_SECRET")
