@@ -68,3 +68,29 @@ def test_reading_the_settings_makes_no_folders(tmp_path: Path) -> None:
                    env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "aspire_sync.settings",
                         "DATABASE_URL": f"sqlite:///{database}", "CELERY_BROKER_DIR": str(broker)})
     assert database.parent.is_dir() and (broker / "queue").is_dir() and (broker / "processed").is_dir()
+
+
+def test_mail_is_configured_by_one_url() -> None:
+    result = read_settings({"EMAIL_URL": "smtp+tls://aspire:s%40cret@mail.example:587"},
+                           "(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_HOST_USER, s.EMAIL_HOST_PASSWORD,"
+                           " s.EMAIL_USE_TLS)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr(("django.core.mail.backends.smtp.EmailBackend", "mail.example", 587,
+                                          "aspire", "s@cret", True))
+    console = read_settings({"EMAIL_URL": "consolemail://"}, "s.EMAIL_BACKEND")
+    assert console.stdout.strip() == repr("django.core.mail.backends.console.EmailBackend")
+
+
+@pytest.mark.parametrize("env", [{"EMAIL_URL": "carrier-pigeon://coop"},
+                                 {"EMAIL_URL": "consolemail://", "EMAIL_BACKEND": "x.EmailBackend"}])
+def test_a_bad_mail_url_is_refused(env: dict[str, str]) -> None:
+    result = read_settings(env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+
+
+def test_links_in_mail_point_at_the_public_address() -> None:
+    result = read_settings({"OAUTH_REDIRECT_URI": "https://crm.example/settings/mailbox/callback/"}, "s.SITE_URL")
+    assert result.stdout.strip() == repr("https://crm.example")
+    result = read_settings({"SITE_URL": "https://aspire.example/"}, "s.SITE_URL")
+    assert result.stdout.strip() == repr("https://aspire.example")
