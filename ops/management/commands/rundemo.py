@@ -144,6 +144,8 @@ class Command(BaseCommand):
         for login in DEMO_LOGINS:
             self.stdout.write(f"  {login.email:<28} {login.role:<38} {login.company}")
         self.stdout.write(f"Admin: http://127.0.0.1:{port}/admin/")
+        if settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
+            self.stdout.write("Mail Aspire sends (password resets, needs sign-in, Ask to reconnect) is printed here.")
         self.stdout.write(
             f"\nThe demo's mailboxes, in the provider sandbox (sign-in password {SANDBOX_PASSWORD}, one-time "
             f"code {MFA_CODE}). Each page is the mail client: Move to Aspire files a message in the Aspire folder."
