@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from accounts import grants
 from accounts.models import Company, MailboxConnection, PushChannel, SyncRun, User
+from accounts.selectors import sync_health
+from bench.company_data import CompanyGenerator, Size
 from mailsync.capture import run_capture
 from providers.errors import AuthRevoked
 from sandbox.runner import SandboxProcess
@@ -237,3 +239,23 @@ def test_sync_health_makes_the_same_queries_for_a_company_three_times_the_size(
         assert "Active until" in page and "Needs sign-in" in page and "Never connected a mailbox." in page
         counts.append(len(captured))
     assert counts[0] == counts[1], counts
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(db_connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_the_latest_runs_are_read_from_the_index_not_by_scanning_the_companys_runs() -> None:
+    size = Size(users=10, contacts=10, properties=5, opportunities=5, work_tickets=5, activities=50,
+                heavy_contacts=1, heavy_activities=10, unmatched=5, outbound=5, appointments=10, sync_runs=20_000)
+    picks = CompanyGenerator(name="Health plans", size=size, seed=5, log=lambda _: None).generate()
+    with db_connection.cursor() as cursor:
+        cursor.execute("ANALYZE accounts_syncrun")
+    with CaptureQueriesContext(db_connection) as captured:
+        rows = sync_health(User.objects.get(pk=picks.admin))
+    assert len(rows) == 10
+    (users_sql,) = [q["sql"] for q in captured.captured_queries if "accounts_syncrun" in q["sql"]]
+    with db_connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + users_sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan on accounts_syncrun" not in plan, plan
+    # Four lookups (latest mail and calendar run: outcome and time), each an index scan of one row.
+    assert plan.count("Scan using") >= 4 and plan.count("on accounts_syncrun") == 4, plan

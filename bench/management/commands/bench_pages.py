@@ -118,6 +118,7 @@ def pages_for(p: Picks, deep: dict[str, Any]) -> list[Page]:
         Page("Write email to a contact", "viewer", f"/mail/compose/contact/{p.contact}/", 2),
         Page("Write email regarding a property", "viewer", f"/mail/compose/property/{p.property}/", 1),
         Page("Settings", "viewer", "/settings/", 1),
+        Page("Sync health", "admin", "/sync-health/", 1),
         Page("Calendar, own week", "viewer", "/calendar/", 6),
         Page("Calendar, own month", "viewer", "/calendar/?view=month", 2),
         Page("Calendar, a private colleague's week", "viewer", f"/calendar/?user={p.private_colleague}", 3),
