@@ -4,15 +4,23 @@ connection claimed once."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import itertools
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
-from accounts.models import Company, MailboxConnection, User
+from accounts.models import Company, MailboxConnection, SyncRun, User
 from aspire_sync.celery import app
 from aspire_sync.scheduling import dispatch_due
+from aspire_sync.tasks import dispatch_due_syncs
+from mailsync.models import EmailSource
+from mailsync.tasks import capture_mailbox
+from sandbox.runner import SandboxProcess
+from tests.mailboxes import connected_mailbox, drop, mime
+from tests.workers import real_worker
 
 
 @pytest.fixture
@@ -92,3 +100,56 @@ def test_a_backlog_longer_than_the_budget_is_handed_to_a_new_dispatch_task(broke
     # That task (run here as a worker would) carries on where this one stopped.
     assert dispatch_due(batch=2) == 3
     assert len(published("mail")) == 3
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_threaded_worker_runs_many_connections_at_once_and_each_one_once_at_a_time(
+        providers_on_sandbox: SandboxProcess, alice: User, bob: User, carol: User) -> None:
+    """A worker with a pool of threads, dispatched to by the dispatch task: every connection's mail
+    captured exactly once, though some connections are enqueued three times at once, and no
+    connection ever runs twice at the same time (the lease)."""
+    sandbox = providers_on_sandbox
+    mailboxes = [(alice, "microsoft", "alice@greenleaf.example"), (bob, "google", "bob@greenleaf.example"),
+                 (carol, "microsoft", "carol@summit.example")]
+    connections = [connected_mailbox(sandbox, user, provider, address) for user, provider, address in mailboxes]
+    with real_worker(queues="default,mail", pool="threads", concurrency=6):
+        # The first runs make the Aspire folders; then mail is dragged in, behind a slow network.
+        MailboxConnection.objects.update(next_sync_at=timezone.now())
+        dispatch_due_syncs.delay()
+        wait_for(lambda: all(c.runs.filter(outcome=SyncRun.Outcome.SUCCEEDED).exists() for c in connections))
+        for _user, provider, address in mailboxes:
+            for n in range(3):
+                drop(sandbox, provider, address, mime(f"{address} #{n}", to=address))
+        sandbox.control("POST", "/latency", json={"latency_ms": 150})
+        try:
+            since = timezone.now()
+            MailboxConnection.objects.update(next_sync_at=timezone.now())
+            dispatch_due_syncs.delay()
+            for connection in connections[:2]:  # "Sync now" twice more while the dispatch runs
+                for _ in range(2):
+                    capture_mailbox.delay(str(connection.pk), SyncRun.Trigger.MANUAL)
+            wait_for(lambda: EmailSource.objects.count() == 9
+                     and not SyncRun.objects.filter(outcome=SyncRun.Outcome.RUNNING).exists())
+        finally:
+            sandbox.control("POST", "/latency", json={"latency_ms": 0})
+
+    for connection in connections:
+        assert EmailSource.objects.filter(connection=connection).count() == 3
+        runs = list(connection.runs.filter(started_at__gte=since).order_by("started_at")
+                    .values_list("started_at", "finished_at"))
+        assert runs, connection
+        for (_, finished), (started, _) in itertools.pairwise(runs):
+            assert finished is not None and finished <= started, f"two runs of {connection} at once: {runs}"
+    # The connections did run side by side: the worker had several runs in flight at once.
+    spans = [(start, end) for start, end in SyncRun.objects.filter(started_at__gte=since)
+             .values_list("started_at", "finished_at") if end is not None]
+    assert any(a_start < b_end and b_start < a_end
+               for (a_start, a_end), (b_start, b_end) in itertools.combinations(spans, 2))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
