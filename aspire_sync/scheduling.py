@@ -109,9 +109,10 @@ def recover_interrupted() -> int:
 
 
 def _enqueue(jobs: list[tuple[uuid.UUID, bool, bool]], trigger: str) -> None:
-    """Publish a page of syncs over one broker connection and one producer (a connection per
-    task costs a round trip or more each, which at 10,000 connections is minutes)."""
-    with app.producer_or_acquire() as producer:
+    """Publish a page of syncs over one broker connection and one producer, in a batch: with Redis,
+    kombu sends the page's messages down one pipeline rather than one round trip each (other
+    transports publish each at once). At 10,000 connections a round trip each is minutes."""
+    with app.producer_or_acquire() as producer, producer.batch(max_size=BATCH):
         for connection_id, capture, calendar in jobs:
             if capture:
                 capture_mailbox.apply_async((str(connection_id), trigger), producer=producer)

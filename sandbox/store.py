@@ -142,7 +142,7 @@ class Store:
 
     def clone_account(self, template: Json, email: str) -> Json:
         """A new account holding a copy of ``template``'s mailbox and calendar, and for each of the
-        template's tokens one of its own with the same client and scopes: ``{"email", "tokens":
+        template's tokens one of its own with the same client and scopes: ``{"id", "email", "tokens":
         {template's token: the clone's}}``."""
         clone = self.create_account(provider=template["provider"], email=email, kind=template["kind"],
                                     password=template["password"])
@@ -153,7 +153,7 @@ class Store:
                 if grant["account"] == template["id"]:
                     tokens[token] = secrets.token_urlsafe(32 if table is self.access_tokens else 48)
                     table[tokens[token]] = {**copy.deepcopy(grant), "account": clone["id"]}
-        return {"email": clone["email"], "tokens": tokens}
+        return {"id": clone["id"], "email": clone["email"], "tokens": tokens}
 
     def find_account(self, provider: str, email: str) -> Json | None:
         account_id = self.by_address.get((provider, email.strip().lower()))
