@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Tests never share the demo's embedded broker folder.
 export CELERY_BROKER_DIR ?= $(CURDIR)/.demo/test-broker
 
-.PHONY: demo test test-fast lint bench-sandbox bench-mail bench-ingest bench-pages chaos clean
+.PHONY: demo test test-fast lint bench-sandbox bench-mail bench-ingest bench-pages bench-scale chaos clean
 
 $(BIN)/python:
 	@echo "Creating the virtualenv in $(VENV)…"
@@ -52,6 +52,15 @@ bench-mail: $(VENV)/.runtime-installed
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/2} \
 	$(BIN)/python manage.py bench_mail $(BENCH_ARGS)
+
+# N connections (10,000 unless BENCH_ARGS="--connections N"), all due: dispatched, then swept by a
+# 2-core worker host (2 workers x 16 threads) behind 150 ms of provider latency (docs/scale.md).
+# A database and Redis databases of its own; each can be overridden from the environment.
+bench-scale: $(VENV)/.runtime-installed
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench_scale} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/8} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/9} \
+	$(BIN)/python manage.py bench_scale $(BENCH_ARGS)
 
 # Ingest side by side with django-mailbox (installed by the command in a throwaway virtualenv),
 # on PostgreSQL: a database of its own ('bench' in the name, created when missing).

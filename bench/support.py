@@ -178,14 +178,14 @@ class Worker:
 
 
 def start_workers(count: int, env: dict[str, str], log_dir: Path, tag: str, *, queues: str = "mail",
-                  first: int = 0) -> list[Worker]:
+                  first: int = 0, pool: str = "solo", concurrency: int = 1) -> list[Worker]:
     workers = []
     for n in range(first, first + count):
         log_path = log_dir / f"worker-{n}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "aspire_sync", "worker", "-Q", queues, "--pool", "solo",
-                 "--hostname", f"bench-{n}-{tag}@%h", "-l", "INFO",
+                [sys.executable, "-m", "celery", "-A", "aspire_sync", "worker", "-Q", queues, "--pool", pool,
+                 "--concurrency", str(concurrency), "--hostname", f"bench-{n}-{tag}@%h", "-l", "INFO",
                  "--without-heartbeat", "--without-mingle", "--without-gossip"],
                 cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
             )

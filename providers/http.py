@@ -12,7 +12,9 @@ import datetime as dt
 import email.utils
 import random
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
+from typing import Generic, TypeVar
 
 from .errors import (
     AccessTokenRejected,
@@ -33,6 +35,34 @@ MAX_RETRY_AFTER = 3600.0
 BACKOFF_BASE = 15.0
 BACKOFF_CAP = 15 * 60.0
 _DELAY_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+S = TypeVar("S")
+
+
+class PerThread(Generic[S]):
+    """One client object (a ``requests.Session``) per thread, made on first use in that thread.
+    Workers run syncs in a thread pool, and requests does not promise that a Session is safe to
+    share between threads; its maintainers advise one per thread. Each thread's keeps its own
+    connection pool, so keep-alive still works within a run."""
+    # Reference: https://github.com/psf/requests/issues/2766
+
+    def __init__(self, make: Callable[[], S]) -> None:
+        self._make = make
+        self._local = threading.local()
+        self._made: list[S] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> S:
+        value: S | None = getattr(self._local, "value", None)
+        if value is None:
+            value = self._local.value = self._make()
+            with self._lock:
+                self._made.append(value)
+        return value
+
+    def all(self) -> list[S]:
+        with self._lock:
+            return list(self._made)
 
 
 def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:

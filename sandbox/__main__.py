@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 from pathlib import Path
 
 import uvicorn
@@ -15,12 +16,13 @@ from .store import Store
 from .tls import ensure_tls_files
 
 
-def build_sandbox(*, ca_dir: Path, port: int, host: str = "localhost") -> Sandbox:
+def build_sandbox(*, ca_dir: Path, port: int, host: str = "localhost", latency_ms: float = 0.0) -> Sandbox:
     from .google import GoogleEmulator
     from .microsoft import MicrosoftEmulator
 
     files = ensure_tls_files(ca_dir)
-    sandbox = Sandbox(Store(), ca_path=files.ca_cert, base_url=f"https://{host}:{port}")
+    sandbox = Sandbox(Store(), ca_path=files.ca_cert, base_url=f"https://{host}:{port}",
+                      latency_ms=latency_ms)
     sandbox.register(MicrosoftEmulator(sandbox))
     sandbox.register(GoogleEmulator(sandbox))
     return sandbox
@@ -46,10 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, help="keep state in this JSON file across restarts")
     parser.add_argument("--ca-dir", type=Path, default=Path(".sandbox"), help="where the local CA lives")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--latency-ms", type=float, default=float(os.environ.get("SANDBOX_LATENCY_MS") or 0),
+                        help="wait this long in every provider call, as a real network would (default "
+                             "$SANDBOX_LATENCY_MS or 0)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper())
 
-    sandbox = build_sandbox(ca_dir=args.ca_dir, port=args.port)
+    sandbox = build_sandbox(ca_dir=args.ca_dir, port=args.port, latency_ms=args.latency_ms)
     if args.state and args.state.exists():
         sandbox.store.load(args.state.read_text())
     files = ensure_tls_files(args.ca_dir)

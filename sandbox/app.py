@@ -43,8 +43,12 @@ GMAIL_RATE_LIMIT_STATUSES = (429, 403)
 class Sandbox:
     """Holds the store, the emulators and the process-wide settings of one sandbox."""
 
-    def __init__(self, store: Store, *, ca_path: Path | None = None, base_url: str = "") -> None:
+    def __init__(self, store: Store, *, ca_path: Path | None = None, base_url: str = "",
+                 latency_ms: float = 0.0) -> None:
         self.store = store
+        # Added to every provider call (control calls excluded), so a benchmark waits as it would
+        # on a real network; a request holds its mailbox's concurrency slot meanwhile.
+        self.latency_ms = check_latency(latency_ms)
         self.ca_path = ca_path
         self.base_url = base_url
         self.emulators: dict[str, Emulator] = {}
@@ -203,6 +207,8 @@ class ObserveMiddleware:
                 await self.sandbox.mailbox_busy()(scope, receive, send_logged)
                 return
             try:
+                if self.sandbox.latency_ms and provider is not None:
+                    await asyncio.sleep(self.sandbox.latency_ms / 1000)
                 if fault is not None and fault["kind"] == "delay":
                     # A slow request holds its concurrency slot, as a slow real one does.
                     await asyncio.sleep(float(fault.get("seconds", 1)))
@@ -255,6 +261,16 @@ class ObserveMiddleware:
         response = fault_response(scope["path"], fault)
         entry["status"] = response.status_code
         await response(scope, receive, send)
+
+
+def check_latency(latency_ms: Any) -> float:
+    try:
+        value = float(latency_ms)
+    except (TypeError, ValueError):
+        raise ValueError("latency_ms must be a number of milliseconds") from None
+    if not 0 <= value <= 60_000:
+        raise ValueError("latency_ms must be between 0 and 60000")
+    return value
 
 
 def fault_response(path: str, fault: dict[str, Any]) -> Response:
@@ -474,6 +490,25 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
                              "graph_sends_per_minute": sandbox.graph_sends_per_minute,
                              "gmail_rate_limit_status": sandbox.gmail_rate_limit_status})
 
+    async def latency(request: Request) -> Response:
+        if request.method == "POST":
+            spec = await request.json()
+            if not isinstance(spec, dict) or "latency_ms" not in spec:
+                raise ValueError('give {"latency_ms": N}')
+            sandbox.latency_ms = check_latency(spec["latency_ms"])
+        return JSONResponse({"latency_ms": sandbox.latency_ms})
+
+    async def clones(request: Request) -> Response:
+        """Accounts made as copies of one (its folders, labels, mail and sync state), each with its
+        own tokens for every grant the original holds: a benchmark's thousands of mailboxes
+        without a sign-in each. Answers each clone's tokens keyed by the original's."""
+        template = account_or_404(request)
+        spec = await request.json()
+        emails = spec.get("emails") if isinstance(spec, dict) else None
+        if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails) or len(emails) > 100_000:
+            raise ValueError('give {"emails": [up to 100,000 addresses]}')
+        return JSONResponse({"clones": [store.clone_account(template, email) for email in emails]}, status_code=201)
+
     async def pubsub_topic(request: Request) -> Response:
         """A push subscription on the topic: where to push, and (as Pub/Sub's pushConfig.oidcToken)
         the service account and audience of the token each push carries."""
@@ -511,6 +546,8 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         Route(acct + "/events/{event_id}", event_detail, methods=["PATCH", "DELETE"]),
         Route(acct + "/expire-sync-state", expire_sync_state, methods=["POST"]),
         Route(acct + "/busy", busy, methods=["POST"]),
+        Route(acct + "/clones", clones, methods=["POST"]),
+        Route(base + "/latency", latency, methods=["GET", "POST"]),
         Route(base + "/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(base + "/requests", request_log, methods=["GET"]),
         Route(base + "/counters", counters, methods=["GET"]),

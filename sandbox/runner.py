@@ -59,12 +59,15 @@ class SandboxProcess:
 
 
 def start_sandbox(
-    *, ca_dir: Path, port: int | None = None, state: Path | None = None, timeout: float = 30.0
+    *, ca_dir: Path, port: int | None = None, state: Path | None = None, timeout: float = 30.0,
+    latency_ms: float = 0.0,
 ) -> SandboxProcess:
     port = port or free_port()
     command = [sys.executable, "-m", "sandbox", "--port", str(port), "--ca-dir", str(ca_dir)]
     if state is not None:
         command += ["--state", str(state)]
+    if latency_ms:
+        command += ["--latency-ms", str(latency_ms)]
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(command, cwd=root, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     handle = SandboxProcess(port=port, ca_dir=ca_dir, process=process)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import copy
 import json
 import re
 import secrets
@@ -52,6 +53,7 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------
     def reset(self) -> None:
         self.accounts: dict[str, Json] = {}  # account id -> account
+        self.by_address: dict[tuple[str, str], str] = {}  # (provider, email) -> account id
         # access token -> {"account": id, "provider", "client_id", "scopes", "expires_at"}
         self.access_tokens: dict[str, Json] = {}
         # refresh token -> {"account", "provider", "client_id", "scopes"}
@@ -87,6 +89,7 @@ class Store:
         self.reset()
         data = json.loads(text, object_hook=_decode)
         self.accounts = data["accounts"]
+        self.by_address = {(a["provider"], a["email"]): a["id"] for a in self.accounts.values()}
         self.access_tokens = data["access_tokens"]
         self.refresh_tokens = data["refresh_tokens"]
         self.settings = data["settings"]
@@ -134,17 +137,31 @@ class Store:
             "data": {},
         }
         self.accounts[account["id"]] = account
+        self.by_address[(provider, email)] = account["id"]
         return account
 
+    def clone_account(self, template: Json, email: str) -> Json:
+        """A new account holding a copy of ``template``'s mailbox and calendar, and for each of the
+        template's tokens one of its own with the same client and scopes: ``{"id", "email", "tokens":
+        {template's token: the clone's}}``."""
+        clone = self.create_account(provider=template["provider"], email=email, kind=template["kind"],
+                                    password=template["password"])
+        clone["data"] = copy.deepcopy(template["data"])
+        tokens: dict[str, str] = {}
+        for table in (self.access_tokens, self.refresh_tokens):
+            for token, grant in list(table.items()):
+                if grant["account"] == template["id"]:
+                    tokens[token] = secrets.token_urlsafe(32 if table is self.access_tokens else 48)
+                    table[tokens[token]] = {**copy.deepcopy(grant), "account": clone["id"]}
+        return {"id": clone["id"], "email": clone["email"], "tokens": tokens}
+
     def find_account(self, provider: str, email: str) -> Json | None:
-        email = email.strip().lower()
-        for account in self.accounts.values():
-            if account["provider"] == provider and account["email"] == email:
-                return account
-        return None
+        account_id = self.by_address.get((provider, email.strip().lower()))
+        return None if account_id is None else self.accounts.get(account_id)
 
     def delete_account(self, account: Json) -> None:
         self.accounts.pop(account["id"], None)
+        self.by_address.pop((account["provider"], account["email"]), None)
         for table in (self.access_tokens, self.refresh_tokens):
             for token in [t for t, grant in table.items() if grant["account"] == account["id"]]:
                 del table[token]

@@ -32,7 +32,8 @@ def database_url() -> str:
 
 
 @contextlib.contextmanager
-def real_worker(*, queues: str = "default,mail", hostname: str = "test-worker@%h") -> Iterator[subprocess.Popen[bytes]]:
+def real_worker(*, queues: str = "default,mail", hostname: str = "test-worker@%h", pool: str = "solo",
+                concurrency: int = 1) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "DATABASE_URL": database_url()}
     for name in FORWARDED_SETTINGS:
         value = getattr(settings, name)
@@ -47,7 +48,8 @@ def real_worker(*, queues: str = "default,mail", hostname: str = "test-worker@%h
         for queue in queues.split(","):
             broker.default_channel.queue_purge(queue)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "aspire_sync", "worker", "-Q", queues, "--pool", "solo",
+        [sys.executable, "-m", "celery", "-A", "aspire_sync", "worker", "-Q", queues, "--pool", pool,
+         "--concurrency", str(concurrency),
          "--hostname", hostname, "-l", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"],
         cwd=settings.BASE_DIR, env=env,
     )

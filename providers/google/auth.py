@@ -34,6 +34,7 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from providers.base import AuthRequest, Grant
 from providers.errors import SignInCancelled, SignInFailed
+from providers.http import PerThread
 
 from . import mapping
 from .transport import error_for_status, google_errors
@@ -85,9 +86,14 @@ class TokenRequest(google.auth.transport.requests.Request):
 
 
 class GoogleAuth:
-    def __init__(self, config: GoogleConfig, session: requests.Session) -> None:
+    def __init__(self, config: GoogleConfig, sessions: PerThread[requests.Session]) -> None:
         self.config = config
-        self.session = session
+        self.sessions = sessions
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's session (token refresh and revocation)."""
+        return self.sessions.get()
 
     def _flow(self, scopes: Sequence[str], redirect_uri: str, code_verifier: str | None = None) -> Flow:
         config = self.config

@@ -14,6 +14,7 @@ from googleapiclient.http import BatchHttpRequest
 from providers.base import AuthRequest, Grant, MailboxIdentity, MessagePage, PushChannel
 from providers.calendar import CalendarProvider
 from providers.errors import ProviderError, SendOutcomeUnknown
+from providers.http import PerThread
 
 from . import gmail, mapping
 from .auth import GoogleAuth, GoogleConfig, new_session
@@ -35,7 +36,7 @@ class GoogleProvider:
     def __init__(self, config: GoogleConfig) -> None:
         self.config = config
         self.scopes = config.scopes
-        self.auth = GoogleAuth(config, new_session(config))
+        self.auth = GoogleAuth(config, PerThread(lambda: new_session(config)))
         self.quota = UserQuota()
 
     @functools.cached_property

@@ -20,6 +20,7 @@ from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 
 from ..base import AuthRequest, Grant
 from ..errors import AuthRevoked, ProviderError, SignInCancelled, SignInFailed, TransientError
+from ..http import PerThread
 from .config import MicrosoftConfig
 from .graph import NETWORK_ERRORS
 
@@ -90,9 +91,9 @@ def _sign_in_error(result: Mapping[str, Any]) -> SignInFailed:
 
 
 class MicrosoftAuth:
-    def __init__(self, config: MicrosoftConfig, session: requests.Session) -> None:
+    def __init__(self, config: MicrosoftConfig, sessions: PerThread[requests.Session]) -> None:
         self.config = config
-        self.session = session
+        self.sessions = sessions
         # msal caches discovery documents in an http_cache (no tokens, no personal data), so building
         # an app per call does not fetch the authority's metadata each time. One per thread: msal
         # locks the cache per app, not across the apps that would share it.
@@ -109,7 +110,7 @@ class MicrosoftAuth:
             client_credential=self.config.client_secret,
             authority=self.config.authority,
             instance_discovery=self.instance_discovery,
-            http_client=self.session,
+            http_client=self.sessions.get(),
             http_cache=self._http_cache(),
             token_cache=cache or msal.SerializableTokenCache(),
         )

@@ -7,11 +7,13 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+import requests
 from requests.structures import CaseInsensitiveDict
 
 from ..base import AuthRequest, Grant, MailboxIdentity, MessagePage, PushChannel
 from ..calendar import CalendarProvider
 from ..errors import Conflict, NotFound, ProviderError, TransientError
+from ..http import PerThread
 from . import subscriptions
 from .auth import MicrosoftAuth
 from .config import MicrosoftConfig
@@ -24,7 +26,8 @@ class MicrosoftProvider:
     """Microsoft 365 through msal and Microsoft Graph v1.0. Every message id it hands out or takes is
     an immutable id, so ids stay valid when mail moves between folders.
 
-    One instance per process is enough: it holds one HTTP session (connection pool) and no tokens.
+    One instance per process is enough: it holds one HTTP session (connection pool) per thread and
+    no tokens.
     """
 
     kind = "microsoft"
@@ -33,11 +36,17 @@ class MicrosoftProvider:
     def __init__(self, config: MicrosoftConfig) -> None:
         self.config = config
         self.scopes = config.scopes
-        self.session = build_session(ca_bundle=config.ca_bundle, timeout=config.timeout)
-        self.auth = MicrosoftAuth(config, self.session)
+        self.sessions = PerThread(lambda: build_session(ca_bundle=config.ca_bundle, timeout=config.timeout))
+        self.auth = MicrosoftAuth(config, self.sessions)
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's session, shared by msal and the Graph client."""
+        return self.sessions.get()
 
     def close(self) -> None:
-        self.session.close()
+        for session in self.sessions.all():
+            session.close()
 
     @functools.cached_property
     def calendar(self) -> CalendarProvider:

@@ -72,7 +72,7 @@ class Command(BaseCommand):
                 "-Q",
                 "default,mail,calendar",
                 "--concurrency",
-                "2",
+                "8",  # threads (CELERY_WORKER_POOL): plenty for the demo's few mailboxes
             ],
             "beat": [
                 celery,
