@@ -6,6 +6,8 @@ app_name = "calendarsync"
 
 urlpatterns = [
     path("calendar/", views.calendar_page, name="calendar"),
+    path("calendar/team/", views.team_view, name="team"),
+    path("calendar/find-a-time/", views.find_a_time, name="find_a_time"),
     path("calendar/feed.json", views.calendar_feed, name="feed"),
     path("calendar/changes/", views.audit_entries, name="audit_entries"),
     path("calendar/appointments/new/", views.appointment_create, name="appointment_create"),

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import calendar as month_calendar
 import datetime as dt
+import uuid
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -23,7 +25,9 @@ from accounts.tenancy import get_for_user
 
 from . import selectors
 from .forms import RECURRING_HELP, AppointmentForm
+from .layout import MAX_LANES, ROW, ROWS_PER_DAY, grid_rows, side_by_side
 from .models import Appointment, read_only_reason
+from .scheduling import Person, TimeTaken, free_slots, working_hours_for
 from .selectors import AppointmentDetails, Visible
 from .services import (
     ReadOnlyAppointment,
@@ -33,6 +37,11 @@ from .services import (
 )
 
 VIEWS = ("day", "week", "month")
+TEAM_VIEWS = ("day", "week")
+# The most colleagues one team view or search takes: wider than any screen, and a bound on the reads.
+MAX_PEOPLE = 30
+LENGTHS = (15, 30, 45, 60, 90, 120, 180, 240, 480)  # minutes, Find a time's choices
+SEARCH_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,64 @@ def _on_day(item: Visible, day: dt.date, zone: zoneinfo.ZoneInfo) -> bool:
     return item.start < end and (item.end > start or item.start == item.end >= start)
 
 
+@dataclass(frozen=True)
+class Block:
+    """A timed appointment on an hour grid: its rows and its lane, as the stylesheet's classes."""
+
+    item: Visible
+    row: int
+    rows: int
+    lane: int
+    lanes: int
+
+    @property
+    def css(self) -> str:
+        return f"q{self.row} h{self.rows} lane-{min(self.lane, MAX_LANES - 1)}-{min(self.lanes, MAX_LANES)}"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an hour grid: a day of one calendar, or one person on one day."""
+
+    label: str
+    date: dt.date
+    user: str  # the calendar's owner, for the column's links ("" for the viewer's own)
+    is_today: bool
+    all_day: list[Visible]
+    blocks: list[Block]
+    work: list[str]  # the working hours' stretches, as classes
+    now: str  # the current time's class, "" on other days
+
+
+def _column(items: list[Visible], day: dt.date, zone: zoneinfo.ZoneInfo, now: dt.datetime, *, label: str,
+            owner: User, viewer: Any) -> Column:
+    day_start, day_end = _local_bounds(day, zone)
+    on_day = [item for item in items if _on_day(item, day, zone)]
+    timed = [item for item in on_day if not item.all_day]
+    placed = side_by_side(timed, lambda item: (max(item.start, day_start), min(item.end, day_end)))
+    blocks = []
+    for p in placed:
+        row, rows = grid_rows(p.item.start, p.item.end, day, zone)
+        blocks.append(Block(item=p.item, row=row, rows=rows, lane=p.lane, lanes=p.lanes))
+    work = [f"q{row} h{rows}" for row, rows in (grid_rows(a, b, day, zone) for a, b in
+                                                 working_hours_for(owner).intervals(day_start, day_end))]
+    now_class = f"q{grid_rows(now, now, day, zone)[0]}" if day_start <= now < day_end else ""
+    return Column(label=label, date=day, user="" if owner.pk == viewer.pk else str(owner.pk),
+                  is_today=bool(now_class), all_day=[item for item in on_day if item.all_day], blocks=blocks,
+                  work=work, now=now_class)
+
+
+def _hours() -> list[tuple[str, str]]:
+    """The grid's hour labels and their rows' classes."""
+    rows_per_hour = dt.timedelta(hours=1) // ROW
+    return [(dt.time(hour).strftime("%-I %p"), f"q{hour * rows_per_hour}") for hour in range(ROWS_PER_DAY
+                                                                                              // rows_per_hour)]
+
+
+# Where the grid opens: the working day's first hour (the rest is a scroll away).
+WORK_START_ROW = 8 * (dt.timedelta(hours=1) // ROW)
+
+
 def _owner(request: HttpRequest) -> User:
     raw = request.GET.get("user") or request.POST.get("user")
     if not raw:
@@ -102,7 +169,11 @@ def calendar_page(request: HttpRequest) -> HttpResponse:
     today = timezone.now().astimezone(zone).date()
     days = [Day(date=d, items=[i for i in items if _on_day(i, d, zone)], in_month=d.month == anchor.month,
                 is_today=d == today) for d in dates]
+    now = timezone.now()
+    columns = [] if view == "month" else [
+        _column(items, d, zone, now, label=f"{d:%a, %b} {d.day}", owner=owner, viewer=request.user) for d in dates]
     return render(request, "calendarsync/calendar.html", {
+        "columns": columns, "hours": _hours(), "work_start_row": WORK_START_ROW,
         "view": view, "anchor": anchor, "previous": previous, "following": following, "today": today,
         "days": days, "owner": owner, "is_own": owner.pk == request.user.pk,
         "owners": _owner_choices(request.user, owner), "views": VIEWS,
@@ -236,3 +307,122 @@ def audit_entries(request: HttpRequest) -> HttpResponse:
         times = {name: dt.datetime.fromisoformat(kept[name]) for name in ("start", "end") if kept.get(name)}
         entries.append({"entry": entry, "kept": kept, **times})
     return render(request, "calendarsync/audit_entries.html", {"entries": entries})
+
+
+def _chosen_people(request: HttpRequest) -> tuple[list[User], list[str]]:
+    """The colleagues chosen in ``people``, looked up within the viewer's company (one query), and
+    what was wrong with the choice. Someone of another company is as unknown as a made-up id."""
+    raw = request.GET.getlist("people")
+    problems: list[str] = []
+    ids: list[uuid.UUID] = []
+    for value in raw:
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            problems.append("One of the chosen people is not a person of your company.")
+    if len(set(ids)) > MAX_PEOPLE:
+        problems.append(f"Choose at most {MAX_PEOPLE} people at a time.")
+        ids = ids[:MAX_PEOPLE]
+    people = list(selectors.calendar_owners(request.user).filter(pk__in=ids))
+    if len(people) < len(set(ids)) and not problems:
+        problems.append("One of the chosen people is not a person of your company.")
+    return people, problems
+
+
+def _people_choices(viewer: Any, chosen: list[User]) -> list[tuple[str, str, bool]]:
+    chosen_ids = {person.pk for person in chosen}
+    people = selectors.calendar_owners(viewer).only("id", "full_name", "email")
+    return [(str(person.pk), f"Me ({person})" if person.pk == viewer.pk else str(person), person.pk in chosen_ids)
+            for person in people]
+
+
+def _query(**params: object) -> str:
+    return urlencode([(key, value) for key, values in params.items()
+                      for value in (values if isinstance(values, list) else [values])])
+
+
+@login_required
+def team_view(request: HttpRequest) -> HttpResponse:
+    """Chosen colleagues side by side for a day (an hour grid, a column each) or a week (a row
+    each), every calendar through the privacy selector: busy blocks where details are not shared."""
+    zone = _zone(request)
+    requested = request.GET.get("view", "")
+    view = requested if requested in TEAM_VIEWS else "day"
+    anchor = _anchor(request, zone)
+    people, problems = _chosen_people(request)
+    dates, previous, following = _days(view, anchor)
+    start, _ = _local_bounds(dates[0], zone)
+    _, end = _local_bounds(dates[-1], zone)
+    calendars = selectors.visible_calendars(viewer=request.user, owners=people, start=start, end=end)
+    now = timezone.now()
+    today = now.astimezone(zone).date()
+    columns = []
+    rows = []
+    if view == "day":
+        columns = [_column(calendars.get(person.pk, []), anchor, zone, now, label=str(person), owner=person,
+                           viewer=request.user) for person in people]
+    else:
+        rows = [{"person": person, "days": [Day(date=d, items=[i for i in calendars.get(person.pk, [])
+                                                             if _on_day(i, d, zone)], is_today=d == today)
+                                           for d in dates]} for person in people]
+    chosen = [str(person.pk) for person in people]
+    return render(request, "calendarsync/team.html", {
+        "view": view, "views": TEAM_VIEWS, "anchor": anchor, "today": today, "dates": dates,
+        "columns": columns, "rows": rows, "hours": _hours(), "work_start_row": WORK_START_ROW,
+        "people": _people_choices(request.user, people), "chosen": people, "problems": problems,
+        "zone": zone.key, "max_people": MAX_PEOPLE,
+        "here": _query(view=view, date=anchor.isoformat(), people=chosen),
+        "earlier": _query(view=view, date=previous.isoformat(), people=chosen),
+        "later": _query(view=view, date=following.isoformat(), people=chosen),
+        "on_today": _query(view=view, date=today.isoformat(), people=chosen),
+        "other_view": {name: _query(view=name, date=anchor.isoformat(), people=chosen) for name in TEAM_VIEWS},
+        "find_a_time": _query(people=chosen, date=anchor.isoformat()),
+    }, status=400 if problems else 200)
+
+
+@login_required
+def find_a_time(request: HttpRequest) -> HttpResponse:
+    """The next slots of the chosen length in which every chosen person is free, within each one's
+    working hours, from what each calendar shows (times only: no detail is read for this)."""
+    zone = _zone(request)
+    people, problems = _chosen_people(request)
+    if not request.GET.getlist("people"):
+        people = [request.user]  # type: ignore[list-item]
+    try:
+        minutes = int(request.GET.get("minutes", "60"))
+    except ValueError:
+        minutes = 0
+    if request.GET and minutes not in LENGTHS:
+        problems.append("Choose a length from the list.")
+    minutes = minutes if minutes in LENGTHS else 60
+    now = timezone.now()
+    day = _anchor(request, zone)
+    since = max(now, dt.datetime.combine(day, dt.time(), zone))
+    until = dt.datetime.combine(since.astimezone(zone).date() + dt.timedelta(days=SEARCH_DAYS), dt.time(), zone)
+    searched = bool(request.GET.getlist("people")) and not problems
+    slots = []
+    if searched:
+        # A day either side so each person's all-day dates in their own zone are all read.
+        calendars = selectors.visible_calendars(viewer=request.user, owners=people, times_only=True,
+                                                start=since - dt.timedelta(days=1), end=until + dt.timedelta(days=1))
+        slots = free_slots(people=[Person(hours=working_hours_for(person), taken=[
+            TimeTaken(start=item.start, end=item.end, all_day=item.all_day, show_as=item.show_as)
+            for item in calendars.get(person.pk, [])]) for person in people],
+            length=dt.timedelta(minutes=minutes), since=since, until=until)
+    chosen = [str(person.pk) for person in people]
+    return render(request, "calendarsync/find_a_time.html", {
+        "people": _people_choices(request.user, people), "chosen": people, "problems": problems,
+        "lengths": [(n, _length_label(n), n == minutes) for n in LENGTHS], "minutes": minutes,
+        "date": day, "since": since, "until": until - dt.timedelta(days=1), "searched": searched,
+        "slots": [{"slot": slot, "team": _query(view="day", date=slot.start.astimezone(zone).date().isoformat(),
+                                                people=chosen)} for slot in slots],
+        "zone": zone.key, "max_people": MAX_PEOPLE,
+    }, status=400 if problems else 200)
+
+
+def _length_label(minutes: int) -> str:
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} minutes"
+    label = f"{hours} hour{'s' if hours > 1 else ''}"
+    return f"{label} {rest} minutes" if rest else label

@@ -14,3 +14,10 @@ if (allDay) {
   allDay.addEventListener("change", apply);
   apply();
 }
+// Hour grids open at the working day's first hour; the hours before and after are a scroll away.
+document.querySelectorAll(".cal-grid[data-scroll-row]").forEach((grid) => {
+  const scroller = grid.querySelector(".cal-scroll");
+  const body = grid.querySelector(".cal-body");
+  if (!scroller || !body) return;
+  scroller.scrollTop = (body.offsetHeight / 96) * Number(grid.dataset.scrollRow);
+});

@@ -99,7 +99,8 @@ def test_times_stay_on_the_wall_clock_across_the_daylight_saving_change(bob: Use
                                                     end_date="2026-11-01", start_time="", end_time=""))
     week = text(client.get("/calendar/", {"date": "2026-10-29", "view": "week"}))
     next_week = text(client.get("/calendar/", {"date": "2026-11-02", "view": "week"}))
-    assert week.count("9:00 AM\u20139:15 AM") == 1 and next_week.count("9:00 AM\u20139:15 AM") == 1
+    # Once in the hour grid and once in the agenda list a phone shows.
+    assert week.count("9:00 AM\u20139:15 AM") == 2 and next_week.count("9:00 AM\u20139:15 AM") == 2
     sunday = text(client.get("/calendar/", {"date": "2026-11-01", "view": "day"}))
     assert "Late call" in sunday and "11:30 PM\u201311:45 PM" in sunday and "Fall cleanup days" in sunday
     monday = text(client.get("/calendar/", {"date": "2026-11-02", "view": "day"}))
