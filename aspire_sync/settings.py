@@ -176,6 +176,11 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 EMAIL_USE_SSL = False
+# Seconds to wait for the mail server: a needs-sign-in notice is sent by the worker whose run found
+# it, which must not hang on an unreachable server (Django's own default is to wait forever).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Where django.core.mail.backends.filebased.EmailBackend writes, when that is the backend.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(LOCAL_DIR / "sent-mail"))
 if _email_url := env_secret("EMAIL_URL"):  # it may carry the SMTP password
     if os.environ.get("EMAIL_BACKEND"):
         raise ImproperlyConfigured("Set EMAIL_URL or EMAIL_BACKEND, not both.")
