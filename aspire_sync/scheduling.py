@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+from django.db import connection as db
 from django.db import transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
@@ -79,14 +80,24 @@ def claim_due_page(*, trigger: str, batch: int = BATCH) -> int:
             .values_list("pk", "sync_email", "sync_aspire_folder", "sync_calendar"),
             key=lambda row: order[row[0]],
         )
-        MailboxConnection.objects.bulk_update(
-            [MailboxConnection(pk=pk, next_sync_at=next_hourly_sync(MailboxConnection(pk=pk), now))
-             for pk, *_ in claimed],
-            ["next_sync_at"],
-        )
+        _move_on(MailboxConnection, {pk: next_hourly_sync(MailboxConnection(pk=pk), now) for pk, *_ in claimed})
         jobs = [(pk, sync_email and aspire_folder, calendar) for pk, sync_email, aspire_folder, calendar in claimed]
         transaction.on_commit(lambda: _enqueue(jobs, trigger))
     return len(claimed)
+
+
+def _move_on(model: Any, next_sync: dict[uuid.UUID, dt.datetime]) -> None:
+    """Set each claimed connection's next sync in one statement. (bulk_update writes a CASE with a
+    branch per row, which for a page of 1,000 costs seconds to build and to run.)"""
+    if not next_sync:
+        return
+    table, key = model._meta.db_table, model._meta.pk.column
+    with db.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{table}" AS c SET next_sync_at = v.next_sync_at '  # noqa: S608 (our own table names)
+            f'FROM unnest(%s::uuid[], %s::timestamptz[]) AS v(id, next_sync_at) WHERE c."{key}" = v.id',
+            [list(next_sync), list(next_sync.values())],
+        )
 
 
 def recover_interrupted() -> int:

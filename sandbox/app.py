@@ -507,7 +507,7 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         emails = spec.get("emails") if isinstance(spec, dict) else None
         if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails) or len(emails) > 100_000:
             raise ValueError('give {"emails": [up to 100,000 addresses]}')
-        return JSONResponse({"clones": [store.clone_account(template, email) for email in emails]}, status_code=201)
+        return JSONResponse({"clones": store.clone_accounts(template, emails)}, status_code=201)
 
     async def pubsub_topic(request: Request) -> Response:
         """A push subscription on the topic: where to push, and (as Pub/Sub's pushConfig.oidcToken)

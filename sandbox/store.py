@@ -140,20 +140,23 @@ class Store:
         self.by_address[(provider, email)] = account["id"]
         return account
 
-    def clone_account(self, template: Json, email: str) -> Json:
-        """A new account holding a copy of ``template``'s mailbox and calendar, and for each of the
-        template's tokens one of its own with the same client and scopes: ``{"id", "email", "tokens":
-        {template's token: the clone's}}``."""
-        clone = self.create_account(provider=template["provider"], email=email, kind=template["kind"],
-                                    password=template["password"])
-        clone["data"] = copy.deepcopy(template["data"])
-        tokens: dict[str, str] = {}
-        for table in (self.access_tokens, self.refresh_tokens):
-            for token, grant in list(table.items()):
-                if grant["account"] == template["id"]:
-                    tokens[token] = secrets.token_urlsafe(32 if table is self.access_tokens else 48)
-                    table[tokens[token]] = {**copy.deepcopy(grant), "account": clone["id"]}
-        return {"id": clone["id"], "email": clone["email"], "tokens": tokens}
+    def clone_accounts(self, template: Json, emails: list[str]) -> list[Json]:
+        """New accounts holding a copy of ``template``'s mailbox and calendar, and for each of the
+        template's tokens one of their own with the same client and scopes: ``{"id", "email",
+        "tokens": {template's token: the clone's}}`` each."""
+        held = [(table, token, grant) for table in (self.access_tokens, self.refresh_tokens)
+                for token, grant in table.items() if grant["account"] == template["id"]]
+        clones = []
+        for email in emails:
+            clone = self.create_account(provider=template["provider"], email=email, kind=template["kind"],
+                                        password=template["password"])
+            clone["data"] = copy.deepcopy(template["data"])
+            tokens: dict[str, str] = {}
+            for table, token, grant in held:
+                tokens[token] = secrets.token_urlsafe(32 if table is self.access_tokens else 48)
+                table[tokens[token]] = {**copy.deepcopy(grant), "account": clone["id"]}
+            clones.append({"id": clone["id"], "email": clone["email"], "tokens": tokens})
+        return clones
 
     def find_account(self, provider: str, email: str) -> Json | None:
         account_id = self.by_address.get((provider, email.strip().lower()))

@@ -41,7 +41,7 @@ from django.utils import timezone
 from accounts.crypto import decrypt_json, encrypt_json
 from accounts.models import Company, MailboxConnection, SyncRun, User
 from aspire_sync.celery import app
-from aspire_sync.scheduling import dispatch_due
+from aspire_sync.scheduling import BATCH, dispatch_due
 from bench.support import Mailbox, SandboxBench, Worker, peak_memory_mb, start_workers, tasks_run, verdict
 from mailsync.capture import run_capture
 from mailsync.models import MailSyncState
@@ -168,12 +168,23 @@ class Command(SandboxBench):
         MailboxConnection.objects.filter(pk__in=ids).update(next_sync_at=timezone.now() - dt.timedelta(minutes=1))
         with CaptureQueriesContext(db_connection) as dispatch_queries:
             started = time.perf_counter()
-            dispatched = dispatch_due()
+            # A dispatch task hands a backlog longer than its budget to the next one (which a
+            # default-queue worker starts at once); here each next one runs in this process.
+            dispatched, dispatch_tasks = 0, 0
+            while dispatched < total:
+                claimed = dispatch_due()
+                dispatched, dispatch_tasks = dispatched + claimed, dispatch_tasks + 1
+                if claimed == 0:
+                    break
             dispatch_seconds = time.perf_counter() - started
-        if dispatched != total:
+        with app.connection_for_write() as broker:
+            channel: Any = broker.default_channel
+            channel.queue_purge("default")  # the last hand-on, if any: nothing is left for it
+        if dispatched < total:  # more: runs an earlier, interrupted benchmark left, picked up again
             raise CommandError(f"the dispatcher claimed {dispatched} of {total} due connections")
         messages, size = self.queued("mail")
         out(f"Dispatch: {dispatched} due connections claimed and published in {dispatch_seconds:.2f} s "
+            f"({dispatch_tasks} dispatch task(s), pages of {BATCH}) "
             f"= {dispatched / dispatch_seconds:.0f} a second [target: {DISPATCH_TARGET_SECONDS:.0f} s for 10,000: "
             f"{verdict(dispatch_seconds * 10_000 / total <= DISPATCH_TARGET_SECONDS)}]; "
             f"{len(dispatch_queries)} queries = {len(dispatch_queries) / total:.3f} per connection")
