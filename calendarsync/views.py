@@ -18,6 +18,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
@@ -90,19 +92,32 @@ def _on_day(item: Visible, day: dt.date, zone: zoneinfo.ZoneInfo) -> bool:
     return item.start < end and (item.end > start or item.start == item.end >= start)
 
 
+def _clock(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
+
+
+def _block_html(item: Visible, zone: zoneinfo.ZoneInfo, *, css: str = "", chip: bool = False) -> SafeString:
+    """One appointment on a grid or in a team week cell. Drawn here rather than by a template
+    include: a team week of 20 colleagues holds hundreds of them, and an include costs far more
+    than this. A busy block is a plain box (nothing to open); everything is escaped."""
+    when = "All day" if item.all_day else f"{_clock(item.start, zone)}\u2013{_clock(item.end, zone)}"
+    classes = " ".join(filter(None, ("cal-block", "cal-chip" if chip else "", "cal-busy" if item.busy else "",
+                                     "cal-free" if item.show_as == "free" else "", css)))
+    if not isinstance(item, AppointmentDetails):
+        return format_html('<div class="{}"><span class="cal-block-time">{}</span> <span class="cal-title">Busy'
+                           "</span></div>", classes, when)
+    where = format_html(' <span class="cal-where">{}</span>', item.location) if item.location and not chip else ""
+    return format_html('<a class="{}" href="{}"><span class="cal-block-time">{}</span> <span class="cal-title">{}'
+                       "</span>{}</a>", classes, reverse("calendarsync:appointment_detail", args=[item.id]), when,
+                       item.title or "(no title)", where)
+
+
 @dataclass(frozen=True)
-class Block:
-    """A timed appointment on an hour grid: its rows and its lane, as the stylesheet's classes."""
-
-    item: Visible
-    row: int
-    rows: int
-    lane: int
-    lanes: int
-
-    @property
-    def css(self) -> str:
-        return f"q{self.row} h{self.rows} lane-{min(self.lane, MAX_LANES - 1)}-{min(self.lanes, MAX_LANES)}"
+class TeamDay:
+    label: str  # "Thu 5": labels are made here, as Django's date filter costs more than a cell
+    is_today: bool
+    blocks: list[SafeString]
 
 
 @dataclass(frozen=True)
@@ -113,8 +128,8 @@ class Column:
     date: dt.date
     user: str  # the calendar's owner, for the column's links ("" for the viewer's own)
     is_today: bool
-    all_day: list[Visible]
-    blocks: list[Block]
+    all_day: list[SafeString]
+    blocks: list[SafeString]
     work: list[str]  # the working hours' stretches, as classes
     now: str  # the current time's class, "" on other days
 
@@ -128,12 +143,14 @@ def _column(items: list[Visible], day: dt.date, zone: zoneinfo.ZoneInfo, now: dt
     blocks = []
     for p in placed:
         row, rows = grid_rows(p.item.start, p.item.end, day, zone)
-        blocks.append(Block(item=p.item, row=row, rows=rows, lane=p.lane, lanes=p.lanes))
+        lanes = f"lane-{min(p.lane, MAX_LANES - 1)}-{min(p.lanes, MAX_LANES)}"
+        blocks.append(_block_html(p.item, zone, css=f"q{row} h{rows} {lanes}"))
     work = [f"q{row} h{rows}" for row, rows in (grid_rows(a, b, day, zone) for a, b in
                                                  working_hours_for(owner).intervals(day_start, day_end))]
     now_class = f"q{grid_rows(now, now, day, zone)[0]}" if day_start <= now < day_end else ""
     return Column(label=label, date=day, user="" if owner.pk == viewer.pk else str(owner.pk),
-                  is_today=bool(now_class), all_day=[item for item in on_day if item.all_day], blocks=blocks,
+                  is_today=bool(now_class), blocks=blocks,
+                  all_day=[_block_html(item, zone, chip=True) for item in on_day if item.all_day],
                   work=work, now=now_class)
 
 
@@ -329,11 +346,14 @@ def _chosen_people(request: HttpRequest) -> tuple[list[User], list[str]]:
     return people, problems
 
 
-def _people_choices(viewer: Any, chosen: list[User]) -> list[tuple[str, str, bool]]:
+def _people_choices(viewer: Any, chosen: list[User]) -> SafeString:
+    """The company's people as checkboxes, drawn here: a template loop over a few hundred people
+    costs more than the rest of the page."""
     chosen_ids = {person.pk for person in chosen}
     people = selectors.calendar_owners(viewer).only("id", "full_name", "email")
-    return [(str(person.pk), f"Me ({person})" if person.pk == viewer.pk else str(person), person.pk in chosen_ids)
-            for person in people]
+    return format_html_join("", '<label><input type="checkbox" name="people" value="{}"{}> {}</label>', (
+        (person.pk, mark_safe(" checked") if person.pk in chosen_ids else "",
+         f"Me ({person})" if person.pk == viewer.pk else str(person)) for person in people))
 
 
 def _query(**params: object) -> str:
@@ -362,12 +382,14 @@ def team_view(request: HttpRequest) -> HttpResponse:
         columns = [_column(calendars.get(person.pk, []), anchor, zone, now, label=str(person), owner=person,
                            viewer=request.user) for person in people]
     else:
-        rows = [{"person": person, "days": [Day(date=d, items=[i for i in calendars.get(person.pk, [])
-                                                             if _on_day(i, d, zone)], is_today=d == today)
-                                           for d in dates]} for person in people]
+        rows = [{"person": person, "days": [TeamDay(label=f"{d:%a} {d.day}", is_today=d == today, blocks=[
+            _block_html(i, zone, chip=True) for i in calendars.get(person.pk, []) if _on_day(i, d, zone)])
+            for d in dates]} for person in people]
     chosen = [str(person.pk) for person in people]
     return render(request, "calendarsync/team.html", {
         "view": view, "views": TEAM_VIEWS, "anchor": anchor, "today": today, "dates": dates,
+        "week_head": [(_query(view="day", date=d.isoformat(), people=[str(p.pk) for p in people]), f"{d:%a} {d.day}",
+                       d == today) for d in dates],
         "columns": columns, "rows": rows, "hours": _hours(), "work_start_row": WORK_START_ROW,
         "people": _people_choices(request.user, people), "chosen": people, "problems": problems,
         "zone": zone.key, "max_people": MAX_PEOPLE,

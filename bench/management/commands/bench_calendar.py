@@ -1,9 +1,14 @@
-"""Benchmark the calendar: the week view over a large company, and sync throughput against the sandbox.
+"""Benchmark the calendar: the week view over a large company, the team view and Find a time at
+1,000,000 appointments, and sync throughput against the sandbox.
 
 The week view part builds a company of 200 users with 100,000 appointments in the configured
 database, requests colleagues' week views through the whole Django stack (middleware, privacy
 selector, template), and prints the query count and latency; it measures once after the first
 tenth of the appointments is in and again with all of them, to show the query count does not grow.
+The team part builds another company (PostgreSQL only: the rows are made by the database itself,
+INSERT ... SELECT over generate_series) with 1,000,000 appointments, and times the team view of
+20 colleagues for a day and a week, the same with 5 colleagues (the query count must not change),
+and Find a time for 10 colleagues over a week; again at a tenth of the size and at the full size.
 The sync part starts a sandbox, connects M mailboxes of each provider through their sign-in, fills
 each calendar with K events, and times the first (full) sync, an idle run and an incremental run.
 Everything it creates is deleted at the end.
@@ -47,12 +52,21 @@ class Command(BaseCommand):
         parser.add_argument("--connections", type=int, default=4, help="M: mailboxes per provider")
         parser.add_argument("--events", type=int, default=250, help="K: events per mailbox")
         parser.add_argument("--skip-sandbox", action="store_true")
+        parser.add_argument("--team-appointments", type=int, default=1_000_000)
+        parser.add_argument("--team-users", type=int, default=200)
+        parser.add_argument("--team-requests", type=int, default=60, help="requests to time per team measurement")
+        parser.add_argument("--explain", action="store_true",
+                            help="print EXPLAIN (ANALYZE, BUFFERS) of the team view's appointment reads")
+        parser.add_argument("--skip-team", action="store_true")
         parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Reproducible test data, not secrets.
         self.rng = random.Random(options["seed"])  # noqa: S311
         self.week_view(options["users"], options["appointments"], options["requests"])
+        if not options["skip_team"]:
+            self.team_view(options["team_users"], options["team_appointments"], options["team_requests"],
+                           explain=options["explain"])
         if not options["skip_sandbox"]:
             self.sandbox_sync(options["connections"], options["events"])
 
@@ -140,6 +154,140 @@ class Command(BaseCommand):
             f"p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms, "
             f"{statistics.mean(shown):.1f} appointments shown on average ({requests} requests)"
         )
+
+    # -- the team view and Find a time --------------------------------------------------------
+
+    def team_view(self, users: int, appointments: int, requests: int, *, explain: bool) -> None:
+        if db_connection.vendor != "postgresql":
+            self.stdout.write("Team view: skipped (it generates its rows with PostgreSQL's generate_series)")
+            return
+        tag = uuid.uuid4().hex[:8]
+        company = Company.objects.create(name=f"Bench team {tag}", time_zone="America/Chicago")
+        try:
+            people = User.objects.bulk_create([
+                User(email=f"crew{n}-{tag}@bench.example", full_name=f"Crew Member {n}", company=company,
+                     time_zone="America/Chicago" if n % 4 else "America/Denver", password="!")
+                for n in range(users)
+            ])
+            for n, person in enumerate(people[: users // 2]):
+                connection = MailboxConnection.objects.create(
+                    user=person, company=company, provider="microsoft", mailbox_address=person.email,
+                    calendar_privacy="private" if n % 2 else "public", state="disconnected",
+                )
+                connection.shared_with.set(self.rng.sample(people, 5))
+            self.stdout.write(f"Team view and Find a time: {users} users, one company, PostgreSQL")
+            first = appointments // 10
+            for held, adding in ((first, first), (appointments, appointments - first)):
+                started = time.perf_counter()
+                self._generate(company, people, adding)
+                self.stdout.write(f"  generated {adding:,} appointments in {time.perf_counter() - started:.1f} s")
+                self._time_team(people, requests, held, explain=explain and held == appointments)
+        finally:
+            with db_connection.cursor() as cursor:  # a million rows: one statement, not the ORM's collector
+                cursor.execute(f"DELETE FROM {Appointment._meta.db_table} WHERE company_id = %s",  # noqa: S608 (model's table)
+                               [company.pk])
+            MailboxConnection.objects.filter(company=company).delete()
+            User.objects.filter(company=company).delete()
+            company.delete()
+
+    def _generate(self, company: Company, people: list[User], count: int) -> None:
+        """``count`` appointments made by the database: starts on the quarter hour over three years
+        around today, mostly 30 minutes to 2 hours, 2% all-day, 1% longer than a week, a tenth
+        marked private, a few tentative or shown as free. Every other column gets its model
+        default, so a field added later is filled as the application would fill it."""
+        made = {
+            "id": "gen_random_uuid()", "created_at": "now()", "updated_at": "now()", "company_id": "%(company)s",
+            "owner_id": "(%(owners)s::uuid[])[1 + n %% %(users)s]",
+            "title": "'Visit ' || n", "location": "'Site'", "time_zone": "'America/Chicago'", "origin": "'provider'",
+            "start": "CASE WHEN kind < 0.02 THEN date_trunc('day', start0 AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' "
+                     "ELSE start0 END",
+            "end": "CASE WHEN kind < 0.02 THEN date_trunc('day', start0 AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' "
+                   "+ (1 + floor(extra * 3)::int) * interval '1 day' "
+                   "WHEN kind < 0.03 THEN start0 + (8 + floor(extra * 23)::int) * interval '1 day' "
+                   "ELSE start0 + (1 + floor(extra * 4)::int) * interval '30 minutes' END",
+            "all_day": "kind < 0.02", "is_long": "kind >= 0.02 AND kind < 0.03",
+            "sensitivity": "CASE WHEN marks < 0.1 THEN 'private' ELSE 'normal' END",
+            "show_as": "CASE WHEN marks > 0.97 THEN 'free' WHEN marks > 0.94 THEN 'tentative' ELSE 'busy' END",
+        }
+        columns: list[str] = []
+        values: list[str] = []
+        params: dict[str, Any] = {
+            "company": company.pk, "owners": [person.pk for person in people], "users": len(people),
+            "count": count, "now": timezone.now(), "seed": self.rng.random() * 2 - 1}
+        for model_field in Appointment._meta.concrete_fields:
+            column = str(model_field.column)
+            columns.append(db_connection.ops.quote_name(column))
+            if column in made:
+                values.append(made[column])
+            else:
+                params[column] = model_field.get_db_prep_save(model_field.get_default(), db_connection)
+                values.append(f"%({column})s")
+        quarters = 3 * 365 * 96
+        # Only the model's own table and column names are formatted in; every value is a parameter.
+        sql = (f"INSERT INTO {Appointment._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM "  # noqa: S608
+               "(SELECT n, random() AS kind, random() AS extra, random() AS marks, "
+               f"date_trunc('hour', %(now)s::timestamptz) + (floor(random() * {quarters})::int - {quarters // 2}) "
+               "* interval '15 minutes' AS start0 FROM generate_series(1, %(count)s) AS n) AS generated")
+        with db_connection.cursor() as cursor:
+            cursor.execute("SELECT setseed(%(seed)s)", params)
+            cursor.execute(sql, params)
+            cursor.execute(f"ANALYZE {Appointment._meta.db_table}")
+
+    def _time_team(self, people: list[User], requests: int, held: int, *, explain: bool) -> None:
+        today = timezone.now().date()
+        clients: dict[uuid.UUID, Client] = {}
+
+        def measure(path: str, colleagues: int, view: str) -> tuple[str, str]:
+            timings: list[float] = []
+            queries: list[int] = []
+            slowest = (0.0, "")
+            for n in range(requests + 2):  # the first two warm the templates
+                viewer = self.rng.choice(people)
+                client = clients.get(viewer.pk)
+                if client is None:
+                    client = clients[viewer.pk] = Client(SERVER_NAME="localhost")
+                    client.force_login(viewer)
+                day = today + dt.timedelta(days=self.rng.randint(-300, 300))
+                params = {"people": [str(p.pk) for p in self.rng.sample(people, colleagues)], "view": view,
+                          "date": day.isoformat(), "minutes": "60"}
+                db_connection.queries_log.clear()
+                with CaptureQueriesContext(db_connection) as captured:
+                    started = time.perf_counter()
+                    response = client.get(path, params)
+                    elapsed = (time.perf_counter() - started) * 1000
+                assert response.status_code == 200, response.status_code
+                if n >= 2:
+                    timings.append(elapsed)
+                    queries.append(len(captured))
+                    for query in captured.captured_queries:
+                        if "calendarsync_appointment" in query["sql"] and float(query["time"]) > slowest[0]:
+                            slowest = (float(query["time"]), query["sql"])
+            p95 = statistics.quantiles(timings, n=20)[-1] if len(timings) > 1 else timings[0]
+            figures = (f"{min(queries)}-{max(queries)} queries, p50 {statistics.median(timings):.1f} ms, "
+                       f"p95 {p95:.1f} ms")
+            return figures, slowest[1]
+
+        self.stdout.write(f"  {held:>9,} appointments ({requests} requests each):")
+        worst_p95 = 0.0
+        plans: list[tuple[str, str]] = []
+        for label, path, colleagues, view in (
+            ("team view, 20 colleagues, day", "/calendar/team/", 20, "day"),
+            ("team view, 20 colleagues, week", "/calendar/team/", 20, "week"),
+            ("team view, 5 colleagues, week", "/calendar/team/", 5, "week"),
+            ("Find a time, 10 colleagues, a week", "/calendar/find-a-time/", 10, ""),
+        ):
+            figures, sql = measure(path, min(colleagues, len(people)), view)
+            self.stdout.write(f"    {label:<36} {figures}")
+            if label.startswith("team view, 20"):
+                worst_p95 = max(worst_p95, float(figures.rsplit("p95 ", 1)[1].split(" ")[0]))
+                plans.append((label, sql))
+        self.stdout.write(f"    target: team view of 20 p95 under 150 ms: {'PASS' if worst_p95 < 150 else 'FAIL'}")
+        if explain:
+            for label, sql in plans:
+                self.stdout.write(f"\n  EXPLAIN (ANALYZE, BUFFERS), {label}, the slowest appointment read:")
+                with db_connection.cursor() as cursor:
+                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+                    self.stdout.write("\n".join("    " + row[0] for row in cursor.fetchall()))
 
     # -- sync against the sandbox ------------------------------------------------------------
 
