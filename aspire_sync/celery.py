@@ -70,3 +70,15 @@ def connection_task(*, name: str, queue: str, max_retries: int = MAX_RETRIES,
         return task
 
     return declare
+
+
+def known_queues() -> list[str]:
+    """Every queue a task of ours is sent to: the queue each task names, any queue a route names,
+    and the default. Workers, heartbeats, /healthz and the queue-depth metric all read this list."""
+    queues = {app.conf.task_default_queue}
+    queues.update(getattr(task, "queue", None) or app.conf.task_default_queue
+                  for name, task in app.tasks.items() if not name.startswith("celery."))
+    routes = app.conf.task_routes or {}
+    if isinstance(routes, dict):
+        queues.update(route["queue"] for route in routes.values() if isinstance(route, dict) and "queue" in route)
+    return sorted(queues)

@@ -294,7 +294,6 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=15 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Seeded into django-celery-beat's tables; operators change them in the admin from then on.
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-syncs": {
@@ -302,12 +301,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(),  # every minute: each connection is due once an hour, at its own minute
         "options": {"queue": "default", "expires": 55},
     },
-    "worker-heartbeat": {
-        "task": "ops.record_heartbeat",
-        "schedule": crontab(),  # every minute
-        "options": {"queue": "default", "expires": 55},
-    },
 }
+# Beat's scheduler also keeps the heartbeats (ops.beat): every HEARTBEAT_SECONDS it records its own
+# and sends one to every queue; /healthz reports beat or a queue's workers down once its heartbeat
+# is older than HEARTBEAT_STALE_SECONDS.
+CELERY_BEAT_SCHEDULER = "ops.beat:HeartbeatScheduler"
+HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=30)
+HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=3 * HEARTBEAT_SECONDS)
+HEALTH_BROKER_TIMEOUT_SECONDS = env.float("HEALTH_BROKER_TIMEOUT_SECONDS", default=3.0)
 
 # Sign-in throttling (django-axes), on /login/ and /admin/login/ alike: after AXES_FAILURE_LIMIT
 # wrong passwords for one email address, or from one client address, that email or address is
