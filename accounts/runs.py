@@ -25,9 +25,10 @@ from django.utils import timezone
 
 from aspire_sync.celery import Busy
 from providers.base import Grant
-from providers.errors import AccessTokenRejected, AuthRevoked, ProviderError
+from providers.errors import AccessTokenRejected, AuthRevoked, ProviderError, Throttled
 from providers.http import BACKOFF_CAP
 
+from . import metrics
 from .grants import fresh_grant, mark_needs_signin
 from .models import MailboxConnection, SyncRun
 
@@ -136,6 +137,8 @@ def record_run(
         _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message)
         raise
     except ProviderError as exc:
+        if isinstance(exc, Throttled):
+            metrics.throttled(provider=connection.provider, work=kind, retry_after=exc.retry_after)
         _finish(run, counts, SyncRun.Outcome.FAILED if exc.permanent else SyncRun.Outcome.RETRYING, exc.user_message)
         if not exc.permanent:
             _recheck_later(connection.pk)
@@ -176,6 +179,9 @@ def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str) -> None:
     run.error = error
     run.save(update_fields=["finished_at", "outcome", "items_seen", "items_imported", "items_already_there",
                             "items_failed", "provider_requests", "error"])
+    metrics.run_finished(kind=run.kind, provider=run.connection.provider, outcome=outcome, trigger=run.trigger,
+                         seconds=(run.finished_at - run.started_at).total_seconds(), connection_id=run.connection_id,
+                         wrote=counts.imported > 0)
     # One state, one message: once the connection needs a sign-in, that is its problem, and a run
     # of another kind finishing afterwards ("will resume") must not talk over it.
     connected = MailboxConnection.objects.filter(pk=run.connection_id, state=MailboxConnection.State.CONNECTED)

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "django_prometheus",
     "axes",
     "csp",
     "accounts",
@@ -85,6 +86,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request counts and latencies for the metrics endpoint (django-prometheus): first and last.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads a body: a request declared over MAX_REQUEST_BYTES is refused unread.
     "accounts.middleware.RequestSizeLimitMiddleware",
@@ -98,11 +101,12 @@ MIDDLEWARE = [
     "accounts.middleware.UserTimezoneMiddleware",
     # Last, as django-axes asks: it turns a lockout into the page below.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 if not DEBUG:
     # Serves collected static files in production; in development runserver serves them.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "aspire_sync.urls"
 WSGI_APPLICATION = "aspire_sync.wsgi.application"
@@ -179,6 +183,21 @@ MEDIA_URL = "/media-not-served/"
 # Attachments larger than this are listed on the email, not stored.
 MAX_ATTACHMENT_BYTES = env.int("MAX_ATTACHMENT_BYTES", default=35 * 1024 * 1024)
 MAIL_SPOOL_DIR = Path(env.str("MAIL_SPOOL_DIR", default=str(LOCAL_DIR / "spool")))
+
+# Metrics (Prometheus). Web and workers are separate processes, so prometheus_client keeps each
+# process's samples in files in this folder and a scrape adds them up; the library reads the
+# folder from the environment when it is imported (after settings), and it must exist by then.
+# Production gives each container a fresh, empty folder (docker-compose.yml: a tmpfs).
+# Reference: https://prometheus.github.io/client_python/multiprocess/
+PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(LOCAL_DIR / "metrics")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+# /metrics answers only a request carrying this bearer token; unset, it does not exist (404).
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# A worker host serves its own processes' metrics on this port (0: not at all), unauthenticated:
+# bind it to the hosts' private network only.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+WORKER_METRICS_ADDRESS = env.str("WORKER_METRICS_ADDRESS", default="0.0.0.0")  # noqa: S104
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -39,6 +39,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from accounts import metrics
 from accounts.grants import mark_needs_signin
 from accounts.models import MailboxConnection
 from accounts.provider_registry import get_provider
@@ -278,6 +279,7 @@ def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: d
         return False
     except Throttled as exc:
         now = timezone.now()
+        metrics.throttled(provider=connection.provider, work="send", retry_after=exc.retry_after)
         # The whole mailbox is asked to wait, not only this message; without a Retry-After the
         # mailbox's own backoff grows with each throttle in a row.
         queue = SendQueue.objects.get(pk=connection.pk)
@@ -330,9 +332,12 @@ def _retry_or_fail(outbound: OutboundEmail, reason: str, *, not_before: dt.datet
 
 
 def _fail(outbound: OutboundEmail, reason: str) -> None:
-    OutboundEmail.objects.filter(pk=outbound.pk, state=OutboundEmail.State.SENDING).update(
+    failed = OutboundEmail.objects.filter(pk=outbound.pk, state=OutboundEmail.State.SENDING).update(
         state=OutboundEmail.State.FAILED, last_error=reason
     )
+    if failed:
+        provider = MailboxConnection.objects.values_list("provider", flat=True).get(pk=outbound.connection_id)
+        metrics.SENDS.labels(provider=provider, outcome="failed").inc()
 
 
 def _mime_of(outbound: OutboundEmail, connection: MailboxConnection) -> bytes:
@@ -359,6 +364,7 @@ def _mark_sent(outbound: OutboundEmail) -> None:
     if not marked:
         return
     sent = OutboundEmail.objects.select_related("connection", "author").get(pk=outbound.pk)
+    metrics.SENDS.labels(provider=sent.connection.provider, outcome="sent").inc()
     # The email behind the Activity is keyed by Message-ID: when someone captures this message
     # from a mailbox, capture finds this Activity instead of making a second one (and if capture
     # got there first, while we were checking the Sent folder, we use its Activity).
