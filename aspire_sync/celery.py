@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
 
@@ -38,6 +38,13 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 MAX_RETRIES = 8
+
+
+@signals.setup_logging.connect
+def keep_django_logging(**kwargs: Any) -> None:
+    """Workers and beat log through settings.LOGGING (JSON lines in production, with the work's ids,
+    secrets redacted), as configured by Django, at LOG_LEVEL: a receiver here tells Celery to leave
+    logging alone (its ``-l`` option then has no effect)."""
 
 
 class Busy(Exception):

@@ -341,20 +341,37 @@ AXES_USERNAME_CALLABLE = "accounts.signin_throttle.attempted_email"
 AXES_CLIENT_IP_CALLABLE = "accounts.signin_throttle.client_address"
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not recorded: only what throttling needs
 
+# Logs: JSON lines in production (python-json-logger), one field per id of the work in progress
+# (company_id, connection_id, run_id); plain text locally. Every handler drops query strings and
+# redacts whatever looks like a credential (aspire_sync.log_filters).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+_LOG_FILTERS = ["work_context", "no_query_strings", "redact_secrets"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Query strings carry secrets (the OAuth callback's code and state): no request log keeps them.
-    "filters": {"no_query_strings": {"()": "aspire_sync.log_filters.StripQueryStrings"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {
+        "work_context": {"()": "aspire_sync.log_filters.WorkContext"},
+        # Query strings carry secrets (the OAuth callback's code and state): no log keeps them.
+        "no_query_strings": {"()": "aspire_sync.log_filters.StripQueryStrings"},
+        "redact_secrets": {"()": "aspire_sync.log_filters.RedactSecrets"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        "requests": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_query_strings"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": _LOG_FILTERS},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        "django.server": {"handlers": ["requests"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # These log whole token requests and responses at DEBUG: never let tokens reach a log,
         # whatever LOG_LEVEL an operator picks.
         **{
@@ -364,7 +381,6 @@ LOGGING = {
         },
     },
 }
-
 # Sending mail from Aspire (mailsync.sending). Each mailbox sends at most this many messages a
 # minute: Exchange Online allows 30 per mailbox; Gmail charges 100 quota units per send against
 # 250 a second and 15,000 a minute per user, so 60 a minute stays far below it.

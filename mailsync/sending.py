@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from accounts import metrics
 from accounts.grants import mark_needs_signin
+from accounts.log_context import log_ids
 from accounts.models import MailboxConnection
 from accounts.provider_registry import get_provider
 from accounts.runs import claim_lease, release_lease, with_fresh_grant
@@ -189,7 +190,8 @@ def drain_queue(*, connection_id: uuid.UUID | str, owner: str, generation: int |
     if not claim_lease(SendQueue, connection.pk, owner, send_lease()):
         return DrainResult(busy=True)
     try:
-        result = _drain(connection, owner, budget_seconds)
+        with log_ids(company_id=connection.company_id, connection_id=connection.pk):
+            result = _drain(connection, owner, budget_seconds)
     finally:
         release_lease(SendQueue, connection.pk, owner)
     # After the lease is released, so mail queued meanwhile (whose own drain found us busy) is seen.
@@ -306,6 +308,7 @@ def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: d
         raise
     _pace(connection, interval)
     _mark_sent(outbound)
+    log.info("message sent", extra={"outbound_id": str(outbound.pk), "attempts": outbound.attempts})
     return True
 
 
