@@ -15,6 +15,7 @@ from django.utils import timezone
 from providers.base import Grant
 from providers.errors import AuthRevoked, ProviderError
 
+from . import metrics
 from .crypto import decrypt_json, encrypt_json
 from .models import MailboxConnection, SyncRun
 from .notices import notify_needs_signin
@@ -40,9 +41,11 @@ def fresh_grant(*, connection_id: uuid.UUID | str, force: bool = False) -> Grant
         try:
             grant = get_provider(connection.provider).refresh(grant)
         except AuthRevoked as exc:
+            metrics.TOKENS_REFUSED.labels(provider=connection.provider).inc()
             _mark_needs_signin(connection, exc.user_message)
             return_error: ProviderError = exc
         else:
+            metrics.TOKENS_REFRESHED.labels(provider=connection.provider).inc()
             store_grant(connection, grant)
             connection.save(update_fields=["grant_ciphertext", "token_expires_at", "updated_at"])
             return grant

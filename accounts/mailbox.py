@@ -18,8 +18,9 @@ from django.utils import timezone
 
 from providers.base import Grant, MailboxIdentity, MailboxKind
 
+from . import metrics
 from .grants import end_grant_unless_held, load_grant, store_grant
-from .models import MailboxConnection, User
+from .models import MailboxConnection, SyncRun, User
 from .signals import sync_requested
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,8 @@ def disconnect_own_mailbox(*, user: User) -> bool:
 def request_sync(*, connection: MailboxConnection, trigger: str = "manual") -> None:
     """Make the connection due now ("Sync now", a provider notification); the sync apps pick it up."""
     MailboxConnection.objects.filter(pk=connection.pk).update(next_sync_at=timezone.now())
+    if trigger == SyncRun.Trigger.PUSH:
+        metrics.push_received(connection_id=connection.pk, kinds=(SyncRun.Kind.MAIL, SyncRun.Kind.CALENDAR))
     transaction.on_commit(
         lambda: sync_requested.send(sender=MailboxConnection, connection_id=connection.pk, trigger=trigger)
     )

@@ -14,6 +14,7 @@ sending.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,10 +26,12 @@ from django.utils import timezone
 
 from aspire_sync.celery import Busy
 from providers.base import Grant
-from providers.errors import AccessTokenRejected, AuthRevoked, ProviderError
+from providers.errors import AccessTokenRejected, AuthRevoked, ProviderError, Throttled
 from providers.http import BACKOFF_CAP
 
+from . import metrics
 from .grants import fresh_grant, mark_needs_signin
+from .log_context import log_ids
 from .models import MailboxConnection, SyncRun
 
 OUR_FAULT = "Something went wrong on our side; we are looking into it."
@@ -36,6 +39,7 @@ RECHECK_GRACE = dt.timedelta(minutes=2)
 INTERRUPTED = "This sync was interrupted before it finished; Aspire picked it up again."
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class RunBusy(Busy):
@@ -128,27 +132,33 @@ def record_run(
     if not claim_lease(state_model, connection.pk, owner, run_lease()):
         raise RunBusy(str(connection.pk))
     run = SyncRun.objects.create(company_id=connection.company_id, connection=connection, kind=kind, trigger=trigger)
-    counts = RunCounts()
-    try:
-        with_fresh_grant(connection.pk, lambda grant: work(grant, counts))
-    except AuthRevoked as exc:
-        mark_needs_signin(connection_id=connection.pk, message=exc.user_message)
-        _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message)
-        raise
-    except ProviderError as exc:
-        _finish(run, counts, SyncRun.Outcome.FAILED if exc.permanent else SyncRun.Outcome.RETRYING, exc.user_message)
-        if not exc.permanent:
-            _recheck_later(connection.pk)
-        raise
-    except Exception:
-        _finish(run, counts, SyncRun.Outcome.FAILED, OUR_FAULT)
-        raise
-    else:
-        outcome = SyncRun.Outcome.PARTIAL if counts.failed or counts.problems else SyncRun.Outcome.SUCCEEDED
-        _finish(run, counts, outcome, "; ".join(counts.problems[:5]))
-        MailboxConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
-    finally:
-        release_lease(state_model, connection.pk, owner)
+    # Every log line of the run, here and in the work, carries these ids.
+    with log_ids(company_id=connection.company_id, connection_id=connection.pk, run_id=run.pk):
+        log.info("sync run started", extra={"kind": kind, "trigger": trigger, "provider": connection.provider})
+        counts = RunCounts()
+        try:
+            with_fresh_grant(connection.pk, lambda grant: work(grant, counts))
+        except AuthRevoked as exc:
+            mark_needs_signin(connection_id=connection.pk, message=exc.user_message)
+            _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message)
+            raise
+        except ProviderError as exc:
+            if isinstance(exc, Throttled):
+                metrics.throttled(provider=connection.provider, work=kind, retry_after=exc.retry_after)
+            outcome = SyncRun.Outcome.FAILED if exc.permanent else SyncRun.Outcome.RETRYING
+            _finish(run, counts, outcome, exc.user_message)
+            if not exc.permanent:
+                _recheck_later(connection.pk)
+            raise
+        except Exception:
+            _finish(run, counts, SyncRun.Outcome.FAILED, OUR_FAULT)
+            raise
+        else:
+            outcome = SyncRun.Outcome.PARTIAL if counts.failed or counts.problems else SyncRun.Outcome.SUCCEEDED
+            _finish(run, counts, outcome, "; ".join(counts.problems[:5]))
+            MailboxConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
+        finally:
+            release_lease(state_model, connection.pk, owner)
     return run
 
 
@@ -176,6 +186,12 @@ def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str) -> None:
     run.error = error
     run.save(update_fields=["finished_at", "outcome", "items_seen", "items_imported", "items_already_there",
                             "items_failed", "provider_requests", "error"])
+    log.info("sync run finished", extra={
+        "kind": run.kind, "outcome": outcome, "seconds": round((run.finished_at - run.started_at).total_seconds(), 3),
+        "seen": counts.seen, "imported": counts.imported, "failed": counts.failed, "requests": counts.requests})
+    metrics.run_finished(kind=run.kind, provider=run.connection.provider, outcome=outcome, trigger=run.trigger,
+                         seconds=(run.finished_at - run.started_at).total_seconds(), connection_id=run.connection_id,
+                         wrote=counts.imported > 0)
     # One state, one message: once the connection needs a sign-in, that is its problem, and a run
     # of another kind finishing afterwards ("will resume") must not talk over it.
     connected = MailboxConnection.objects.filter(pk=run.connection_id, state=MailboxConnection.State.CONNECTED)

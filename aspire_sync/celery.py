@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
 
@@ -38,6 +38,13 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 MAX_RETRIES = 8
+
+
+@signals.setup_logging.connect
+def keep_django_logging(**kwargs: Any) -> None:
+    """Workers and beat log through settings.LOGGING (JSON lines in production, with the work's ids,
+    secrets redacted), as configured by Django, at LOG_LEVEL: a receiver here tells Celery to leave
+    logging alone (its ``-l`` option then has no effect)."""
 
 
 class Busy(Exception):
@@ -70,3 +77,15 @@ def connection_task(*, name: str, queue: str, max_retries: int = MAX_RETRIES,
         return task
 
     return declare
+
+
+def known_queues() -> list[str]:
+    """Every queue a task of ours is sent to: the queue each task names, any queue a route names,
+    and the default. Workers, heartbeats, /healthz and the queue-depth metric all read this list."""
+    queues = {app.conf.task_default_queue}
+    queues.update(getattr(task, "queue", None) or app.conf.task_default_queue
+                  for name, task in app.tasks.items() if not name.startswith("celery."))
+    routes = app.conf.task_routes or {}
+    if isinstance(routes, dict):
+        queues.update(route["queue"] for route in routes.values() if isinstance(route, dict) and "queue" in route)
+    return sorted(queues)

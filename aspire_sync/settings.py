@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "django_prometheus",
     "axes",
     "csp",
     "accounts",
@@ -91,6 +92,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request counts and latencies for the metrics endpoint (django-prometheus): first and last.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads a body: a request declared over MAX_REQUEST_BYTES is refused unread.
     "accounts.middleware.RequestSizeLimitMiddleware",
@@ -104,11 +107,12 @@ MIDDLEWARE = [
     "accounts.middleware.UserTimezoneMiddleware",
     # Last, as django-axes asks: it turns a lockout into the page below.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 if not DEBUG:
     # Serves collected static files in production; in development runserver serves them.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "aspire_sync.urls"
 WSGI_APPLICATION = "aspire_sync.wsgi.application"
@@ -206,6 +210,21 @@ MEDIA_URL = "/media-not-served/"
 # Attachments larger than this are listed on the email, not stored.
 MAX_ATTACHMENT_BYTES = env.int("MAX_ATTACHMENT_BYTES", default=35 * 1024 * 1024)
 MAIL_SPOOL_DIR = Path(env.str("MAIL_SPOOL_DIR", default=str(LOCAL_DIR / "spool")))
+
+# Metrics (Prometheus). Web and workers are separate processes, so prometheus_client keeps each
+# process's samples in files in this folder and a scrape adds them up; the library reads the
+# folder from the environment when it is imported (after settings), and it must exist by then.
+# Production gives each container a fresh, empty folder (docker-compose.yml: a tmpfs).
+# Reference: https://prometheus.github.io/client_python/multiprocess/
+PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(LOCAL_DIR / "metrics")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+# /metrics answers only a request carrying this bearer token; unset, it does not exist (404).
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# A worker host serves its own processes' metrics on this port (0: not at all), unauthenticated:
+# bind it to the hosts' private network only.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+WORKER_METRICS_ADDRESS = env.str("WORKER_METRICS_ADDRESS", default="0.0.0.0")  # noqa: S104
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -333,7 +352,6 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=15 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Seeded into django-celery-beat's tables; operators change them in the admin from then on.
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-syncs": {
@@ -341,12 +359,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(),  # every minute: each connection is due once an hour, at its own minute
         "options": {"queue": "default", "expires": 55},
     },
-    "worker-heartbeat": {
-        "task": "ops.record_heartbeat",
-        "schedule": crontab(),  # every minute
-        "options": {"queue": "default", "expires": 55},
-    },
 }
+# Beat's scheduler also keeps the heartbeats (ops.beat): every HEARTBEAT_SECONDS it records its own
+# and sends one to every queue; /healthz reports beat or a queue's workers down once its heartbeat
+# is older than HEARTBEAT_STALE_SECONDS.
+CELERY_BEAT_SCHEDULER = "ops.beat:HeartbeatScheduler"
+HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=30)
+HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=3 * HEARTBEAT_SECONDS)
+HEALTH_BROKER_TIMEOUT_SECONDS = env.float("HEALTH_BROKER_TIMEOUT_SECONDS", default=3.0)
 
 # Sign-in throttling (django-axes), on /login/ and /admin/login/ alike: after AXES_FAILURE_LIMIT
 # wrong passwords for one email address, or from one client address, that email or address is
@@ -360,20 +380,37 @@ AXES_USERNAME_CALLABLE = "accounts.signin_throttle.attempted_email"
 AXES_CLIENT_IP_CALLABLE = "accounts.signin_throttle.client_address"
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not recorded: only what throttling needs
 
+# Logs: JSON lines in production (python-json-logger), one field per id of the work in progress
+# (company_id, connection_id, run_id); plain text locally. Every handler drops query strings and
+# redacts whatever looks like a credential (aspire_sync.log_filters).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+_LOG_FILTERS = ["work_context", "no_query_strings", "redact_secrets"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Query strings carry secrets (the OAuth callback's code and state): no request log keeps them.
-    "filters": {"no_query_strings": {"()": "aspire_sync.log_filters.StripQueryStrings"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {
+        "work_context": {"()": "aspire_sync.log_filters.WorkContext"},
+        # Query strings carry secrets (the OAuth callback's code and state): no log keeps them.
+        "no_query_strings": {"()": "aspire_sync.log_filters.StripQueryStrings"},
+        "redact_secrets": {"()": "aspire_sync.log_filters.RedactSecrets"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        "requests": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_query_strings"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": _LOG_FILTERS},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        "django.server": {"handlers": ["requests"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # These log whole token requests and responses at DEBUG: never let tokens reach a log,
         # whatever LOG_LEVEL an operator picks.
         **{
@@ -383,7 +420,6 @@ LOGGING = {
         },
     },
 }
-
 # Sending mail from Aspire (mailsync.sending). Each mailbox sends at most this many messages a
 # minute: Exchange Online allows 30 per mailbox; Gmail charges 100 quota units per send against
 # 250 a second and 15,000 a minute per user, so 60 a minute stays far below it.

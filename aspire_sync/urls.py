@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from ops.metrics import metrics
 from ops.views import healthz
 
 from .views import favicon
@@ -19,6 +20,7 @@ urlpatterns = [
     path("password/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("favicon.ico", favicon, name="favicon"),
     path("", include("accounts.urls")),
     path("", include("crm.urls")),

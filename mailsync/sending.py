@@ -39,7 +39,9 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from accounts import metrics
 from accounts.grants import mark_needs_signin
+from accounts.log_context import log_ids
 from accounts.models import MailboxConnection
 from accounts.provider_registry import get_provider
 from accounts.runs import claim_lease, release_lease, with_fresh_grant
@@ -188,7 +190,8 @@ def drain_queue(*, connection_id: uuid.UUID | str, owner: str, generation: int |
     if not claim_lease(SendQueue, connection.pk, owner, send_lease()):
         return DrainResult(busy=True)
     try:
-        result = _drain(connection, owner, budget_seconds)
+        with log_ids(company_id=connection.company_id, connection_id=connection.pk):
+            result = _drain(connection, owner, budget_seconds)
     finally:
         release_lease(SendQueue, connection.pk, owner)
     # After the lease is released, so mail queued meanwhile (whose own drain found us busy) is seen.
@@ -278,6 +281,7 @@ def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: d
         return False
     except Throttled as exc:
         now = timezone.now()
+        metrics.throttled(provider=connection.provider, work="send", retry_after=exc.retry_after)
         # The whole mailbox is asked to wait, not only this message; without a Retry-After the
         # mailbox's own backoff grows with each throttle in a row.
         queue = SendQueue.objects.get(pk=connection.pk)
@@ -304,6 +308,7 @@ def _send_one(connection: MailboxConnection, outbound_id: uuid.UUID, interval: d
         raise
     _pace(connection, interval)
     _mark_sent(outbound)
+    log.info("message sent", extra={"outbound_id": str(outbound.pk), "attempts": outbound.attempts})
     return True
 
 
@@ -330,9 +335,12 @@ def _retry_or_fail(outbound: OutboundEmail, reason: str, *, not_before: dt.datet
 
 
 def _fail(outbound: OutboundEmail, reason: str) -> None:
-    OutboundEmail.objects.filter(pk=outbound.pk, state=OutboundEmail.State.SENDING).update(
+    failed = OutboundEmail.objects.filter(pk=outbound.pk, state=OutboundEmail.State.SENDING).update(
         state=OutboundEmail.State.FAILED, last_error=reason
     )
+    if failed:
+        provider = MailboxConnection.objects.values_list("provider", flat=True).get(pk=outbound.connection_id)
+        metrics.SENDS.labels(provider=provider, outcome="failed").inc()
 
 
 def _mime_of(outbound: OutboundEmail, connection: MailboxConnection) -> bytes:
@@ -359,6 +367,7 @@ def _mark_sent(outbound: OutboundEmail) -> None:
     if not marked:
         return
     sent = OutboundEmail.objects.select_related("connection", "author").get(pk=outbound.pk)
+    metrics.SENDS.labels(provider=sent.connection.provider, outcome="sent").inc()
     # The email behind the Activity is keyed by Message-ID: when someone captures this message
     # from a mailbox, capture finds this Activity instead of making a second one (and if capture
     # got there first, while we were checking the Sent folder, we use its Activity).

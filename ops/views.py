@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .models import WorkerHeartbeat
+from .heartbeats import health
 
 
+@never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """For load balancers and uptime checks: the database answers; when a worker last beat."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    latest = WorkerHeartbeat.objects.order_by("-last_seen").values_list("last_seen", flat=True).first()
-    return JsonResponse({"database": "ok", "last_worker_heartbeat": latest.isoformat() if latest else None})
+    """For load balancers and uptime checks: the database, the broker, beat and a worker per queue,
+    each ok or down (and why); 503 when anything is down."""
+    report = health()
+    return JsonResponse(report.as_json(), status=503 if report.down else 200)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 from django.db import connection
@@ -33,8 +34,10 @@ def database_url() -> str:
 
 @contextlib.contextmanager
 def real_worker(*, queues: str = "default,mail", hostname: str = "test-worker@%h", pool: str = "solo",
-                concurrency: int = 1) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "DATABASE_URL": database_url()}
+                concurrency: int = 1, env_extra: dict[str, str] | None = None,
+                output: IO[bytes] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """``output``: a file that takes the worker's stdout and stderr (the console otherwise)."""
+    env = {**os.environ, "DATABASE_URL": database_url(), **(env_extra or {})}
     for name in FORWARDED_SETTINGS:
         value = getattr(settings, name)
         env[name] = "" if value is None else str(value)
@@ -51,7 +54,7 @@ def real_worker(*, queues: str = "default,mail", hostname: str = "test-worker@%h
         [sys.executable, "-m", "celery", "-A", "aspire_sync", "worker", "-Q", queues, "--pool", pool,
          "--concurrency", str(concurrency),
          "--hostname", hostname, "-l", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"],
-        cwd=settings.BASE_DIR, env=env,
+        cwd=settings.BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT if output else None,
     )
     try:
         yield worker
