@@ -220,23 +220,22 @@ OUTSIDE_CHECKS = 200
 def _settle_departures(connection: MailboxConnection, calendar: CalendarProvider, grant: Grant,
                        changes: CalendarChanges, counts: RunCounts) -> CalendarChanges:
     """Tell an event that left the window from one that was deleted. Graph's calendarView delta
-    reports an event moved out of its range as removed, like a deleted one; asking for the event
-    tells them apart, so a moved appointment is kept (marked outside the synced range) until the
-    provider says it is gone. On a full listing, the appointments kept that way are asked about
-    again, so one deleted at the provider since goes too."""
-    # Reference: https://learn.microsoft.com/en-us/graph/delta-query-events
-    held = set(Appointment.objects.filter(connection=connection, provider_event_id__in=list(changes.removed))
-               .values_list("provider_event_id", flat=True)) if changes.removed else set()
+    reports both alike (``changes.left``); asking for the event tells them apart, so a moved
+    appointment is kept (marked outside the synced range) until the provider says it is gone.
+    Only single events are asked about: an occurrence leaves with its series' rule, and a series
+    shortened by many occurrences must not cost a request each. On a full listing, what is kept
+    outside the window is asked about again, so one deleted at the provider since goes too."""
+    left = list(changes.left)
+    held = set(Appointment.objects.filter(connection=connection, provider_event_id__in=left, series_id="")
+               .values_list("provider_event_id", flat=True)) if left else set()
     asked = list(held)
     if changes.full:
         listed = {event.id for event in changes.changed}
         asked += [event_id for event_id in Appointment.objects.filter(
             connection=connection, outside_window=True).values_list("provider_event_id", flat=True)[:OUTSIDE_CHECKS]
             if event_id not in listed and event_id not in held]
-    if not asked:
-        return changes
     still_there: list[CalendarEvent] = []
-    gone: list[str] = []
+    gone = [event_id for event_id in left if event_id not in held]
     for event_id in asked:
         counts.requests += 1
         event = calendar.get_event(grant, event_id)
@@ -244,11 +243,8 @@ def _settle_departures(connection: MailboxConnection, calendar: CalendarProvider
             gone.append(event_id)
         else:
             still_there.append(event)
-    found = {event.id for event in still_there}
-    return dataclasses.replace(
-        changes, changed=(*changes.changed, *still_there),
-        removed=tuple(dict.fromkeys([*(i for i in changes.removed if i not in found), *gone])),
-    )
+    return dataclasses.replace(changes, changed=(*changes.changed, *still_there),
+                               removed=tuple(dict.fromkeys([*changes.removed, *gone])), left=())
 
 
 def _chunks(items: list[Any]) -> Any:

@@ -100,6 +100,9 @@ class CalendarChanges:
     full: bool
     requests: int = 0
     skipped: tuple[SkippedEvent, ...] = ()
+    # Events the listing says left the window without saying whether they were deleted or moved
+    # out of it (Graph's calendarView delta reports both as ``@removed``); ``removed`` are deleted.
+    left: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ class MicrosoftCalendar:
             params = {"startDateTime": _iso_z(window_start), "endDateTime": _iso_z(window_end)}
         changed: list[CalendarEvent] = []
         removed: list[str] = []
+        left: list[str] = []
         skipped: list[SkippedEvent] = []
         requests = 0
         delta_link = ""
@@ -75,7 +76,11 @@ class MicrosoftCalendar:
             params = None
             for item in body.get("value", []):
                 try:
-                    if isinstance(item, Mapping) and ("@removed" in item or item.get("isCancelled") is True):
+                    if isinstance(item, Mapping) and "@removed" in item:
+                        # Deleted, or moved out of the delta's range: Graph says the same for both.
+                        # Reference: https://learn.microsoft.com/en-us/graph/delta-query-events
+                        left.append(required_id(item))
+                    elif isinstance(item, Mapping) and item.get("isCancelled") is True:
                         removed.append(required_id(item))
                     elif not isinstance(item, Mapping) or item.get("type") != "seriesMaster":
                         changed.append(event_from_graph(item))
@@ -84,7 +89,7 @@ class MicrosoftCalendar:
             link = body.get("@odata.nextLink")
             delta_link = str(body.get("@odata.deltaLink") or delta_link)
         return CalendarChanges(changed=tuple(changed), removed=tuple(removed), cursor=delta_link,
-                               full=not cursor, requests=requests, skipped=tuple(skipped))
+                               full=not cursor, requests=requests, skipped=tuple(skipped), left=tuple(left))
 
     def create_event(self, grant: Grant, draft: EventDraft, *, client_id: str) -> CalendarEvent:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-events

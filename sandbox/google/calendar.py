@@ -250,6 +250,14 @@ class Calendar:
                     self._save(cal, exception)
         self._notify(account)
 
+    def replace_organizer(self, account: Json, event_id: str, organizer: Json, attendees: list[Json]) -> Json:
+        """Make a stored event someone else's meeting that the account is a guest of (control API)."""
+        cal = self.cal(account)
+        resource = json.loads(json.dumps(self.find(cal, event_id)))
+        resource["organizer"], resource["attendees"] = organizer, attendees
+        self._save(cal, resource)
+        return resource
+
     def put_raw(self, account: Json, item: Any) -> Any:
         """An event item served exactly as given, unchecked, in every listing (and incremental
         listings after it): the odd data a real calendar holds, such as Google's Tasks-backed
@@ -298,10 +306,48 @@ class Calendar:
         return ok({"kind": "calendar#calendar", "etag": f'"{cal["sync_floor"]}"', "id": account["email"],
                    "summary": account["email"], "timeZone": cal["time_zone"]})
 
+    # -- what Google mails guests ---------------------------------------------------------
+    # Google mails guests only when the request says so: sendUpdates=all (every guest) or
+    # externalOnly (guests without a Google Calendar); none, or no sendUpdates, mails nobody
+    # (the deprecated sendNotifications=true means all).
+    # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/insert (sendUpdates)
+    # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/patch (sendUpdates)
+    # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/delete (sendUpdates)
+    def count_mail(self, request: Request, account: Json, resource: Json, kind: str) -> None:
+        send = request.query_params.get("sendUpdates") or (
+            "all" if request.query_params.get("sendNotifications") == "true" else "none")
+        if send not in ("all", "externalOnly", "none"):
+            raise bad_request(f"Invalid value for sendUpdates: {send}", "invalid")
+        if send == "none" or resource.get("organizer", {}).get("self") is not True:
+            return
+        guests = [a["email"].lower() for a in resource.get("attendees") or []
+                  if not a.get("organizer") and not a.get("self")]
+        if send == "externalOnly":
+            guests = [g for g in guests if self.store.find_account("google", g) is None]
+        self.store.count_meeting_mail(account, kind, len(guests))
+
+    def respond(self, account: Json, event_id: str, attendee: str, response: str) -> Json:
+        """A guest's answer reaching the organiser's event: the guest's responseStatus changes and
+        the event gets a new etag, so an incremental listing brings it."""
+        cal = self.cal(account)
+        current = self.find(cal, event_id)
+        resource = json.loads(json.dumps(current))
+        for guest in resource.get("attendees") or []:
+            if guest.get("email", "").lower() == attendee:
+                guest["responseStatus"] = "needsAction" if response == "none" else response
+                break
+        else:
+            raise ApiError(404, "notFound", f"{attendee} is not a guest of this event")
+        self._save(cal, resource)
+        self._notify(account)
+        return resource
+
     async def insert_event(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/insert
         self.calendar_for(request, account)
-        return ok(self.insert(account, await json_body(request)))
+        created = self.insert(account, await json_body(request))
+        self.count_mail(request, account, created, "invitation")
+        return ok(created)
 
     async def get_event(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/get
@@ -311,19 +357,25 @@ class Calendar:
     async def patch_event(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/patch
         self.calendar_for(request, account)
-        return ok(self.change(account, request.path_params["eventId"], await json_body(request),
-                              if_match=request.headers.get("if-match")))
+        changed = self.change(account, request.path_params["eventId"], await json_body(request),
+                              if_match=request.headers.get("if-match"))
+        self.count_mail(request, account, changed, "update")
+        return ok(changed)
 
     async def update_event(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/update
         self.calendar_for(request, account)
-        return ok(self.change(account, request.path_params["eventId"], await json_body(request), replace=True,
-                              if_match=request.headers.get("if-match")))
+        changed = self.change(account, request.path_params["eventId"], await json_body(request), replace=True,
+                              if_match=request.headers.get("if-match"))
+        self.count_mail(request, account, changed, "update")
+        return ok(changed)
 
     async def delete_event_handler(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/delete
-        self.calendar_for(request, account)
-        self.delete(account, request.path_params["eventId"], if_match=request.headers.get("if-match"))
+        cal = self.calendar_for(request, account)
+        event_id = request.path_params["eventId"]
+        self.delete(account, event_id, if_match=request.headers.get("if-match"))
+        self.count_mail(request, account, self.find(cal, event_id), "cancellation")
         return Response(status_code=204)
 
     async def list_instances(self, request: Request, account: Json) -> Response:
