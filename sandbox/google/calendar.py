@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from .common import (
     ApiError,
@@ -86,6 +86,7 @@ class Calendar:
             route(calendar + "/events/{eventId}", self.delete_event_handler, "DELETE", "calendar.events.delete"),
             route(calendar + "/events/{eventId}/instances", self.list_instances, "GET", "calendar.events.instances"),
             route("/calendar/v3/channels/stop", self.stop_channel, "POST", "calendar.channels.stop"),
+            Route("/_sandbox/google/{email}/calendar-channels", self.control_channels, methods=["GET"]),
         ]
 
     # -- state -----------------------------------------------------------------------------
@@ -535,6 +536,14 @@ class Calendar:
             # Reference: https://developers.google.com/workspace/calendar/api/guides/sync#full_sync_required_by_server
             raise ApiError(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.")
         return seq
+
+    async def control_channels(self, request: Request) -> Response:
+        """The calendar's live notification channels (control API): what still calls the app."""
+        account = self.store.find_account("google", request.path_params["email"])
+        if account is None:
+            raise LookupError(f"no google account {request.path_params['email']}")
+        live = [c for c in self.cal(account)["channels"].values() if c["expiration"] >= now_ms()]
+        return JSONResponse({"channels": live})
 
     async def watch(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/watch
