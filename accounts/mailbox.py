@@ -209,6 +209,11 @@ def disconnect_mailbox(*, connection: MailboxConnection) -> None:
     connection.save(update_fields=["grant_ciphertext", "token_expires_at", "state", "sync_email", "sync_calendar",
                                    "sync_aspire_folder", "next_sync_at", "updated_at"])
     if grant is not None:
+        # accounts.push imports this module (request_sync), so it is imported here.
+        from .push import stop_channels
+
+        # In this order: a channel is stopped with the grant, which is ended after.
+        transaction.on_commit(partial(stop_channels, connection_id=connection.pk, provider=provider, grant=grant))
         transaction.on_commit(partial(end_grant_unless_held, provider=provider, grant=grant, account_id=account_id,
                                       address=address))
 

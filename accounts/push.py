@@ -152,6 +152,35 @@ def _watch(connection: MailboxConnection, purpose: str, grant: Grant, *, watched
                                    client_state=secret, renew=renew)
 
 
+def stop_channels(*, connection_id: uuid.UUID, provider: str, grant: Grant) -> None:
+    """Disconnecting: end the connection's channels at the provider, so it stops calling (Graph
+    deletes the subscription, Gmail stops the watch, Google Calendar stops the channel), then forget
+    them. Runs before the grant is ended, while it still works. A refusal is logged, never raised:
+    the channel then lapses on its own, and its notifications are ignored (not connected)."""
+    # Reference: https://learn.microsoft.com/en-us/graph/api/subscription-delete
+    # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/channels/stop
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users/stop
+    channels = list(PushChannel.objects.filter(connection_id=connection_id).exclude(channel_id=""))
+    adapter = get_provider(provider)
+    try:
+        if channels and grant.expires_within(60):
+            grant = adapter.refresh(grant)
+        for channel in channels:
+            watch = base.PushChannel(id=channel.channel_id, expires_at=channel.expires_at or timezone.now(),
+                                     resource_id=channel.resource_id, watched=channel.watched,
+                                     lifecycle=channel.lifecycle)
+            try:
+                if channel.purpose == Purpose.CALENDAR:
+                    adapter.calendar.stop_watch(grant, watch)
+                else:
+                    adapter.stop_watching(grant, watch)
+            except ProviderError as exc:
+                log.warning("%s push for %s not stopped: %s", channel.purpose, connection_id, exc.__class__.__name__)
+    except ProviderError as exc:  # the grant could not be renewed: nothing can be stopped
+        log.warning("push for %s not stopped: %s", connection_id, exc.__class__.__name__)
+    PushChannel.objects.filter(connection_id=connection_id).delete()
+
+
 def _later(connection_id: uuid.UUID, purpose: str, *, force: bool = False, then_sync: bool = False) -> None:
     """Set the channel up in a worker, after the current transaction (a webhook answers at once)."""
     from .tasks import ensure_push_channel

@@ -46,6 +46,13 @@ def value_of(record: Regarding) -> str:
     return f"{kind_of(record).key}:{record.pk}"
 
 
+def choice_of(record: Regarding) -> tuple[str, str]:
+    """A record as a chooser's option: its value, and a label that says its kind ("Property: Whitfield
+    Residence"; a work ticket's own name already does)."""
+    kind_name, name = str(record._meta.verbose_name).capitalize(), str(record)
+    return value_of(record), name if name.startswith(kind_name) else f"{kind_name}: {name}"
+
+
 def model_for(key: str) -> type[Opportunity] | type[Property] | type[WorkTicket]:
     """The model of a kind named in a URL; 404 for any other name."""
     if key not in BY_KEY:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -25,10 +26,23 @@ class AppointmentForm(forms.Form):
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
     private = forms.BooleanField(required=False, label="Private: colleagues see only “Busy”")
     show_as = forms.ChoiceField(choices=(("busy", "Busy"), ("free", "Free")), initial="busy", label="Show as")
+    contacts = forms.MultipleChoiceField(required=False, label="Contacts", widget=forms.CheckboxSelectMultiple)
+    contact_q = forms.CharField(required=False, max_length=200, label="Find contacts")
+    invite = forms.BooleanField(required=False, label="Invite contacts: your calendar emails them an invitation")
+    regarding = forms.ChoiceField(required=False, label="Regarding")
+    regarding_q = forms.CharField(required=False, max_length=200, label="Find an opportunity, property or work ticket")
 
-    def __init__(self, *args: Any, time_zone: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, time_zone: str, contact_choices: Sequence[tuple[str, str]] = (),
+                 regarding_choices: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.time_zone = time_zone
+        contacts = self.fields["contacts"]
+        assert isinstance(contacts, forms.MultipleChoiceField)
+        contacts.choices = list(contact_choices)
+        regarding = self.fields["regarding"]
+        assert isinstance(regarding, forms.ChoiceField)
+        regarding.choices = [("", "Nothing in particular"), *regarding_choices]
+
 
     @classmethod
     def initial_for(cls, appointment: AppointmentDetails, time_zone: str) -> dict[str, Any]:
@@ -36,11 +50,12 @@ class AppointmentForm(forms.Form):
         if appointment.all_day:
             return {"title": appointment.title, "date": appointment.start.date(), "all_day": True,
                     "end_date": (appointment.end - dt.timedelta(days=1)).date(), "location": appointment.location,
-                    "notes": appointment.notes, "private": appointment.is_private, "show_as": appointment.show_as}
+                    "notes": appointment.notes, "private": appointment.is_private, "show_as": appointment.show_as,
+                    "invite": appointment.invite}
         start, end = appointment.start.astimezone(zone), appointment.end.astimezone(zone)
         return {"title": appointment.title, "date": start.date(), "start_time": start.time(),
                 "end_time": end.time(), "location": appointment.location, "notes": appointment.notes,
-                "private": appointment.is_private, "show_as": appointment.show_as}
+                "private": appointment.is_private, "show_as": appointment.show_as, "invite": appointment.invite}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -69,4 +84,4 @@ class AppointmentForm(forms.Form):
         return AppointmentInput(title=data["title"], start=data["start"], end=data["end"], time_zone=self.time_zone,
                                 all_day=bool(data.get("all_day")), location=data.get("location", ""),
                                 notes=data.get("notes", ""), private=bool(data.get("private")),
-                                show_as=data.get("show_as") or "busy")
+                                show_as=data.get("show_as") or "busy", invite=bool(data.get("invite")))

@@ -16,6 +16,9 @@ READ_ONLY_MESSAGE = (
     "Changes made there show here after the next sync."
 )
 SERIES_MESSAGE = "This is one occurrence of a repeating appointment: change it in Outlook or Google Calendar."
+ATTENDING_MESSAGE = ("Someone else organises this appointment and you were invited to it: only the organiser "
+                     "can change it. Answer the invitation in Outlook or Google Calendar.")
+OUTSIDE_WINDOW_NOTE = "Moved outside the synced range"
 # Appointments longer than this are found by a second, small query, so the calendar's main query
 # can bound ``start`` from both sides and use the (owner, start) index whatever the history size.
 LONG_APPOINTMENT = dt.timedelta(days=7)
@@ -48,7 +51,17 @@ class Appointment(TenantModel):
     title = models.CharField(max_length=500, blank=True)
     location = models.CharField(max_length=500, blank=True)
     notes = models.TextField(blank=True)
-    attendees = models.JSONField(default=list, blank=True)  # [[name, address], ...]
+    # [[name, address, response], ...]; response is "accepted", "declined", "tentative" or "" (none yet).
+    attendees = models.JSONField(default=list, blank=True)
+    # Send the contacts an invitation through the provider (Graph attendees; Google sendUpdates).
+    invite = models.BooleanField(default=False)
+    # Someone else's event the owner was invited to: who organises it, and the owner's answer.
+    organizer_name = models.CharField(max_length=500, blank=True)
+    organizer_address = models.CharField(max_length=500, blank=True)
+    my_response = models.CharField(max_length=16, blank=True)
+    # Moved at the provider to a time the sync window does not cover: kept until the provider says
+    # it is gone, or the window reaches it again.
+    outside_window = models.BooleanField(default=False)
     start = models.DateTimeField()
     end = models.DateTimeField()
     time_zone = models.CharField(max_length=64, default="UTC")
@@ -111,13 +124,17 @@ class Appointment(TenantModel):
 
     @property
     def editable_in_aspire(self) -> bool:
-        return not read_only_reason(origin=self.origin, in_series=bool(self.series_id))
+        return not read_only_reason(origin=self.origin, in_series=bool(self.series_id),
+                                    attending=bool(self.organizer_address))
 
 
-def read_only_reason(*, origin: str, in_series: bool) -> str:
+def read_only_reason(*, origin: str, in_series: bool, attending: bool = False) -> str:
     """Why an appointment cannot be changed in Aspire, or "" when it can: the one rule behind every
     page, form and service. Events made in the provider are read-only in Aspire (the help article's
-    rule), as are occurrences of a series, which only the provider can make."""
+    rule), as are occurrences of a series, which only the provider can make, and events someone
+    else organises (the owner only attends them)."""
+    if attending:
+        return ATTENDING_MESSAGE
     if in_series:
         return SERIES_MESSAGE
     if origin != Appointment.Origin.ASPIRE:

@@ -27,6 +27,10 @@ from django.db.models import BooleanField, Case, CharField, Exists, F, OuterRef,
 
 from accounts.models import MailboxConnection, User
 from accounts.tenancy import get_for_user, scoped
+from activities import regarding as regarding_kinds
+from activities.models import Activity
+from activities.regarding import Regarding
+from crm.models import Contact
 
 from .models import LONG_APPOINTMENT, PRIVATE_SENSITIVITIES, Appointment, AuditEntry, read_only_reason
 
@@ -55,20 +59,32 @@ class AppointmentDetails:
     title: str
     location: str
     notes: str
-    attendees: tuple[tuple[str, str], ...]
+    # (name, address, response): response is "accepted", "declined", "tentative" or "".
+    attendees: tuple[tuple[str, str, str], ...]
     time_zone: str
     origin: str
     is_private: bool
     in_series: bool
     editable: bool
     problems: str
+    invite: bool = False
+    organizer_name: str = ""
+    organizer_address: str = ""
+    my_response: str = ""
+    outside_window: bool = False
+    activity_id: uuid.UUID | None = None
     busy = False
+
+    @property
+    def read_only_reason(self) -> str:
+        return read_only_reason(origin=self.origin, in_series=self.in_series, attending=bool(self.organizer_address))
 
 
 Visible = AppointmentDetails | BusyBlock
 
 DETAIL_FIELDS = ("id", "start", "end", "all_day", "show_as", "title", "location", "notes", "attendees",
-                 "time_zone", "origin", "sensitivity", "series_id", "problems")
+                 "time_zone", "origin", "sensitivity", "series_id", "problems", "invite", "organizer_name",
+                 "organizer_address", "my_response", "outside_window", "activity_id")
 BUSY_FIELDS = ("start", "end", "all_day", "show_as")
 
 
@@ -211,12 +227,21 @@ def _details(row: dict[str, Any], *, editable: bool) -> AppointmentDetails:
     return AppointmentDetails(
         id=row["id"], start=row["start"], end=row["end"], all_day=row["all_day"], show_as=row["show_as"],
         title=row["title"], location=row["location"], notes=row["notes"],
-        attendees=tuple((str(name), str(address)) for name, address in row["attendees"] or []),
+        attendees=tuple(_attendee(person) for person in row["attendees"] or []),
         time_zone=row["time_zone"], origin=row["origin"], is_private=row["sensitivity"] in PRIVATE_SENSITIVITIES,
         in_series=bool(row["series_id"]),
-        editable=editable and not read_only_reason(origin=row["origin"], in_series=bool(row["series_id"])),
-        problems=row["problems"],
+        editable=editable and not read_only_reason(origin=row["origin"], in_series=bool(row["series_id"]),
+                                                   attending=bool(row["organizer_address"])),
+        problems=row["problems"], invite=row["invite"], organizer_name=row["organizer_name"],
+        organizer_address=row["organizer_address"], my_response=row["my_response"],
+        outside_window=row["outside_window"], activity_id=row["activity_id"],
     )
+
+
+def _attendee(person: Any) -> tuple[str, str, str]:
+    """An attendee as stored: [name, address] before responses were kept, [name, address, response] since."""
+    name, address, *rest = [*person, ""][:3]
+    return str(name), str(address), str(rest[0] if rest else "")
 
 
 def can_read_details(viewer: Any, appointment: Appointment) -> bool:
@@ -269,3 +294,19 @@ def calendar_owners(viewer: Any) -> QuerySet[User]:
 def audit_entries_for(viewer: Any) -> QuerySet[AuditEntry]:
     """The losing versions of the viewer's own appointments: never anyone else's."""
     return scoped(AuditEntry, viewer).filter(owner_id=viewer.pk)
+
+
+def contacts_of(activity_id: uuid.UUID | None) -> list[Contact]:
+    """The contacts an appointment is with: those of its Activity, the one place they are kept."""
+    if activity_id is None:
+        return []
+    return list(Contact.objects.filter(activities=activity_id).prefetch_related("emails")
+                .order_by("last_name", "first_name"))
+
+
+def regarding_of_activity(activity_id: uuid.UUID | None) -> Regarding | None:
+    """What an appointment is regarding: its Activity's Regarding."""
+    if activity_id is None:
+        return None
+    activity = Activity.objects.select_related(*regarding_kinds.FIELDS).get(pk=activity_id)
+    return regarding_kinds.regarding_of(activity)

@@ -17,12 +17,14 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from accounts.models import Company, MailboxConnection, User
+from accounts.tenancy import ensure_same_company
 from activities.models import Activity
 from activities.regarding import Regarding
-from activities.services import create_activity
+from activities.services import create_activity, refresh_contact_links, set_regarding
 from crm.models import Contact
 
 from .models import Appointment, read_only_reason
+from .selectors import contacts_of
 
 # Activity subjects are shown on contact timelines to every member of the company, whatever the
 # calendar's privacy; the details stay on the appointment, behind the privacy rules.
@@ -49,6 +51,8 @@ class AppointmentInput:
     notes: str = ""
     private: bool = False
     show_as: str = "busy"
+    # Send the appointment's contacts an invitation through the provider (off unless chosen).
+    invite: bool = False
 
     def normalised(self) -> AppointmentInput:
         """All-day appointments become floating dates (midnight UTC); times must not run backwards."""
@@ -66,7 +70,8 @@ class AppointmentInput:
             raise ValidationError({"end": "The appointment must end after it starts."})
         return AppointmentInput(title=self.title.strip(), start=start, end=end, time_zone=self.time_zone,
                                 all_day=self.all_day, location=self.location.strip(), notes=self.notes.strip(),
-                                private=self.private, show_as=self.show_as if self.show_as == "free" else "busy")
+                                private=self.private, show_as=self.show_as if self.show_as == "free" else "busy",
+                                invite=self.invite)
 
 
 def _syncing_connection(owner: User) -> MailboxConnection | None:
@@ -85,15 +90,37 @@ def _queue_sync(connection: MailboxConnection | None) -> None:
     transaction.on_commit(lambda: sync_calendar.apply_async((connection_id, "manual"), queue="calendar"))
 
 
-APPLIED_FIELDS = ["title", "location", "notes", "start", "end", "time_zone", "all_day", "sensitivity", "show_as"]
+APPLIED_FIELDS = ["title", "location", "notes", "start", "end", "time_zone", "all_day", "sensitivity", "show_as",
+                  "invite", "attendees"]
+NOBODY_TO_INVITE = "None of the chosen contacts has an email address, so there is nobody to invite."
 
 
-def _apply(appointment: Appointment, data: AppointmentInput) -> None:
+def _apply(appointment: Appointment, data: AppointmentInput, contacts: list[Contact]) -> None:
     appointment.title, appointment.location, appointment.notes = data.title, data.location, data.notes
     appointment.start, appointment.end = data.start, data.end
     appointment.time_zone, appointment.all_day = data.time_zone, data.all_day
     appointment.sensitivity = "private" if data.private else "normal"
     appointment.show_as = data.show_as
+    appointment.invite = data.invite
+    appointment.attendees = _attendees(appointment, contacts) if data.invite else []
+
+
+def _attendees(appointment: Appointment, contacts: list[Contact]) -> list[list[str]]:
+    """The invited contacts, each at their primary address; answers already synced are kept."""
+    answered = {str(person[1]).lower(): str(person[2]) for person in appointment.attendees or [] if len(person) > 2}
+    invited = [[contact.name, contact.primary_email, answered.get(contact.primary_email.lower(), "")]
+               for contact in contacts if contact.primary_email]
+    if not invited:
+        raise ValidationError({"invite": NOBODY_TO_INVITE})
+    return invited
+
+
+def _check_links(owner: User, contacts: list[Contact], regarding: Regarding | None) -> None:
+    """Contacts and the Regarding of another company are refused, whatever the caller checked."""
+    for contact in contacts:
+        ensure_same_company(owner.tenant_id, contact, field="contacts")
+    if regarding is not None:
+        ensure_same_company(owner.tenant_id, regarding, field="regarding")
 
 
 @transaction.atomic
@@ -107,8 +134,9 @@ def create_appointment(
     appointment = Appointment(company_id=owner.tenant_id, owner=owner, connection=connection,
                               origin=Appointment.Origin.ASPIRE,
                               push=Appointment.Push.CREATE if connection else Appointment.Push.NONE)
-    _apply(appointment, data)
     contacts = list(contacts)
+    _check_links(owner, contacts, regarding)
+    _apply(appointment, data, contacts)
     if contacts or regarding is not None:
         appointment.activity = create_activity(
             company=Company.objects.get(pk=owner.tenant_id), kind=Activity.Kind.APPOINTMENT, subject=ACTIVITY_SUBJECT,
@@ -128,21 +156,50 @@ def _check_editable(appointment: Appointment, editor: User) -> None:
 
 
 @transaction.atomic
-def update_appointment(*, appointment: Appointment, editor: User, data: AppointmentInput) -> Appointment:
-    """Change an appointment made in Aspire. Appointments made in the provider are read-only."""
+def update_appointment(*, appointment: Appointment, editor: User, data: AppointmentInput,
+                       contacts: Iterable[Contact] | None = None, regarding: Regarding | None = None) -> Appointment:
+    """Change an appointment made in Aspire. Appointments made in the provider are read-only.
+    With ``contacts`` (a list, maybe empty), its contacts and Regarding become those given;
+    without, they stay as they were."""
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     _check_editable(appointment, editor)
     data = data.normalised()
-    _apply(appointment, data)
+    links_given = contacts is not None
+    chosen = list(contacts) if contacts is not None else contacts_of(appointment.activity_id)
+    _check_links(editor, chosen, regarding)
+    _apply(appointment, data, chosen)
     if appointment.connection_id is None:
         appointment.connection = _syncing_connection(editor)
     if appointment.connection_id is not None and appointment.push != Appointment.Push.CREATE:
         appointment.push = Appointment.Push.UPDATE if appointment.provider_event_id else Appointment.Push.CREATE
-    appointment.save(update_fields=[*APPLIED_FIELDS, "connection", "push", "updated_at"])
+    if links_given:
+        _relink(appointment, editor, chosen, regarding, data.start)
+    appointment.save(update_fields=[*APPLIED_FIELDS, "connection", "push", "activity", "updated_at"])
     if appointment.activity_id is not None:
         Activity.objects.filter(pk=appointment.activity_id).update(occurred_at=data.start)
+        refresh_contact_links([appointment.activity_id])
     _queue_sync(appointment.connection)
     return appointment
+
+
+def _relink(appointment: Appointment, owner: User, contacts: list[Contact], regarding: Regarding | None,
+            start: dt.datetime) -> None:
+    """Point the appointment's Activity at these contacts and this Regarding: made when it gets
+    its first, deleted when it has none left (an appointment with nobody is no Activity)."""
+    activity = Activity.objects.filter(pk=appointment.activity_id).first() if appointment.activity_id else None
+    if not contacts and regarding is None:
+        appointment.activity = None
+        if activity is not None:
+            activity.delete()
+        return
+    if activity is None:
+        appointment.activity = create_activity(
+            company=Company.objects.get(pk=owner.tenant_id), kind=Activity.Kind.APPOINTMENT, subject=ACTIVITY_SUBJECT,
+            occurred_at=start, owner=owner, contacts=contacts, regarding=regarding,
+        )
+        return
+    activity.contacts.set(contacts)
+    set_regarding(activity=activity, regarding=regarding)
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ provider's version stays and the Aspire version is kept in an ``AuditEntry`` its
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import uuid
@@ -94,7 +95,9 @@ def draft_of(appointment: Appointment) -> EventDraft:
         title=appointment.title, start=appointment.start, end=appointment.end, time_zone=appointment.time_zone,
         all_day=appointment.all_day, location=appointment.location, notes=appointment.notes,
         private=appointment.is_private, show_as=appointment.show_as,
-        attendees=tuple(Attendee(address=address, name=name) for name, address in appointment.attendees or []),
+        attendees=tuple(Attendee(address=str(person[1]), name=str(person[0]))
+                        for person in appointment.attendees or []),
+        invite=appointment.invite,
     )
 
 
@@ -123,7 +126,8 @@ def _push_pending(connection: MailboxConnection, calendar: CalendarProvider, gra
                                               etag=appointment.etag)
                 _pushed(appointment, event, action)
             elif appointment.provider_event_id:
-                calendar.delete_event(grant, appointment.provider_event_id, etag=appointment.etag)
+                calendar.delete_event(grant, appointment.provider_event_id, etag=appointment.etag,
+                                      notify=appointment.invite)
                 _pushed(appointment, None, action)
             else:
                 # Deleted before we learned its event id: its create may still have reached the
@@ -199,6 +203,7 @@ def _pull(connection: MailboxConnection, calendar: CalendarProvider, grant: Gran
         window_start, window_end = now - WINDOW_BACK, now + WINDOW_AHEAD
         changes = calendar.changes(grant, cursor="", window_start=window_start, window_end=window_end)
     counts.requests += changes.requests
+    changes = _settle_departures(connection, calendar, grant, changes, counts)
     apply_changes(connection, changes, window_start=window_start, window_end=window_end, counts=counts)
     state.cursor = changes.cursor
     update = ["cursor"]
@@ -206,6 +211,40 @@ def _pull(connection: MailboxConnection, calendar: CalendarProvider, grant: Gran
         state.window_start, state.window_end, state.full_sync_at = window_start, window_end, now
         update += ["window_start", "window_end", "full_sync_at"]
     state.save(update_fields=update)
+
+
+# How many appointments kept outside the window a full run asks the provider about, at most.
+OUTSIDE_CHECKS = 200
+
+
+def _settle_departures(connection: MailboxConnection, calendar: CalendarProvider, grant: Grant,
+                       changes: CalendarChanges, counts: RunCounts) -> CalendarChanges:
+    """Tell an event that left the window from one that was deleted. Graph's calendarView delta
+    reports both alike (``changes.left``); asking for the event tells them apart, so a moved
+    appointment is kept (marked outside the synced range) until the provider says it is gone.
+    Only single events are asked about: an occurrence leaves with its series' rule, and a series
+    shortened by many occurrences must not cost a request each. On a full listing, what is kept
+    outside the window is asked about again, so one deleted at the provider since goes too."""
+    left = list(changes.left)
+    held = set(Appointment.objects.filter(connection=connection, provider_event_id__in=left, series_id="")
+               .values_list("provider_event_id", flat=True)) if left else set()
+    asked = list(held)
+    if changes.full:
+        listed = {event.id for event in changes.changed}
+        asked += [event_id for event_id in Appointment.objects.filter(
+            connection=connection, outside_window=True).values_list("provider_event_id", flat=True)[:OUTSIDE_CHECKS]
+            if event_id not in listed and event_id not in held]
+    still_there: list[CalendarEvent] = []
+    gone = [event_id for event_id in left if event_id not in held]
+    for event_id in asked:
+        counts.requests += 1
+        event = calendar.get_event(grant, event_id)
+        if event is None:
+            gone.append(event_id)
+        else:
+            still_there.append(event)
+    return dataclasses.replace(changes, changed=(*changes.changed, *still_there),
+                               removed=tuple(dict.fromkeys([*changes.removed, *gone])), left=())
 
 
 def _chunks(items: list[Any]) -> Any:
@@ -222,9 +261,15 @@ def apply_changes(connection: MailboxConnection, changes: CalendarChanges, *, wi
     if changes.skipped:
         _note_skipped(connection, changes, counts)
     inside = {e.id: e for e in changes.changed if _in_window(e, window_start, window_end)}
-    # An event moved out of the window is no longer Aspire's to show: it is removed like a deletion.
-    gone = set(changes.removed) | {e.id for e in changes.changed if e.id not in inside}
+    # An event moved out of the window is kept, marked, if Aspire holds it; one it never held stays out.
+    outside = {e.id: e for e in changes.changed if e.id not in inside}
+    gone = set(changes.removed) - set(inside) - set(outside)
     existing: dict[str, Appointment] = {}
+    for chunk in _chunks(list(outside)):
+        for held in Appointment.objects.select_for_update().filter(connection=connection,
+                                                                   provider_event_id__in=chunk):
+            existing[held.provider_event_id] = held
+    outside = {event_id: event for event_id, event in outside.items() if event_id in existing}
     for chunk in _chunks(list(inside)):
         # Locked, so an edit saved in Aspire meanwhile waits rather than being overwritten unseen.
         for held in Appointment.objects.select_for_update().filter(connection=connection,
@@ -234,9 +279,10 @@ def apply_changes(connection: MailboxConnection, changes: CalendarChanges, *, wi
         inside.pop(event.id)  # ours, made in Aspire: not a provider-made appointment
     to_create: list[Appointment] = []
     to_update: list[Appointment] = []
-    for event in inside.values():
+    for event in [*inside.values(), *outside.values()]:
         appointment = existing.get(event.id)
-        if appointment is not None and appointment.etag == event.etag:
+        moved_out = event.id in outside
+        if appointment is not None and appointment.etag == event.etag and appointment.outside_window == moved_out:
             counts.already_there += 1  # unchanged, or our own write coming back
             continue
         if appointment is None:
@@ -250,6 +296,7 @@ def apply_changes(connection: MailboxConnection, changes: CalendarChanges, *, wi
                 _audit(connection, appointment, AuditEntry.Kind.CONFLICT, message)
             to_update.append(appointment)
         _copy_event(appointment, event)
+        appointment.outside_window = moved_out
         counts.imported += 1
     for appointment in to_create + to_update:
         appointment.is_long = appointment.end - appointment.start > LONG_APPOINTMENT
@@ -323,12 +370,17 @@ def _in_window(event: CalendarEvent, window_start: dt.datetime, window_end: dt.d
 CHANGED_HERE = (Appointment.Push.UPDATE, Appointment.Push.DELETE, Appointment.Push.CONFLICT)
 UPSERT_FIELDS = ["title", "location", "notes", "attendees", "start", "end", "time_zone", "all_day", "is_long",
                  "sensitivity", "show_as", "provider_event_id", "ical_uid", "series_id", "original_start", "etag",
-                 "problems", "push", "cancelled", "updated_at"]
+                 "problems", "push", "cancelled", "updated_at", "organizer_name", "organizer_address", "my_response",
+                 "outside_window"]
 
 
 def _copy_event(appointment: Appointment, event: CalendarEvent) -> None:
     appointment.title, appointment.location, appointment.notes = event.title, event.location, event.notes
-    appointment.attendees = [[a.name, a.address] for a in event.attendees]
+    appointment.attendees = [[a.name, a.address, a.response] for a in event.attendees]
+    organizer = event.organizer if not event.is_organizer else None
+    appointment.organizer_name = organizer.name if organizer else ""
+    appointment.organizer_address = organizer.address if organizer else ""
+    appointment.my_response = event.my_response if organizer else ""
     appointment.start, appointment.end = event.start, event.end
     appointment.time_zone, appointment.all_day = event.time_zone, event.all_day
     appointment.sensitivity, appointment.show_as = event.sensitivity, event.show_as

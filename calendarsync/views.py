@@ -23,12 +23,16 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
-from accounts.tenancy import get_for_user
+from accounts.tenancy import get_for_user, scoped
+from activities import regarding
+from activities.regarding import Regarding
+from activities.selectors import contact_choices, regarding_choices
+from crm.models import Contact, Opportunity, Property
 
 from . import selectors
 from .forms import RECURRING_HELP, AppointmentForm
 from .layout import MAX_LANES, ROW, ROWS_PER_DAY, grid_rows, side_by_side
-from .models import Appointment, read_only_reason
+from .models import OUTSIDE_WINDOW_NOTE, Appointment
 from .scheduling import Person, TimeTaken, free_slots, working_hours_for
 from .selectors import AppointmentDetails, Visible
 from .services import (
@@ -231,7 +235,8 @@ def _as_json(item: Visible) -> dict[str, object]:
              "show_as": item.show_as}
     if isinstance(item, AppointmentDetails):
         return {"busy": False, "id": str(item.id), **times, "title": item.title, "location": item.location,
-                "notes": item.notes, "attendees": [{"name": n, "address": a} for n, a in item.attendees],
+                "notes": item.notes,
+                "attendees": [{"name": n, "address": a, "response": r} for n, a, r in item.attendees],
                 "time_zone": item.time_zone, "origin": item.origin, "private": item.is_private,
                 "recurring": item.in_series, "editable": item.editable}
     return {"busy": True, **times}
@@ -240,29 +245,153 @@ def _as_json(item: Visible) -> dict[str, object]:
 @login_required
 def appointment_detail(request: HttpRequest, pk: str) -> HttpResponse:
     item = selectors.appointment_for_viewer(request.user, pk)
-    return render(request, "calendarsync/appointment_detail.html", {"item": item, "zone": _zone(request).key})
+    details = isinstance(item, AppointmentDetails)
+    return render(request, "calendarsync/appointment_detail.html", {
+        "item": item, "zone": _zone(request).key,
+        "contacts": selectors.contacts_of(item.activity_id) if details else [],  # type: ignore[union-attr]
+        "regarding": selectors.regarding_of_activity(item.activity_id) if details else None,  # type: ignore[union-attr]
+        "outside_window_note": OUTSIDE_WINDOW_NOTE,
+    })
 
 
 def _back_to_calendar(appointment_start: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
     return f"{reverse('calendarsync:calendar')}?date={appointment_start.astimezone(zone).date().isoformat()}"
 
 
+# -- the appointment form: its contacts and Regarding ----------------------------------------
+
+
+def _uuids(values: list[str]) -> list[uuid.UUID]:
+    found = []
+    for value in values:
+        try:
+            found.append(uuid.UUID(value))
+        except ValueError:
+            continue  # not a record of anyone's: it is simply not offered back
+    return found
+
+
+def _contact_label(contact: Contact) -> str:
+    return " · ".join(filter(None, (contact.name, contact.primary_email)))
+
+
+def _contact_options(user: Any, chosen: list[str], q: str) -> list[tuple[str, str]]:
+    """The contacts the form offers: those chosen (of the user's company only: any other id is
+    not offered, so posting it is refused as an invalid choice), then the matches of a search."""
+    contacts = scoped(Contact, user).filter(pk__in=_uuids(chosen)).prefetch_related("emails")
+    options = {str(contact.pk): _contact_label(contact) for contact in contacts}
+    for choice in contact_choices(user, q):
+        options.setdefault(choice.value, " · ".join(filter(None, (choice.label, choice.detail))))
+    return list(options.items())
+
+
+def _regarding_options(user: Any, chosen: list[str], q: str) -> list[tuple[str, str]]:
+    """What the Regarding chooser offers: the records given (the page it was opened from, the
+    current one, the chosen contacts' own), then the matches of a search, all through the one
+    registry and within the user's company."""
+    options: dict[str, str] = {}
+    for value in chosen:
+        if not value:
+            continue
+        try:
+            record = regarding.record_for_user(user, value)
+        except Http404:
+            continue
+        key, label = regarding.choice_of(record)
+        options[key] = label
+    for choice in regarding_choices(user, q):
+        options.setdefault(choice.value, f"{choice.label} · {choice.detail}")
+    return list(options.items())
+
+
+def _related_regarding(contacts: list[Contact]) -> list[str]:
+    """The records a contact's appointment is likely about: their opportunities and properties."""
+    values: list[str] = []
+    for contact in contacts:
+        values += [regarding.value_of(o) for o in contact.opportunities.all()[:10]]
+        values += [regarding.value_of(p) for p in contact.properties.all()[:10]]
+    return values
+
+
+def _prefill(user: Any, params: Any) -> dict[str, Any]:
+    """What "New appointment" on a record's page fills in: the record's contacts, the record as
+    the Regarding, and a property's address as the location."""
+    initial: dict[str, Any] = {}
+    contacts: list[Contact] = []
+    if params.get("contact"):
+        contacts = [get_for_user(Contact.objects.prefetch_related("emails"), user, params["contact"])]
+    elif params.get("regarding"):
+        record = regarding.record_for_user(user, params["regarding"])
+        initial["regarding"] = regarding.value_of(record)
+        place = record if isinstance(record, Property) else getattr(record, "property", None)
+        if isinstance(record, Opportunity):
+            contacts = [record.contact] if record.contact else []
+        elif place is not None:
+            contacts = list(place.contacts.all())
+        if place is not None:
+            initial["location"] = place.address
+    initial["contacts"] = [str(contact.pk) for contact in contacts]
+    initial["_regarding_offered"] = [initial.get("regarding", ""), *_related_regarding(contacts)]
+    return initial
+
+
+def _bound_as_initial(data: Any) -> dict[str, Any]:
+    """A posted form shown again unsaved (after a search), as the user left it, without errors."""
+    initial: dict[str, Any] = {key: data.get(key) for key in data if key != "csrfmiddlewaretoken"}
+    initial["contacts"] = data.getlist("contacts")
+    return initial
+
+
+def _appointment_form(request: HttpRequest, zone: zoneinfo.ZoneInfo, initial: dict[str, Any],
+                      ) -> tuple[AppointmentForm, bool]:
+    """The form, and whether it is to be saved (not a search for contacts or a Regarding)."""
+    data = request.POST if request.method == "POST" else None
+    searching = data is not None and "find" in data
+    source = _bound_as_initial(data) if data is not None else initial
+    chosen = list(source.get("contacts") or [])
+    offered = [str(source.get("regarding") or ""), *initial.get("_regarding_offered", [])]
+    contact_options = _contact_options(request.user, chosen, str(source.get("contact_q") or "") if searching else "")
+    regarding_options = _regarding_options(request.user, offered, str(source.get("regarding_q") or "")
+                                           if searching else "")
+    kwargs: dict[str, Any] = {"time_zone": zone.key, "contact_choices": contact_options,
+                              "regarding_choices": regarding_options}
+    if data is None or searching:
+        return AppointmentForm(initial=source, **kwargs), False
+    return AppointmentForm(data, initial=initial, **kwargs), True
+
+
+def _links(request: HttpRequest, form: AppointmentForm) -> tuple[list[Contact], Regarding | None]:
+    contacts = list(scoped(Contact, request.user).filter(pk__in=form.cleaned_data["contacts"])
+                    .prefetch_related("emails"))
+    value = form.cleaned_data.get("regarding") or ""
+    return contacts, regarding.record_for_user(request.user, value) if value else None
+
+
+def _render_form(request: HttpRequest, form: AppointmentForm, editing: AppointmentDetails | None) -> HttpResponse:
+    return render(request, "calendarsync/appointment_form.html", {
+        "form": form, "recurring_help": RECURRING_HELP, "editing": editing,
+        "searched": request.method == "POST" and "find" in request.POST,
+    })
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def appointment_create(request: HttpRequest) -> HttpResponse:
     zone = _zone(request)
-    initial = {"date": _anchor(request, zone), "start_time": dt.time(9), "end_time": dt.time(10)}
-    form = AppointmentForm(request.POST or None, initial=initial, time_zone=zone.key)
-    if request.method == "POST" and form.is_valid():
+    initial = {"date": _anchor(request, zone), "start_time": dt.time(9), "end_time": dt.time(10),
+               **_prefill(request.user, request.GET)}
+    form, saving = _appointment_form(request, zone, initial)
+    if saving and form.is_valid():
+        contacts, about = _links(request, form)
         try:
-            appointment = create_appointment(owner=request.user, data=form.to_input())  # type: ignore[arg-type]
+            appointment = create_appointment(owner=request.user, data=form.to_input(),  # type: ignore[arg-type]
+                                             contacts=contacts, regarding=about)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
             messages.success(request, "Appointment saved. It goes to your calendar app at the next sync.")
             return redirect(_back_to_calendar(appointment.start, zone))
-    return render(request, "calendarsync/appointment_form.html",
-                  {"form": form, "recurring_help": RECURRING_HELP, "editing": None})
+    return _render_form(request, form, None)
 
 
 def _own(request: HttpRequest, pk: str) -> tuple[Appointment, AppointmentDetails]:
@@ -280,14 +409,19 @@ def appointment_edit(request: HttpRequest, pk: str) -> HttpResponse:
     zone = _zone(request)
     appointment, item = _own(request, pk)
     if not item.editable:
-        return render(request, "calendarsync/read_only.html", {"item": item, "message": _read_only_reason(item)},
+        return render(request, "calendarsync/read_only.html", {"item": item, "message": item.read_only_reason},
                       status=403)
-    form = AppointmentForm(request.POST or None, initial=AppointmentForm.initial_for(item, zone.key),
-                           time_zone=zone.key)
-    if request.method == "POST" and form.is_valid():
+    contacts = selectors.contacts_of(appointment.activity_id)
+    current = selectors.regarding_of_activity(appointment.activity_id)
+    initial = {**AppointmentForm.initial_for(item, zone.key), "contacts": [str(c.pk) for c in contacts],
+               "regarding": regarding.value_of(current) if current else "",
+               "_regarding_offered": [regarding.value_of(current) if current else "", *_related_regarding(contacts)]}
+    form, saving = _appointment_form(request, zone, initial)
+    if saving and form.is_valid():
+        chosen, about = _links(request, form)
         try:
             update_appointment(appointment=appointment, editor=request.user,  # type: ignore[arg-type]
-                               data=form.to_input())
+                               data=form.to_input(), contacts=chosen, regarding=about)
         except ReadOnlyAppointment as exc:
             return render(request, "calendarsync/read_only.html", {"item": item, "message": exc.message}, status=403)
         except ValidationError as exc:
@@ -295,12 +429,7 @@ def appointment_edit(request: HttpRequest, pk: str) -> HttpResponse:
         else:
             messages.success(request, "Appointment updated.")
             return redirect(_back_to_calendar(form.cleaned_data["start"], zone))
-    return render(request, "calendarsync/appointment_form.html",
-                  {"form": form, "recurring_help": RECURRING_HELP, "editing": item})
-
-
-def _read_only_reason(item: AppointmentDetails) -> str:
-    return read_only_reason(origin=item.origin, in_series=item.in_series)
+    return _render_form(request, form, item)
 
 
 @login_required

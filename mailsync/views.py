@@ -24,8 +24,7 @@ from .outbox import NOT_CONNECTED, SendRefused, queue_email, retry_email, sendin
 
 
 def _choice(record: Model) -> tuple[str, str]:
-    kind_name, name = str(record._meta.verbose_name).capitalize(), str(record)
-    return regarding.value_of(record), name if name.startswith(kind_name) else f"{kind_name}: {name}"  # type: ignore[arg-type]
+    return regarding.choice_of(record)  # type: ignore[arg-type]
 
 
 def _emails(contacts: QuerySet[Contact] | list[Contact]) -> list[str]:

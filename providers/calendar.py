@@ -22,10 +22,18 @@ from .base import Grant, PushChannel
 PRIVATE_SENSITIVITIES = frozenset({"private", "personal", "confidential"})
 
 
+# An attendee's answer, as both providers' values are read: Graph's ``tentativelyAccepted`` and
+# Google's ``tentative`` are "tentative"; Graph's none / notResponded and Google's needsAction are "".
+# Reference: https://learn.microsoft.com/en-us/graph/api/resources/responsestatus
+# Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events (attendees[].responseStatus)
+RESPONSES = ("accepted", "declined", "tentative")
+
+
 @dataclass(frozen=True)
 class Attendee:
     address: str
     name: str = ""
+    response: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,10 @@ class CalendarEvent:
     client_id: str = ""
     # What was wrong with the provider's data and how it was read, in plain words.
     problems: tuple[str, ...] = ()
+    # Whether the calendar's own user organises it; when not, who does, and the user's answer.
+    is_organizer: bool = True
+    organizer: Attendee | None = None
+    my_response: str = ""
 
     @property
     def is_private(self) -> bool:
@@ -88,6 +100,9 @@ class CalendarChanges:
     full: bool
     requests: int = 0
     skipped: tuple[SkippedEvent, ...] = ()
+    # Events the listing says left the window without saying whether they were deleted or moved
+    # out of it (Graph's calendarView delta reports both as ``@removed``); ``removed`` are deleted.
+    left: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,9 @@ class EventDraft:
     private: bool = False
     show_as: str = "busy"
     attendees: tuple[Attendee, ...] = field(default=())
+    # Send the attendees an invitation (and later updates). Without it the event carries no
+    # attendees to Graph (which invites whoever is on an event), and Google is told sendUpdates=none.
+    invite: bool = False
 
 
 # A calendar's push channel is the same value as a mail folder's: a Graph subscription, or a Google
@@ -131,9 +149,13 @@ class CalendarProvider(Protocol):
         since, ``NotFound`` when it was deleted there."""
         ...
 
-    def delete_event(self, grant: Grant, event_id: str, *, etag: str) -> None:
+    def delete_event(self, grant: Grant, event_id: str, *, etag: str, notify: bool = False) -> None:
         """Delete the event if it is still at ``etag`` (``Conflict`` otherwise); an event already
-        gone is not an error."""
+        gone is not an error. ``notify``: its invited attendees are sent a cancellation."""
+        ...
+
+    def get_event(self, grant: Grant, event_id: str) -> CalendarEvent | None:
+        """The event as the provider has it now, or None when it is gone."""
         ...
 
     def watch(self, grant: Grant, *, notification_url: str, lifecycle_url: str, client_state: str,

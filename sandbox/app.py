@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .emulator import Emulator
 from .errors import api_of, error_for_path, graph_error, provider_of, unknown_route
+from .event_spec import check_response
 from .store import PROVIDERS, Store
 
 log = logging.getLogger("sandbox")
@@ -427,6 +428,12 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
             return Response(status_code=204)
         return JSONResponse(emulator.change_event(account, event_id, await request.json()))
 
+    async def respond(request: Request) -> Response:
+        account = account_or_404(request)
+        attendee, response = check_response(await request.json())
+        emulator = sandbox.emulators[account["provider"]]
+        return JSONResponse(emulator.respond(account, request.path_params["event_id"], attendee, response))
+
     async def busy(request: Request) -> Response:
         """Hold some of a Microsoft mailbox's concurrent Graph requests for a while, as other work of
         the same application on that mailbox would (a send, a calendar sync running meanwhile)."""
@@ -544,6 +551,7 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         Route(base + "/mail/{provider}/{email}", mail_page, methods=["GET", "POST"]),
         Route(acct + "/events", events, methods=["GET", "POST"]),
         Route(acct + "/events/{event_id}", event_detail, methods=["PATCH", "DELETE"]),
+        Route(acct + "/events/{event_id}/respond", respond, methods=["POST"]),
         Route(acct + "/expire-sync-state", expire_sync_state, methods=["POST"]),
         Route(acct + "/busy", busy, methods=["POST"]),
         Route(acct + "/clones", clones, methods=["POST"]),

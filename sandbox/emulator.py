@@ -51,6 +51,10 @@ class Emulator(Protocol):
 
     def delete_event(self, account: Json, event_id: str) -> None: ...
 
+    def respond(self, account: Json, event_id: str, attendee: str, response: str) -> Json:
+        """An attendee answers the account's event ("accepted", "declined", "tentative", "none"),
+        as their calendar would tell the organiser's: the event changes, so syncs see it."""
+
     def events(self, account: Json) -> list[Json]:
         """The account's events as the provider would list them (series masters and exceptions)."""
 

@@ -12,10 +12,12 @@ from typing import Any
 
 Json = dict[str, Any]
 
-TEXT = ("subject", "body", "location", "start", "end", "time_zone", "show_as")
+TEXT = ("subject", "body", "location", "start", "end", "time_zone", "show_as", "organizer", "my_response")
 FLAGS = ("all_day", "private")
 KEYS = frozenset((*TEXT, *FLAGS, "rrule", "attendees", "raw"))
 SHOW_AS = ("busy", "free")
+# An attendee's answer, in the control API's own words (each emulator writes its provider's value).
+RESPONSES = ("accepted", "declined", "tentative", "none")
 
 
 def check_event_spec(spec: Any, *, partial: bool = False) -> Json:
@@ -42,6 +44,12 @@ def check_event_spec(spec: Any, *, partial: bool = False) -> Json:
         raise ValueError("'rrule' must be a string such as \"FREQ=WEEKLY;COUNT=10\" (empty or null: no recurrence)")
     if spec.get("show_as", "busy") not in SHOW_AS:
         raise ValueError(f"'show_as' must be one of {', '.join(SHOW_AS)}")
+    if spec.get("my_response", "none") not in RESPONSES:
+        raise ValueError(f"'my_response' must be one of {', '.join(RESPONSES)}")
+    if "organizer" in spec and "@" not in spec["organizer"]:
+        raise ValueError("'organizer' must be an email address")
+    if partial and ("organizer" in spec or "my_response" in spec):
+        raise ValueError("'organizer' and 'my_response' are set when the event is made (answer with .../respond)")
     if "time_zone" in spec and not spec["time_zone"].strip():
         raise ValueError("'time_zone' must name a zone, such as \"America/Chicago\"")
     attendees = spec.get("attendees", [])
@@ -70,3 +78,12 @@ def _time(key: str, text: str, all_day: bool) -> dt.datetime:
         raise ValueError(f"'{key}' ({text!r}) needs a time of day unless 'all_day' is true")
     # Times are wall-clock times in the spec's time_zone; an offset, if written, is dropped for comparing.
     return moment.replace(tzinfo=None)
+
+
+def check_response(spec: Any) -> tuple[str, str]:
+    """An attendee's answer posted to ``.../events/{id}/respond``: (address, response)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("attendee"), str) or "@" not in spec["attendee"]:
+        raise ValueError("'attendee' (an email address on the event) is required")
+    if spec.get("response") not in RESPONSES:
+        raise ValueError(f"'response' must be one of {', '.join(RESPONSES)}")
+    return spec["attendee"].strip().lower(), str(spec["response"])

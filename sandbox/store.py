@@ -246,6 +246,15 @@ class Store:
         return None
 
     # -- observation -----------------------------------------------------------------
+    def count_meeting_mail(self, account: Json, kind: str, recipients: int) -> None:
+        """Mail the provider would send attendees because of an API call: ``kind`` is "invitation",
+        "update" or "cancellation". Counted per organiser as ``invitations`` (all of them) and
+        ``invitations.<kind>``, in ``GET /_sandbox/counters``."""
+        if recipients > 0:
+            counter = self.counters[account["email"]]
+            counter["invitations"] += recipients
+            counter[f"invitations.{kind}"] += recipients
+
     def log_request(self, entry: Json) -> None:
         self.request_log.append(entry)
         if entry.get("account"):

@@ -22,6 +22,7 @@ import nh3
 
 from ..base import Grant
 from ..calendar import (
+    RESPONSES,
     Attendee,
     CalendarChanges,
     CalendarEvent,
@@ -94,7 +95,7 @@ class GoogleCalendar:
         with self.provider.api(grant, "calendar") as service:
             try:
                 with google_errors():
-                    created = execute(service.events().insert(calendarId=CALENDAR,
+                    created = execute(service.events().insert(calendarId=CALENDAR, sendUpdates=send_updates(draft),
                                                               body={**google_event(draft), "id": client_id}))
             except Conflict:
                 # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/get
@@ -105,7 +106,8 @@ class GoogleCalendar:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/patch
         # Reference: https://developers.google.com/workspace/calendar/api/guides/version-resources
         with self.provider.api(grant, "calendar") as service:
-            request = service.events().patch(calendarId=CALENDAR, eventId=event_id, body=google_event(draft))
+            request = service.events().patch(calendarId=CALENDAR, eventId=event_id, body=google_event(draft),
+                                             sendUpdates=send_updates(draft))
             if etag:
                 request.headers["If-Match"] = etag
             try:
@@ -115,10 +117,12 @@ class GoogleCalendar:
                 raise NotFound(exc.detail) from exc
         return event_from_google(updated, draft.time_zone)
 
-    def delete_event(self, grant: Grant, event_id: str, *, etag: str) -> None:
+    def delete_event(self, grant: Grant, event_id: str, *, etag: str, notify: bool = False) -> None:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/delete
         with self.provider.api(grant, "calendar") as service:
-            request = service.events().delete(calendarId=CALENDAR, eventId=event_id)
+            # A cancellation goes only to guests who were invited from Aspire.
+            request = service.events().delete(calendarId=CALENDAR, eventId=event_id,
+                                              sendUpdates="all" if notify else "none")
             if etag:
                 request.headers["If-Match"] = etag
             try:
@@ -127,6 +131,18 @@ class GoogleCalendar:
             except (NotFound, SyncStateExpired):
                 pass  # gone already (404), or deleted before (410 "deleted")
 
+
+    def get_event(self, grant: Grant, event_id: str) -> CalendarEvent | None:
+        # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/get
+        with self.provider.api(grant, "calendar") as service:
+            try:
+                with google_errors():
+                    item = execute(service.events().get(calendarId=CALENDAR, eventId=event_id))
+            except (NotFound, SyncStateExpired):
+                return None
+        if not isinstance(item, Mapping) or item.get("status") == "cancelled":
+            return None
+        return event_from_google(item, "UTC")
 
     def watch(self, grant: Grant, *, notification_url: str, lifecycle_url: str = "", client_state: str,
               renew: CalendarWatch | None = None) -> CalendarWatch:
@@ -232,6 +248,10 @@ def event_from_google(item: object, calendar_zone: str) -> CalendarEvent:
     if not isinstance(attendees, list):
         attendees = []
         problems.append("Its attendees could not be read.")
+    people = [a for a in attendees if isinstance(a, Mapping) and text(a.get("email"))]
+    organizer = item.get("organizer")
+    organizer = organizer if isinstance(organizer, Mapping) else {}
+    own = next((a for a in people if a.get("self") is True), None)
     return CalendarEvent(
         id=event_id,
         start=start,
@@ -243,15 +263,34 @@ def event_from_google(item: object, calendar_zone: str) -> CalendarEvent:
         all_day=all_day,
         sensitivity=visibility if visibility in ("private", "confidential") else "normal",
         show_as="free" if item.get("transparency") == "transparent" else "busy",
-        attendees=tuple(Attendee(address=text(a.get("email")), name=text(a.get("displayName")))
-                        for a in attendees if isinstance(a, Mapping) and text(a.get("email"))),
+        # The organiser is on the list too (organizer: true) when there are guests; shown apart.
+        attendees=tuple(Attendee(address=text(a.get("email")), name=text(a.get("displayName")),
+                                 response=google_response(a.get("responseStatus")))
+                        for a in people if a.get("organizer") is not True),
         ical_uid=text(item.get("iCalUID")),
         series_id=text(item.get("recurringEventId")),
         original_start=original,
         etag=text(item.get("etag")),
         client_id=text(item.get("id")),  # Aspire's creates choose the event's id (create_event)
         problems=tuple(problems),
+        # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events (organizer.self)
+        is_organizer=not organizer or organizer.get("self") is True,
+        organizer=Attendee(address=text(organizer.get("email")), name=text(organizer.get("displayName")))
+        if text(organizer.get("email")) else None,
+        my_response=google_response(own.get("responseStatus")) if own else "",
     )
+
+
+def google_response(status: object) -> str:
+    """A Google responseStatus as one of ``providers.calendar.RESPONSES``, or "" (needsAction)."""
+    value = text(status)
+    return value if value in RESPONSES else ""
+
+
+def send_updates(draft: EventDraft) -> str:
+    """Google mails guests only when told to: ``all`` when the user chose to invite, else ``none``.
+    Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/insert (sendUpdates)"""
+    return "all" if draft.invite and draft.attendees else "none"
 
 
 def google_event(draft: EventDraft) -> dict[str, Any]:
@@ -270,5 +309,6 @@ def google_event(draft: EventDraft) -> dict[str, Any]:
         "end": end,
         "visibility": "private" if draft.private else "default",
         "transparency": "transparent" if draft.show_as == "free" else "opaque",
-        "attendees": [{"email": a.address, **({"displayName": a.name} if a.name else {})} for a in draft.attendees],
+        "attendees": [{"email": a.address, **({"displayName": a.name} if a.name else {})} for a in draft.attendees]
+        if draft.invite else [],
     }

@@ -66,6 +66,7 @@ class MicrosoftCalendar:
             params = {"startDateTime": _iso_z(window_start), "endDateTime": _iso_z(window_end)}
         changed: list[CalendarEvent] = []
         removed: list[str] = []
+        left: list[str] = []
         skipped: list[SkippedEvent] = []
         requests = 0
         delta_link = ""
@@ -75,7 +76,11 @@ class MicrosoftCalendar:
             params = None
             for item in body.get("value", []):
                 try:
-                    if isinstance(item, Mapping) and ("@removed" in item or item.get("isCancelled") is True):
+                    if isinstance(item, Mapping) and "@removed" in item:
+                        # Deleted, or moved out of the delta's range: Graph says the same for both.
+                        # Reference: https://learn.microsoft.com/en-us/graph/delta-query-events
+                        left.append(required_id(item))
+                    elif isinstance(item, Mapping) and item.get("isCancelled") is True:
                         removed.append(required_id(item))
                     elif not isinstance(item, Mapping) or item.get("type") != "seriesMaster":
                         changed.append(event_from_graph(item))
@@ -84,7 +89,7 @@ class MicrosoftCalendar:
             link = body.get("@odata.nextLink")
             delta_link = str(body.get("@odata.deltaLink") or delta_link)
         return CalendarChanges(changed=tuple(changed), removed=tuple(removed), cursor=delta_link,
-                               full=not cursor, requests=requests, skipped=tuple(skipped))
+                               full=not cursor, requests=requests, skipped=tuple(skipped), left=tuple(left))
 
     def create_event(self, grant: Grant, draft: EventDraft, *, client_id: str) -> CalendarEvent:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-events
@@ -102,12 +107,22 @@ class MicrosoftCalendar:
                                             headers=headers))
         return event_from_graph(updated)
 
-    def delete_event(self, grant: Grant, event_id: str, *, etag: str) -> None:
+    def delete_event(self, grant: Grant, event_id: str, *, etag: str, notify: bool = False) -> None:
         # Reference: https://learn.microsoft.com/en-us/graph/api/event-delete
+        # Graph sends attendees a cancellation itself; an event never invited has none to send to.
         headers = {"If-Match": etag} if etag else {}
         with contextlib.suppress(NotFound):  # already deleted
             self._graph(grant).request("DELETE", f"/me/events/{segment(event_id)}", headers=headers).close()
 
+
+    def get_event(self, grant: Grant, event_id: str) -> CalendarEvent | None:
+        # Reference: https://learn.microsoft.com/en-us/graph/api/event-get
+        graph = self._graph(grant)
+        try:
+            item = graph._json(graph.request("GET", f"/me/events/{segment(event_id)}", headers={"Prefer": PREFER}))
+        except NotFound:
+            return None
+        return event_from_graph(item)
 
     def watch(self, grant: Grant, *, notification_url: str, lifecycle_url: str, client_state: str,
               renew: CalendarWatch | None = None) -> CalendarWatch:
@@ -209,7 +224,10 @@ def event_from_graph(item: object) -> CalendarEvent:
     if not isinstance(attendees, list):
         attendees = []
         problems.append("Its attendees could not be read.")
-    emails = [a.get("emailAddress") for a in attendees if isinstance(a, Mapping)]
+    people = [a for a in attendees if isinstance(a, Mapping) and isinstance(a.get("emailAddress"), Mapping)]
+    organizer = item.get("organizer")
+    organizer_email = organizer.get("emailAddress") if isinstance(organizer, Mapping) else None
+    own_status = item.get("responseStatus")
     location = item.get("location")
     original_start: dt.datetime | None = None
     if item.get("originalStart"):
@@ -228,8 +246,9 @@ def event_from_graph(item: object) -> CalendarEvent:
         all_day=all_day,
         sensitivity=(text(item.get("sensitivity")) or "normal").lower(),
         show_as=text(item.get("showAs")) or "busy",
-        attendees=tuple(Attendee(address=text(email.get("address")), name=text(email.get("name")))
-                        for email in emails if isinstance(email, Mapping) and text(email.get("address"))),
+        attendees=tuple(Attendee(address=text(a["emailAddress"].get("address")),
+                                 name=text(a["emailAddress"].get("name")), response=graph_response(a.get("status")))
+                        for a in people if text(a["emailAddress"].get("address"))),
         ical_uid=text(item.get("iCalUId")),
         series_id=text(item.get("seriesMasterId")),
         original_start=original_start if original_start is None or original_start.tzinfo else None,
@@ -237,7 +256,19 @@ def event_from_graph(item: object) -> CalendarEvent:
         # Reference: https://learn.microsoft.com/en-us/graph/api/resources/event (transactionId)
         client_id=text(item.get("transactionId")),
         problems=tuple(problems),
+        # Reference: https://learn.microsoft.com/en-us/graph/api/resources/event (isOrganizer, responseStatus)
+        is_organizer=item.get("isOrganizer") is not False,
+        organizer=Attendee(address=text(organizer_email.get("address")), name=text(organizer_email.get("name")))
+        if isinstance(organizer_email, Mapping) and text(organizer_email.get("address")) else None,
+        my_response=graph_response(own_status),
     )
+
+
+def graph_response(status: object) -> str:
+    """A Graph responseStatus as one of ``providers.calendar.RESPONSES``, or "" (none yet)."""
+    # Reference: https://learn.microsoft.com/en-us/graph/api/resources/responsestatus
+    value = text(status.get("response")) if isinstance(status, Mapping) else ""
+    return {"accepted": "accepted", "declined": "declined", "tentativelyAccepted": "tentative"}.get(value, "")
 
 
 def graph_event(draft: EventDraft) -> dict[str, Any]:
@@ -257,8 +288,10 @@ def graph_event(draft: EventDraft) -> dict[str, Any]:
         "isAllDay": draft.all_day,
         "sensitivity": "private" if draft.private else "normal",
         "showAs": draft.show_as,
+        # Graph invites whoever is on an event its organiser creates or changes, so attendees go
+        # only with an invitation. Reference: https://learn.microsoft.com/en-us/graph/api/user-post-events
         "attendees": [{"emailAddress": {"address": a.address, "name": a.name}, "type": "required"}
-                      for a in draft.attendees],
+                      for a in draft.attendees] if draft.invite else [],
     }
 
 

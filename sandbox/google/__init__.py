@@ -83,7 +83,16 @@ class GoogleEmulator:
         with control_errors(ApiError):
             if "raw" in spec:
                 return self.calendar.put_raw(account, spec["raw"])
-            return self.calendar.insert(account, event_body(spec))
+            created = self.calendar.insert(account, event_body(spec))
+            if spec.get("organizer") and spec["organizer"].lower() != account["email"]:
+                # Someone else's meeting the account was invited to: its copy in the account's calendar.
+                answer = spec.get("my_response") or "none"
+                me = {"email": account["email"], "self": True,
+                      "responseStatus": "needsAction" if answer == "none" else answer}
+                guests = [g for g in created.get("attendees") or [] if g["email"].lower() != account["email"]]
+                return self.calendar.replace_organizer(account, created["id"], {"email": spec["organizer"]},
+                                                       [me, *guests])
+            return created
 
     def change_event(self, account: Json, event_id: str, changes: Json) -> Json:
         check_event_spec(changes, partial=True)
@@ -97,6 +106,10 @@ class GoogleEmulator:
     def delete_event(self, account: Json, event_id: str) -> None:
         with control_errors(ApiError):
             self.calendar.delete(account, event_id)
+
+    def respond(self, account: Json, event_id: str, attendee: str, response: str) -> Json:
+        with control_errors(ApiError):
+            return self.calendar.respond(account, event_id, attendee, response)
 
     def events(self, account: Json) -> list[Json]:
         entries = list(self.calendar.cal(account)["events"].values())

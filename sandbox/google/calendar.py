@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from .common import (
     ApiError,
@@ -86,6 +86,7 @@ class Calendar:
             route(calendar + "/events/{eventId}", self.delete_event_handler, "DELETE", "calendar.events.delete"),
             route(calendar + "/events/{eventId}/instances", self.list_instances, "GET", "calendar.events.instances"),
             route("/calendar/v3/channels/stop", self.stop_channel, "POST", "calendar.channels.stop"),
+            Route("/_sandbox/google/{email}/calendar-channels", self.control_channels, methods=["GET"]),
         ]
 
     # -- state -----------------------------------------------------------------------------
@@ -250,6 +251,14 @@ class Calendar:
                     self._save(cal, exception)
         self._notify(account)
 
+    def replace_organizer(self, account: Json, event_id: str, organizer: Json, attendees: list[Json]) -> Json:
+        """Make a stored event someone else's meeting that the account is a guest of (control API)."""
+        cal = self.cal(account)
+        resource = json.loads(json.dumps(self.find(cal, event_id)))
+        resource["organizer"], resource["attendees"] = organizer, attendees
+        self._save(cal, resource)
+        return resource
+
     def put_raw(self, account: Json, item: Any) -> Any:
         """An event item served exactly as given, unchecked, in every listing (and incremental
         listings after it): the odd data a real calendar holds, such as Google's Tasks-backed
@@ -298,10 +307,48 @@ class Calendar:
         return ok({"kind": "calendar#calendar", "etag": f'"{cal["sync_floor"]}"', "id": account["email"],
                    "summary": account["email"], "timeZone": cal["time_zone"]})
 
+    # -- what Google mails guests ---------------------------------------------------------
+    # Google mails guests only when the request says so: sendUpdates=all (every guest) or
+    # externalOnly (guests without a Google Calendar); none, or no sendUpdates, mails nobody
+    # (the deprecated sendNotifications=true means all).
+    # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/insert (sendUpdates)
+    # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/patch (sendUpdates)
+    # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/delete (sendUpdates)
+    def count_mail(self, request: Request, account: Json, resource: Json, kind: str) -> None:
+        send = request.query_params.get("sendUpdates") or (
+            "all" if request.query_params.get("sendNotifications") == "true" else "none")
+        if send not in ("all", "externalOnly", "none"):
+            raise bad_request(f"Invalid value for sendUpdates: {send}", "invalid")
+        if send == "none" or resource.get("organizer", {}).get("self") is not True:
+            return
+        guests = [a["email"].lower() for a in resource.get("attendees") or []
+                  if not a.get("organizer") and not a.get("self")]
+        if send == "externalOnly":
+            guests = [g for g in guests if self.store.find_account("google", g) is None]
+        self.store.count_meeting_mail(account, kind, len(guests))
+
+    def respond(self, account: Json, event_id: str, attendee: str, response: str) -> Json:
+        """A guest's answer reaching the organiser's event: the guest's responseStatus changes and
+        the event gets a new etag, so an incremental listing brings it."""
+        cal = self.cal(account)
+        current = self.find(cal, event_id)
+        resource = json.loads(json.dumps(current))
+        for guest in resource.get("attendees") or []:
+            if guest.get("email", "").lower() == attendee:
+                guest["responseStatus"] = "needsAction" if response == "none" else response
+                break
+        else:
+            raise ApiError(404, "notFound", f"{attendee} is not a guest of this event")
+        self._save(cal, resource)
+        self._notify(account)
+        return resource
+
     async def insert_event(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/insert
         self.calendar_for(request, account)
-        return ok(self.insert(account, await json_body(request)))
+        created = self.insert(account, await json_body(request))
+        self.count_mail(request, account, created, "invitation")
+        return ok(created)
 
     async def get_event(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/get
@@ -311,19 +358,25 @@ class Calendar:
     async def patch_event(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/patch
         self.calendar_for(request, account)
-        return ok(self.change(account, request.path_params["eventId"], await json_body(request),
-                              if_match=request.headers.get("if-match")))
+        changed = self.change(account, request.path_params["eventId"], await json_body(request),
+                              if_match=request.headers.get("if-match"))
+        self.count_mail(request, account, changed, "update")
+        return ok(changed)
 
     async def update_event(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/update
         self.calendar_for(request, account)
-        return ok(self.change(account, request.path_params["eventId"], await json_body(request), replace=True,
-                              if_match=request.headers.get("if-match")))
+        changed = self.change(account, request.path_params["eventId"], await json_body(request), replace=True,
+                              if_match=request.headers.get("if-match"))
+        self.count_mail(request, account, changed, "update")
+        return ok(changed)
 
     async def delete_event_handler(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/delete
-        self.calendar_for(request, account)
-        self.delete(account, request.path_params["eventId"], if_match=request.headers.get("if-match"))
+        cal = self.calendar_for(request, account)
+        event_id = request.path_params["eventId"]
+        self.delete(account, event_id, if_match=request.headers.get("if-match"))
+        self.count_mail(request, account, self.find(cal, event_id), "cancellation")
         return Response(status_code=204)
 
     async def list_instances(self, request: Request, account: Json) -> Response:
@@ -483,6 +536,14 @@ class Calendar:
             # Reference: https://developers.google.com/workspace/calendar/api/guides/sync#full_sync_required_by_server
             raise ApiError(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.")
         return seq
+
+    async def control_channels(self, request: Request) -> Response:
+        """The calendar's live notification channels (control API): what still calls the app."""
+        account = self.store.find_account("google", request.path_params["email"])
+        if account is None:
+            raise LookupError(f"no google account {request.path_params['email']}")
+        live = [c for c in self.cal(account)["channels"].values() if c["expiration"] >= now_ms()]
+        return JSONResponse({"channels": live})
 
     async def watch(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/watch

@@ -73,6 +73,10 @@ class MicrosoftEmulator:
         with control_errors(GraphError):
             self.calendar.delete_event(account, event_id)
 
+    def respond(self, account: Json, event_id: str, attendee: str, response: str) -> Json:
+        with control_errors(GraphError):
+            return self.calendar.respond(account, event_id, attendee, response)
+
     def events(self, account: Json) -> list[Json]:
         return self.calendar.events(account)
 

@@ -75,6 +75,10 @@ STALE_ETAG = ("The send or update operation could not be performed because the c
               "request does not match the current change key for the item.")
 
 
+# The control API's answers as Graph writes them (responseStatus.response).
+# Reference: https://learn.microsoft.com/en-us/graph/api/resources/responsestatus
+GRAPH_RESPONSES = {"accepted": "accepted", "declined": "declined", "tentative": "tentativelyAccepted", "none": "none"}
+NOT_RESPONDED = {"response": "notResponded", "time": "0001-01-01T00:00:00Z"}
 # The most attendees an event can have in Exchange Online.
 # Reference: https://learn.microsoft.com/en-us/graph/api/resources/event
 MAX_ATTENDEES = 500
@@ -301,7 +305,7 @@ class Calendar:
             "sensitivity": fields["sensitivity"],
             "isAllDay": event["isAllDay"],
             "isCancelled": False,
-            "isOrganizer": True,
+            "isOrganizer": self.organised_by_owner(event),
             "isDraft": False,
             "responseRequested": True,
             "showAs": fields["showAs"],
@@ -311,12 +315,55 @@ class Calendar:
             # The sandbox makes no online meetings (Teams): these are Graph's values for an event without one.
             "isOnlineMeeting": False, "onlineMeetingProvider": "unknown", "onlineMeeting": None,
             "allowNewTimeProposals": True, "hideAttendees": False,
-            "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
+            "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"}
+            if self.organised_by_owner(event) else event.get("my_status") or NOT_RESPONDED,
             "body": fields["body"],
             **self.locations_json(fields["location"]),
             "attendees": fields["attendees"],
             "organizer": event["organizer"],
         }
+
+    @staticmethod
+    def organised_by_owner(event: Json) -> bool:
+        return bool(event.get("owner_organises", True))
+
+    # -- what Graph mails attendees ----------------------------------------------------------
+    # Graph sends invitations itself when the organiser creates an event with attendees, an update
+    # when it changes one (only to changed attendees when only the attendees changed), and a
+    # cancellation when it deletes one. There is no switch to turn that off.
+    # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-events
+    # Reference: https://learn.microsoft.com/en-us/graph/api/event-update (attendees property and meeting updates)
+    # Reference: https://learn.microsoft.com/en-us/graph/api/event-delete
+    MEETING_FIELDS = ("subject", "body", "start", "end", "location", "isAllDay")
+
+    @staticmethod
+    def addresses(item: Json) -> set[str]:
+        return {str(a["emailAddress"]["address"]).lower() for a in item.get("attendees") or []}
+
+    def count_update(self, account: Json, before: Json, after: Json, patch: Json) -> None:
+        if not after.get("isOrganizer"):
+            return
+        added = self.addresses(after) - self.addresses(before)
+        if set(patch) <= {"attendees"}:
+            self.sandbox.store.count_meeting_mail(account, "update", len(added))
+        elif added or any(before.get(name) != after.get(name) for name in self.MEETING_FIELDS):
+            self.sandbox.store.count_meeting_mail(account, "update", len(self.addresses(after)))
+
+    def respond(self, account: Json, event_id: str, attendee: str, response: str) -> Json:
+        """An attendee's answer reaching the organiser's event: its attendee's status changes, and
+        so does the event (a new changeKey), as Exchange records it."""
+        event, key = self.master_of(data_of(account), event_id)
+        if key is not None:
+            raise ValueError("answer the series, not one occurrence")
+        for person in event["attendees"]:
+            if person["emailAddress"]["address"].lower() == attendee:
+                person["status"] = {"response": GRAPH_RESPONSES[response], "time": iso_z(utc_now())}
+                break
+        else:
+            raise LookupError(f"{attendee} is not an attendee of this event")
+        self.touch(event)
+        self.subscriptions.event_changed(account, event["id"], event["changeKey"], "updated")
+        return self.event_json(event, "UTC")
 
     @staticmethod
     def locations_json(location: Json) -> Json:
@@ -550,7 +597,9 @@ class Calendar:
         if request.method == "POST":
             # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-events
             request.scope["state"]["operation"] = "events.create"
-            event, _ = self.create(account, await json_body(request))
+            event, created = self.create(account, await json_body(request))
+            if created:
+                self.sandbox.store.count_meeting_mail(account, "invitation", len(event["attendees"]))
             return graph_json({"@odata.context": context(self.sandbox, "users('me')/events/$entity"),
                                **self.event_json(event, self.output_zone(request))}, status=201)
         zone_name = self.output_zone(request)
@@ -575,12 +624,20 @@ class Calendar:
         if request.method == "DELETE":
             # Reference: https://learn.microsoft.com/en-us/graph/api/event-delete
             request.scope["state"]["operation"] = "events.delete"
+            doomed = self.try_render(data, event_id, "UTC")
             self.delete(account, event_id, if_match)
+            if doomed and doomed.get("isOrganizer"):
+                self.sandbox.store.count_meeting_mail(account, "cancellation", len(self.addresses(doomed)))
             return Response(status_code=204)
         if request.method == "PATCH":
             # Reference: https://learn.microsoft.com/en-us/graph/api/event-update
             request.scope["state"]["operation"] = "events.update"
-            self.update(account, event_id, await json_body(request), if_match)
+            patch = await json_body(request)
+            before = self.try_render(data, event_id, "UTC")
+            self.update(account, event_id, patch, if_match)
+            after = self.try_render(data, event_id, "UTC")
+            if before and after and isinstance(patch, dict):
+                self.count_update(account, before, after, patch)
         return graph_json({"@odata.context": context(self.sandbox, "users('me')/events/$entity"),
                            **apply_select(self.render_id(data, event_id, self.output_zone(request)),
                                           selected_fields(request))})
@@ -715,6 +772,13 @@ class Calendar:
         if "raw" in spec:
             return self.put_raw(account, spec["raw"])
         event, _ = self.create(account, self.neutral_to_graph(spec, current=None))
+        if spec.get("organizer") and spec["organizer"].lower() != account["email"]:
+            # Someone else's meeting the account was invited to: its copy in the account's calendar.
+            event["organizer"] = {"emailAddress": {"name": spec["organizer"], "address": spec["organizer"]}}
+            event["owner_organises"] = False
+            event["my_status"] = {"response": GRAPH_RESPONSES[spec.get("my_response") or "none"]
+                                  if spec.get("my_response", "none") != "none" else "notResponded",
+                                  "time": iso_z(utc_now())}
         return self.event_json(event, "UTC")
 
     def put_raw(self, account: Json, item: Any) -> Any:

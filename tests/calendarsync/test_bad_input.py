@@ -84,7 +84,7 @@ def test_an_event_with_as_many_attendees_as_the_provider_allows(
                attendees=attendees)
     assert sync(bob_calendar).outcome == SyncRun.Outcome.SUCCEEDED
     appointment = Appointment.objects.get(connection=bob_calendar)
-    assert [address for _, address in appointment.attendees] == attendees
+    assert [person[1] for person in appointment.attendees] == attendees
     page = client_for(bob).get(f"/calendar/appointments/{appointment.pk}/").content.decode()
     assert f"{count}:" in page and f"and {count - 20} more" in page
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import MailboxConnection, PushChannel, User
 from sandbox.runner import SandboxProcess
 from tests.calendarsync.helpers import calendar_requests, make_event, sync
+from tests.conftest import client_for
 from tests.mailboxes import connected_mailbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -75,3 +76,24 @@ def test_a_failed_set_up_waits_before_the_next_try(push_on: SandboxProcess, bob:
     since = time.time()
     sync(connection)  # backing off: the idle run stays at one calendar request
     assert len(calendar_requests(push_on, "bob@greenleaf.example", since)) == 1
+
+
+def live_channels(sandbox: SandboxProcess, connection: MailboxConnection) -> list[Any]:
+    if connection.provider == "microsoft":
+        listed = sandbox.control("GET", f"/microsoft/{connection.mailbox_address}/subscriptions")["subscriptions"]
+        now = dt.datetime.now(dt.UTC)
+        return [s for s in listed if dt.datetime.fromisoformat(s["expirationDateTime"].replace("Z", "+00:00")) > now]
+    return list(sandbox.control("GET", f"/google/{connection.mailbox_address}/calendar-channels")["channels"])
+
+
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_disconnecting_stops_the_calendars_channel_at_the_provider(provider: str, push_on: SandboxProcess,
+                                                                   bob: User) -> None:
+    connection = connected_mailbox(push_on, bob, provider, "bob@greenleaf.example")
+    sync(connection)
+    assert len(live_channels(push_on, connection)) == 1
+    assert client_for(bob).post("/settings/mailbox/disconnect/").status_code == 302
+    connection.refresh_from_db()
+    assert connection.state == MailboxConnection.State.DISCONNECTED
+    assert live_channels(push_on, connection) == []
+    assert not PushChannel.objects.filter(connection=connection).exists()

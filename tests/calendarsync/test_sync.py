@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import MailboxConnection, SyncRun, User
-from calendarsync.models import Appointment, AuditEntry
+from calendarsync.models import Appointment, AuditEntry, CalendarSyncState
 from calendarsync.services import AppointmentInput, create_appointment, delete_appointment, update_appointment
 from providers.errors import ProviderError
 from sandbox.runner import SandboxProcess
@@ -225,7 +225,31 @@ def test_deletions_in_the_provider_reach_aspire(
     assert titles(bob_calendar) == []
 
 
-def test_an_event_moved_out_of_the_window_leaves_the_calendar(
+def test_an_event_moved_out_of_the_window_is_kept_marked_until_the_provider_says_it_is_gone(
+    bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess, bob: User
+) -> None:
+    event = make_event(providers_on_sandbox, bob_calendar, subject="Snow contract", start=at(3, 9), end=at(3, 10))
+    sync(bob_calendar)
+    far = (timezone.localdate() + dt.timedelta(days=500)).isoformat()
+    change_event(providers_on_sandbox, bob_calendar, event["id"], start=f"{far}T09:00:00", end=f"{far}T10:00:00")
+    sync(bob_calendar)
+    kept = Appointment.objects.get(connection=bob_calendar)
+    assert kept.title == "Snow contract" and kept.outside_window
+    assert kept.start.date().isoformat() == far  # at its new time, as the provider has it
+    page = client_for(bob).get(f"/calendar/appointments/{kept.pk}/").content.decode()
+    assert "Moved outside the synced range" in page
+
+    sync(bob_calendar)  # nothing new: still kept
+    assert titles(bob_calendar) == ["Snow contract"]
+
+    delete_event(providers_on_sandbox, bob_calendar, event["id"])
+    # The daily full listing asks the provider about what it keeps outside the window.
+    CalendarSyncState.objects.filter(connection=bob_calendar).update(full_sync_at=None)
+    sync(bob_calendar)
+    assert titles(bob_calendar) == []
+
+
+def test_an_event_moved_back_into_the_window_is_no_longer_marked(
     bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess
 ) -> None:
     event = make_event(providers_on_sandbox, bob_calendar, subject="Snow contract", start=at(3, 9), end=at(3, 10))
@@ -233,7 +257,11 @@ def test_an_event_moved_out_of_the_window_leaves_the_calendar(
     far = (timezone.localdate() + dt.timedelta(days=500)).isoformat()
     change_event(providers_on_sandbox, bob_calendar, event["id"], start=f"{far}T09:00:00", end=f"{far}T10:00:00")
     sync(bob_calendar)
-    assert titles(bob_calendar) == []
+    change_event(providers_on_sandbox, bob_calendar, event["id"], start=at(4, 9), end=at(4, 10))
+    CalendarSyncState.objects.filter(connection=bob_calendar).update(full_sync_at=None)
+    sync(bob_calendar)
+    back = Appointment.objects.get(connection=bob_calendar)
+    assert not back.outside_window and back.start.date() == day(4)
 
 
 def test_a_throttled_run_is_recorded_and_retried_later(
