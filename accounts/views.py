@@ -22,7 +22,7 @@ from .mailbox import (
 from .models import MailboxConnection, User
 from .provider_registry import get_provider
 from .selectors import get_connection, latest_runs, needs_signin
-from .services import update_profile
+from .services import set_follow_conversations, update_profile
 from .signin import SignInStateInvalid, new_state, remember_signin, take_signin
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ def user_settings(request: HttpRequest) -> HttpResponse:
         if sync_form is None:
             messages.success(request, "Your settings are saved.")
             return redirect("accounts:settings")
+        set_follow_conversations(user=user, follow=sync_form.cleaned_data["follow_conversations"])
         choices = sync_form.choices()
         if needs_signin(user, choices):
             return _start_signin(request, user, choices)
