@@ -68,6 +68,14 @@ class SyncForm(forms.Form):
         label="Sync Calendar", required=False,
         help_text="Appointments sync both ways between Aspire and your calendar.",
     )
+    follow_conversations = forms.TypedChoiceField(
+        label="Also capture replies to conversations already in Aspire", required=False,
+        choices=[("", "Company default"), ("on", "On"), ("off", "Off")],
+        coerce=lambda value: {"on": True, "off": False}.get(value), empty_value=None,
+        help_text="Once a message is in Aspire, later replies in your Inbox and Sent folder are captured on "
+        "their own, onto the same contacts. Never mail only among colleagues, never a blocked address. "
+        "Part of Sync Aspire Folder.",
+    )
     calendar_privacy = forms.ChoiceField(
         label="Calendar privacy", choices=MailboxConnection.Privacy.choices, widget=forms.RadioSelect,
         initial=MailboxConnection.Privacy.PUBLIC, required=False,
@@ -97,6 +105,12 @@ class SyncForm(forms.Form):
         if user.company_id is not None:
             colleagues = User.objects.filter(company_id=user.tenant_id, is_active=True).exclude(pk=user.pk)
         self.fields["shared_with"].queryset = colleagues  # type: ignore[attr-defined]
+        default = "On" if user.company is not None and user.company.follow_conversations_default else "Off"
+        self.fields["follow_conversations"].choices = [  # type: ignore[attr-defined]
+            ("", f"Company default ({default})"), ("on", "On"), ("off", "Off")]
+        if not self.is_bound:
+            self.initial["follow_conversations"] = {True: "on", False: "off"}.get(
+                user.follow_conversations, "")  # type: ignore[arg-type]
 
     def shared_with_boxes(self) -> list[tuple[str, str, str, bool]]:
         """The Shared with boxes as (id, value, label, checked), for the template to draw directly:

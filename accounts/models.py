@@ -28,6 +28,12 @@ class Company(models.Model):
     name = models.CharField(max_length=200)
     time_zone = time_zone_field()
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # What "Also capture replies to conversations already in Aspire" is for a user who has not
+    # chosen (accounts.selectors.follows_conversations decides).
+    follow_conversations_default = models.BooleanField(
+        "capture replies to conversations in Aspire by default", default=False,
+        help_text="Staff who have not chosen in their User Settings follow conversations when this is on.",
+    )
 
     class Meta:
         verbose_name_plural = "companies"
@@ -85,6 +91,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     company = models.ForeignKey(Company, on_delete=models.PROTECT, null=True, blank=True, related_name="users")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
     time_zone = time_zone_field()
+    # "Also capture replies to conversations already in Aspire": None follows the company's default.
+    follow_conversations = models.BooleanField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -252,6 +260,10 @@ class PushChannel(models.Model):
     class Purpose(models.TextChoices):
         MAIL = "mail", "Aspire folder"
         CALENDAR = "calendar", "Calendar"
+        # Following conversations on Microsoft 365: a subscription per watched folder. (Gmail has
+        # one watch per mailbox: the MAIL channel watches the Inbox and Sent labels too.)
+        FOLLOW_INBOX = "follow_inbox", "Inbox (following conversations)"
+        FOLLOW_SENT = "follow_sent", "Sent Items (following conversations)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     connection = models.ForeignKey(MailboxConnection, on_delete=models.CASCADE, related_name="push_channels")

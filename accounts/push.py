@@ -39,6 +39,7 @@ from providers.google.pubsub import PushTokenInvalid, verify_push_token
 from .mailbox import request_sync
 from .models import MailboxConnection, PushChannel
 from .provider_registry import get_provider
+from .selectors import follows_conversations
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ MAX_BODY = 256 * 1024
 REPLAY_WINDOW = dt.timedelta(hours=2)
 
 Purpose = PushChannel.Purpose
+# Channels on mail folders: the Aspire folder's, and the Inbox's and Sent's when following conversations.
+MAIL_PURPOSES = (Purpose.MAIL, Purpose.FOLLOW_INBOX, Purpose.FOLLOW_SENT)
 
 
 class PushRefused(Exception):
@@ -86,8 +89,10 @@ def pubsub_audience() -> str:
 def wants_push(connection: MailboxConnection, purpose: str) -> bool:
     if not (push_enabled() and connection.is_connected):
         return False
-    if purpose == Purpose.MAIL:
+    if purpose in MAIL_PURPOSES:
         if connection.provider == MailboxConnection.Provider.GOOGLE and not settings.GOOGLE_PUBSUB_TOPIC:
+            return False
+        if purpose != Purpose.MAIL and not follows_conversations(connection.user):
             return False
         return connection.sync_email and connection.sync_aspire_folder
     return connection.sync_calendar
@@ -112,7 +117,7 @@ def ensure_channel(*, connection: MailboxConnection, purpose: str, grant: Grant,
     or at once with ``force`` (Graph asked for reauthorization: renewing reauthorizes). ``watched``
     is the mail folder's id. Returns whether a provider call was made. Failures are logged and
     recorded, never raised: push only speeds things up."""
-    if not wants_push(connection, purpose) or (purpose == Purpose.MAIL and not watched):
+    if not wants_push(connection, purpose) or (purpose in MAIL_PURPOSES and not watched):
         return False
     channel, _ = PushChannel.objects.get_or_create(connection=connection, purpose=purpose,
                                                    defaults={"watched": watched})
@@ -143,7 +148,7 @@ def _watch(connection: MailboxConnection, purpose: str, grant: Grant, *, watched
     provider = get_provider(connection.provider)
     microsoft = connection.provider == MailboxConnection.Provider.MICROSOFT
     lifecycle_url = hook_url("hook_microsoft_lifecycle") if microsoft else ""
-    if purpose == Purpose.MAIL:
+    if purpose in MAIL_PURPOSES:
         return provider.watch_folder(grant, watched, notification_url=hook_url("hook_microsoft_mail"),
                                      lifecycle_url=lifecycle_url, client_state=secret,
                                      topic=settings.GOOGLE_PUBSUB_TOPIC, renew=renew)

@@ -21,6 +21,13 @@ def update_profile(*, user: User, full_name: str, time_zone: str) -> User:
     return user
 
 
+def set_follow_conversations(*, user: User, follow: bool | None) -> User:
+    """The user's own choice for following conversations; None goes back to the company's default."""
+    user.follow_conversations = follow
+    user.save(update_fields=["follow_conversations"])
+    return user
+
+
 class _ResetLinkForm(PasswordResetForm):
     """Django's password-reset mail, for one known user (chosen in the admin, within the admin's
     own company) rather than whoever has the address typed in."""

@@ -32,7 +32,7 @@ from .notices import (
 from .provider_registry import get_provider
 from .push import push_enabled
 from .selectors import get_connection, latest_runs, needs_signin, sync_health
-from .services import update_profile
+from .services import set_follow_conversations, update_profile
 from .signin import SignInStateInvalid, new_state, remember_signin, take_signin
 from .tenancy import get_for_user
 
@@ -71,6 +71,7 @@ def user_settings(request: HttpRequest) -> HttpResponse:
         if sync_form is None:
             messages.success(request, "Your settings are saved.")
             return redirect("accounts:settings")
+        set_follow_conversations(user=user, follow=sync_form.cleaned_data["follow_conversations"])
         choices = sync_form.choices()
         if needs_signin(user, choices):
             return _start_signin(request, user, choices)

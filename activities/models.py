@@ -26,6 +26,8 @@ class Activity(TenantModel):
     class Origin(models.TextChoices):
         SENT_FROM_ASPIRE = "sent", "Sent from Aspire"
         CAPTURED = "captured", "Captured from mailbox"
+        # Not dragged: a later message of a conversation already in Aspire (mailsync.follow).
+        FOLLOWED = "followed", "Captured automatically"
         MADE_IN_ASPIRE = "aspire", "Made in Aspire"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -124,6 +126,22 @@ def attachment_path(instance: EmailAttachment, filename: str) -> str:
     return f"attachments/{instance.company_id}/{uuid.uuid4().hex}"
 
 
+class Conversation(TenantModel):
+    """The emails of one thread, as In-Reply-To / References and the providers group them. Once a
+    message of it is in Aspire (dragged, or sent from Aspire), later ones are captured on their own
+    for users who follow conversations, until someone stops following it."""
+
+    # The first message of it in Aspire: nothing older is captured automatically.
+    started_at = models.DateTimeField(default=timezone.now)
+    following = models.BooleanField(default=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stopped_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+
+    def __str__(self) -> str:
+        return f"Conversation since {self.started_at:%Y-%m-%d}"
+
+
 class EmailMessage(models.Model):
     """The email behind an email Activity: one per real email per company, however many
     mailboxes it was captured from."""
@@ -143,8 +161,11 @@ class EmailMessage(models.Model):
     html_body = models.TextField(blank=True)
     size = models.PositiveIntegerField(default=0)
     problems = models.TextField(blank=True)  # what was malformed or guessed, in plain words
+    conversation = models.ForeignKey(Conversation, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="emails")
 
     class Meta:
+        # A reply's In-Reply-To / References are looked up by their dedupe keys, through this.
         constraints = [models.UniqueConstraint("company", "dedupe_key", name="one_email_per_company")]
 
     def __str__(self) -> str:

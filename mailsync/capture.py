@@ -15,7 +15,7 @@ import tempfile
 import time
 import uuid
 from collections import deque
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -33,17 +33,21 @@ from accounts.models import MailboxConnection, PushChannel, SyncRun
 from accounts.provider_registry import get_provider
 from accounts.push import ensure_channel
 from accounts.runs import RunCounts, record_run, renew_run_lease
+from accounts.selectors import follows_conversations
+from activities.conversations import Followed, conversations_by_key, new_conversations
 from activities.models import Activity, ActivityContact, EmailAttachment, EmailMessage, attachment_path
 from crm.models import ContactEmail
 from providers.base import Grant, MailProvider, MessageRef
 from providers.errors import NotFound, ProviderError, Throttled
 
-from .mime import ParsedEmail, UnparseableMessage, parse_message
+from .mime import ParsedEmail, UnparseableMessage, dedupe_key_for_message_id, parse_message
 from .models import EmailSource, MailSyncState
 
 log = logging.getLogger(__name__)
 
 FOLDERS = ("Aspire", "Processed")
+# Gmail's system labels of the Inbox and Sent, watched when following conversations.
+FOLLOWED_GMAIL_LABELS = ("INBOX", "SENT")
 PAGE_SIZE = 50
 FOLDER_CHECK_INTERVAL = dt.timedelta(days=1)
 # A page that makes no progress (every message failed) ends the run rather than spin.
@@ -87,7 +91,7 @@ def run_capture(
     no longer captures mail (disconnected, or the setting turned off since the run was queued).
     Raises RunBusy when another run holds the connection, and provider errors after recording them
     (what was committed stays, and the next run resumes)."""
-    connection = MailboxConnection.objects.select_related("user").get(pk=connection_id)
+    connection = MailboxConnection.objects.select_related("user__company").get(pk=connection_id)
     if not (connection.is_connected and connection.sync_email and connection.sync_aspire_folder):
         return None
     return record_run(connection=connection, kind=SyncRun.Kind.MAIL, trigger=trigger, state_model=MailSyncState,
@@ -100,10 +104,26 @@ def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, own
     state = MailSyncState.objects.get(connection=connection)
     if not state.aspire_folder_id or not state.processed_folder_id or _folder_check_due(state):
         _ensure_folders(provider, grant, state, counts=counts)
-    # Push before listing, so whatever arrives while this run lists is announced.
-    if ensure_channel(connection=connection, purpose=PushChannel.Purpose.MAIL, grant=grant,
-                      watched=state.aspire_folder_id):
+    following = follows_conversations(connection.user)
+    # Push before listing, so whatever arrives while this run lists is announced. Gmail has one
+    # watch per mailbox: it watches the Inbox and Sent labels too when following conversations.
+    watched = state.aspire_folder_id
+    if following and connection.provider == MailboxConnection.Provider.GOOGLE:
+        watched = ",".join((watched, *FOLLOWED_GMAIL_LABELS))
+    if ensure_channel(connection=connection, purpose=PushChannel.Purpose.MAIL, grant=grant, watched=watched):
         counts.requests += 1
+    _capture_aspire_folder(connection, provider, grant, state, counts, owner)
+    if following:
+        from .follow import follow_channels, follow_conversations
+
+        for purpose, folder in follow_channels(connection):
+            if ensure_channel(connection=connection, purpose=purpose, grant=grant, watched=folder):
+                counts.requests += 1
+        follow_conversations(connection, provider, grant, counts, owner)
+
+
+def _capture_aspire_folder(connection: MailboxConnection, provider: MailProvider, grant: Grant,
+                           state: MailSyncState, counts: RunCounts, owner: str) -> None:
     spool_root = Path(settings.MAIL_SPOOL_DIR)
     spool_root.mkdir(parents=True, exist_ok=True)
     for _ in range(MAX_PAGES_PER_RUN):
@@ -248,8 +268,13 @@ def _parse(ref: MessageRef, raw: bytes, spool: Path, counts: RunCounts) -> Captu
 
 
 @transaction.atomic
-def _commit_page(connection: MailboxConnection, fetched: list[Captured]) -> int:
-    """Store a page of messages with a fixed number of queries. Returns how many new Activities."""
+def _commit_page(connection: MailboxConnection, fetched: list[Captured],
+                 follow: Mapping[str, Followed] | None = None) -> int:
+    """Store a page of messages with a fixed number of queries. Returns how many new Activities.
+
+    With ``follow`` (dedupe key -> its followed conversation) the page is later mail of
+    conversations in Aspire: captured automatically, onto the conversation's contacts and
+    Regarding. Otherwise each email joins the conversation of an email it replies to, or starts one."""
     company_id = connection.company_id
     by_key: dict[str, Captured] = {}
     for item in fetched:
@@ -273,11 +298,19 @@ def _commit_page(connection: MailboxConnection, fetched: list[Captured]) -> int:
         key: set().union(*(contacts_by_address.get(a, set()) for a in item.parsed.participants()))
         for key, item in new_items
     }
+    conversation_of: dict[str, uuid.UUID] = {}
+    if follow is not None:
+        for key, _ in new_items:
+            contacts_of[key] |= follow[key].contact_ids
+            conversation_of[key] = follow[key].conversation_id
+    else:
+        conversation_of = _join_conversations(company_id, new_items)
     activities = [
         Activity(
             company_id=company_id,
             kind=Activity.Kind.EMAIL,
-            origin=Activity.Origin.CAPTURED,
+            origin=Activity.Origin.FOLLOWED if follow is not None else Activity.Origin.CAPTURED,
+            **(dict(follow[key].regarding) if follow is not None else {}),
             occurred_at=item.parsed.date or timezone.now(),
             subject=item.parsed.subject[:998],
             body=item.parsed.text_body,
@@ -310,6 +343,7 @@ def _commit_page(connection: MailboxConnection, fetched: list[Captured]) -> int:
                 html_body=parsed.html_body,
                 size=parsed.size,
                 problems="\n".join(parsed.problems),
+                conversation_id=conversation_of.get(key),
             )
         )
         links.extend(ActivityContact(activity_id=activity.pk, contact_id=c, occurred_at=activity.occurred_at)
@@ -327,6 +361,23 @@ def _commit_page(connection: MailboxConnection, fetched: list[Captured]) -> int:
         ignore_conflicts=True,
     )
     return len(new_items)
+
+
+def reply_keys(in_reply_to: str, references: Iterable[str]) -> list[str]:
+    """The dedupe keys of the emails a message replies to (In-Reply-To, then References)."""
+    return [key for ref in (in_reply_to, *references) if (key := dedupe_key_for_message_id(ref))]
+
+
+def _join_conversations(company_id: uuid.UUID, items: list[tuple[str, Captured]]) -> dict[str, uuid.UUID]:
+    """Each new email's conversation: that of an email in Aspire it replies to, else a new one
+    (two queries for the page)."""
+    replies = {key: reply_keys(item.parsed.in_reply_to, item.parsed.references) for key, item in items}
+    known = conversations_by_key(company_id, [k for keys in replies.values() for k in keys])
+    joined = {key: next((known[k] for k in keys if k in known), None) for key, keys in replies.items()}
+    starting = [(key, item) for key, item in items if joined[key] is None]
+    started = new_conversations(company_id, [item.parsed.date or timezone.now() for _, item in starting])
+    joined.update({key: conversation.pk for (key, _), conversation in zip(starting, started, strict=True)})
+    return {key: value for key, value in joined.items() if value is not None}
 
 
 def _store_attachments(activity: Activity, company_id: uuid.UUID, item: Captured) -> list[EmailAttachment]:

@@ -24,9 +24,58 @@ class MailSyncState(models.Model):
     # One sync per connection at a time: a run holds this lease (claimed with a conditional UPDATE).
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=100, blank=True)
+    # Following conversations: where each watched folder's changes were last read (a Graph delta
+    # link per folder, Gmail's history id), by folder.
+    follow_cursors = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"Mail sync state of {self.connection}"
+
+
+class ProviderThread(models.Model):
+    """A provider's own grouping of a conversation in one mailbox (Graph's conversationId, Gmail's
+    threadId): how a reply without In-Reply-To / References is still recognised."""
+
+    connection = models.ForeignKey(MailboxConnection, on_delete=models.CASCADE, related_name="+")
+    thread_id = models.CharField(max_length=500)
+    conversation = models.ForeignKey("activities.Conversation", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint("connection", "thread_id", name="one_thread_per_mailbox")]
+
+    def __str__(self) -> str:
+        return f"{self.thread_id} in {self.connection_id}"
+
+
+class NeverCapture(TenantModel):
+    """An address or a whole domain whose mail is never captured automatically (a doctor, HR, the
+    owner's family), kept by the company's admins."""
+
+    entry = models.CharField(
+        "address or domain", max_length=320,
+        help_text="An address (jane@clinic.example) or a domain (clinic.example); any capitalisation.",
+    )
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "never captured automatically"
+        verbose_name_plural = "never captured automatically"
+        ordering = ("entry",)
+        constraints = [models.UniqueConstraint("company", "entry", name="one_never_capture_entry")]
+
+    def __str__(self) -> str:
+        return self.entry
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+        from django.core.validators import validate_email
+
+        self.entry = self.entry.strip().lower().lstrip("@")
+        try:
+            validate_email(self.entry if "@" in self.entry else f"x@{self.entry}")
+        except ValidationError as exc:
+            raise ValidationError({"entry": "Enter an address (jane@clinic.example) or a domain "
+                                            "(clinic.example)."}) from exc
 
 
 class EmailSource(models.Model):

@@ -45,6 +45,7 @@ from accounts.log_context import log_ids
 from accounts.models import MailboxConnection
 from accounts.provider_registry import get_provider
 from accounts.runs import claim_lease, release_lease, with_fresh_grant
+from activities.conversations import new_conversations
 from activities.models import Activity, EmailMessage
 from activities.regarding import regarding_of
 from activities.services import create_activity
@@ -381,8 +382,10 @@ def _mark_sent(outbound: OutboundEmail) -> None:
             occurred_at=sent_at, origin=Activity.Origin.SENT_FROM_ASPIRE, owner=sent.author,
             contacts=sent.contacts.all(), regarding=regarding_of(sent),
         )
+        # Mail written in Aspire starts a conversation, whose replies can follow it into Aspire.
+        conversation, = new_conversations(sent.company_id, [sent_at])
         EmailMessage.objects.create(
-            activity=activity, company_id=sent.company_id, dedupe_key=dedupe_key,
+            activity=activity, company_id=sent.company_id, dedupe_key=dedupe_key, conversation=conversation,
             message_id=sent.message_id, from_name=sent.connection.display_name,
             from_address=sent.connection.mailbox_address,
             to=[["", address] for address in sent.to], cc=[["", address] for address in sent.cc],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -105,6 +106,43 @@ class MessagePage:
     next_page_token: str | None = None
 
 
+# Reference: https://www.rfc-editor.org/rfc/rfc5322#section-3.6.4 (msg-id)
+MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+def message_ids(value: str) -> tuple[str, ...]:
+    """The ``<...>`` ids of a Message-ID, In-Reply-To or References header."""
+    return tuple(MESSAGE_ID.findall(value))
+
+
+@dataclass(frozen=True)
+class MailChange:
+    """A message that arrived in a watched folder (Inbox, Sent), with what tells which conversation
+    it belongs to: the provider's thread (Graph ``conversationId``, Gmail ``threadId``) and its
+    Message-ID, In-Reply-To and References headers (``<...>`` each)."""
+
+    id: str
+    thread_id: str = ""
+    internet_message_id: str = ""
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+
+    @property
+    def replies_to(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.references, self.in_reply_to) if self.in_reply_to else self.references))
+
+
+@dataclass(frozen=True)
+class MailChanges:
+    """What arrived since a cursor, and the cursor to ask from next time. ``complete`` is False when
+    a bounded listing stopped early: ``cursor`` then continues it."""
+
+    added: tuple[MailChange, ...]
+    cursor: str
+    requests: int = 0
+    complete: bool = True
+
+
 @dataclass(frozen=True)
 class PushChannel:
     """A provider's promise to tell us when a mail folder or a calendar changes, until ``expires_at``:
@@ -145,6 +183,23 @@ class MailProvider(Provider, Protocol):
                       target_folder_id: str) -> dict[str, ProviderError | None]:
         """Move messages in as few requests as the provider allows (Graph $batch of 20, Gmail
         batchModify); per message, None when moved (or already gone from the source)."""
+        ...
+
+    #: The folders whose new mail following conversations reads, each with a cursor of its own
+    #: (Graph: Inbox and Sent Items, a delta link each; Gmail: the mailbox's history, one id).
+    follow_folders: tuple[str, ...]
+
+    def list_changes(self, grant: Grant, folder: str, *, cursor: str, since: dt.datetime,
+                     max_pages: int) -> MailChanges:
+        """Messages added to a ``follow_folders`` folder since ``cursor``, in at most ``max_pages``
+        requests of listing (an idle folder: one). An empty cursor starts: Graph lists the folder
+        in a new delta round, Gmail starts from now. Raises ``SyncStateExpired`` when the cursor
+        is no longer valid; then ``relist`` lists what arrived since ``since`` instead."""
+        ...
+
+    def relist(self, grant: Grant, folder: str, *, since: dt.datetime, max_pages: int) -> MailChanges:
+        """After an expired cursor: the folder's messages since ``since`` (bounded by ``max_pages``),
+        and a new cursor."""
         ...
 
     def send_mime(self, grant: Grant, mime: bytes) -> str:

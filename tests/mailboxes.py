@@ -73,7 +73,7 @@ def connected_mailbox(sandbox: SandboxProcess, user: User, provider: str, addres
 
 def mime(subject: str, *, sender: str = "Dana Whitfield <dana@example.com>", to: str = "bob@greenleaf.example",
          cc: str | None = None, body: str = "Hello", message_id: str | None = None,
-         attachment: bytes | None = None) -> str:
+         attachment: bytes | None = None, in_reply_to: str | None = None) -> str:
     message = MimeMessage()
     message["From"] = sender
     message["To"] = to
@@ -82,6 +82,9 @@ def mime(subject: str, *, sender: str = "Dana Whitfield <dana@example.com>", to:
     message["Subject"] = subject
     message["Date"] = format_datetime(timezone.now())
     message["Message-ID"] = message_id or make_msgid(domain="example.com")
+    if in_reply_to:  # a reply, as mail clients write one
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = in_reply_to
     message.set_content(body)
     if attachment is not None:
         message.add_attachment(attachment, maintype="application", subtype="pdf", filename="Invoice 88231.pdf")

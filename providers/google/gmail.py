@@ -109,10 +109,39 @@ def has_message_id(gmail: Any, message_id: str) -> bool:
     return bool(execute(request).get("messages"))
 
 
-def watch(gmail: Any, label_id: str, topic: str) -> dict[str, Any]:
+def history_added(gmail: Any, start_history_id: str, *, page_token: str | None) -> dict[str, Any]:
+    """One page of the messages added since a history id (Gmail answers 404 for one too old)."""
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.history/list
+    # Reference: https://developers.google.com/workspace/gmail/api/guides/sync#partial_synchronization
+    answer: dict[str, Any] = execute(gmail.users().history().list(
+        userId=ME, startHistoryId=start_history_id, historyTypes="messageAdded", maxResults=500,
+        pageToken=page_token))
+    return answer
+
+
+def search_ids(gmail: Any, query: str, *, page_token: str | None, page_size: int) -> dict[str, Any]:
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/list
+    # Reference: https://support.google.com/mail/answer/7190 (the after: and in: search operators)
+    answer: dict[str, Any] = execute(gmail.users().messages().list(userId=ME, q=query, maxResults=page_size,
+                                                                   pageToken=page_token))
+    return answer
+
+
+THREAD_HEADERS = ["Message-ID", "In-Reply-To", "References"]
+
+
+def get_thread_headers(gmail: Any, message_id: str) -> dict[str, Any]:
+    """A message's thread and the headers that place it in a conversation, without its body."""
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/get
+    answer: dict[str, Any] = execute(gmail.users().messages().get(userId=ME, id=message_id, format="metadata",
+                                                                  metadataHeaders=THREAD_HEADERS))
+    return answer
+
+
+def watch(gmail: Any, label_ids: list[str], topic: str) -> dict[str, Any]:
     # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users/watch
     # Reference: https://developers.google.com/workspace/gmail/api/guides/push
-    body = {"topicName": topic, "labelIds": [label_id], "labelFilterBehavior": "include"}
+    body = {"topicName": topic, "labelIds": label_ids, "labelFilterBehavior": "include"}
     answer: dict[str, Any] = execute(gmail.users().watch(userId=ME, body=body))
     return answer
 

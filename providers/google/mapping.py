@@ -20,7 +20,7 @@ import requests
 from google.auth import jwt
 from google.oauth2.credentials import Credentials
 
-from providers.base import Grant, MailboxIdentity, MailboxKind, MessagePage, MessageRef
+from providers.base import Grant, MailboxIdentity, MailboxKind, MailChange, MessagePage, MessageRef, message_ids
 from providers.errors import ProviderError, SignInFailed
 
 SETUP_PROBLEM = "Aspire's connection to Google is not set up correctly. Please tell your administrator."
@@ -131,6 +131,18 @@ def identity(profile: Mapping[str, Any], send_as: Sequence[Mapping[str, Any]], g
         kind=MailboxKind.USER,
         provider_account_id=str(grant.data.get("account_id") or address),
         aliases=aliases,
+    )
+
+
+def mail_change(message: Mapping[str, Any]) -> MailChange:
+    """A message read with format=metadata: its threadId and thread headers."""
+    headers = {str(h.get("name", "")).lower(): str(h.get("value", ""))
+               for h in (message.get("payload") or {}).get("headers", ()) if isinstance(h, Mapping)}
+    return MailChange(
+        id=str(message["id"]), thread_id=str(message.get("threadId") or ""),
+        internet_message_id=next(iter(message_ids(headers.get("message-id", ""))), ""),
+        in_reply_to=next(iter(message_ids(headers.get("in-reply-to", ""))), ""),
+        references=message_ids(headers.get("references", "")),
     )
 
 

@@ -11,9 +11,9 @@ from typing import Any
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
-from providers.base import AuthRequest, Grant, MailboxIdentity, MessagePage, PushChannel
+from providers.base import AuthRequest, Grant, MailboxIdentity, MailChange, MailChanges, MessagePage, PushChannel
 from providers.calendar import CalendarProvider
-from providers.errors import ProviderError, SendOutcomeUnknown
+from providers.errors import NotFound, ProviderError, SendOutcomeUnknown, SyncStateExpired
 from providers.http import PerThread
 
 from . import gmail, mapping
@@ -94,6 +94,77 @@ class GoogleProvider:
         with self.api(grant) as client:
             return gmail.list_messages(client, folder_id, page_token=page_token, page_size=page_size)
 
+    # Gmail's history is the whole mailbox's: one cursor, one request when idle.
+    follow_folders: tuple[str, ...] = ("history",)
+    # The labels whose new messages following conversations reads (system label ids).
+    # Reference: https://developers.google.com/workspace/gmail/api/guides/labels#manage_labels_on_messages_threads
+    FOLLOWED_LABELS = ("INBOX", "SENT")
+
+    def list_changes(self, grant: Grant, folder: str, *, cursor: str, since: dt.datetime,
+                     max_pages: int) -> MailChanges:
+        """Messages added to the Inbox or Sent since the history id ``cursor``; an empty cursor
+        starts from now (the profile's history id). Gmail keeps history for about a week: an older
+        id answers 404, raised as ``SyncStateExpired``. Each added message is then read for its
+        thread headers (format=metadata, a small request each)."""
+        with self.api(grant) as client:
+            if not cursor:
+                return MailChanges((), str(gmail.get_profile(client)["historyId"]), requests=1)
+            ids: list[str] = []
+            page_token: str | None = None
+            latest, requests = cursor, 0
+            for _ in range(max_pages):
+                self.quota.spend(_quota_user(grant), "history.list")
+                try:
+                    requests += 1
+                    with google_errors():
+                        answer = gmail.history_added(client, cursor, page_token=page_token)
+                except NotFound as exc:
+                    raise SyncStateExpired("the history id is no longer kept") from exc
+                latest = str(answer.get("historyId") or latest)
+                for record in answer.get("history", ()):
+                    for added in record.get("messagesAdded", ()):
+                        message = added.get("message") or {}
+                        if set(message.get("labelIds") or ()) & set(self.FOLLOWED_LABELS):
+                            ids.append(str(message["id"]))
+                page_token = answer.get("nextPageToken") or None
+                if page_token is None:
+                    break
+            changes, more = self._thread_headers(grant, client, list(dict.fromkeys(ids)))
+        complete = page_token is None
+        return MailChanges(changes, latest if complete else cursor, requests=requests + more, complete=complete)
+
+    def relist(self, grant: Grant, folder: str, *, since: dt.datetime, max_pages: int) -> MailChanges:
+        """The Inbox's and Sent's messages since ``since`` (newest first, at most ``max_pages`` pages),
+        and the history id to follow from."""
+        with self.api(grant) as client:
+            start = str(gmail.get_profile(client)["historyId"])
+            ids: list[str] = []
+            requests = 1
+            for label in ("inbox", "sent"):
+                page_token: str | None = None
+                for _ in range(max_pages):
+                    self.quota.spend(_quota_user(grant), "messages.list")
+                    requests += 1
+                    answer = gmail.search_ids(client, f"in:{label} after:{int(since.timestamp())}",
+                                              page_token=page_token, page_size=100)
+                    ids.extend(str(m["id"]) for m in answer.get("messages", ()))
+                    page_token = answer.get("nextPageToken") or None
+                    if page_token is None:
+                        break
+            changes, more = self._thread_headers(grant, client, ids)
+        return MailChanges(changes, start, requests=requests + more)
+
+    def _thread_headers(self, grant: Grant, client: Any, ids: list[str]) -> tuple[tuple[MailChange, ...], int]:
+        changes = []
+        for message_id in dict.fromkeys(ids):
+            self.quota.spend(_quota_user(grant), "messages.get")
+            try:
+                with google_errors():
+                    changes.append(mapping.mail_change(gmail.get_thread_headers(client, message_id)))
+            except NotFound:
+                continue  # deleted since it arrived
+        return tuple(changes), len(ids)
+
     def fetch_mime(self, grant: Grant, message_id: str) -> bytes:
         self.quota.spend(_quota_user(grant), "messages.get")
         with self.api(grant) as client:
@@ -143,8 +214,10 @@ class GoogleProvider:
         """Pub/Sub pushes for changes to the label. Gmail has one watch per mailbox: watching again
         renews or replaces it (Google asks for that at least every seven days). Pushes are
         authenticated by Pub/Sub's signed token, not by a secret of ours."""
+        # One watch per mailbox: ``folder_id`` may name several labels, comma-separated (the
+        # Aspire label, and Inbox and Sent when following conversations).
         with self.api(grant) as client:
-            answer = gmail.watch(client, folder_id, topic)
+            answer = gmail.watch(client, folder_id.split(","), topic)
         expires = dt.datetime.fromtimestamp(int(answer["expiration"]) / 1000, dt.UTC)
         return PushChannel(id=f"gmail-watch:{answer['historyId']}", expires_at=expires, watched=folder_id)
 

@@ -18,7 +18,7 @@ import time
 # Reference: https://developers.google.com/workspace/gmail/api/reference/quota
 USER_UNITS_PER_SECOND = 250
 BUDGET = int(USER_UNITS_PER_SECOND * 0.9)
-COSTS = {"messages.list": 5, "messages.get": 5, "messages.batchModify": 50}
+COSTS = {"messages.list": 5, "messages.get": 5, "messages.batchModify": 50, "history.list": 2}
 WINDOW = 1.0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..base import MailboxIdentity, MailboxKind, MessagePage, MessageRef
+from ..base import MailboxIdentity, MailboxKind, MailChange, MessagePage, MessageRef, message_ids
 
 # Reference: https://learn.microsoft.com/en-us/graph/api/resources/mailboxsettings (userPurpose values)
 # "linked" is a mailbox whose owner signs in from another forest; like "others", Aspire cannot tell
@@ -54,6 +54,18 @@ def message_page(body: Mapping[str, Any]) -> MessagePage:
             for item in body.get("value", [])
         ),
         next_page_token=body.get("@odata.nextLink"),
+    )
+
+
+def mail_change(item: Mapping[str, Any]) -> MailChange:
+    """A delta item: its thread (conversationId) and the headers that place it in a conversation."""
+    headers = {str(h.get("name", "")).lower(): str(h.get("value", ""))
+               for h in item.get("internetMessageHeaders") or () if isinstance(h, Mapping)}
+    return MailChange(
+        id=str(item["id"]), thread_id=str(item.get("conversationId") or ""),
+        internet_message_id=str(item.get("internetMessageId") or headers.get("message-id", "")),
+        in_reply_to=next(iter(message_ids(headers.get("in-reply-to", ""))), ""),
+        references=message_ids(headers.get("references", "")),
     )
 
 

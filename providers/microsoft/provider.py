@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from ..base import AuthRequest, Grant, MailboxIdentity, MessagePage, PushChannel
+from ..base import AuthRequest, Grant, MailboxIdentity, MailChange, MailChanges, MessagePage, PushChannel
 from ..calendar import CalendarProvider
 from ..errors import Conflict, NotFound, ProviderError, TransientError
 from ..http import PerThread
@@ -18,7 +19,7 @@ from . import subscriptions
 from .auth import MicrosoftAuth
 from .config import MicrosoftConfig
 from .graph import IMMUTABLE_IDS, GraphClient, build_session, error_from_response, segment
-from .mapping import folder_ids_by_name, identity_from, message_page
+from .mapping import folder_ids_by_name, identity_from, mail_change, message_page
 from .outgoing import UPLOAD_CHUNK_BYTES, Attachment, fits_one_request, split_attachments
 
 
@@ -130,6 +131,42 @@ class MicrosoftProvider:
             f"/me/mailFolders/{segment(folder_id)}/messages",
             {"$select": "id,internetMessageId", "$top": page_size},
         ))
+
+    # Reference: https://learn.microsoft.com/en-us/graph/api/resources/mailfolder (well-known folder names)
+    follow_folders: tuple[str, ...] = ("inbox", "sentitems")
+    # What a followed message is recognised by. The headers come only when $select names them.
+    # Reference: https://learn.microsoft.com/en-us/graph/api/resources/message (internetMessageHeaders)
+    CHANGE_FIELDS = "id,internetMessageId,conversationId,internetMessageHeaders"
+    CHANGE_PAGE_SIZE = 100
+
+    def list_changes(self, grant: Grant, folder: str, *, cursor: str, since: dt.datetime,
+                     max_pages: int) -> MailChanges:
+        """A folder's delta: ``cursor`` is the delta link of the last round (or the next link of a
+        round cut short). An empty cursor starts a round over what the folder holds; its messages
+        older than ``since`` are the caller's to leave out. An expired link (410
+        SyncStateNotFound) raises ``SyncStateExpired``."""
+        # Reference: https://learn.microsoft.com/en-us/graph/api/message-delta
+        # Reference: https://learn.microsoft.com/en-us/graph/delta-query-messages
+        graph = self._graph(grant)
+        link = cursor or f"/me/mailFolders/{segment(folder)}/messages/delta"
+        params: dict[str, str | int] | None = None if cursor else {"$select": self.CHANGE_FIELDS}
+        added: list[MailChange] = []
+        for page in range(1, max_pages + 1):
+            # Reference: https://learn.microsoft.com/en-us/graph/delta-query-messages (odata.maxpagesize)
+            body = graph._json(graph.request("GET", link, params=params, headers={
+                "Prefer": f"{IMMUTABLE_IDS}, odata.maxpagesize={self.CHANGE_PAGE_SIZE}"}))
+            params = None
+            added.extend(mail_change(item) for item in body.get("value", []) if "@removed" not in item)
+            if body.get("@odata.deltaLink"):
+                return MailChanges(tuple(added), str(body["@odata.deltaLink"]), requests=page)
+            link = str(body.get("@odata.nextLink") or "")
+            if not link:
+                break
+        return MailChanges(tuple(added), link, requests=max_pages, complete=False)
+
+    def relist(self, grant: Grant, folder: str, *, since: dt.datetime, max_pages: int) -> MailChanges:
+        # A new delta round lists the folder again; what is already in Aspire is recognised there.
+        return self.list_changes(grant, folder, cursor="", since=since, max_pages=max_pages)
 
     def fetch_mime(self, grant: Grant, message_id: str) -> bytes:
         # Reference: https://learn.microsoft.com/en-us/graph/outlook-get-mime-message

@@ -1,0 +1,175 @@
+"""Following conversations: once a message is in Aspire, later mail of its conversation in the
+Inbox and Sent is captured on its own, through the real adapters against the sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import MailboxConnection, SyncRun, User
+from activities.conversations import stop_following
+from activities.models import Activity
+from crm.models import Contact
+from mailsync.capture import run_capture
+from mailsync.models import EmailSource, NeverCapture
+from sandbox.runner import SandboxProcess
+from tests.mailboxes import connected_mailbox, drop, mime
+
+BOB = "bob@greenleaf.example"
+INBOX = {"microsoft": "Inbox", "google": "INBOX"}
+SENT = {"microsoft": "Sent Items", "google": "SENT"}
+
+
+@pytest.fixture(params=["microsoft", "google"])
+def following(request: pytest.FixtureRequest, providers_on_sandbox: SandboxProcess, bob: User) -> MailboxConnection:
+    connection = connected_mailbox(providers_on_sandbox, bob, request.param, BOB)
+    bob.follow_conversations = True
+    bob.save(update_fields=["follow_conversations"])
+    run_capture(connection_id=connection.pk, owner="setup")  # folders, and where following starts
+    return connection
+
+
+def capture(connection: MailboxConnection) -> SyncRun:
+    run = run_capture(connection_id=connection.pk, owner="test")
+    assert run is not None
+    return run
+
+
+def folder(sandbox: SandboxProcess, provider: str, name: str) -> list[str]:
+    mailbox = sandbox.control("GET", f"/accounts/{provider}/{BOB}/mailbox")
+    return [m["subject"] for f in mailbox["folders"] if f["name"] == name for m in f["messages"]]
+
+
+def mail_requests(sandbox: SandboxProcess, since: float) -> list[dict[str, Any]]:
+    log = sandbox.control("GET", "/requests", params={"account": BOB, "since": since})["requests"]
+    return [r for r in log if r["path"].startswith(("/v1.0", "/gmail", "/batch"))]
+
+
+def dragged(sandbox: SandboxProcess, connection: MailboxConnection, subject: str = "Spring cleanup quote") -> Activity:
+    drop(sandbox, connection.provider, BOB, mime(subject, message_id="<quote-1@example.com>"))
+    run = capture(connection)
+    assert (run.outcome, run.error, run.items_imported) == ("succeeded", "", 1)
+    return Activity.objects.get(subject=subject)
+
+
+def test_the_customers_reply_in_the_inbox_is_captured_onto_the_same_contacts(
+    following: MailboxConnection, providers_on_sandbox: SandboxProcess, contact: Contact, prop: Any
+) -> None:
+    sandbox, provider = providers_on_sandbox, following.provider
+    first = dragged(sandbox, following)
+    first.regarding = prop
+    first.save(update_fields=["regarding_property"])
+    drop(sandbox, provider, BOB, mime("Re: Spring cleanup quote", body="Tuesday works for us.",
+                                      in_reply_to="<quote-1@example.com>"), folder=INBOX[provider])
+
+    run = capture(following)
+
+    assert (run.outcome, run.error) == ("succeeded", "")
+    reply = Activity.objects.get(subject="Re: Spring cleanup quote")
+    assert (reply.origin, reply.get_origin_display()) == ("followed", "Captured automatically")
+    assert list(reply.contacts.all()) == [contact]
+    assert reply.regarding == prop
+    assert reply.email.conversation_id == first.email.conversation_id
+    assert run.items_imported == 1
+    # Not moved: the user did not drag it.
+    assert "Re: Spring cleanup quote" in folder(sandbox, provider, INBOX[provider])
+
+
+def test_a_reply_written_in_the_mail_client_is_captured_from_sent(
+    following: MailboxConnection, providers_on_sandbox: SandboxProcess, contact: Contact
+) -> None:
+    sandbox, provider = providers_on_sandbox, following.provider
+    first = dragged(sandbox, following)
+    drop(sandbox, provider, BOB, mime("Re: Spring cleanup quote", sender=f"Bob Staff <{BOB}>", to="dana@example.com",
+                                      body="We'll be there at 8.", in_reply_to="<quote-1@example.com>"),
+         folder=SENT[provider])
+
+    capture(following)
+
+    reply = Activity.objects.get(subject="Re: Spring cleanup quote")
+    assert reply.origin == "followed" and list(reply.contacts.all()) == [contact]
+    assert reply.email.conversation_id == first.email.conversation_id
+
+
+def test_never_captured_automatically(following: MailboxConnection, providers_on_sandbox: SandboxProcess,
+                                      contact: Contact, greenleaf: Any, alice: User) -> None:
+    sandbox, provider = providers_on_sandbox, following.provider
+    dragged(sandbox, following)
+    NeverCapture.objects.create(company=greenleaf, entry="clinic.example")
+    inbox = INBOX[provider]
+    # Someone on the company's never-capture list is on it.
+    drop(sandbox, provider, BOB, mime("Re: blocked", cc="nurse@clinic.example",
+                                      in_reply_to="<quote-1@example.com>"), folder=inbox)
+    # Only colleagues.
+    drop(sandbox, provider, BOB, mime("Re: internal", sender="Alice <alice@greenleaf.example>", to=BOB,
+                                      in_reply_to="<quote-1@example.com>"), folder=inbox)
+    # Not a reply to anything in Aspire.
+    drop(sandbox, provider, BOB, mime("Unrelated news"), folder=inbox)
+
+    capture(following)
+
+    assert not Activity.objects.filter(subject__in=["Re: blocked", "Re: internal", "Unrelated news"]).exists()
+
+
+def test_stop_following_stops_later_capture(following: MailboxConnection, providers_on_sandbox: SandboxProcess,
+                                            contact: Contact, bob: User) -> None:
+    sandbox, provider = providers_on_sandbox, following.provider
+    first = dragged(sandbox, following)
+    stop_following(conversation=first.email.conversation, user=bob)
+    drop(sandbox, provider, BOB, mime("Re: Spring cleanup quote", in_reply_to="<quote-1@example.com>"),
+         folder=INBOX[provider])
+
+    capture(following)
+
+    assert not Activity.objects.filter(subject="Re: Spring cleanup quote").exists()
+
+
+def test_with_following_off_nothing_is_captured_on_its_own(
+    following: MailboxConnection, providers_on_sandbox: SandboxProcess, contact: Contact, bob: User
+) -> None:
+    sandbox, provider = providers_on_sandbox, following.provider
+    dragged(sandbox, following)
+    bob.follow_conversations = None  # back to the company's default, which is off
+    bob.save(update_fields=["follow_conversations"])
+    drop(sandbox, provider, BOB, mime("Re: Spring cleanup quote", in_reply_to="<quote-1@example.com>"),
+         folder=INBOX[provider])
+    capture(following)
+    assert not Activity.objects.filter(subject="Re: Spring cleanup quote").exists()
+    bob.company.follow_conversations_default = True
+    bob.company.save(update_fields=["follow_conversations_default"])
+    capture(following)
+    assert Activity.objects.get(subject="Re: Spring cleanup quote").origin == "followed"
+
+
+def test_an_idle_run_makes_one_request_per_watched_folder(following: MailboxConnection,
+                                                          providers_on_sandbox: SandboxProcess) -> None:
+    capture(following)  # the first follow read (Graph's first delta round) is done
+    since = timezone.now().timestamp()
+    run = capture(following)
+    requests = mail_requests(providers_on_sandbox, since)
+    # The Aspire folder, then Graph: Inbox and Sent Items deltas; Gmail: the mailbox's history.
+    folders = {"microsoft": 3, "google": 2}[following.provider]
+    assert len(requests) == folders, [r["path"] for r in requests]
+    assert run.provider_requests >= folders - 1
+
+
+def test_an_expired_cursor_is_relisted_without_duplicates(
+    following: MailboxConnection, providers_on_sandbox: SandboxProcess, contact: Contact
+) -> None:
+    sandbox, provider = providers_on_sandbox, following.provider
+    dragged(sandbox, following)
+    drop(sandbox, provider, BOB, mime("Re: Spring cleanup quote", in_reply_to="<quote-1@example.com>"),
+         folder=INBOX[provider])
+    capture(following)
+    sandbox.control("POST", f"/accounts/{provider}/{BOB}/expire-sync-state")
+    drop(sandbox, provider, BOB, mime("Re: Re: Spring cleanup quote", in_reply_to="<quote-1@example.com>"),
+         folder=INBOX[provider])
+
+    run = capture(following)
+
+    assert run.outcome == "succeeded", run.error
+    assert Activity.objects.filter(subject="Re: Spring cleanup quote").count() == 1
+    assert Activity.objects.filter(subject="Re: Re: Spring cleanup quote").count() == 1
+    assert EmailSource.objects.filter(activity__subject__startswith="Re:").count() == 2
