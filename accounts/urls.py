@@ -12,6 +12,8 @@ urlpatterns = [
     path("sync-health/", views.sync_health_page, name="sync_health"),
     path("sync-health/<uuid:connection_id>/ask-to-reconnect/", views.sync_health_ask_to_reconnect,
          name="sync_health_ask_to_reconnect"),
+    # The demo's outbox (DEBUG with the file email backend only; a 404 otherwise).
+    path("dev/mail/", views.demo_sent_mail, name="demo_sent_mail"),
     # Where the providers push (accounts.push): one view per kind of sender, for mail and calendar.
     path("hooks/microsoft/mail/", hooks.graph_notifications, name="hook_microsoft_mail"),
     path("hooks/microsoft/calendar/", hooks.graph_notifications, name="hook_microsoft_calendar"),

@@ -5,7 +5,7 @@ import logging
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -32,6 +32,7 @@ from .notices import (
 from .provider_registry import get_provider
 from .push import push_enabled
 from .selectors import get_connection, latest_runs, needs_signin, sync_health
+from .sent_mail import sent_to, shown
 from .services import set_follow_conversations, update_profile
 from .signin import SignInStateInvalid, new_state, remember_signin, take_signin
 from .tenancy import get_for_user
@@ -220,3 +221,13 @@ def sync_health_ask_to_reconnect(request: HttpRequest, connection_id: str) -> Ht
             when = f" You can ask again after {timezone.localtime(available):%-I:%M %p}." if available else ""
             messages.info(request, f"{name} was already asked to reconnect within the last hour.{when}")
     return redirect("accounts:sync_health")
+
+
+@login_required
+@require_GET
+def demo_sent_mail(request: HttpRequest) -> HttpResponse:
+    """The mail Aspire sent to the signed-in user, in the demo (DEBUG with the file backend) only."""
+    if not shown():
+        raise Http404("Sent mail is shown only in the demo.")
+    user: User = request.user  # type: ignore[assignment]
+    return render(request, "accounts/sent_mail.html", {"sent": sent_to(user.email)})

@@ -259,3 +259,23 @@ def test_the_latest_runs_are_read_from_the_index_not_by_scanning_the_companys_ru
     assert "Seq Scan on accounts_syncrun" not in plan, plan
     # Four lookups (latest mail and calendar run: outcome and time), each an index scan of one row.
     assert plan.count("Scan using") >= 4 and plan.count("on accounts_syncrun") == 4, plan
+
+
+# -- the demo's outbox ----------------------------------------------------------------------------
+
+
+def test_the_demo_shows_the_mail_sent_to_whoever_is_signed_in(
+        alice: User, bob: User, bob_needs_signin: MailboxConnection, settings: Any, tmp_path: Any) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path)
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    client_for(alice).post(f"/sync-health/{bob_needs_signin.pk}/ask-to-reconnect/")
+    assert client_for(bob).get("/dev/mail/").status_code == 404  # not in production (DEBUG off)
+
+    settings.DEBUG = True
+    page = client_for(bob).get("/dev/mail/").content.decode()
+    assert "<h2>Alice Admin asks you to reconnect your mailbox in Aspire</h2>" in page
+    assert '<a href="http://127.0.0.1:8000/settings/"' in page
+    assert "Nothing sent to you yet." in client_for(alice).get("/dev/mail/").content.decode()  # only one's own
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert client_for(bob).get("/dev/mail/").status_code == 404  # mail really goes out: nothing kept to show

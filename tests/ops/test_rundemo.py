@@ -37,6 +37,7 @@ def test_the_demo_says_what_it_does_links_its_mailboxes_and_stops_cleanly(tmp_pa
            if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}}
     env.update({"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}", "CELERY_BROKER_DIR": str(tmp_path / "broker"),
                 "MEDIA_ROOT": str(tmp_path / "media"), "MAIL_SPOOL_DIR": str(tmp_path / "spool"),
+                "EMAIL_FILE_PATH": str(tmp_path / "sent-mail"),
                 "PYTHONUNBUFFERED": "1"})
     output = tmp_path / "demo.log"
     with output.open("wb") as log:
@@ -57,6 +58,10 @@ def test_the_demo_says_what_it_does_links_its_mailboxes_and_stops_cleanly(tmp_pa
         assert -1 not in positions and positions == sorted(positions), text
         # The web app answers by the time the sign-ins are printed.
         assert requests.get(f"http://127.0.0.1:{port}/login/", timeout=5).status_code == 200
+        # Where the mail it sends can be read, behind the sign-in.
+        assert f"http://127.0.0.1:{port}/dev/mail/" in text
+        sent_mail = requests.get(f"http://127.0.0.1:{port}/dev/mail/", timeout=5, allow_redirects=False)
+        assert sent_mail.status_code == 302 and "/login/" in sent_mail.headers["Location"]
 
         # Every sandbox link printed opens that demo mailbox's page.
         pages = re.findall(rf"https://localhost:{sandbox_port}/\S+", text)

@@ -128,6 +128,10 @@ class Command(BaseCommand):
             **os.environ,
             **sandbox_environment(base_url=sandbox_url, ca_path=ca_path, app_url=f"http://127.0.0.1:{port}"),
         }
+        # Mail Aspire sends is kept in files and shown at /dev/mail/, unless mail is configured.
+        keeps_mail = not (os.environ.get("EMAIL_URL") or os.environ.get("EMAIL_BACKEND"))
+        if keeps_mail:
+            env["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
         for name in ("sandbox", "worker", "beat", "web"):
             self.stdout.write(starting[name])
             # Each child gets its own process group, so stopping it also stops its own children.
@@ -144,8 +148,9 @@ class Command(BaseCommand):
         for login in DEMO_LOGINS:
             self.stdout.write(f"  {login.email:<28} {login.role:<38} {login.company}")
         self.stdout.write(f"Admin: http://127.0.0.1:{port}/admin/")
-        if settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
-            self.stdout.write("Mail Aspire sends (password resets, needs sign-in, Ask to reconnect) is printed here.")
+        if keeps_mail:
+            self.stdout.write(f"Mail Aspire sends (password resets, needs sign-in, Ask to reconnect), to whoever "
+                              f"is signed in: http://127.0.0.1:{port}/dev/mail/")
         self.stdout.write(
             f"\nThe demo's mailboxes, in the provider sandbox (sign-in password {SANDBOX_PASSWORD}, one-time "
             f"code {MFA_CODE}). Each page is the mail client: Move to Aspire files a message in the Aspire folder."
