@@ -16,9 +16,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -85,11 +85,18 @@ def _local_bounds(day: dt.date, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, d
     return dt.datetime.combine(day, dt.time(), zone), dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
 
 
-def _on_day(item: Visible, day: dt.date, zone: zoneinfo.ZoneInfo) -> bool:
+def _within(item: Visible, day: dt.date, bounds: tuple[dt.datetime, dt.datetime]) -> bool:
     if item.all_day:
         return item.start.date() <= day < item.end.date()
-    start, end = _local_bounds(day, zone)
+    start, end = bounds
     return item.start < end and (item.end > start or item.start == item.end >= start)
+
+
+def _by_day(items: list[Visible], dates: list[dt.date], zone: zoneinfo.ZoneInfo) -> list[list[Visible]]:
+    """Each date's items, the days' bounds worked out once (the team week sorts many people's)."""
+    bounds = [_local_bounds(day, zone) for day in dates]
+    return [[item for item in items if _within(item, day, day_bounds)] for day, day_bounds in zip(dates, bounds,
+                                                                                                  strict=True)]
 
 
 def _clock(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
@@ -100,17 +107,21 @@ def _clock(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
 def _block_html(item: Visible, zone: zoneinfo.ZoneInfo, *, css: str = "", chip: bool = False) -> SafeString:
     """One appointment on a grid or in a team week cell. Drawn here rather than by a template
     include: a team week of 20 colleagues holds hundreds of them, and an include costs far more
-    than this. A busy block is a plain box (nothing to open); everything is escaped."""
+    than this. A busy block is a plain box (nothing to open); every value is escaped."""
     when = "All day" if item.all_day else f"{_clock(item.start, zone)}\u2013{_clock(item.end, zone)}"
     classes = " ".join(filter(None, ("cal-block", "cal-chip" if chip else "", "cal-busy" if item.busy else "",
                                      "cal-free" if item.show_as == "free" else "", css)))
     if not isinstance(item, AppointmentDetails):
-        return format_html('<div class="{}"><span class="cal-block-time">{}</span> <span class="cal-title">Busy'
-                           "</span></div>", classes, when)
-    where = format_html(' <span class="cal-where">{}</span>', item.location) if item.location and not chip else ""
-    return format_html('<a class="{}" href="{}"><span class="cal-block-time">{}</span> <span class="cal-title">{}'
-                       "</span>{}</a>", classes, reverse("calendarsync:appointment_detail", args=[item.id]), when,
-                       item.title or "(no title)", where)
+        return mark_safe(f'<div class="{escape(classes)}"><span class="cal-block-time">{when}</span> '  # noqa: S308
+                         '<span class="cal-title">Busy</span></div>')
+    where = f' <span class="cal-where">{escape(item.location)}</span>' if item.location and not chip else ""
+    href = _DETAIL_URL.replace(_PLACEHOLDER, str(item.id))
+    return mark_safe(f'<a class="{escape(classes)}" href="{href}"><span class="cal-block-time">{when}</span> '  # noqa: S308
+                     f'<span class="cal-title">{escape(item.title or "(no title)")}</span>{where}</a>')
+
+
+_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+_DETAIL_URL = reverse_lazy("calendarsync:appointment_detail", args=[_PLACEHOLDER])
 
 
 @dataclass(frozen=True)
@@ -137,7 +148,7 @@ class Column:
 def _column(items: list[Visible], day: dt.date, zone: zoneinfo.ZoneInfo, now: dt.datetime, *, label: str,
             owner: User, viewer: Any) -> Column:
     day_start, day_end = _local_bounds(day, zone)
-    on_day = [item for item in items if _on_day(item, day, zone)]
+    on_day = [item for item in items if _within(item, day, (day_start, day_end))]
     timed = [item for item in on_day if not item.all_day]
     placed = side_by_side(timed, lambda item: (max(item.start, day_start), min(item.end, day_end)))
     blocks = []
@@ -184,8 +195,8 @@ def calendar_page(request: HttpRequest) -> HttpResponse:
     _, end = _local_bounds(dates[-1], zone)
     items = selectors.visible_appointments(viewer=request.user, owner=owner, start=start, end=end)
     today = timezone.now().astimezone(zone).date()
-    days = [Day(date=d, items=[i for i in items if _on_day(i, d, zone)], in_month=d.month == anchor.month,
-                is_today=d == today) for d in dates]
+    days = [Day(date=d, items=on_day, in_month=d.month == anchor.month, is_today=d == today)
+            for d, on_day in zip(dates, _by_day(items, dates, zone), strict=True)]
     now = timezone.now()
     columns = [] if view == "month" else [
         _column(items, d, zone, now, label=f"{d:%a, %b} {d.day}", owner=owner, viewer=request.user) for d in dates]
@@ -350,10 +361,10 @@ def _people_choices(viewer: Any, chosen: list[User]) -> SafeString:
     """The company's people as checkboxes, drawn here: a template loop over a few hundred people
     costs more than the rest of the page."""
     chosen_ids = {person.pk for person in chosen}
-    people = selectors.calendar_owners(viewer).only("id", "full_name", "email")
+    people = selectors.calendar_owners(viewer).values_list("id", "full_name", "email")
     return format_html_join("", '<label><input type="checkbox" name="people" value="{}"{}> {}</label>', (
-        (person.pk, mark_safe(" checked") if person.pk in chosen_ids else "",
-         f"Me ({person})" if person.pk == viewer.pk else str(person)) for person in people))
+        (pk, mark_safe(" checked") if pk in chosen_ids else "",
+         f"Me ({name or email})" if pk == viewer.pk else name or email) for pk, name, email in people))
 
 
 def _query(**params: object) -> str:
@@ -382,9 +393,11 @@ def team_view(request: HttpRequest) -> HttpResponse:
         columns = [_column(calendars.get(person.pk, []), anchor, zone, now, label=str(person), owner=person,
                            viewer=request.user) for person in people]
     else:
-        rows = [{"person": person, "days": [TeamDay(label=f"{d:%a} {d.day}", is_today=d == today, blocks=[
-            _block_html(i, zone, chip=True) for i in calendars.get(person.pk, []) if _on_day(i, d, zone)])
-            for d in dates]} for person in people]
+        rows = [{"person": person, "days": [
+            TeamDay(label=f"{d:%a} {d.day}", is_today=d == today,
+                    blocks=[_block_html(i, zone, chip=True) for i in on_day])
+            for d, on_day in zip(dates, _by_day(calendars.get(person.pk, []), dates, zone), strict=True)]}
+            for person in people]
     chosen = [str(person.pk) for person in people]
     return render(request, "calendarsync/team.html", {
         "view": view, "views": TEAM_VIEWS, "anchor": anchor, "today": today, "dates": dates,
