@@ -7,8 +7,9 @@ import calendar as month_calendar
 import datetime as dt
 import uuid
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -30,7 +31,7 @@ from .forms import RECURRING_HELP, AppointmentForm
 from .layout import MAX_LANES, ROW, ROWS_PER_DAY, grid_rows, side_by_side
 from .models import Appointment, read_only_reason
 from .scheduling import Person, TimeTaken, free_slots, working_hours_for
-from .selectors import AppointmentDetails, Visible
+from .selectors import AppointmentDetails, BusyBlock, Glance, Visible
 from .services import (
     ReadOnlyAppointment,
     create_appointment,
@@ -39,6 +40,7 @@ from .services import (
 )
 
 VIEWS = ("day", "week", "month")
+Shown = TypeVar("Shown", Visible, Glance)
 TEAM_VIEWS = ("day", "week")
 # The most colleagues one team view or search takes: wider than any screen, and a bound on the reads.
 MAX_PEOPLE = 30
@@ -85,14 +87,14 @@ def _local_bounds(day: dt.date, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, d
     return dt.datetime.combine(day, dt.time(), zone), dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
 
 
-def _within(item: Visible, day: dt.date, bounds: tuple[dt.datetime, dt.datetime]) -> bool:
+def _within(item: Visible | Glance, day: dt.date, bounds: tuple[dt.datetime, dt.datetime]) -> bool:
     if item.all_day:
         return item.start.date() <= day < item.end.date()
     start, end = bounds
     return item.start < end and (item.end > start or item.start == item.end >= start)
 
 
-def _by_day(items: list[Visible], dates: list[dt.date], zone: zoneinfo.ZoneInfo) -> list[list[Visible]]:
+def _by_day(items: Sequence[Shown], dates: list[dt.date], zone: zoneinfo.ZoneInfo) -> list[list[Shown]]:
     """Each date's items, the days' bounds worked out once (the team week sorts many people's)."""
     bounds = [_local_bounds(day, zone) for day in dates]
     return [[item for item in items if _within(item, day, day_bounds)] for day, day_bounds in zip(dates, bounds,
@@ -104,14 +106,14 @@ def _clock(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
     return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
 
 
-def _block_html(item: Visible, zone: zoneinfo.ZoneInfo, *, css: str = "", chip: bool = False) -> SafeString:
+def _block_html(item: Visible | Glance, zone: zoneinfo.ZoneInfo, *, css: str = "", chip: bool = False) -> SafeString:
     """One appointment on a grid or in a team week cell. Drawn here rather than by a template
     include: a team week of 20 colleagues holds hundreds of them, and an include costs far more
     than this. A busy block is a plain box (nothing to open); every value is escaped."""
     when = "All day" if item.all_day else f"{_clock(item.start, zone)}\u2013{_clock(item.end, zone)}"
     classes = " ".join(filter(None, ("cal-block", "cal-chip" if chip else "", "cal-busy" if item.busy else "",
                                      "cal-free" if item.show_as == "free" else "", css)))
-    if not isinstance(item, AppointmentDetails):
+    if isinstance(item, BusyBlock):
         return mark_safe(f'<div class="{escape(classes)}"><span class="cal-block-time">{when}</span> '  # noqa: S308
                          '<span class="cal-title">Busy</span></div>')
     where = f' <span class="cal-where">{escape(item.location)}</span>' if item.location and not chip else ""
@@ -145,7 +147,7 @@ class Column:
     now: str  # the current time's class, "" on other days
 
 
-def _column(items: list[Visible], day: dt.date, zone: zoneinfo.ZoneInfo, now: dt.datetime, *, label: str,
+def _column(items: Sequence[Visible | Glance], day: dt.date, zone: zoneinfo.ZoneInfo, now: dt.datetime, *, label: str,
             owner: User, viewer: Any) -> Column:
     day_start, day_end = _local_bounds(day, zone)
     on_day = [item for item in items if _within(item, day, (day_start, day_end))]
@@ -384,7 +386,7 @@ def team_view(request: HttpRequest) -> HttpResponse:
     dates, previous, following = _days(view, anchor)
     start, _ = _local_bounds(dates[0], zone)
     _, end = _local_bounds(dates[-1], zone)
-    calendars = selectors.visible_calendars(viewer=request.user, owners=people, start=start, end=end)
+    calendars = selectors.calendars_at_a_glance(viewer=request.user, owners=people, start=start, end=end)
     now = timezone.now()
     today = now.astimezone(zone).date()
     columns = []
