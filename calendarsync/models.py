@@ -89,10 +89,13 @@ class Appointment(TenantModel):
     class Meta:
         ordering = ("start",)
         indexes = [
-            models.Index(fields=["owner", "start"], name="appointment_owner_start"),
+            # A calendar's read is a range of ``start`` per owner; ``end`` in the key lets the index
+            # itself drop what ended before the window, so the table is read only for what is shown.
+            models.Index(fields=["owner", "start", "end"], name="appointment_owner_start"),
             # The admin's order (latest first, ties by id).
             models.Index(fields=["company", "-start", "-id"], name="appointment_company_recent"),
-            models.Index(fields=["owner", "end"], name="appointment_owner_long",
+            # Long appointments: those still running at the window's start, ``start`` checked in the index.
+            models.Index(fields=["owner", "end", "start"], name="appointment_owner_long",
                          condition=models.Q(is_long=True)),
             models.Index(fields=["connection", "push"], name="appointment_to_push",
                          condition=~models.Q(push="")),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,12 +80,31 @@ class AppointmentDetails:
         return read_only_reason(origin=self.origin, in_series=self.in_series, attending=bool(self.organizer_address))
 
 
+@dataclass(frozen=True)
+class AppointmentSummary:
+    """An appointment the viewer may read, as a grid of many calendars shows it: no notes,
+    attendees or problems, which such a page does not show and need not fetch."""
+
+    id: uuid.UUID
+    start: dt.datetime
+    end: dt.datetime
+    all_day: bool
+    show_as: str
+    title: str
+    location: str
+    is_private: bool
+    in_series: bool
+    busy = False
+
+
 Visible = AppointmentDetails | BusyBlock
+Glance = AppointmentSummary | BusyBlock
 
 DETAIL_FIELDS = ("id", "start", "end", "all_day", "show_as", "title", "location", "notes", "attendees",
                  "time_zone", "origin", "sensitivity", "series_id", "problems", "invite", "organizer_name",
                  "organizer_address", "my_response", "outside_window", "activity_id")
 BUSY_FIELDS = ("start", "end", "all_day", "show_as")
+SUMMARY_FIELDS = ("id", "start", "end", "all_day", "show_as", "title", "location", "sensitivity", "series_id")
 
 
 def _shows_details(privacy: str | None, shared_with_viewer: bool) -> bool:
@@ -187,19 +206,33 @@ def visible_appointments(*, viewer: Any, owner: User, start: dt.datetime, end: d
 def visible_calendars(*, viewer: Any, owners: Sequence[User], start: dt.datetime, end: dt.datetime,
                       times_only: bool = False) -> dict[uuid.UUID, list[Visible]]:
     """What ``viewer`` sees of each owner's calendar between ``start`` and ``end``, by owner id,
-    each list in start order: the team view and Find a time. Owners outside the viewer's company
-    are left out. Four queries at most, whatever the number of owners or appointments: two decide
-    whose calendars show busy blocks, one reads the details the viewer may read, one the times of
-    the rest. ``times_only`` reads times only, for everyone (Find a time needs nothing else)."""
+    each list in start order. Owners outside the viewer's company are left out. ``times_only``
+    reads times only, for everyone (Find a time needs nothing else)."""
+    return _calendars(viewer=viewer, owners=owners, start=start, end=end, times_only=times_only,
+                      fields=DETAIL_FIELDS, build=_details)
+
+
+def calendars_at_a_glance(*, viewer: Any, owners: Sequence[User], start: dt.datetime,
+                          end: dt.datetime) -> dict[uuid.UUID, list[Glance]]:
+    """``visible_calendars`` as the team view shows it: titles and places where the viewer may read
+    them, busy blocks elsewhere, and no column the page does not show."""
+    return _calendars(viewer=viewer, owners=owners, start=start, end=end, times_only=False,
+                      fields=SUMMARY_FIELDS, build=_summary)
+
+
+def _calendars(*, viewer: Any, owners: Sequence[User], start: dt.datetime, end: dt.datetime, times_only: bool,
+               fields: tuple[str, ...], build: Callable[..., Any]) -> dict[uuid.UUID, list[Any]]:
+    """The one read of many calendars. Four queries at most, whatever the number of owners or
+    appointments: two decide whose calendars show busy blocks, one reads the details the viewer
+    may read, one the times of the rest."""
     if viewer.company_id is None:
         return {}
     ids = [owner.pk for owner in owners if owner.company_id == viewer.company_id]
     if not ids:
         return {}
-    shown: dict[uuid.UUID, list[Visible]] = {pk: [] for pk in ids}
+    shown: dict[uuid.UUID, list[Any]] = {pk: [] for pk in ids}
     base = _in_range(Appointment.objects.filter(company_id=viewer.company_id), start, end)
     if times_only:
-        readable: list[uuid.UUID] = []
         hidden = base.filter(owner_id__in=ids)
     else:
         closed = owners_showing_busy_blocks(viewer) if set(ids) != {viewer.pk} else set()
@@ -208,9 +241,9 @@ def visible_calendars(*, viewer: Any, owners: Sequence[User], start: dt.datetime
         # The owner's condition stays a plain list so the (owner, start) index answers both reads.
         details = base.filter(owner_id__in=readable).filter(
             Q(owner_id=viewer.pk) | ~Q(sensitivity__in=PRIVATE_SENSITIVITIES))
-        for row in details.values(*DETAIL_FIELDS, "owner_id"):
+        for row in details.values(*fields, "owner_id"):
             if _overlaps(row, start, end):
-                shown[row["owner_id"]].append(_details(row, editable=row["owner_id"] == viewer.pk))
+                shown[row["owner_id"]].append(build(row, editable=row["owner_id"] == viewer.pk))
         hidden = base.filter(owner_id__in=others).filter(
             Q(owner_id__in=[pk for pk in others if pk in closed]) | Q(sensitivity__in=PRIVATE_SENSITIVITIES))
     if times_only or len(ids) > 1 or ids[0] != viewer.pk:
@@ -221,6 +254,13 @@ def visible_calendars(*, viewer: Any, owners: Sequence[User], start: dt.datetime
     for items in shown.values():
         items.sort(key=lambda item: (not item.all_day, item.start))
     return shown
+
+
+def _summary(row: dict[str, Any], *, editable: bool) -> AppointmentSummary:
+    return AppointmentSummary(
+        id=row["id"], start=row["start"], end=row["end"], all_day=row["all_day"], show_as=row["show_as"],
+        title=row["title"], location=row["location"], is_private=row["sensitivity"] in PRIVATE_SENSITIVITIES,
+        in_series=bool(row["series_id"]))
 
 
 def _details(row: dict[str, Any], *, editable: bool) -> AppointmentDetails:

@@ -7,8 +7,9 @@ import calendar as month_calendar
 import datetime as dt
 import uuid
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -16,9 +17,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -34,7 +35,7 @@ from .forms import RECURRING_HELP, AppointmentForm
 from .layout import MAX_LANES, ROW, ROWS_PER_DAY, grid_rows, side_by_side
 from .models import OUTSIDE_WINDOW_NOTE, Appointment
 from .scheduling import Person, TimeTaken, free_slots, working_hours_for
-from .selectors import AppointmentDetails, Visible
+from .selectors import AppointmentDetails, BusyBlock, Glance, Visible
 from .services import (
     ReadOnlyAppointment,
     create_appointment,
@@ -43,6 +44,7 @@ from .services import (
 )
 
 VIEWS = ("day", "week", "month")
+Shown = TypeVar("Shown", Visible, Glance)
 TEAM_VIEWS = ("day", "week")
 # The most colleagues one team view or search takes: wider than any screen, and a bound on the reads.
 MAX_PEOPLE = 30
@@ -89,11 +91,18 @@ def _local_bounds(day: dt.date, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, d
     return dt.datetime.combine(day, dt.time(), zone), dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
 
 
-def _on_day(item: Visible, day: dt.date, zone: zoneinfo.ZoneInfo) -> bool:
+def _within(item: Visible | Glance, day: dt.date, bounds: tuple[dt.datetime, dt.datetime]) -> bool:
     if item.all_day:
         return item.start.date() <= day < item.end.date()
-    start, end = _local_bounds(day, zone)
+    start, end = bounds
     return item.start < end and (item.end > start or item.start == item.end >= start)
+
+
+def _by_day(items: Sequence[Shown], dates: list[dt.date], zone: zoneinfo.ZoneInfo) -> list[list[Shown]]:
+    """Each date's items, the days' bounds worked out once (the team week sorts many people's)."""
+    bounds = [_local_bounds(day, zone) for day in dates]
+    return [[item for item in items if _within(item, day, day_bounds)] for day, day_bounds in zip(dates, bounds,
+                                                                                                  strict=True)]
 
 
 def _clock(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
@@ -101,20 +110,24 @@ def _clock(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
     return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
 
 
-def _block_html(item: Visible, zone: zoneinfo.ZoneInfo, *, css: str = "", chip: bool = False) -> SafeString:
+def _block_html(item: Visible | Glance, zone: zoneinfo.ZoneInfo, *, css: str = "", chip: bool = False) -> SafeString:
     """One appointment on a grid or in a team week cell. Drawn here rather than by a template
     include: a team week of 20 colleagues holds hundreds of them, and an include costs far more
-    than this. A busy block is a plain box (nothing to open); everything is escaped."""
+    than this. A busy block is a plain box (nothing to open); every value is escaped."""
     when = "All day" if item.all_day else f"{_clock(item.start, zone)}\u2013{_clock(item.end, zone)}"
     classes = " ".join(filter(None, ("cal-block", "cal-chip" if chip else "", "cal-busy" if item.busy else "",
                                      "cal-free" if item.show_as == "free" else "", css)))
-    if not isinstance(item, AppointmentDetails):
-        return format_html('<div class="{}"><span class="cal-block-time">{}</span> <span class="cal-title">Busy'
-                           "</span></div>", classes, when)
-    where = format_html(' <span class="cal-where">{}</span>', item.location) if item.location and not chip else ""
-    return format_html('<a class="{}" href="{}"><span class="cal-block-time">{}</span> <span class="cal-title">{}'
-                       "</span>{}</a>", classes, reverse("calendarsync:appointment_detail", args=[item.id]), when,
-                       item.title or "(no title)", where)
+    if isinstance(item, BusyBlock):
+        return mark_safe(f'<div class="{escape(classes)}"><span class="cal-block-time">{when}</span> '  # noqa: S308
+                         '<span class="cal-title">Busy</span></div>')
+    where = f' <span class="cal-where">{escape(item.location)}</span>' if item.location and not chip else ""
+    href = _DETAIL_URL.replace(_PLACEHOLDER, str(item.id))
+    return mark_safe(f'<a class="{escape(classes)}" href="{href}"><span class="cal-block-time">{when}</span> '  # noqa: S308
+                     f'<span class="cal-title">{escape(item.title or "(no title)")}</span>{where}</a>')
+
+
+_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+_DETAIL_URL = reverse_lazy("calendarsync:appointment_detail", args=[_PLACEHOLDER])
 
 
 @dataclass(frozen=True)
@@ -138,10 +151,10 @@ class Column:
     now: str  # the current time's class, "" on other days
 
 
-def _column(items: list[Visible], day: dt.date, zone: zoneinfo.ZoneInfo, now: dt.datetime, *, label: str,
+def _column(items: Sequence[Visible | Glance], day: dt.date, zone: zoneinfo.ZoneInfo, now: dt.datetime, *, label: str,
             owner: User, viewer: Any) -> Column:
     day_start, day_end = _local_bounds(day, zone)
-    on_day = [item for item in items if _on_day(item, day, zone)]
+    on_day = [item for item in items if _within(item, day, (day_start, day_end))]
     timed = [item for item in on_day if not item.all_day]
     placed = side_by_side(timed, lambda item: (max(item.start, day_start), min(item.end, day_end)))
     blocks = []
@@ -188,8 +201,8 @@ def calendar_page(request: HttpRequest) -> HttpResponse:
     _, end = _local_bounds(dates[-1], zone)
     items = selectors.visible_appointments(viewer=request.user, owner=owner, start=start, end=end)
     today = timezone.now().astimezone(zone).date()
-    days = [Day(date=d, items=[i for i in items if _on_day(i, d, zone)], in_month=d.month == anchor.month,
-                is_today=d == today) for d in dates]
+    days = [Day(date=d, items=on_day, in_month=d.month == anchor.month, is_today=d == today)
+            for d, on_day in zip(dates, _by_day(items, dates, zone), strict=True)]
     now = timezone.now()
     columns = [] if view == "month" else [
         _column(items, d, zone, now, label=f"{d:%a, %b} {d.day}", owner=owner, viewer=request.user) for d in dates]
@@ -479,10 +492,10 @@ def _people_choices(viewer: Any, chosen: list[User]) -> SafeString:
     """The company's people as checkboxes, drawn here: a template loop over a few hundred people
     costs more than the rest of the page."""
     chosen_ids = {person.pk for person in chosen}
-    people = selectors.calendar_owners(viewer).only("id", "full_name", "email")
+    people = selectors.calendar_owners(viewer).values_list("id", "full_name", "email")
     return format_html_join("", '<label><input type="checkbox" name="people" value="{}"{}> {}</label>', (
-        (person.pk, mark_safe(" checked") if person.pk in chosen_ids else "",
-         f"Me ({person})" if person.pk == viewer.pk else str(person)) for person in people))
+        (pk, mark_safe(" checked") if pk in chosen_ids else "",
+         f"Me ({name or email})" if pk == viewer.pk else name or email) for pk, name, email in people))
 
 
 def _query(**params: object) -> str:
@@ -502,7 +515,7 @@ def team_view(request: HttpRequest) -> HttpResponse:
     dates, previous, following = _days(view, anchor)
     start, _ = _local_bounds(dates[0], zone)
     _, end = _local_bounds(dates[-1], zone)
-    calendars = selectors.visible_calendars(viewer=request.user, owners=people, start=start, end=end)
+    calendars = selectors.calendars_at_a_glance(viewer=request.user, owners=people, start=start, end=end)
     now = timezone.now()
     today = now.astimezone(zone).date()
     columns = []
@@ -511,9 +524,11 @@ def team_view(request: HttpRequest) -> HttpResponse:
         columns = [_column(calendars.get(person.pk, []), anchor, zone, now, label=str(person), owner=person,
                            viewer=request.user) for person in people]
     else:
-        rows = [{"person": person, "days": [TeamDay(label=f"{d:%a} {d.day}", is_today=d == today, blocks=[
-            _block_html(i, zone, chip=True) for i in calendars.get(person.pk, []) if _on_day(i, d, zone)])
-            for d in dates]} for person in people]
+        rows = [{"person": person, "days": [
+            TeamDay(label=f"{d:%a} {d.day}", is_today=d == today,
+                    blocks=[_block_html(i, zone, chip=True) for i in on_day])
+            for d, on_day in zip(dates, _by_day(calendars.get(person.pk, []), dates, zone), strict=True)]}
+            for person in people]
     chosen = [str(person.pk) for person in people]
     return render(request, "calendarsync/team.html", {
         "view": view, "views": TEAM_VIEWS, "anchor": anchor, "today": today, "dates": dates,
