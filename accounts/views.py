@@ -23,6 +23,7 @@ from .models import MailboxConnection, User
 from .provider_registry import get_provider
 from .selectors import get_connection, latest_runs, needs_signin
 from .services import update_profile
+from .settings_sections import sections_for
 from .signin import SignInStateInvalid, new_state, remember_signin, take_signin
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def user_settings(request: HttpRequest) -> HttpResponse:
         "forms": [form for form in (sync_form, profile_form) if form is not None],
         "colleagues_needing_signin": _colleagues_needing_signin(user),
         "last_runs": latest_runs(connection) if connection else [],
+        "sections": sections_for(user),
     })
 
 
