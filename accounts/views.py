@@ -34,6 +34,7 @@ from .push import push_enabled
 from .selectors import get_connection, latest_runs, needs_signin, sync_health
 from .sent_mail import sent_to, shown
 from .services import set_follow_conversations, update_profile
+from .settings_sections import sections_for
 from .signin import SignInStateInvalid, new_state, remember_signin, take_signin
 from .tenancy import get_for_user
 
@@ -88,6 +89,7 @@ def user_settings(request: HttpRequest) -> HttpResponse:
         "forms": [form for form in (sync_form, profile_form) if form is not None],
         "colleagues_needing_signin": _colleagues_needing_signin(user),
         "last_runs": latest_runs(connection) if connection else [],
+        "sections": sections_for(user),
     })
 
 

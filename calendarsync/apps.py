@@ -13,6 +13,26 @@ class CalendarsyncConfig(AppConfig):
         from activities import record_actions
 
         record_actions.register("new-appointment", _new_appointment)
+        from accounts import settings_sections
+
+        settings_sections.register("calendar-link", _calendar_link)
+
+
+def _calendar_link(user: Any) -> Any:
+    """Settings: the personal calendar link, on or off."""
+    from django.urls import reverse
+
+    from accounts.settings_sections import SettingsSection
+
+    from .selectors import has_feed_link
+
+    if has_feed_link(user):
+        return SettingsSection("Calendar on your phone", "Your personal calendar link is on. Reset it if it "
+                               "was shared by mistake: the old link stops working at once.",
+                               reverse("calendarsync:calendar_link"), "Manage the link")
+    return SettingsSection("Calendar on your phone", "Subscribe to your Aspire calendar from your phone or another "
+                           "calendar app with a personal, secret link.", reverse("calendarsync:calendar_link"),
+                           "Make a link")
 
 
 def _new_appointment(record: Any, user: Any) -> Any:

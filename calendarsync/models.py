@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from django.conf import settings
 from django.db import models
@@ -188,3 +189,20 @@ class AuditEntry(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.created_at:%Y-%m-%d %H:%M}"
+
+
+def feed_key_digest(key: str) -> str:
+    """How a calendar link's key is kept and looked up: its SHA-256, never the key itself."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class CalendarFeed(TenantModel):
+    """A user's personal iCalendar link, for phones and other calendar apps. Only a digest of its
+    key is kept: the link is shown once, when it is made, and "Reset link" makes a new one (the old
+    one stops working at once)."""
+
+    owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed")
+    key_digest = models.CharField(max_length=64, unique=True, editable=False)
+
+    def __str__(self) -> str:
+        return f"Calendar link of {self.owner_id}"

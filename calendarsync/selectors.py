@@ -32,7 +32,15 @@ from activities.models import Activity
 from activities.regarding import Regarding
 from crm.models import Contact
 
-from .models import LONG_APPOINTMENT, PRIVATE_SENSITIVITIES, Appointment, AuditEntry, read_only_reason
+from .models import (
+    LONG_APPOINTMENT,
+    PRIVATE_SENSITIVITIES,
+    Appointment,
+    AuditEntry,
+    CalendarFeed,
+    feed_key_digest,
+    read_only_reason,
+)
 
 
 @dataclass(frozen=True)
@@ -350,3 +358,16 @@ def regarding_of_activity(activity_id: uuid.UUID | None) -> Regarding | None:
         return None
     activity = Activity.objects.select_related(*regarding_kinds.FIELDS).get(pk=activity_id)
     return regarding_kinds.regarding_of(activity)
+
+
+def feed_owner(key: str) -> User | None:
+    """Whose calendar link this key is, if it is a live one (an active user's)."""
+    if not key or len(key) > 200:
+        return None
+    feed = CalendarFeed.objects.select_related("owner").filter(key_digest=feed_key_digest(key),
+                                                               owner__is_active=True).first()
+    return feed.owner if feed is not None else None
+
+
+def has_feed_link(user: Any) -> bool:
+    return CalendarFeed.objects.filter(owner_id=user.pk).exists()

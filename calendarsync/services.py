@@ -8,6 +8,7 @@ reach the provider in order, one run per connection at a time, and a failed send
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from activities.regarding import Regarding
 from activities.services import create_activity, refresh_contact_links, set_regarding
 from crm.models import Contact
 
-from .models import Appointment, read_only_reason
+from .models import Appointment, CalendarFeed, feed_key_digest, read_only_reason
 from .selectors import contacts_of
 
 # Activity subjects are shown on contact timelines to every member of the company, whatever the
@@ -224,3 +225,23 @@ def remove_appointments(queryset: QuerySet[Appointment]) -> None:
     queryset.delete()
     if activity_ids:
         Activity.objects.filter(pk__in=activity_ids).delete()
+
+
+# -- the personal iCalendar link -------------------------------------------------------------
+
+
+@transaction.atomic
+def make_feed_link(*, owner: User) -> str:
+    """A new secret key for the owner's calendar link, replacing (so revoking) any earlier one.
+    Returns the key; only its digest is stored."""
+    key = secrets.token_urlsafe(32)
+    CalendarFeed.objects.filter(owner=owner).delete()
+    CalendarFeed.objects.create(company_id=owner.tenant_id, owner=owner, key_digest=feed_key_digest(key))
+    return key
+
+
+@transaction.atomic
+def revoke_feed_link(*, owner: User) -> bool:
+    """Turn the owner's calendar link off. False when there was none."""
+    deleted, _ = CalendarFeed.objects.filter(owner=owner).delete()
+    return bool(deleted)

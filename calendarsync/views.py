@@ -32,6 +32,7 @@ from crm.models import Contact, Opportunity, Property
 
 from . import selectors
 from .forms import RECURRING_HELP, AppointmentForm
+from .ical import feed_for
 from .layout import MAX_LANES, ROW, ROWS_PER_DAY, grid_rows, side_by_side
 from .models import OUTSIDE_WINDOW_NOTE, Appointment
 from .scheduling import Person, TimeTaken, free_slots, working_hours_for
@@ -40,6 +41,8 @@ from .services import (
     ReadOnlyAppointment,
     create_appointment,
     delete_appointment,
+    make_feed_link,
+    revoke_feed_link,
     update_appointment,
 )
 
@@ -592,3 +595,40 @@ def _length_label(minutes: int) -> str:
         return f"{rest} minutes"
     label = f"{hours} hour{'s' if hours > 1 else ''}"
     return f"{label} {rest} minutes" if rest else label
+# -- the personal iCalendar link ----------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def calendar_link(request: HttpRequest) -> HttpResponse:
+    """Make, reset or turn off the personal calendar link. A new link is shown on the page that
+    answers the POST, once: only its digest is kept, and it never goes into a message or a log."""
+    new_link = ""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action in ("make", "reset"):
+            key = make_feed_link(owner=request.user)  # type: ignore[arg-type]
+            new_link = request.build_absolute_uri(f"{reverse('calendarsync:personal_feed')}?{urlencode({'key': key})}")
+        elif action == "off":
+            revoke_feed_link(owner=request.user)  # type: ignore[arg-type]
+            messages.success(request, "Your calendar link is off: apps that used it no longer get your calendar.")
+            return redirect("calendarsync:calendar_link")
+        else:
+            return HttpResponse("Unknown action.", status=400)
+    response = render(request, "calendarsync/calendar_link.html", {
+        "has_link": selectors.has_feed_link(request.user), "new_link": new_link,
+    })
+    if new_link:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+def personal_feed(request: HttpRequest) -> HttpResponse:
+    """The owner's calendar as iCalendar, for the key of a live link; 404 for any other key. The
+    key is in the query string, which the access logs leave out."""
+    owner = selectors.feed_owner(request.GET.get("key", ""))
+    if owner is None:
+        raise Http404("No such calendar.")
+    response = HttpResponse(feed_for(owner), content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, no-store"
+    return response
