@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Tests never share the demo's embedded broker folder.
 export CELERY_BROKER_DIR ?= $(CURDIR)/.demo/test-broker
 
-.PHONY: demo test test-fast lint bench-sandbox bench-mail bench-ingest bench-pages bench-scale chaos clean
+.PHONY: demo test test-fast lint bench-sandbox bench-mail bench-ingest bench-pages bench-scale bench-follow chaos clean
 
 $(BIN)/python:
 	@echo "Creating the virtualenv in $(VENV)…"
@@ -61,6 +61,14 @@ bench-scale: $(VENV)/.runtime-installed
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/8} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/9} \
 	$(BIN)/python manage.py bench_scale $(BENCH_ARGS)
+
+# Following conversations: follow-capture latency with push (a web app, a worker), and the requests
+# of an idle run; on PostgreSQL and Redis, like bench-mail.
+bench-follow: $(VENV)/.runtime-installed
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/2} \
+	$(BIN)/python manage.py bench_follow $(BENCH_ARGS)
 
 # Ingest side by side with django-mailbox (installed by the command in a throwaway virtualenv),
 # on PostgreSQL: a database of its own ('bench' in the name, created when missing).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice, zip_longest
 from typing import Any, TypeVar
@@ -19,7 +19,9 @@ from accounts.search import text_search
 from accounts.tenancy import get_for_user, scoped
 from crm.models import Contact, Opportunity, Property, WorkTicket
 
-from .models import Activity, ActivityContact, EmailAttachment
+from .models import Activity, ActivityContact, Conversation, EmailAttachment
+from .people import person
+from .quoting import split_reply
 from .regarding import Regarding, record_for_user, value_of
 
 M = TypeVar("M", bound=Model)
@@ -29,13 +31,16 @@ M = TypeVar("M", bound=Model)
 CARD_FIELDS = (
     "id", "kind", "origin", "occurred_at", "subject", "owner__full_name", "owner__email",
     "regarding_opportunity__name", "regarding_property__name", "regarding_work_ticket__number",
+    # Which conversation an email is of: the emails of one conversation on a page are one entry.
+    "email__conversation_id",
 )
 SUMMARY_LENGTH = 220
 
 
 def _timeline(queryset: QuerySet[Activity]) -> QuerySet[Activity]:
     return (
-        queryset.select_related("owner", "regarding_opportunity", "regarding_property", "regarding_work_ticket")
+        queryset.select_related("owner", "regarding_opportunity", "regarding_property", "regarding_work_ticket",
+                                "email")
         .only(*CARD_FIELDS)
         # One character more than the card shows, so it still knows when to add an ellipsis.
         .annotate(summary=Substr("body", 1, SUMMARY_LENGTH + 1))
@@ -154,6 +159,18 @@ class _Counted(Paginator):
         return self._known_count
 
 
+@dataclass
+class TimelineEntry:
+    """One entry of a timeline page: an activity, and the earlier emails of its conversation."""
+
+    activity: Activity
+    earlier: list[Activity] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return 1 + len(self.earlier)
+
+
 class TimelinePage(Page):
     """A page of a timeline. Its links carry the key of the page's last (or first) activity, so the
     next page is read from there by index, never by skipping the rows before it."""
@@ -164,6 +181,25 @@ class TimelinePage(Page):
         self._has_newer, self._has_older = has_newer, has_older
         self.older_key = str(TimelineKey.of(items[-1])) if has_older and items else ""
         self.newer_key = str(TimelineKey.of(items[0])) if has_newer and items and number > 2 else ""
+
+    @cached_property
+    def entries(self) -> list[TimelineEntry]:
+        """The page's activities as its entries: the emails of one conversation are one entry,
+        shown at its latest message, with the others inside it (no query: the conversation came
+        with each card)."""
+        entries: list[TimelineEntry] = []
+        by_conversation: dict[uuid.UUID, TimelineEntry] = {}
+        for activity in self.object_list:
+            email = getattr(activity, "email", None) if activity.kind == Activity.Kind.EMAIL else None
+            conversation_id = email.conversation_id if email is not None else None
+            if conversation_id is not None and conversation_id in by_conversation:
+                by_conversation[conversation_id].earlier.append(activity)
+                continue
+            entry = TimelineEntry(activity)
+            entries.append(entry)
+            if conversation_id is not None:
+                by_conversation[conversation_id] = entry
+        return entries
 
     def has_next(self) -> bool:
         return self._has_older
@@ -215,6 +251,50 @@ def email_for_user(user: Any, pk: uuid.UUID | str) -> Activity:
         "email", "owner", "regarding_opportunity", "regarding_property", "regarding_work_ticket"
     )
     return get_for_user(queryset, user, pk)
+
+
+# The messages of a conversation shown on an email page; a longer one shows its latest ones.
+CONVERSATION_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class ConversationMessage:
+    activity: Activity
+    sender: str
+    new_text: str
+    quoted_text: str
+    is_current: bool
+
+
+def conversation_for_user(user: Any, activity: Activity) -> list[ConversationMessage]:
+    """The emails of this email's conversation the user's company holds, oldest first, each with
+    its own words apart from the history it quotes (two queries)."""
+    email = getattr(activity, "email", None)
+    if email is None or email.conversation_id is None:
+        return []
+    rows = list(
+        scoped(Activity, user).filter(kind=Activity.Kind.EMAIL, email__conversation_id=email.conversation_id)
+        .select_related("email").only("id", "subject", "occurred_at", "origin", "email__from_name",
+                                      "email__from_address", "email__text_body", "body")
+        .order_by("-occurred_at", "-id")[:CONVERSATION_SHOWN]
+    )
+    if len(rows) < 2:
+        return []
+    shown = []
+    for row in reversed(rows):
+        split = split_reply(row.email.text_body or row.body)
+        shown.append(ConversationMessage(activity=row, sender=person(row.email.from_name, row.email.from_address),
+                                         new_text=split.new, quoted_text=split.quoted,
+                                         is_current=row.pk == activity.pk))
+    return shown
+
+
+def conversation_for_email(user: Any, activity: Activity) -> Conversation | None:
+    """The conversation of an email the user may read (its tenancy is the email's)."""
+    email = getattr(activity, "email", None)
+    if email is None or email.conversation_id is None:
+        return None
+    return Conversation.objects.filter(pk=email.conversation_id, company_id=activity.company_id).first()
 
 
 def attachment_for_user(user: Any, activity: Activity, pk: uuid.UUID | str) -> EmailAttachment:

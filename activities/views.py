@@ -18,6 +18,7 @@ from accounts.tenancy import get_for_user
 from crm.models import Contact
 
 from . import selectors, services
+from .conversations import stop_following as stop_following_conversation
 from .email_html import clean_email_html, email_page_csp
 from .models import Activity, EmailMessage
 from .people import people, person
@@ -88,6 +89,8 @@ def email_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "regarding_results": selectors.regarding_choices(request.user, regarding_q),
         "contact_q": contact_q,
         "contact_results": selectors.contact_choices(request.user, contact_q) if not contacts else [],
+        "conversation": selectors.conversation_for_email(request.user, activity),
+        "conversation_messages": selectors.conversation_for_user(request.user, activity),
     }
     response = render(request, "activities/email_detail.html", context)
     response["Content-Security-Policy"] = email_page_csp(allow_remote_images=show_images)
@@ -123,6 +126,18 @@ def set_regarding(request: HttpRequest, pk: str) -> HttpResponse:
         messages.success(request, f"This email is now regarding {record}, and shows on its page.")
     else:
         messages.error(request, "Choose an opportunity, property or work ticket first.")
+    return redirect("activities:email_detail", pk=activity.pk)
+
+
+@login_required
+@require_POST
+def stop_following(request: HttpRequest, pk: str) -> HttpResponse:
+    """Stop capturing this email's conversation automatically (what is in Aspire stays)."""
+    activity = selectors.email_for_user(request.user, pk)
+    conversation = selectors.conversation_for_email(request.user, activity)
+    if conversation is not None and conversation.following:
+        stop_following_conversation(conversation=conversation, user=request.user)  # type: ignore[arg-type]
+        messages.success(request, "Later replies in this conversation won't be captured automatically.")
     return redirect("activities:email_detail", pk=activity.pk)
 
 

@@ -3,12 +3,13 @@ Inbox and Sent is captured on its own, through the real adapters against the san
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
-from accounts.models import MailboxConnection, SyncRun, User
+from accounts.models import MailboxConnection, PushChannel, SyncRun, User
 from activities.conversations import stop_following
 from activities.models import Activity
 from crm.models import Contact
@@ -16,6 +17,7 @@ from mailsync.capture import run_capture
 from mailsync.models import EmailSource, NeverCapture
 from sandbox.runner import SandboxProcess
 from tests.mailboxes import connected_mailbox, drop, mime
+from tests.mailsync.test_push import push_settings, wait_until_due  # noqa: F401 (a fixture)
 
 BOB = "bob@greenleaf.example"
 INBOX = {"microsoft": "Inbox", "google": "INBOX"}
@@ -173,3 +175,30 @@ def test_an_expired_cursor_is_relisted_without_duplicates(
     assert Activity.objects.filter(subject="Re: Spring cleanup quote").count() == 1
     assert Activity.objects.filter(subject="Re: Re: Spring cleanup quote").count() == 1
     assert EmailSource.objects.filter(activity__subject__startswith="Re:").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("push_settings")
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_a_reply_arriving_in_the_inbox_makes_the_connection_due(provider: str, providers_on_sandbox: SandboxProcess,
+                                                                bob: User, contact: Contact) -> None:
+    sandbox = providers_on_sandbox
+    connection = connected_mailbox(sandbox, bob, provider, BOB)
+    bob.follow_conversations = True
+    bob.save(update_fields=["follow_conversations"])
+    capture(connection)  # the folders, the channels, where following starts
+    channels = set(PushChannel.objects.filter(connection=connection).values_list("purpose", "watched"))
+    if provider == "microsoft":
+        assert {("follow_inbox", "inbox"), ("follow_sent", "sentitems")} <= channels
+    else:  # Gmail's one watch: the Aspire label, the Inbox and Sent
+        (watched,) = [w for purpose, w in channels if purpose == "mail"]
+        assert watched.split(",")[1:] == ["INBOX", "SENT"]
+    dragged(sandbox, connection)
+    MailboxConnection.objects.filter(pk=connection.pk).update(next_sync_at=timezone.now() + dt.timedelta(hours=1))
+
+    drop(sandbox, provider, BOB, mime("Re: Spring cleanup quote", in_reply_to="<quote-1@example.com>"),
+         folder=INBOX[provider])
+
+    assert wait_until_due(connection) < 10
+    capture(connection)
+    assert Activity.objects.get(subject="Re: Spring cleanup quote").origin == "followed"
