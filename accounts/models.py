@@ -85,6 +85,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     company = models.ForeignKey(Company, on_delete=models.PROTECT, null=True, blank=True, related_name="users")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
     time_zone = time_zone_field()
+    # Added below mail written in Aspire: plain text, or simple HTML (cleaned by accounts.signature).
+    email_signature = models.TextField(blank=True, max_length=5000)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now, editable=False)
 

@@ -306,6 +306,7 @@ def _commit_page(connection: MailboxConnection, fetched: list[Captured]) -> int:
                 from_address=parsed.from_.email[:320] if parsed.from_ else "",
                 to=[[a.name, a.email] for a in parsed.to],
                 cc=[[a.name, a.email] for a in parsed.cc],
+                reply_to=[[a.name, a.email] for a in parsed.reply_to],
                 text_body=parsed.text_body,
                 html_body=parsed.html_body,
                 size=parsed.size,
