@@ -9,6 +9,7 @@ from django.utils.safestring import SafeString
 
 from .mailbox import SyncChoices
 from .models import MailboxConnection, User
+from .signature import clean_signature
 from .time_zones import time_zone_choices
 
 
@@ -43,8 +44,14 @@ class ProfileForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = User
-        fields = ("full_name", "time_zone")
-        labels = {"full_name": "Your name"}
+        fields = ("full_name", "time_zone", "email_signature")
+        labels = {"full_name": "Your name", "email_signature": "Email signature"}
+        help_texts = {"email_signature": "Added below mail you write in Aspire. Plain text, or simple HTML "
+                                         "(bold, italics, links, line breaks)."}
+        widgets = {"email_signature": forms.Textarea(attrs={"rows": 4})}
+
+    def clean_email_signature(self) -> str:
+        return clean_signature(self.cleaned_data.get("email_signature") or "")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -93,6 +93,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     time_zone = time_zone_field()
     # "Also capture replies to conversations already in Aspire": None follows the company's default.
     follow_conversations = models.BooleanField(null=True, blank=True)
+    # Added below mail written in Aspire: plain text, or simple HTML (cleaned by accounts.signature).
+    email_signature = models.TextField(blank=True, max_length=5000)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now, editable=False)
 

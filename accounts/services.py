@@ -10,14 +10,19 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from .models import User
+from .signature import clean_signature
 
 
 @transaction.atomic
-def update_profile(*, user: User, full_name: str, time_zone: str) -> User:
+def update_profile(*, user: User, full_name: str, time_zone: str, email_signature: str | None = None) -> User:
     user.full_name = full_name.strip()
     user.time_zone = time_zone
+    fields = ["full_name", "time_zone"]
+    if email_signature is not None:
+        user.email_signature = clean_signature(email_signature)
+        fields.append("email_signature")
     user.full_clean(exclude=["password"])
-    user.save(update_fields=["full_name", "time_zone"])
+    user.save(update_fields=fields)
     return user
 
 

@@ -69,7 +69,8 @@ def user_settings(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and profile_form.is_valid() and (sync_form is None or sync_form.is_valid()):
         update_profile(user=user, full_name=profile_form.cleaned_data["full_name"],
-                       time_zone=profile_form.cleaned_data["time_zone"])
+                       time_zone=profile_form.cleaned_data["time_zone"],
+                       email_signature=profile_form.cleaned_data["email_signature"])
         if sync_form is None:
             messages.success(request, "Your settings are saved.")
             return redirect("accounts:settings")

@@ -157,6 +157,7 @@ class EmailMessage(models.Model):
     from_address = models.CharField(max_length=320, blank=True)
     to = models.JSONField(default=list)  # [[name, address], ...]
     cc = models.JSONField(default=list)
+    reply_to = models.JSONField(default=list)  # where the sender asks replies to go (Reply-To)
     text_body = models.TextField(blank=True)
     html_body = models.TextField(blank=True)
     size = models.PositiveIntegerField(default=0)

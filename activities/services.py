@@ -5,14 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Lower
 
 from accounts.models import Company
 from accounts.tenancy import ensure_same_company
-from crm.models import Contact
+from crm.models import Contact, ContactEmail
 
 from . import regarding as regarding_kinds
 from .models import Activity, ActivityContact
@@ -60,6 +64,54 @@ def file_on_contact(*, activity: Activity, contact: Contact) -> Activity:
     ensure_same_company(activity.company_id, contact, field="contacts")
     activity.contacts.add(contact)
     return activity
+
+
+@dataclass(frozen=True)
+class FiledSender:
+    contact: Contact
+    created: bool  # a new contact, rather than an address added to one
+    filed: int  # how many unmatched emails from the address were filed on it
+
+
+@transaction.atomic
+def file_sender_on_contact(
+    *, activity: Activity, address: str, contact: Contact | None = None, first_name: str = "",
+    last_name: str = "", company_name: str = "",
+) -> FiledSender:
+    """A stranger becomes a contact: a new contact with this address (``contact`` None), or the
+    address added to ``contact``; then this email and every other unmatched email of the company
+    from that address is filed on the contact, at once."""
+    address = address.strip().lower()
+    _validate_address(address)
+    company_id = activity.company_id
+    ensure_same_company(company_id, contact, field="contacts")
+    created = contact is None
+    if contact is None:
+        if not (first_name.strip() or last_name.strip() or company_name.strip()):
+            raise ValidationError("Give the contact a name (or their company's).")
+        contact = Contact(company_id=company_id, first_name=first_name.strip()[:100],
+                          last_name=last_name.strip()[:100], company_name=company_name.strip()[:200])
+        contact.full_clean()
+        contact.save()
+    if not contact.emails.annotate(lowered=Lower("address")).filter(lowered=address).exists():
+        ContactEmail.objects.create(company_id=company_id, contact=contact, address=address,
+                                    is_primary=not contact.emails.exists())
+    unmatched = Activity.objects.filter(
+        Q(pk=activity.pk) | Q(filed=False, origin=Activity.Origin.CAPTURED),
+        company_id=company_id, kind=Activity.Kind.EMAIL,
+    ).annotate(sender=Lower("email__from_address")).filter(Q(pk=activity.pk) | Q(sender=address))
+    ids = list(unmatched.values_list("pk", flat=True))
+    ActivityContact.objects.bulk_create(
+        [ActivityContact(activity_id=pk, contact=contact) for pk in ids], ignore_conflicts=True)
+    refresh_contact_links(ids)
+    return FiledSender(contact=contact, created=created, filed=len(ids))
+
+
+def _validate_address(address: str) -> None:
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise ValidationError(f"“{address}” is not a valid email address.") from None
 
 
 def refresh_contact_links(activity_ids: Iterable[uuid.UUID]) -> None:

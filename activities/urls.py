@@ -17,6 +17,7 @@ urlpatterns = [
     path("activities/<uuid:pk>/regarding/", views.set_regarding, name="set_regarding"),
     path("activities/<uuid:pk>/contacts/", views.file_on_contact, name="file_on_contact"),
     path("activities/<uuid:pk>/stop-following/", views.stop_following, name="stop_following"),
+    path("activities/<uuid:pk>/contacts/new/", views.create_contact_from_email, name="create_contact"),
     path(
         "activities/<uuid:pk>/attachments/<uuid:attachment_pk>/", views.attachment_download, name="attachment"
     ),

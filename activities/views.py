@@ -7,7 +7,7 @@ from dataclasses import asdict
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,6 +22,7 @@ from .conversations import stop_following as stop_following_conversation
 from .email_html import clean_email_html, email_page_csp
 from .models import Activity, EmailMessage
 from .people import people, person
+from .record_actions import actions_for
 
 UNMATCHED_PAGE_SIZE = 25
 # Types a browser only ever shows passively. Anything else (HTML, SVG, XML, scripts, unknown
@@ -91,6 +92,8 @@ def email_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "contact_results": selectors.contact_choices(request.user, contact_q) if not contacts else [],
         "conversation": selectors.conversation_for_email(request.user, activity),
         "conversation_messages": selectors.conversation_for_user(request.user, activity),
+        "actions": actions_for(activity, request.user),
+        "new_contact": _new_contact_from(email) if email and not contacts else None,
     }
     response = render(request, "activities/email_detail.html", context)
     response["Content-Security-Policy"] = email_page_csp(allow_remote_images=show_images)
@@ -149,9 +152,56 @@ def file_on_contact(request: HttpRequest, pk: str) -> HttpResponse:
         messages.error(request, "Choose a contact first.")
         return redirect("activities:email_detail", pk=activity.pk)
     contact = get_for_user(Contact, request.user, request.POST["contact"])
+    if request.POST.get("add_address"):
+        # "Add this address to an existing contact": the sender's address joins the contact, and
+        # every unmatched email from it is filed there too.
+        email = _email_of(activity)
+        try:
+            filed = services.file_sender_on_contact(activity=activity, contact=contact,
+                                                    address=email.from_address if email else "")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("activities:email_detail", pk=activity.pk)
+        messages.success(request, f"{filed.contact.name} has this address now. {_filed_message(filed.filed)}")
+        return redirect("activities:email_detail", pk=activity.pk)
     services.file_on_contact(activity=activity, contact=contact)
     messages.success(request, f"Filed on {contact.name}. It shows on their activities now.")
     return redirect("activities:email_detail", pk=activity.pk)
+
+
+@login_required
+@require_POST
+def create_contact_from_email(request: HttpRequest, pk: str) -> HttpResponse:
+    """Unmatched mail: "Create contact" from the sender's name and address (as edited)."""
+    activity = selectors.email_for_user(request.user, pk)
+    try:
+        filed = services.file_sender_on_contact(
+            activity=activity, address=request.POST.get("address", ""),
+            first_name=request.POST.get("first_name", ""), last_name=request.POST.get("last_name", ""),
+            company_name=request.POST.get("company_name", ""),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(reverse("activities:email_detail", args=[activity.pk]) + "#create-contact")
+    messages.success(request, f"{filed.contact.name} is a contact now. {_filed_message(filed.filed)}")
+    return redirect("activities:email_detail", pk=activity.pk)
+
+
+def _new_contact_from(email: EmailMessage) -> dict[str, str] | None:
+    """What "Create contact" starts with: the sender's name, split at its last space, and address."""
+    if "@" not in email.from_address:
+        return None
+    name = " ".join(email.from_name.split())
+    if "@" in name:
+        name = ""
+    first, _, last = name.rpartition(" ") if " " in name else (name, "", "")
+    return {"first_name": first, "last_name": last, "address": email.from_address.lower()}
+
+
+def _filed_message(count: int) -> str:
+    if count == 1:
+        return "This email is filed on them."
+    return f"This email and {count - 1} other{'s' if count > 2 else ''} from the same address are filed on them."
 
 
 @login_required

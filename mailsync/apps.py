@@ -21,6 +21,8 @@ class MailsyncConfig(AppConfig):
         from activities import record_actions
 
         record_actions.register("write-email", _write_email)
+        for mode in ("reply", "reply-all", "forward"):
+            record_actions.register(mode, _answer(mode))
 
 
 def _write_email(record: Any, user: Any) -> Any:
@@ -38,6 +40,24 @@ def _write_email(record: Any, user: Any) -> Any:
         key = regarding.kind_of(record).key
         return RecordAction("Write email", reverse("mailsync:compose_regarding", args=[key, record.pk]))
     return None
+
+
+def _answer(mode: str) -> Any:
+    """Reply, Reply all and Forward on an email's page."""
+
+    def action_for(record: Any, user: Any) -> Any:
+        from django.urls import reverse
+
+        from activities.models import Activity
+        from activities.record_actions import RecordAction
+
+        from .replies import Mode
+
+        if isinstance(record, Activity) and record.kind == Activity.Kind.EMAIL:
+            return RecordAction(Mode(mode).label, reverse("mailsync:reply", args=[record.pk, mode]))
+        return None
+
+    return action_for
 
 
 def _send_after_reconnect(sender: object, connection_id: Any, **kwargs: Any) -> None:

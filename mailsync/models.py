@@ -114,7 +114,13 @@ class OutboundEmail(TenantModel):
     to = models.JSONField(default=list)
     cc = models.JSONField(default=list)
     subject = models.CharField(max_length=998)
-    body = models.TextField()
+    body = models.TextField()  # the text part, as sent (signature and quoted original included)
+    # The same message as HTML (multipart/alternative); empty for mail queued before it was made.
+    html_body = models.TextField(blank=True)
+    # A reply or a forward: the email it answers, and the thread headers (RFC 5322 3.6.4).
+    replying_to = models.ForeignKey(Activity, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.TextField(blank=True)
     contacts = models.ManyToManyField("crm.Contact", blank=True, related_name="+")
     regarding_opportunity = models.ForeignKey("crm.Opportunity", on_delete=models.SET_NULL, null=True, blank=True,
                                               related_name="+")

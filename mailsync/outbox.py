@@ -20,6 +20,7 @@ from crm.models import Contact, ContactEmail
 
 from .models import OutboundAttachment, OutboundEmail
 from .outgoing import AttachmentFile, clean_subject, new_message_id, parse_addresses
+from .replies import ReplyDraft, message_bodies
 from .sending import WAITING_FOR_SIGNIN, request_drain
 
 NOT_CONNECTED = "Connect your mailbox in Settings to send mail from Aspire."
@@ -63,9 +64,12 @@ def queue_email(
     body: str,
     attachments: Sequence[AttachmentFile] = (),
     regarding: Regarding | None = None,
+    reply: ReplyDraft | None = None,
 ) -> OutboundEmail:
     """Queue a message to go out through the author's own mailbox. ``to`` and ``cc`` are as typed
-    (comma-separated). Raises ValidationError for bad input, SendRefused without a mailbox."""
+    (comma-separated); ``body`` is what the author wrote: their signature follows it, and a
+    ``reply`` (or forward) quotes its original below and carries its thread headers. Raises
+    ValidationError for bad input, SendRefused without a mailbox."""
     connection = sending_connection(author)
     to_addresses = parse_addresses(to, field="To")
     cc_addresses = parse_addresses(cc, field="Cc")
@@ -76,10 +80,16 @@ def queue_email(
         limit_mb = settings.MAIL_SEND_MAX_ATTACHMENT_BYTES // (1024 * 1024)
         raise ValidationError(f"Attachments can be {limit_mb} MB in all; these are {total / 1024 / 1024:.1f} MB.")
     ensure_same_company(author.tenant_id, regarding, field="regarding")
+    if reply is not None:
+        ensure_same_company(author.tenant_id, reply.original, field="the email replied to")
+    text_body, html_body = message_bodies(text=body, signature=author.email_signature,
+                                          quote=reply.quote if reply else None)
     outbound = OutboundEmail(
         company_id=author.tenant_id, author=author, connection=connection,
         message_id=new_message_id(connection.mailbox_address.rpartition("@")[2]),
-        to=to_addresses, cc=cc_addresses, subject=clean_subject(subject), body=body,
+        to=to_addresses, cc=cc_addresses, subject=clean_subject(subject), body=text_body, html_body=html_body,
+        replying_to=reply.original if reply else None, in_reply_to=reply.in_reply_to if reply else "",
+        references=" ".join(reply.references) if reply else "",
     )
     set_regarding(outbound, regarding)
     if connection.state != MailboxConnection.State.CONNECTED:

@@ -117,9 +117,15 @@ def build_mime(
     body: str,
     message_id: str,
     date: dt.datetime,
+    html_body: str = "",
+    in_reply_to: str = "",
+    references: Sequence[str] = (),
     attachments: Iterable[AttachmentFile] = (),
 ) -> bytes:
-    """The complete message as bytes with CRLF line endings, ready for ``send_mime``."""
+    """The complete message as bytes with CRLF line endings, ready for ``send_mime``: the text, and
+    with ``html_body`` the same text as HTML (multipart/alternative, text first as RFC 2046 5.1.4
+    orders them), then the attachments. A reply names what it answers (``in_reply_to``) and the
+    thread above it (``references``, oldest first), as RFC 5322 3.6.4 says."""
     message = EmailMessage()
     # headerregistry.Address refuses CR/LF in either part; the policy encodes a non-ASCII name.
     sender_name = refuse_line_breaks(from_name, field="the sender name")
@@ -130,9 +136,14 @@ def build_mime(
     message["Subject"] = clean_subject(subject)
     message["Date"] = email.utils.format_datetime(date.astimezone(dt.UTC))
     message["Message-ID"] = refuse_line_breaks(message_id, field="Message-ID")
-    # Quoted-printable keeps non-ASCII text and long lines 7-bit clean for every mail server.
-    plain = body.isascii() and all(len(line) <= 76 for line in body.splitlines())
-    message.set_content(body, cte="7bit" if plain else "quoted-printable")
+    if in_reply_to:
+        message["In-Reply-To"] = refuse_line_breaks(in_reply_to, field="In-Reply-To")
+    if references:
+        # One id per folded line: a long thread's References stays within the line limit.
+        message["References"] = refuse_line_breaks(" ".join(references), field="References")
+    message.set_content(body, cte=_transfer_encoding(body))
+    if html_body:
+        message.add_alternative(html_body, subtype="html", cte=_transfer_encoding(html_body))
     for attachment in attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
         # A filename with non-ASCII characters is written as RFC 2231 filename*=utf-8''...
@@ -140,3 +151,9 @@ def build_mime(
                                filename=refuse_line_breaks(attachment.filename, field="an attachment name"))
     # The SMTP policy writes CRLF line endings, as RFC 5322 requires and the providers expect.
     return message.as_bytes(policy=SMTP)
+
+
+def _transfer_encoding(text: str) -> str:
+    # Quoted-printable keeps non-ASCII text and long lines 7-bit clean for every mail server.
+    plain = text.isascii() and all(len(line) <= 76 for line in text.splitlines())
+    return "7bit" if plain else "quoted-printable"

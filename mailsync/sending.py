@@ -351,8 +351,9 @@ def _mime_of(outbound: OutboundEmail, connection: MailboxConnection) -> bytes:
             attachments.append(AttachmentFile(stored.filename, stored.content_type, handle.read()))
     return build_mime(
         from_address=connection.mailbox_address, from_name=connection.display_name or str(outbound.author),
-        to=outbound.to, cc=outbound.cc, subject=outbound.subject, body=outbound.body,
-        message_id=outbound.message_id, date=outbound.created_at, attachments=attachments,
+        to=outbound.to, cc=outbound.cc, subject=outbound.subject, body=outbound.body, html_body=outbound.html_body,
+        message_id=outbound.message_id, date=outbound.created_at, in_reply_to=outbound.in_reply_to,
+        references=outbound.references.split(), attachments=attachments,
     )
 
 
@@ -386,9 +387,9 @@ def _mark_sent(outbound: OutboundEmail) -> None:
         conversation, = new_conversations(sent.company_id, [sent_at])
         EmailMessage.objects.create(
             activity=activity, company_id=sent.company_id, dedupe_key=dedupe_key, conversation=conversation,
-            message_id=sent.message_id, from_name=sent.connection.display_name,
-            from_address=sent.connection.mailbox_address,
+            message_id=sent.message_id, in_reply_to=sent.in_reply_to, references=sent.references,
+            from_name=sent.connection.display_name, from_address=sent.connection.mailbox_address,
             to=[["", address] for address in sent.to], cc=[["", address] for address in sent.cc],
-            text_body=sent.body,
+            text_body=sent.body, html_body=sent.html_body,
         )
     OutboundEmail.objects.filter(pk=sent.pk).update(activity=activity)

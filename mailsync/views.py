@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -16,11 +16,14 @@ from accounts.paginators import KeysFirstPaginator
 from accounts.tenancy import get_for_user, scoped
 from activities import regarding
 from activities.regarding import Regarding
+from activities.selectors import email_for_user
 from crm.models import Contact, Opportunity, Property, WorkTicket
 
 from .forms import ComposeForm
 from .models import OutboundEmail
 from .outbox import NOT_CONNECTED, SendRefused, queue_email, retry_email, sending_connection
+from .outgoing import AttachmentFile
+from .replies import Mode, ReplyDraft, draft_reply
 
 
 def _choice(record: Model) -> tuple[str, str]:
@@ -98,6 +101,71 @@ def _compose(request: HttpRequest, record: Model, *, preselected: Model | None) 
     return render(request, "mailsync/compose.html", {
         "form": form, "record": record, "connection": connection, "not_connected": NOT_CONNECTED,
     })
+
+
+@login_required
+def reply(request: HttpRequest, pk: str, mode: str) -> HttpResponse:
+    """Reply, Reply all or Forward on an email the user may read: the compose form, filled in as
+    mail clients fill it, through the same send queue as any mail written in Aspire."""
+    try:
+        chosen = Mode(mode)
+    except ValueError:
+        raise Http404("No such way to answer an email.") from None
+    original = email_for_user(request.user, pk)
+    draft = draft_reply(author=request.user, original=original, mode=chosen)
+    related: list[Model] = []
+    for contact in original.contacts.all():
+        related.extend(_context_of(contact)[1])
+    if original.regarding is not None:
+        related.insert(0, original.regarding)  # type: ignore[arg-type]
+    choices = list(dict.fromkeys(_choice(item) for item in related))
+    try:
+        connection = sending_connection(request.user)  # type: ignore[arg-type]
+    except SendRefused:
+        connection = None
+    if request.method == "POST":
+        form = ComposeForm(request.POST, regarding_choices=choices, files_list=request.FILES.getlist("attachments"))
+        kept = set(request.POST.getlist("keep_attachment"))
+        forwarded = [a for a in draft.attachments if str(a.pk) in kept]
+        if connection is None:
+            form.add_error(None, NOT_CONNECTED)
+        if form.is_valid():
+            try:
+                outbound = queue_email(
+                    author=request.user,  # type: ignore[arg-type]
+                    to=", ".join(form.cleaned_data["to"]), cc=", ".join(form.cleaned_data["cc"]),
+                    subject=form.cleaned_data["subject"], body=form.cleaned_data["body"],
+                    attachments=[*_forwarded_files(forwarded), *form.attachments()],
+                    regarding=_regarding(request.user, form.cleaned_data["regarding"]), reply=draft,
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            except SendRefused as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, "Your message is queued and will go out from your mailbox shortly.")
+                return redirect("mailsync:outbound_detail", pk=outbound.pk)
+    else:
+        kept = {str(a.pk) for a in draft.attachments}
+        regarding_value = _choice(original.regarding)[0] if original.regarding is not None else ""  # type: ignore[arg-type]
+        form = ComposeForm(initial={"to": ", ".join(draft.to), "cc": ", ".join(draft.cc), "subject": draft.subject,
+                                    "regarding": regarding_value}, regarding_choices=choices)
+    return render(request, "mailsync/reply.html", {
+        "form": form, "draft": draft, "original": original, "connection": connection,
+        "not_connected": NOT_CONNECTED, "kept": kept, "title": _title(draft),
+    })
+
+
+def _title(draft: ReplyDraft) -> str:
+    return f"{draft.mode.label}: {draft.original.subject or '(no subject)'}"
+
+
+def _forwarded_files(stored: list[Any]) -> list[AttachmentFile]:
+    files = []
+    for attachment in stored:
+        with attachment.file.open("rb") as handle:
+            files.append(AttachmentFile(attachment.filename, attachment.content_type, handle.read()))
+    return files
 
 
 def _outbox(user: Any) -> QuerySet[OutboundEmail]:

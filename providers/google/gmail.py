@@ -86,27 +86,36 @@ def batch_modify(gmail: Any, message_ids: list[str], *, add: list[str], remove: 
     execute(gmail.users().messages().batchModify(userId=ME, body=body))
 
 
-def send(gmail: Any, mime: bytes) -> str:
+def send(gmail: Any, mime: bytes, *, thread_id: str = "") -> str:
     # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/send
     # Reference: https://developers.google.com/workspace/gmail/api/guides/uploads
+    # Reference: https://developers.google.com/workspace/gmail/api/guides/threads (a reply joins its
+    # thread only with the threadId given, In-Reply-To and References set, and the same Subject)
     messages = gmail.users().messages()
     raw = mapping.encode_raw(mime)
-    if len(raw) + len('{"raw": ""}') <= JSON_BODY_MAX_BYTES:
-        request = messages.send(userId=ME, body={"raw": raw})
+    thread = {"threadId": thread_id} if thread_id else {}
+    if len(raw) + len('{"raw": ""}') + len(thread_id) + 16 <= JSON_BODY_MAX_BYTES:
+        request = messages.send(userId=ME, body={"raw": raw, **thread})
     else:
         upload = MediaInMemoryUpload(mime, mimetype="message/rfc822", resumable=False)
-        request = messages.send(userId=ME, media_body=upload)
+        request = messages.send(userId=ME, body=thread or None, media_body=upload)
     return str(execute(request)["id"])
+
+
+def thread_of_message_id(gmail: Any, message_id: str) -> str:
+    """The threadId of the mailbox's message with this Message-ID (drafts aside), or "" if none."""
+    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/list
+    # Reference: https://support.google.com/mail/answer/7190 (the rfc822msgid: search operator)
+    request = gmail.users().messages().list(userId=ME, q=f"rfc822msgid:{message_id.strip('<>')} -in:drafts",
+                                            includeSpamTrash=True, maxResults=1)
+    found = execute(request).get("messages") or []
+    return str(found[0].get("threadId", "")) if found else ""
 
 
 def has_message_id(gmail: Any, message_id: str) -> bool:
     """Whether a message with this Message-ID is in the mailbox, drafts aside (a draft is not
     sent mail), Trash and Spam included."""
-    # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users.messages/list
-    # Reference: https://support.google.com/mail/answer/7190 (the rfc822msgid: and in: search operators)
-    request = gmail.users().messages().list(userId=ME, q=f"rfc822msgid:{message_id.strip('<>')} -in:drafts",
-                                            includeSpamTrash=True, maxResults=1)
-    return bool(execute(request).get("messages"))
+    return bool(thread_of_message_id(gmail, message_id))
 
 
 def history_added(gmail: Any, start_history_id: str, *, page_token: str | None) -> dict[str, Any]:

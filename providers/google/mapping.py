@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import email.parser
+import email.policy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -163,3 +165,10 @@ def decode_raw(raw: str) -> bytes:
 
 def encode_raw(mime: bytes) -> str:
     return base64.urlsafe_b64encode(mime).decode("ascii")
+
+
+def in_reply_to(mime: bytes) -> str:
+    """The Message-ID a message answers (its In-Reply-To header), or ""."""
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(mime)
+    value = str(headers.get("In-Reply-To", "") or "")
+    return " ".join(value.split())

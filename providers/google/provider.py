@@ -197,10 +197,14 @@ class GoogleProvider:
         or during the answer) raises ``SendOutcomeUnknown``, never a transient error, so the
         message is not sent twice; failures that prove nothing left (no such host, a refused
         connection, a failed token refresh) stay transient.
+
+        A reply (an ``In-Reply-To`` header) is sent into the thread of the message it answers, when
+        the mailbox holds that message: Gmail threads a sent message only when asked by threadId.
         """
+        thread_id = self._thread_answered(grant, mime)
         with self.api(grant, single_attempt=True) as client:
             try:
-                return gmail.send(client, mime)
+                return gmail.send(client, mime, thread_id=thread_id)
             except HttpError as exc:
                 # A 5xx may come from a front end that passed the message on: ambiguous.
                 raise from_http_error(exc, may_repeat=False) from exc
@@ -224,6 +228,14 @@ class GoogleProvider:
     def stop_watching(self, grant: Grant, channel: PushChannel) -> None:
         with self.api(grant) as client:
             gmail.stop(client)
+
+    def _thread_answered(self, grant: Grant, mime: bytes) -> str:
+        # Asked before the send, so a failure here proves nothing was sent.
+        answered = mapping.in_reply_to(mime)
+        if not answered:
+            return ""
+        with self.api(grant) as client, google_errors():
+            return gmail.thread_of_message_id(client, answered)
 
     def find_sent(self, grant: Grant, message_id: str) -> bool:
         """Whether any message in the mailbox (Trash and Spam included) has this Message-ID.

@@ -73,7 +73,7 @@ class GoogleEmulator:
                    for label_id, label in box["labels"].items()}
         for message in box["messages"].values():
             summary = {"id": message["id"], "subject": message["summary"]["subject"],
-                       "internet_message_id": message["summary"]["message_id"]}
+                       "internet_message_id": message["summary"]["message_id"], "thread_id": message["threadId"]}
             for label_id in message["labelIds"]:
                 folders[label_id]["messages"].append(summary)
         return {"folders": list(folders.values())}

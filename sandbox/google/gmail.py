@@ -54,6 +54,8 @@ LISTED_SYSTEM_LABELS = {"INBOX", "SENT", "DRAFT", "TRASH", "SPAM", "STARRED", "I
 HISTORY_TYPES = {"messageAdded": "messagesAdded", "messageDeleted": "messagesDeleted",
                  "labelAdded": "labelsAdded", "labelRemoved": "labelsRemoved"}
 HISTORY_KEPT = 100_000
+# "Re: Re: Fwd: Quote" and "quote" are one subject to Gmail's threading.
+REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?|aw|wg)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 BATCH_MODIFY_LIMIT = 1000
 WATCH_LIFETIME_MS = 7 * 24 * 3600 * 1000
 PARSE_CACHE_SIZE = 8  # parsed trees hold decoded attachments, so keep few
@@ -71,6 +73,10 @@ SEND_JSON_MAX_BYTES = 1024 * 1024
 # Search operators naming a system label by another word than its id.
 # Reference: https://support.google.com/mail/answer/7190
 LABEL_WORDS = {"drafts": "DRAFT", "draft": "DRAFT", "chats": "CHAT", "chat": "CHAT"}
+
+
+def base_subject(subject: str) -> str:
+    return " ".join(REPLY_PREFIX.sub("", subject or "").split()).casefold()
 
 
 class Gmail:
@@ -149,12 +155,15 @@ class Gmail:
         return None
 
     def add_message(self, account: Json, raw: bytes, label_ids: list[str], *, thread_id: str | None = None,
-                    summary: Json | None = None) -> Json:
+                    summary: Json | None = None, sent: bool = False) -> Json:
         box = self.box(account)
         summary = summary or mime.summary(raw)
         message_id = secrets.token_hex(8)
-        # A threadId asked for by a sender is kept only if that thread exists, as in Gmail.
-        if thread_id is None or not any(m["threadId"] == thread_id for m in box["messages"].values()):
+        if sent:
+            # What a sender asks for: the thread it names, only when the message answers one of
+            # that thread's messages and keeps its subject; otherwise a thread of its own.
+            thread_id = self._sent_thread(box, thread_id, summary) or message_id
+        elif thread_id is None or not any(m["threadId"] == thread_id for m in box["messages"].values()):
             thread_id = self._thread_for(box, summary) or message_id
         message = {
             "id": message_id, "threadId": thread_id, "labelIds": list(dict.fromkeys(label_ids)), "raw": raw,
@@ -174,6 +183,21 @@ class Gmail:
             if reference and reference in box["threads_by_message_id"]:
                 return str(box["threads_by_message_id"][reference])
         return None
+
+    @staticmethod
+    def _sent_thread(box: Json, thread_id: str | None, summary: Json) -> str | None:
+        # Reference: https://developers.google.com/workspace/gmail/api/guides/threads
+        # ("Adding drafts and messages to threads": the threadId must be given, References and
+        # In-Reply-To set as RFC 2822 says, and the Subject must match.)
+        if not thread_id:
+            return None
+        members = [m for m in box["messages"].values() if m["threadId"] == thread_id]
+        answered = {summary["in_reply_to"], *summary["references"]} - {""}
+        if not any(m["summary"]["message_id"] in answered for m in members):
+            return None
+        if not any(base_subject(m["summary"]["subject"]) == base_subject(summary["subject"]) for m in members):
+            return None
+        return thread_id
 
     def change_labels(self, account: Json, message: Json, add: list[str], remove: list[str]) -> None:
         added = [label for label in dict.fromkeys(add) if label not in message["labelIds"]]
@@ -519,7 +543,7 @@ class Gmail:
         if additions:
             raw = ("\r\n".join(additions) + "\r\n").encode() + raw
         summary = await asyncio.to_thread(mime.summary, raw)
-        message = self.add_message(account, raw, ["SENT"], thread_id=thread_id, summary=summary)
+        message = self.add_message(account, raw, ["SENT"], thread_id=thread_id, summary=summary, sent=True)
         self._deliver(account, raw, summary)
         return ok({"id": message["id"], "threadId": message["threadId"], "labelIds": list(message["labelIds"])})
 

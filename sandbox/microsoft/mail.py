@@ -727,7 +727,8 @@ class Mail:
                 "messages": [
                     {"id": record["id"], "immutable_id": record["immutableId"],
                      "subject": record["fields"]["subject"],
-                     "internet_message_id": record["fields"]["internetMessageId"], "is_read": record["isRead"]}
+                     "internet_message_id": record["fields"]["internetMessageId"], "is_read": record["isRead"],
+                     "thread_id": record["fields"]["conversationId"]}
                     for record in (data["messages"][i] for i in folder["items"])
                 ],
             }

@@ -185,19 +185,45 @@ def test_trash_hides_mail_unless_spam_and_trash_are_included(sandbox: SandboxPro
 def test_send_files_under_sent_and_threads_replies(sandbox: SandboxProcess, gmail: Any) -> None:
     incoming_id = put(sandbox, "INBOX", mime("Spring cleanup", message_id="<spring@example.org>"))
     incoming = run(gmail.users().messages().get(userId="me", id=incoming_id, format="minimal"))
+    thread = incoming["threadId"]
+    # Seven sends in a few seconds pass Gmail's 250 quota units a second (100 a send): that limit
+    # is tested on its own below.
+    sandbox.control("POST", "/limits", json={"enabled": False})
+
+    def send(raw: bytes, **extra: Any) -> Any:
+        return run(gmail.users().messages().send(userId="me", body={
+            "raw": base64.urlsafe_b64encode(raw).decode(), **extra}))
+
     reply = mime("Re: Spring cleanup", sender=ALICE, to=CUSTOMER, in_reply_to="<spring@example.org>")
-
-    sent = run(gmail.users().messages().send(userId="me", body={"raw": base64.urlsafe_b64encode(reply).decode()}))
-
+    sent = send(reply, threadId=thread)
     assert sent["labelIds"] == ["SENT"]
-    assert sent["threadId"] == incoming["threadId"]
+    assert sent["threadId"] == thread
     assert list_all(gmail, labelIds=["SENT"]) == [sent["id"]]
+
+    # Gmail joins a sent message to a thread only when all three hold: the threadId is given, the
+    # message answers one of the thread's messages (In-Reply-To / References), the subject matches.
+    without_thread_id = send(mime("Re: Spring cleanup", sender=ALICE, to=CUSTOMER, in_reply_to="<spring@example.org>"))
+    other_subject = send(mime("Invoice 1042", sender=ALICE, to=CUSTOMER, in_reply_to="<spring@example.org>"),
+                         threadId=thread)
+    answering_nothing = send(mime("Re: Spring cleanup", sender=ALICE, to=CUSTOMER), threadId=thread)
+    for alone in (without_thread_id, other_subject, answering_nothing):
+        assert alone["threadId"] not in (thread, None)
+        assert alone["threadId"] == alone["id"]  # a thread of its own
+    # "Re:", "RE:", "Fwd:" do not make the subject another one.
+    assert send(mime("RE: Fwd: spring cleanup", sender=ALICE, to=CUSTOMER, in_reply_to="<spring@example.org>"),
+                threadId=thread)["threadId"] == thread
 
     # A new conversation sent as an upload, the way the client sends large messages.
     upload = MediaIoBaseUpload(io.BytesIO(mime("Invoice 1042", sender=ALICE, to=CUSTOMER, attachment=b"x" * 5000)),
                                mimetype="message/rfc822")
     fresh = run(gmail.users().messages().send(userId="me", body={}, media_body=upload))
     assert fresh["labelIds"] == ["SENT"] and fresh["threadId"] not in (incoming["threadId"], None)
+    # A reply sent as an upload names its thread in the metadata part.
+    upload = MediaIoBaseUpload(io.BytesIO(mime("Re: Spring cleanup", sender=ALICE, to=CUSTOMER,
+                                               in_reply_to="<spring@example.org>", attachment=b"x" * 5000)),
+                               mimetype="message/rfc822")
+    answer = run(gmail.users().messages().send(userId="me", body={"threadId": thread}, media_body=upload))
+    assert answer["threadId"] == thread
     stored = run(gmail.users().messages().get(userId="me", id=fresh["id"], format="raw"))
     assert email.message_from_bytes(base64.urlsafe_b64decode(stored["raw"]), policy=email.policy.default)[
         "Subject"] == "Invoice 1042"
