@@ -52,8 +52,6 @@ def needs_signin(user: User, choices: SyncChoices) -> bool:
     )
 
 
-
-
 # -- Sync health: every staff member of a company and their connection -------------------------
 
 

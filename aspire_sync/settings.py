@@ -168,8 +168,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # Mail Aspire sends (password-reset links from the admin, "needs sign-in" and "please reconnect"
-# notices) goes through Django's email backend: the console locally (it prints in `make demo`'s
-# output), SMTP in production. Either one URL, EMAIL_URL (django-environ's form:
+# notices) goes through Django's email backend: the console locally (`make demo` keeps it in files,
+# shown at /dev/mail/), SMTP in production. Either one URL, EMAIL_URL (django-environ's form:
 # smtp+tls://user:password@host:587, smtps://user:password@host:465, consolemail://), or the separate
 # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend" if DEBUG
