@@ -442,6 +442,18 @@ MAIL_SEND_MAX_ATTACHMENT_BYTES = env.int("MAIL_SEND_MAX_ATTACHMENT_BYTES", defau
 # The largest request body accepted (413 before it is read): a message with its attachments, plus
 # room for its text and the form's encoding. The proxy in front should refuse the same (README).
 MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=MAIL_SEND_MAX_ATTACHMENT_BYTES + 3 * 1024 * 1024)
+# Retention (hourly, ops.prune_records): each connection's last SYNC_RUN_KEEP_PER_CONNECTION run
+# records, and every run that failed, paused or partly failed for SYNC_RUN_KEEP_FAILURES_DAYS;
+# sent mail's stored attachments (also released as soon as a message is sent); what capture left in
+# the spool longer ago than MAIL_SPOOL_MAX_AGE_SECONDS (longer than any task may run).
+SYNC_RUN_KEEP_PER_CONNECTION = env.int("SYNC_RUN_KEEP_PER_CONNECTION", default=100)
+SYNC_RUN_KEEP_FAILURES_DAYS = env.int("SYNC_RUN_KEEP_FAILURES_DAYS", default=30)
+MAIL_SPOOL_MAX_AGE_SECONDS = env.int("MAIL_SPOOL_MAX_AGE_SECONDS", default=max(3600, 2 * CELERY_TASK_TIME_LIMIT))
+CELERY_BEAT_SCHEDULE["prune-records"] = {
+    "task": "ops.prune_records",
+    "schedule": crontab(minute=23),  # hourly, off the top of the hour
+    "options": {"queue": "default", "expires": 3000},
+}
 CELERY_BEAT_SCHEDULE["send-queued-mail"] = {
     "task": "mailsync.send_due_mail",
     "schedule": crontab(),  # every minute: picks up mail whose wait is over (retries, reconnects)

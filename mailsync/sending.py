@@ -56,6 +56,7 @@ from providers.http import retry_delay
 from .mime import dedupe_key_for_message_id
 from .models import OutboundEmail, SendQueue
 from .outgoing import AttachmentFile, build_mime
+from .retention import release_sent_attachments
 
 log = logging.getLogger(__name__)
 
@@ -393,3 +394,6 @@ def _mark_sent(outbound: OutboundEmail) -> None:
             text_body=sent.body, html_body=sent.html_body,
         )
     OutboundEmail.objects.filter(pk=sent.pk).update(activity=activity)
+    # The provider has the message: its attachments' files are not needed any more (the hourly
+    # sweep releases them should this worker die before the commit's callbacks run).
+    transaction.on_commit(lambda: release_sent_attachments(outbound_ids=[sent.pk]))

@@ -9,8 +9,10 @@ What differs from a real build, and why:
   user to the machine running the tests. Every other step is.
 - compose's service names (``postgres``, ``redis``) do not resolve here: the database URL points at a
   scratch database on the test server and the Redis URLs at the test run's Redis databases, and web
-  binds a free loopback port instead of 0.0.0.0:8000. Everything else is compose's, interpolated from
-  the file with a ``.env`` holding only the two values the file demands.
+  binds a free loopback port instead of 0.0.0.0:8000 (and a worker's metrics port a free one too);
+  the folders compose mounts (/data, the /run/metrics tmpfs) are folders under the image's root.
+  Everything else is compose's, interpolated from the file with a ``.env`` holding only the two
+  values the app services demand.
 - There is no compose binary (``docker compose`` is not installed with this Docker CLI), so
   ``docker compose config`` is stood in for by a structural check of the parsed file.
 """
@@ -35,6 +37,8 @@ from typing import Any
 import pytest
 import yaml
 from django.conf import settings
+
+from aspire_sync.celery import known_queues
 
 pytestmark = pytest.mark.slow
 
@@ -252,6 +256,18 @@ def test_the_compose_file_is_well_formed() -> None:
             assert isinstance(value, str), f"{name}: {key} must be a string in compose"
     with pytest.raises(AssertionError, match=r"set SECRET_KEY in \.env"):
         app_services({})
+    # One worker service per queue, every queue a task is sent to; each scales (no fixed name or
+    # published port); beat and Flower once.
+    workers = {name: service for name, service in services.items() if "worker" in service.get("command", [])}
+    queues = [service["command"][service["command"].index("-Q") + 1] for service in workers.values()]
+    assert sorted(queues) == known_queues()
+    assert all("," not in queue for queue in queues)
+    for service in workers.values():
+        assert "container_name" not in service and "ports" not in service
+    assert services["flower"]["image"].count(":") == 1 and not services["flower"]["image"].endswith(":latest")
+    flower = " ".join(services["flower"]["command"])
+    assert "--basic-auth=${FLOWER_BASIC_AUTH:?" in flower
+    assert all(port.startswith("127.0.0.1:") for port in services["flower"]["ports"])
 
 
 def app_services(dotenv: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -261,7 +277,7 @@ def app_services(dotenv: dict[str, str]) -> dict[str, dict[str, Any]]:
         if not service.get("build"):
             continue
         env = {key: interpolate(value, dotenv) for key, value in service["environment"].items()}
-        services[name] = {"command": service["command"], "environment": env}
+        services[name] = {"command": [interpolate(word, dotenv) for word in service["command"]], "environment": env}
     return services
 
 
@@ -296,8 +312,11 @@ def service_env(image: Image, compose_env: dict[str, str], database_url: str) ->
     env["DATABASE_URL"] = database_url
     env["REDIS_URL"] = settings.REDIS_URL or "redis://127.0.0.1:6379/2"
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
-    env["MEDIA_ROOT"] = str(image.root / compose_env["MEDIA_ROOT"].lstrip("/"))
-    env["MAIL_SPOOL_DIR"] = str(image.root / compose_env["MAIL_SPOOL_DIR"].lstrip("/"))
+    for path in ("MEDIA_ROOT", "MAIL_SPOOL_DIR", "PROMETHEUS_MULTIPROC_DIR"):  # the image's own folders
+        env[path] = str(image.root / compose_env[path].lstrip("/"))
+        Path(env[path]).mkdir(parents=True, exist_ok=True)
+    if env.get("WORKER_METRICS_PORT"):
+        env["WORKER_METRICS_PORT"] = str(free_port())
     return env
 
 
@@ -365,11 +384,15 @@ def test_the_compose_services_run_in_the_image(image: Image, scratch_database: s
         web.wait(timeout=30)
 
     for name, ready in (("beat", "beat: Starting..."), *((n, "ready.") for n in services if "worker" in n)):
-        process = subprocess.Popen(services[name]["command"], cwd=image.workdir,
-                                   env=service_env(image, services[name]["environment"], scratch_database),
+        process_env = service_env(image, services[name]["environment"], scratch_database)
+        process = subprocess.Popen(services[name]["command"], cwd=image.workdir, env=process_env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             wait_for_output(process, ready, timeout=90)
+            if process_env.get("WORKER_METRICS_PORT"):  # the worker serves its own metrics
+                url = f"http://127.0.0.1:{process_env['WORKER_METRICS_PORT']}/metrics"
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    assert response.status == 200
         finally:
             process.terminate()
             process.wait(timeout=30)

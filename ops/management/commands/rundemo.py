@@ -44,6 +44,9 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Loading the demo data…")
         call_command("load_demo_data")
+        # Metrics start from zero with each run, as prometheus_client's multiprocess mode asks.
+        for stale in Path(settings.PROMETHEUS_MULTIPROC_DIR).glob("*.db"):
+            stale.unlink(missing_ok=True)
 
         base: Path = settings.BASE_DIR
         python = sys.executable
@@ -141,7 +144,8 @@ class Command(BaseCommand):
                 created = seed_sandbox(base_url=sandbox_url, ca_path=ca_path, app_url=f"http://127.0.0.1:{port}")
                 if created:
                     self.stdout.write(f"Sandbox: created {created} demo mailboxes with mail and calendars.")
-        self._wait_for_web(f"http://127.0.0.1:{port}/healthz", processes["web"])
+        # The sign-in page, not /healthz: that one answers 503 until beat and the worker have beaten.
+        self._wait_for_web(f"http://127.0.0.1:{port}/login/", processes["web"])
 
         self.stdout.write(self.style.SUCCESS(f"\nAspire Sync is running: http://127.0.0.1:{port}/\n"))
         self.stdout.write(f"Sign in with any of these (password: {DEMO_PASSWORD}):")
