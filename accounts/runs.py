@@ -25,9 +25,10 @@ from django.utils import timezone
 
 from aspire_sync.celery import Busy
 from providers.base import Grant
-from providers.errors import AccessTokenRejected, AuthRevoked, ProviderError
+from providers.errors import AccessTokenRejected, AuthRevoked, ProviderError, Throttled
 from providers.http import BACKOFF_CAP
 
+from . import quotas
 from .grants import fresh_grant, mark_needs_signin
 from .models import MailboxConnection, SyncRun
 
@@ -127,6 +128,13 @@ def record_run(
     connection in "needs sign-in"), the others as retrying."""
     if not claim_lease(state_model, connection.pk, owner, run_lease()):
         raise RunBusy(str(connection.pk))
+    try:
+        # The mailbox's and the application's budgets, shared with sending and every worker: when
+        # spent, the task waits for them as for a provider's throttle (nothing is recorded yet).
+        quotas.admit(connection=connection)
+    except Throttled:
+        release_lease(state_model, connection.pk, owner)
+        raise
     run = SyncRun.objects.create(company_id=connection.company_id, connection=connection, kind=kind, trigger=trigger)
     counts = RunCounts()
     try:
@@ -148,6 +156,7 @@ def record_run(
         _finish(run, counts, outcome, "; ".join(counts.problems[:5]))
         MailboxConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
     finally:
+        quotas.charge(connection=connection, requests=counts.requests)
         release_lease(state_model, connection.pk, owner)
     return run
 
