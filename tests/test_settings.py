@@ -68,3 +68,21 @@ def test_reading_the_settings_makes_no_folders(tmp_path: Path) -> None:
                    env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "aspire_sync.settings",
                         "DATABASE_URL": f"sqlite:///{database}", "CELERY_BROKER_DIR": str(broker)})
     assert database.parent.is_dir() and (broker / "queue").is_dir() and (broker / "processed").is_dir()
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CELERY_WORKER_POOL": "gevent-ish"}, "CELERY_WORKER_POOL must be threads, prefork or solo"),
+    ({"CELERY_WORKER_CONCURRENCY": "0"}, "CELERY_WORKER_CONCURRENCY must be at least 1"),
+    ({"QUOTA_HEADROOM": "1.5"}, "QUOTA_HEADROOM must be in (0, 1]"),
+    ({"QUOTA_FAIR_SHARE_FROM": "-1"}, "QUOTA_FAIR_SHARE_FROM in [0, 1]"),
+])
+def test_worker_pool_and_quota_settings_out_of_range_are_refused(env: dict[str, str], message: str) -> None:
+    result = read_settings({"DEBUG": "true", **env})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+def test_workers_run_in_threads_by_default() -> None:
+    result = read_settings({"DEBUG": "true"}, "(s.CELERY_WORKER_POOL, s.CELERY_WORKER_CONCURRENCY)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "('threads', 16)"
