@@ -29,7 +29,7 @@ from providers.base import Grant
 from providers.errors import AccessTokenRejected, AuthRevoked, ProviderError, Throttled
 from providers.http import BACKOFF_CAP
 
-from . import metrics
+from . import metrics, quotas
 from .grants import fresh_grant, mark_needs_signin
 from .log_context import log_ids
 from .models import MailboxConnection, SyncRun
@@ -131,6 +131,13 @@ def record_run(
     connection in "needs sign-in"), the others as retrying."""
     if not claim_lease(state_model, connection.pk, owner, run_lease()):
         raise RunBusy(str(connection.pk))
+    try:
+        # The mailbox's and the application's budgets, shared with sending and every worker: when
+        # spent, the task waits for them as for a provider's throttle (nothing is recorded yet).
+        quotas.admit(connection=connection)
+    except Throttled:
+        release_lease(state_model, connection.pk, owner)
+        raise
     run = SyncRun.objects.create(company_id=connection.company_id, connection=connection, kind=kind, trigger=trigger)
     # Every log line of the run, here and in the work, carries these ids.
     with log_ids(company_id=connection.company_id, connection_id=connection.pk, run_id=run.pk):
@@ -158,6 +165,7 @@ def record_run(
             _finish(run, counts, outcome, "; ".join(counts.problems[:5]))
             MailboxConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
         finally:
+            quotas.charge(connection=connection, requests=counts.requests)
             release_lease(state_model, connection.pk, owner)
     return run
 

@@ -333,6 +333,23 @@ CELERY_RESULT_BACKEND = None  # tasks record their outcome in the database, not 
 # A capture or calendar run renews its lease after every page; one that stops renewing (its
 # worker was killed) is picked up again by the dispatcher this long after its last renewal.
 SYNC_RUN_LEASE_SECONDS = env.int("SYNC_RUN_LEASE_SECONDS", default=120)
+# The providers' quotas (accounts.quotas), shared through Redis: (units, window in seconds) per
+# mailbox and per application across all tenants. Graph counts requests, Gmail quota units.
+# Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
+# Reference: https://learn.microsoft.com/en-us/graph/throttling-limits (global: 130,000 per 10 s per app)
+# Reference: https://developers.google.com/workspace/gmail/api/reference/quota
+# (a minute: 15,000 units per user, 250 a second, as providers.google.quota paces; projects created
+# since May 2026 get 6,000 a user: set the mailbox figure to (6_000, 60) for one of those;
+# 1,200,000 per project)
+PROVIDER_QUOTAS = {
+    "microsoft": {"mailbox": (10_000, 600), "application": (130_000, 10)},
+    "google": {"mailbox": (15_000, 60), "application": (1_200_000, 60)},
+}
+QUOTA_HEADROOM = env.float("QUOTA_HEADROOM", default=0.9)
+# Past this share of the application's budget, each company is held to its fair share.
+QUOTA_FAIR_SHARE_FROM = env.float("QUOTA_FAIR_SHARE_FROM", default=0.5)
+if not (0 < QUOTA_HEADROOM <= 1 and 0 <= QUOTA_FAIR_SHARE_FROM <= 1):
+    raise ImproperlyConfigured("QUOTA_HEADROOM must be in (0, 1] and QUOTA_FAIR_SHARE_FROM in [0, 1].")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # A task is acknowledged after it finishes, so a worker killed mid-task leaves it for another
 # worker; tasks are written to be idempotent, so running one twice does no harm.

@@ -39,7 +39,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from accounts import metrics
+from accounts import metrics, quotas
 from accounts.grants import mark_needs_signin
 from accounts.log_context import log_ids
 from accounts.models import MailboxConnection
@@ -234,6 +234,14 @@ def _drain(connection: MailboxConnection, owner: str, budget_seconds: float) -> 
             time.sleep(wait)
         if not claim_lease(SendQueue, connection.pk, owner, send_lease()):  # renew; lost only if we overran it
             return DrainResult(sent=sent, busy=True)
+        try:
+            # The mailbox's budget is shared with capture and calendar, the application's with
+            # every company: when spent, the whole queue waits for it; no message is touched.
+            quotas.admit(connection=connection, sending=True)
+        except Throttled as exc:
+            SendQueue.objects.filter(pk=connection.pk).update(
+                next_send_at=timezone.now() + dt.timedelta(seconds=exc.retry_after or 1))
+            continue
         if _send_one(connection, outbound.pk, interval):
             sent += 1
 

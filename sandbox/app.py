@@ -7,6 +7,7 @@ import base64
 import collections
 import html
 import logging
+import math
 import time
 import urllib.parse
 from pathlib import Path
@@ -31,6 +32,11 @@ log = logging.getLogger("sandbox")
 GRAPH_MAILBOX_CONCURRENCY = 4
 # Exchange Online's sending limit per mailbox; tests scale it through POST /_sandbox/limits.
 GRAPH_SENDS_PER_MINUTE = 30
+# Graph's Outlook limit per app and mailbox: 10,000 requests in any 10 minutes (each $batch step
+# counted); over it, 429 ApplicationThrottled. Tests scale it through POST /_sandbox/limits.
+# Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
+GRAPH_MAILBOX_REQUESTS_PER_10_MINUTES = 10_000
+GRAPH_MAILBOX_WINDOW_SECONDS = 600.0
 # Graph refuses request bodies over 4 MB ("The maximum request length supported is 4MB.", 413):
 # larger attachments go through upload sessions.
 # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-messages (4 MB, 413 Request Entity Too Large)
@@ -56,6 +62,8 @@ class Sandbox:
         self.in_flight: collections.Counter[str] = collections.Counter()
         self.limits_enabled = True
         self.graph_sends_per_minute = GRAPH_SENDS_PER_MINUTE
+        self.graph_mailbox_requests = GRAPH_MAILBOX_REQUESTS_PER_10_MINUTES
+        self.graph_mailbox_recent: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
         self.gmail_rate_limit_status = GMAIL_RATE_LIMIT_STATUSES[0]
         self.background: set[asyncio.Task[Any]] = set()
 
@@ -66,6 +74,8 @@ class Sandbox:
         self.in_flight.clear()
         self.limits_enabled = True
         self.graph_sends_per_minute = GRAPH_SENDS_PER_MINUTE
+        self.graph_mailbox_requests = GRAPH_MAILBOX_REQUESTS_PER_10_MINUTES
+        self.graph_mailbox_recent.clear()
         self.gmail_rate_limit_status = GMAIL_RATE_LIMIT_STATUSES[0]
 
     # -- Graph's concurrency limit per mailbox: plain requests and each step of a $batch ------
@@ -77,6 +87,20 @@ class Sandbox:
             return False
         self.in_flight[account["id"]] += 1
         return True
+
+    def over_mailbox_quota(self, account: dict[str, Any]) -> float | None:
+        """Count a Graph request on the mailbox; the seconds until one is allowed again when the
+        mailbox has had its 10 minutes' worth."""
+        if not self.limits_enabled:
+            return None
+        now = time.monotonic()
+        recent = self.graph_mailbox_recent[account["id"]]
+        while recent and recent[0] <= now - GRAPH_MAILBOX_WINDOW_SECONDS:
+            recent.popleft()
+        if len(recent) >= self.graph_mailbox_requests:
+            return recent[0] + GRAPH_MAILBOX_WINDOW_SECONDS - now
+        recent.append(now)
+        return None
 
     def free_mailbox_slot(self, account: dict[str, Any]) -> None:
         if self.in_flight[account["id"]] > 0:
@@ -204,6 +228,11 @@ class ObserveMiddleware:
                     return
             # A $batch is not a mailbox request itself: each of its steps is (sandbox/microsoft/users.py).
             limited = account is not None and path.startswith("/v1.0") and path != "/v1.0/$batch"
+            if account is not None and limited and (wait := self.sandbox.over_mailbox_quota(account)) is not None:
+                # Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
+                await graph_error(429, "ApplicationThrottled", "Application is over its MailboxRequests limit.",
+                                  {"Retry-After": str(max(1, math.ceil(wait)))})(scope, receive, send_logged)
+                return
             if account is not None and limited and not self.sandbox.take_mailbox_slot(account):
                 await self.sandbox.mailbox_busy()(scope, receive, send_logged)
                 return
@@ -488,6 +517,11 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
                 if per_minute < 1:
                     raise ValueError("graph_sends_per_minute must be at least 1")
                 sandbox.graph_sends_per_minute = per_minute
+            if "graph_mailbox_requests_per_10_minutes" in spec:
+                per_window = int(spec["graph_mailbox_requests_per_10_minutes"])
+                if per_window < 1:
+                    raise ValueError("graph_mailbox_requests_per_10_minutes must be at least 1")
+                sandbox.graph_mailbox_requests = per_window
             if "gmail_rate_limit_status" in spec:
                 status = int(spec["gmail_rate_limit_status"])
                 if status not in GMAIL_RATE_LIMIT_STATUSES:
@@ -495,6 +529,7 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
                 sandbox.gmail_rate_limit_status = status
         return JSONResponse({"enabled": sandbox.limits_enabled,
                              "graph_sends_per_minute": sandbox.graph_sends_per_minute,
+                             "graph_mailbox_requests_per_10_minutes": sandbox.graph_mailbox_requests,
                              "gmail_rate_limit_status": sandbox.gmail_rate_limit_status})
 
     async def latency(request: Request) -> Response:

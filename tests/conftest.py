@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings
 from django.test import Client
 
 from accounts.models import Company, User
@@ -173,8 +175,13 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox
 
 @pytest.fixture
 def sandbox(sandbox_server: SandboxProcess) -> SandboxProcess:
-    """The running sandbox, emptied before each test."""
+    """The running sandbox, emptied before each test, and the providers' budgets this process
+    keeps in Redis for it (accounts.quotas) with it: each test starts with a fresh world."""
     sandbox_server.control("POST", "/reset")
+    if settings.REDIS_URL:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for key in client.scan_iter("quota:*"):
+            client.delete(key)
     return sandbox_server
 
 

@@ -94,3 +94,21 @@ def test_links_in_mail_point_at_the_public_address() -> None:
     assert result.stdout.strip() == repr("https://crm.example")
     result = read_settings({"SITE_URL": "https://aspire.example/"}, "s.SITE_URL")
     assert result.stdout.strip() == repr("https://aspire.example")
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CELERY_WORKER_POOL": "gevent-ish"}, "CELERY_WORKER_POOL must be threads, prefork or solo"),
+    ({"CELERY_WORKER_CONCURRENCY": "0"}, "CELERY_WORKER_CONCURRENCY must be at least 1"),
+    ({"QUOTA_HEADROOM": "1.5"}, "QUOTA_HEADROOM must be in (0, 1]"),
+    ({"QUOTA_FAIR_SHARE_FROM": "-1"}, "QUOTA_FAIR_SHARE_FROM in [0, 1]"),
+])
+def test_worker_pool_and_quota_settings_out_of_range_are_refused(env: dict[str, str], message: str) -> None:
+    result = read_settings({"DEBUG": "true", **env})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+def test_workers_run_in_threads_by_default() -> None:
+    result = read_settings({"DEBUG": "true"}, "(s.CELERY_WORKER_POOL, s.CELERY_WORKER_CONCURRENCY)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "('threads', 16)"

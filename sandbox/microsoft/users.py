@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -206,6 +207,11 @@ class Users:
             return {"id": step["id"], "status": 400, "body": {"error": {
                 "code": "BadRequest", "message": "The batch step url must be relative to the version root."}}}
         parts = urlsplit("/" + url.lstrip("/"))
+        # Each step counts against the mailbox's requests in 10 minutes, as a request would.
+        if (wait := self.sandbox.over_mailbox_quota(account)) is not None:
+            return step_answer(step, graph_error(429, "ApplicationThrottled",
+                                                 "Application is over its MailboxRequests limit.",
+                                                 {"Retry-After": str(max(1, math.ceil(wait)))}))
         # Graph throttles the steps of a batch one by one: a status fault whose path matches a step
         # (not the batch itself) answers that step alone.
         fault = self.store.take_fault(kinds=("status",), method=method, path="/v1.0" + parts.path, account=account)

@@ -37,12 +37,8 @@ def test_the_demo_says_what_it_does_links_its_mailboxes_and_stops_cleanly(tmp_pa
            if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}}
     env.update({"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}", "CELERY_BROKER_DIR": str(tmp_path / "broker"),
                 "MEDIA_ROOT": str(tmp_path / "media"), "MAIL_SPOOL_DIR": str(tmp_path / "spool"),
-<<<<<<< HEAD
                 "EMAIL_FILE_PATH": str(tmp_path / "sent-mail"),
-                "PYTHONUNBUFFERED": "1"})
-=======
                 "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "PYTHONUNBUFFERED": "1"})
->>>>>>> ops
     output = tmp_path / "demo.log"
     with output.open("wb") as log:
         demo = subprocess.Popen(

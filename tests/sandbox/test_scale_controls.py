@@ -69,3 +69,30 @@ def test_cloning_refuses_what_it_cannot_make(sandbox: SandboxProcess) -> None:
                                     json={"emails": ["ana@acme.test"]}).status_code == 400
     assert sandbox.control_response("POST", "/accounts/microsoft/nobody@acme.test/clones",
                                     json={"emails": ["ben@acme.test"]}).status_code == 404
+
+
+@pytest.fixture
+def request_limit(sandbox: SandboxProcess) -> Iterator[SandboxProcess]:
+    yield sandbox
+    sandbox.control("POST", "/reset")
+
+
+def test_graph_refuses_a_mailbox_past_its_requests_in_10_minutes(request_limit: SandboxProcess) -> None:
+    graph = graph_for(request_limit, "ana@acme.test")
+    other = graph_for(request_limit, "ben@acme.test")
+    limits = request_limit.control("POST", "/limits",
+                                   json={"enabled": True, "graph_mailbox_requests_per_10_minutes": 3})
+    assert limits["graph_mailbox_requests_per_10_minutes"] == 3
+    for _ in range(2):
+        graph.ok("GET", "/me/mailFolders")
+    # A $batch's steps count one by one: the third request is allowed, the fourth is not.
+    step = {"method": "GET", "url": "/me/mailFolders"}
+    batch = graph.ok("POST", "/$batch", json={"requests": [{"id": "1", **step}, {"id": "2", **step}]})
+    assert sorted(step["status"] for step in batch["responses"]) == [200, 429]
+    refused = graph.get("/me/mailFolders")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "ApplicationThrottled"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 600
+    other.ok("GET", "/me/mailFolders")  # another mailbox has a budget of its own
+    bad = request_limit.control_response("POST", "/limits", json={"graph_mailbox_requests_per_10_minutes": 0})
+    assert bad.status_code == 400

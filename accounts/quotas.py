@@ -1,0 +1,152 @@
+"""The providers' quotas, shared by everything that touches a mailbox and by every worker on every
+host: the buckets live in Redis (``REDIS_URL``).
+
+- **One budget per mailbox** for capture, calendar and sending together: Graph allows an app
+  10,000 requests per mailbox in 10 minutes; Gmail a number of quota units per user per minute.
+- **One budget per application** across all tenants: Graph's global limit per app, Gmail's
+  per-project quota. Within it, companies get **fair shares**: while the application is past half
+  its budget, a company that has spent its share waits: the budget over the companies active in
+  the window plus one, so there is always room for a company that has not started yet. One
+  company's month-end send cannot starve another company's capture.
+
+Work is admitted before it starts (``admit``, one request's worth) and charged for what it
+really did when it ends (``charge``); an over-spend makes the next admission wait. A refusal is
+``providers.errors.Throttled`` with the seconds until the window turns, so it takes the path every
+provider throttle takes: the run is retried after that wait, the send queue pauses; nothing is lost.
+
+Budgets are fixed windows held a little under the documented figures (``QUOTA_HEADROOM``), for
+the user's other clients and the clock skew between hosts. Without ``REDIS_URL`` (a single-process
+demo) nothing is shared, so nothing is enforced here; the providers' own limits still answer 429.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from providers.errors import Throttled
+
+from .models import MailboxConnection
+
+# A sync request costs one Graph request; a Gmail call costs units by method (providers.google.quota:
+# a list or a get is 5, a send 100).
+# Reference: https://developers.google.com/workspace/gmail/api/reference/quota
+UNITS_PER_REQUEST = {"microsoft": 1, "google": 5}
+SEND_UNITS = {"microsoft": 1, "google": 100}
+
+WAITING = "Aspire is pacing this mailbox within its provider's limits; it will resume shortly."
+
+# Checks and spends the three buckets at once, so two workers can never both take the last unit.
+# KEYS: mailbox, application, company, the set of companies active in the application's window.
+# ARGV: units, mailbox limit, mailbox window ms, app limit, app window ms, company id, fair from.
+SPEND = """
+local units = tonumber(ARGV[1])
+local mailbox = tonumber(redis.call('GET', KEYS[1]) or '0')
+if mailbox + units > tonumber(ARGV[2]) and mailbox > 0 then
+  return {1, redis.call('PTTL', KEYS[1])}
+end
+local app = tonumber(redis.call('GET', KEYS[2]) or '0')
+local app_limit = tonumber(ARGV[4])
+if app + units > app_limit and app > 0 then
+  return {2, redis.call('PTTL', KEYS[2])}
+end
+if redis.call('SADD', KEYS[4], ARGV[6]) == 1 then
+  redis.call('PEXPIRE', KEYS[4], ARGV[5])
+end
+local company = tonumber(redis.call('GET', KEYS[3]) or '0')
+local share = app_limit / (redis.call('SCARD', KEYS[4]) + 1)
+if app + units > app_limit * tonumber(ARGV[7]) and company + units > share and company > 0 then
+  return {3, redis.call('PTTL', KEYS[2])}
+end
+for i, ttl in ipairs({ARGV[3], ARGV[5], ARGV[5]}) do
+  if redis.call('INCRBY', KEYS[i], units) == units then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
+end
+return {0, 0}
+"""
+REFUSED_BY = {1: "mailbox", 2: "application", 3: "company share"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    units: int
+    window_seconds: int
+
+
+def budgets(provider: str) -> tuple[Budget, Budget]:
+    """The mailbox's and the application's budget for a provider, under the headroom."""
+    figures = settings.PROVIDER_QUOTAS[provider]
+    headroom = settings.QUOTA_HEADROOM
+    mailbox_units, mailbox_window = figures["mailbox"]
+    app_units, app_window = figures["application"]
+    return (Budget(max(1, int(mailbox_units * headroom)), mailbox_window),
+            Budget(max(1, int(app_units * headroom)), app_window))
+
+
+@functools.cache
+def _client(url: str) -> Any:
+    # redis-py clients are safe to share between threads: each command takes a pooled connection.
+    client = redis.Redis.from_url(url)
+    return client, client.register_script(SPEND)
+
+
+def _keys(connection: MailboxConnection, now: float) -> tuple[list[str], Budget, Budget]:
+    mailbox, application = budgets(connection.provider)
+    mailbox_window = int(now // mailbox.window_seconds)
+    app_window = int(now // application.window_seconds)
+    prefix = f"quota:{connection.provider}"
+    return ([f"{prefix}:mailbox:{connection.mailbox_address.lower()}:{mailbox_window}",
+             f"{prefix}:app:{app_window}",
+             f"{prefix}:company:{connection.company_id}:{app_window}",
+             f"{prefix}:companies:{app_window}"], mailbox, application)
+
+
+def _spend(connection: MailboxConnection, units: int, *, check: bool) -> None:
+    if not settings.REDIS_URL or units <= 0:
+        return
+    client, spend = _client(settings.REDIS_URL)
+    keys, mailbox, application = _keys(connection, time.time())
+    if not check:
+        # What a run or send really cost, past what it was admitted with: counted as it is.
+        pipe = client.pipeline(transaction=False)
+        for key, window in zip(keys[:3], (mailbox, application, application), strict=True):
+            pipe.incrby(key, units)
+            pipe.expire(key, window.window_seconds, nx=True)
+        pipe.execute()
+        return
+    refused, wait_ms = spend(keys=keys, args=[
+        units, mailbox.units, mailbox.window_seconds * 1000, application.units, application.window_seconds * 1000,
+        str(connection.company_id), settings.QUOTA_FAIR_SHARE_FROM])
+    if refused:
+        wait = max(1, math.ceil(max(int(wait_ms), 0) / 1000))
+        raise Throttled(f"{REFUSED_BY[int(refused)]} budget spent for {connection.provider}; {wait} s to go",
+                        retry_after=float(wait), user_message=WAITING)
+
+
+def admit(*, connection: MailboxConnection, sending: bool = False) -> None:
+    """Take one request's worth (a send's, for ``sending``) from the mailbox's, the application's
+    and the company's budgets, or raise Throttled with the wait until they allow it."""
+    _spend(connection, (SEND_UNITS if sending else UNITS_PER_REQUEST)[connection.provider], check=True)
+
+
+def charge(*, connection: MailboxConnection, requests: int) -> None:
+    """Count the requests a piece of work made beyond the one it was admitted with."""
+    _spend(connection, max(requests - 1, 0) * UNITS_PER_REQUEST[connection.provider], check=False)
+
+
+def spent(*, connection: MailboxConnection) -> dict[str, int]:
+    """What the mailbox, the application and the company have spent in their current windows."""
+    if not settings.REDIS_URL:
+        return {}
+    client, _ = _client(settings.REDIS_URL)
+    keys, _, _ = _keys(connection, time.time())
+    values = client.mget(keys[:3])
+    return {name: int(value or 0) for name, value in zip(("mailbox", "application", "company"), values, strict=True)}
+
