@@ -155,7 +155,10 @@ def _as_json(item: Visible) -> dict[str, object]:
                 "notes": item.notes,
                 "attendees": [{"name": n, "address": a, "response": r} for n, a, r in item.attendees],
                 "time_zone": item.time_zone, "origin": item.origin, "private": item.is_private,
-                "recurring": item.in_series, "editable": item.editable}
+                "recurring": item.in_series, "editable": item.editable, "invite": item.invite,
+                "organizer": {"name": item.organizer_name, "address": item.organizer_address}
+                if item.organizer_address else None,
+                "my_response": item.my_response, "outside_window": item.outside_window}
     return {"busy": True, **times}
 
 
