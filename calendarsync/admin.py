@@ -18,7 +18,8 @@ from .models import Appointment
 from .selectors import appointment_for_admin, appointments_for_admin, readable_details_q
 
 TIME_FIELDS = ("owner", "start", "end", "all_day", "show_as", "origin", "push", "created_at", "updated_at")
-DETAIL_FIELDS = ("title", "location", "notes", "attendees", "time_zone", "sensitivity", "provider_event_id",
+DETAIL_FIELDS = ("title", "location", "notes", "attendees", "invite", "organizer_name", "organizer_address",
+                 "my_response", "outside_window", "time_zone", "sensitivity", "provider_event_id",
                  "ical_uid", "series_id", "original_start", "etag", "problems", "activity")
 
 

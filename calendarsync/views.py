@@ -254,7 +254,10 @@ def _as_json(item: Visible) -> dict[str, object]:
                 "notes": item.notes,
                 "attendees": [{"name": n, "address": a, "response": r} for n, a, r in item.attendees],
                 "time_zone": item.time_zone, "origin": item.origin, "private": item.is_private,
-                "recurring": item.in_series, "editable": item.editable}
+                "recurring": item.in_series, "editable": item.editable, "invite": item.invite,
+                "organizer": {"name": item.organizer_name, "address": item.organizer_address}
+                if item.organizer_address else None,
+                "my_response": item.my_response, "outside_window": item.outside_window}
     return {"busy": True, **times}
 
 
@@ -320,13 +323,17 @@ def _regarding_options(user: Any, chosen: list[str], q: str) -> list[tuple[str, 
     return list(options.items())
 
 
+RELATED_LIMIT = 20
+
+
 def _related_regarding(contacts: list[Contact]) -> list[str]:
-    """The records a contact's appointment is likely about: their opportunities and properties."""
-    values: list[str] = []
-    for contact in contacts:
-        values += [regarding.value_of(o) for o in contact.opportunities.all()[:10]]
-        values += [regarding.value_of(p) for p in contact.properties.all()[:10]]
-    return values
+    """The records the contacts' appointment is likely about: their opportunities and properties
+    (two queries, however many contacts)."""
+    if not contacts:
+        return []
+    opportunities = Opportunity.objects.filter(contact__in=contacts).order_by("name")[:RELATED_LIMIT]
+    properties = Property.objects.filter(contacts__in=contacts).distinct().order_by("name")[:RELATED_LIMIT]
+    return [*(regarding.value_of(o) for o in opportunities), *(regarding.value_of(p) for p in properties)]
 
 
 def _prefill(user: Any, params: Any) -> dict[str, Any]:

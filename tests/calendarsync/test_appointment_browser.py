@@ -83,3 +83,21 @@ def test_an_invited_appointment_from_a_property_page(
     assert attendees.filter(has_text="Sam Whitfield").inner_text().endswith("Declined")
     facts = page.locator("dl.facts").inner_text()
     assert "Whitfield Residence" in facts and "Dana Whitfield" in facts
+
+
+def test_contacts_and_a_regarding_found_as_you_type(
+    live_server: Any, browser_page: Any, bob: User, contact: Contact, prop: Property
+) -> None:
+    page = browser_page
+    sign_in(page, live_server, bob, "/calendar/appointments/new/")
+    page.get_by_role("heading", name="New appointment").wait_for()
+    page.get_by_label("Find contacts").fill("dana")
+    page.get_by_label("Dana Whitfield · dana@example.com").check()  # appears as the search answers
+    page.get_by_label("Find an opportunity, property or work ticket").fill("cedar bend")
+    page.get_by_label("Regarding", exact=True).select_option(f"property:{prop.pk}")
+    page.get_by_label("Title").fill("Irrigation check")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("heading", name="My calendar").wait_for()
+    appointment = Appointment.objects.get(owner=bob)
+    assert appointment.activity is not None
+    assert list(appointment.activity.contacts.all()) == [contact] and appointment.activity.regarding == prop

@@ -106,3 +106,22 @@ def test_a_contact_page_fills_in_the_contact_and_offers_their_records(
     new = text(client.get("/calendar/appointments/new/", {"contact": str(contact.pk)}))
     assert re.search(rf'<input type="checkbox" name="contacts" value="{contact.pk}"[^>]* checked', new)
     assert f'<option value="opportunity:{opportunity.pk}">Opportunity: Spring mulch</option>' in new
+
+
+def test_the_form_from_a_property_costs_the_same_queries_for_2_or_30_contacts(bob: User, prop: Property) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(bob)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/calendar/appointments/new/", {"regarding": f"property:{prop.pk}"}).status_code == 200
+        return len(captured.captured_queries)
+
+    second_contact(prop.company, prop)  # with the fixture's Dana: 2 contacts
+    few = queries()
+    for n in range(28):
+        extra = Contact.objects.create(company=prop.company, first_name=f"Neighbour {n}")
+        prop.contacts.add(extra)
+    assert queries() == few

@@ -138,5 +138,9 @@ def test_events_the_user_only_attends_show_the_organiser_and_the_answer_read_onl
     page = html.unescape(client.get(f"/calendar/appointments/{appointment.pk}/").content.decode())
     assert "rita@mulchsupply.example" in page and "Tentative" in page and ATTENDING_MESSAGE in page
     assert "/edit/" not in page
+    feed = client.get("/calendar/feed.json", {"start": f"{day}T00:00:00", "end": f"{day}T23:59:00"}).json()
+    (item,) = feed["appointments"]
+    assert item["organizer"]["address"] == "rita@mulchsupply.example" and item["my_response"] == "tentative"
+    assert item["editable"] is False
     refused = client.get(f"/calendar/appointments/{appointment.pk}/edit/")
     assert refused.status_code == 403 and ATTENDING_MESSAGE in html.unescape(refused.content.decode())

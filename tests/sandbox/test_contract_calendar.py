@@ -434,3 +434,48 @@ def test_google_event_limits(calendar: Any) -> None:
     kept = run(calendar.events().insert(calendarId="primary", body=timed(
         "2030-12-07T10:00:00", "2030-12-07T11:00:00", reminders={"useDefault": False, "overrides": six[:5]})))
     assert len(kept["reminders"]["overrides"]) == 5
+
+
+# -- mail to attendees: what each provider sends, counted by the sandbox ---------------------------
+
+def mail_to_attendees(sandbox: SandboxProcess, email: str) -> dict[str, int]:
+    counters = sandbox.control("GET", "/counters")["counters"].get(email, {})
+    return {key: value for key, value in counters.items() if key.startswith("invitations")}
+
+
+def test_graph_mails_attendees_on_every_organiser_write(sandbox: SandboxProcess, graph: Graph) -> None:
+    """Graph invites on create, updates on a change (only the added attendees when only attendees
+    change), cancels on delete; an event without attendees mails nobody."""
+    people = [{"emailAddress": {"address": a}, "type": "required"} for a in ("dana@example.com", "sam@example.com")]
+    lone = check(CREATED, graph.post("me/events", json=graph_event("Paperwork", 4), headers=HEADERS))
+    graph.request("PATCH", f"me/events/{lone['id']}", json={"subject": "Paperwork, again"}, headers=HEADERS)
+    assert mail_to_attendees(sandbox, ANA) == {}
+    created = check(CREATED, graph.post("me/events", json=graph_event("Walk-through", 5, attendees=people),
+                                        headers=HEADERS))
+    assert mail_to_attendees(sandbox, ANA) == {"invitations": 2, "invitations.invitation": 2}
+    graph.request("PATCH", f"me/events/{created['id']}", json={"subject": "Walk-through, back yard"}, headers=HEADERS)
+    assert mail_to_attendees(sandbox, ANA)["invitations.update"] == 2
+    more = [*people, {"emailAddress": {"address": "lee@example.com"}, "type": "required"}]
+    graph.request("PATCH", f"me/events/{created['id']}", json={"attendees": more}, headers=HEADERS)
+    assert mail_to_attendees(sandbox, ANA)["invitations.update"] == 3  # only Lee, who was added
+    graph.request("DELETE", f"me/events/{created['id']}")
+    assert mail_to_attendees(sandbox, ANA)["invitations.cancellation"] == 3
+
+
+def test_google_mails_guests_only_with_send_updates(sandbox: SandboxProcess, calendar: Any) -> None:
+    """sendUpdates none (or absent) mails nobody, all mails every guest, externalOnly the guests
+    without a Google account (the client library itself refuses any other value)."""
+    events = calendar.events()
+    guests = [{"email": "dana@example.com"}, {"email": "gina2@greenleaf-landscaping.com"}]
+    create_account(sandbox, "gina2@greenleaf-landscaping.com")
+    quiet = run(events.insert(calendarId="primary", body=timed("2030-12-05T10:00:00", "2030-12-05T11:00:00",
+                                                                summary="Quiet", attendees=guests)))
+    run(events.patch(calendarId="primary", eventId=quiet["id"], body={"summary": "Quieter"}, sendUpdates="none"))
+    assert mail_to_attendees(sandbox, GINA) == {}
+    loud = run(events.insert(calendarId="primary", sendUpdates="all", body=timed(
+        "2030-12-06T10:00:00", "2030-12-06T11:00:00", summary="Walk-through", attendees=guests)))
+    assert mail_to_attendees(sandbox, GINA) == {"invitations": 2, "invitations.invitation": 2}
+    run(events.patch(calendarId="primary", eventId=loud["id"], body={"summary": "Moved"}, sendUpdates="externalOnly"))
+    assert mail_to_attendees(sandbox, GINA)["invitations.update"] == 1  # dana only: gina2 has Google Calendar
+    run(events.delete(calendarId="primary", eventId=loud["id"], sendUpdates="all"))
+    assert mail_to_attendees(sandbox, GINA)["invitations.cancellation"] == 2
