@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import calendar as month_calendar
 import datetime as dt
+import functools
 import uuid
 import zoneinfo
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -17,7 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse, reverse_lazy
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -102,10 +104,20 @@ def _within(item: Visible | Glance, day: dt.date, bounds: tuple[dt.datetime, dt.
 
 
 def _by_day(items: Sequence[Shown], dates: list[dt.date], zone: zoneinfo.ZoneInfo) -> list[list[Shown]]:
-    """Each date's items, the days' bounds worked out once (the team week sorts many people's)."""
+    """Each date's items by ``_within``, asked only of the days an item can fall on (found by
+    bisection of the days' bounds, worked out once): a team week sorts hundreds of items."""
     bounds = [_local_bounds(day, zone) for day in dates]
-    return [[item for item in items if _within(item, day, day_bounds)] for day, day_bounds in zip(dates, bounds,
-                                                                                                  strict=True)]
+    starts = [start for start, _ in bounds]
+    out: list[list[Shown]] = [[] for _ in dates]
+    for item in items:
+        if item.all_day:
+            first, last = bisect_left(dates, item.start.date()), bisect_left(dates, item.end.date())
+        else:
+            first, last = max(bisect_right(starts, item.start) - 1, 0), bisect_right(starts, item.end)
+        for index in range(first, min(max(last, first + 1), len(dates))):
+            if _within(item, dates[index], bounds[index]):
+                out[index].append(item)
+    return out
 
 
 def _clock(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
@@ -124,13 +136,18 @@ def _block_html(item: Visible | Glance, zone: zoneinfo.ZoneInfo, *, css: str = "
         return mark_safe(f'<div class="{escape(classes)}"><span class="cal-block-time">{when}</span> '  # noqa: S308
                          '<span class="cal-title">Busy</span></div>')
     where = f' <span class="cal-where">{escape(item.location)}</span>' if item.location and not chip else ""
-    href = _DETAIL_URL.replace(_PLACEHOLDER, str(item.id))
+    href = _detail_url().replace(_PLACEHOLDER, str(item.id))
     return mark_safe(f'<a class="{escape(classes)}" href="{href}"><span class="cal-block-time">{when}</span> '  # noqa: S308
                      f'<span class="cal-title">{escape(item.title or "(no title)")}</span>{where}</a>')
 
 
 _PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
-_DETAIL_URL = reverse_lazy("calendarsync:appointment_detail", args=[_PLACEHOLDER])
+
+
+@functools.cache
+def _detail_url() -> str:
+    """The appointment page's URL with a placeholder id, reversed once rather than per block."""
+    return reverse("calendarsync:appointment_detail", args=[_PLACEHOLDER])
 
 
 @dataclass(frozen=True)

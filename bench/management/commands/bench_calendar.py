@@ -17,6 +17,7 @@ Everything it creates is deleted at the end.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import statistics
 import tempfile
@@ -239,6 +240,8 @@ class Command(BaseCommand):
 
         def measure(path: str, colleagues: int, view: str) -> tuple[str, str]:
             timings: list[float] = []
+            cpu: list[float] = []  # this process's own time: what a busy machine's waiting leaves out
+            database: list[float] = []
             queries: list[int] = []
             slowest = (0.0, "")
             for n in range(requests + 2):  # the first two warm the templates
@@ -252,19 +255,23 @@ class Command(BaseCommand):
                           "date": day.isoformat(), "minutes": "60"}
                 db_connection.queries_log.clear()
                 with CaptureQueriesContext(db_connection) as captured:
-                    started = time.perf_counter()
+                    started, started_cpu = time.perf_counter(), time.process_time()
                     response = client.get(path, params)
                     elapsed = (time.perf_counter() - started) * 1000
+                    elapsed_cpu = (time.process_time() - started_cpu) * 1000
                 assert response.status_code == 200, response.status_code
                 if n >= 2:
                     timings.append(elapsed)
+                    cpu.append(elapsed_cpu)
+                    database.append(sum(float(query["time"]) for query in captured.captured_queries) * 1000)
                     queries.append(len(captured))
                     for query in captured.captured_queries:
                         if "calendarsync_appointment" in query["sql"] and float(query["time"]) > slowest[0]:
                             slowest = (float(query["time"]), query["sql"])
             p95 = statistics.quantiles(timings, n=20)[-1] if len(timings) > 1 else timings[0]
             figures = (f"{min(queries)}-{max(queries)} queries, p50 {statistics.median(timings):.1f} ms, "
-                       f"p95 {p95:.1f} ms")
+                       f"p95 {p95:.1f} ms (of which in the database p50 {statistics.median(database):.1f} ms; "
+                       f"this process's CPU p50 {statistics.median(cpu):.1f} ms)")
             return figures, slowest[1]
 
         self.stdout.write(f"  {held:>9,} appointments ({requests} requests each):")
@@ -279,9 +286,10 @@ class Command(BaseCommand):
             figures, sql = measure(path, min(colleagues, len(people)), view)
             self.stdout.write(f"    {label:<36} {figures}")
             if label.startswith("team view, 20"):
-                worst_p95 = max(worst_p95, float(figures.rsplit("p95 ", 1)[1].split(" ")[0]))
+                worst_p95 = max(worst_p95, float(figures.split("p95 ", 1)[1].split(" ")[0]))
                 plans.append((label, sql))
-        self.stdout.write(f"    target: team view of 20 p95 under 150 ms: {'PASS' if worst_p95 < 150 else 'FAIL'}")
+        self.stdout.write(f"    target: team view of 20 p95 under 150 ms: {'PASS' if worst_p95 < 150 else 'FAIL'} "
+                          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
         if explain:
             for label, sql in plans:
                 self.stdout.write(f"\n  EXPLAIN (ANALYZE, BUFFERS), {label}, the slowest appointment read:")
