@@ -131,8 +131,9 @@ def _take(connection: MailboxConnection, provider: MailProvider, grant: Grant, c
     with transaction.atomic():
         EmailSource.objects.bulk_create(sources, ignore_conflicts=True)
         _remember_threads(connection, learnt)
+    # A conversation on no contact is not followed: its later mail would be on no timeline.
     chosen = [(change, live[conversation_id]) for change, conversation_id in wanted.values()
-              if conversation_id in live]
+              if conversation_id in live and live[conversation_id].contact_ids]
     if not chosen:
         return
     privacy = _Privacy(connection.company_id)

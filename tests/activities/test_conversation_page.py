@@ -67,3 +67,14 @@ def test_stop_following_needs_the_csrf_token_and_the_company(bob: User, carol: U
     assert client_for(carol).post(f"/activities/{reply.pk}/stop-following/").status_code == 404
     conversation.refresh_from_db()
     assert conversation.following
+
+
+def test_a_timeline_shows_the_conversation_as_one_entry_with_a_count(bob: User, contact: Contact) -> None:
+    conversation_of_two(bob, contact)
+    make_email(bob, subject="Invoice 88231", text="Attached.", contacts=[contact])
+    page = client_for(bob).get(contact.get_absolute_url()).content.decode()
+    assert "Conversation: 2 emails on this page" in page
+    group = page[page.index("<details class=\"conversation-group\">"):]
+    group = group[:group.index("</details>")]
+    assert "Spring cleanup quote" in group and "Re: Spring cleanup quote" not in group
+    assert "Invoice 88231" not in group

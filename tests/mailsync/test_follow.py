@@ -202,3 +202,26 @@ def test_a_reply_arriving_in_the_inbox_makes_the_connection_due(provider: str, p
     assert wait_until_due(connection) < 10
     capture(connection)
     assert Activity.objects.get(subject="Re: Spring cleanup quote").origin == "followed"
+
+
+def test_the_same_reply_in_two_mailboxes_is_one_activity_with_two_sources(
+    providers_on_sandbox: SandboxProcess, alice: User, bob: User, contact: Contact
+) -> None:
+    sandbox = providers_on_sandbox
+    bobs = connected_mailbox(sandbox, bob, "microsoft", BOB)
+    alices = connected_mailbox(sandbox, alice, "google", "alice@greenleaf.example")
+    User.objects.filter(pk__in=[alice.pk, bob.pk]).update(follow_conversations=True)
+    for connection in (bobs, alices):
+        capture(connection)
+    dragged(sandbox, bobs)  # only Bob drags it; Alice's copy of the reply follows by its References
+    reply = mime("Re: Spring cleanup quote", to=f"{BOB}, alice@greenleaf.example",
+                 in_reply_to="<quote-1@example.com>", message_id="<reply-to-both@example.com>")
+    drop(sandbox, "microsoft", BOB, reply, folder="Inbox")
+    drop(sandbox, "google", "alice@greenleaf.example", reply, folder="INBOX")
+
+    capture(bobs)
+    capture(alices)
+
+    activity = Activity.objects.get(subject="Re: Spring cleanup quote")
+    assert set(EmailSource.objects.filter(activity=activity).values_list("connection_id", flat=True)) == {
+        bobs.pk, alices.pk}

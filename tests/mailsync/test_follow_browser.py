@@ -36,7 +36,7 @@ QUOTE_ID = "<spring-quote-1@example.com>"
 
 def deliver(sandbox: SandboxProcess, provider: str, folder: str, subject: str, **fields: Any) -> None:
     sandbox.control("POST", f"/accounts/{provider}/{BOB}/messages",
-                    json={"folder": folder, "raw": mime(subject, to=f"Bob Staff <{BOB}>", **fields)})
+                    json={"folder": folder, "raw": mime(subject, **{"to": f"Bob Staff <{BOB}>", **fields})})
 
 
 def runs_finished(connection: MailboxConnection) -> int:
@@ -93,7 +93,7 @@ def test_a_conversation_followed_from_drag_to_stop(provider: str, providers_on_s
 
     # -- Bob's own reply, written in the mail client, from Sent ------------------------------------
     deliver(sandbox, provider, SENT[provider], "Re: Spring cleanup quote - crew at 8", in_reply_to=QUOTE_ID,
-            sender=f"Bob Staff <{BOB}>")
+            sender=f"Bob Staff <{BOB}>", to="Dana Whitfield <dana@example.com>")
     page.goto(f"{live_url}{contact.get_absolute_url()}")
     reload_until(page, lambda: page.locator(".timeline article", has_text="crew at 8"), "Bob's reply from Sent")
 

@@ -267,3 +267,27 @@ def test_a_large_folder_lists_in_pages(sandbox: SandboxProcess, graph: Graph) ->
     items, delta_link = graph.pages(f"me/mailFolders/{folder_id}/messages/delta?$select=subject",
                                     headers={"Prefer": "odata.maxpagesize=100"})
     assert len(items) == 300 and len({m["id"] for m in items}) == 300 and delta_link
+
+
+def test_a_delta_of_the_inbox_carries_what_places_a_message_in_a_conversation(sandbox: SandboxProcess,
+                                                                              graph: Graph) -> None:
+    # Reference: https://learn.microsoft.com/en-us/graph/api/resources/message (conversationId;
+    # internetMessageHeaders only when $select names them)
+    first = put(sandbox, "Inbox", "Spring cleanup quote")
+    reply = (
+        "From: Dana <dana@example.com>\r\nTo: ana@acme.test\r\nSubject: Re: Spring cleanup quote\r\n"
+        f"Message-ID: <reply-1@example.com>\r\nIn-Reply-To: {first['internet_message_id']}\r\n"
+        f"References: {first['internet_message_id']}\r\n\r\nTuesday works.\r\n"
+    )
+    sandbox.control("POST", "/accounts/microsoft/ana@acme.test/messages", json={"folder": "Inbox", "raw": reply})
+    items, _ = graph.pages("me/mailFolders/inbox/messages/delta"
+                           "?$select=internetMessageId,conversationId,internetMessageHeaders")
+    by_subject = {m["internetMessageId"]: m for m in items}
+    replied = by_subject["<reply-1@example.com>"]
+    assert replied["conversationId"] == by_subject[first["internet_message_id"]]["conversationId"]
+    headers = {h["name"]: h["value"] for h in replied["internetMessageHeaders"]}
+    assert headers["In-Reply-To"] == first["internet_message_id"]
+    plain, _ = graph.pages("me/mailFolders/inbox/messages/delta?$select=subject")
+    assert all("internetMessageHeaders" not in m for m in plain)
+    refused = graph.get("me/mailFolders/inbox/messages/delta?$select=noSuchProperty")
+    assert refused.status_code == 400
