@@ -33,6 +33,7 @@ from accounts.models import MailboxConnection, PushChannel, SyncRun
 from accounts.provider_registry import get_provider
 from accounts.push import ensure_channel
 from accounts.runs import RunCounts, record_run, renew_run_lease
+from activities.email_search import search_text
 from activities.models import Activity, ActivityContact, EmailAttachment, EmailMessage, attachment_path
 from crm.models import ContactEmail
 from providers.base import Grant, MailProvider, MessageRef
@@ -309,6 +310,10 @@ def _commit_page(connection: MailboxConnection, fetched: list[Captured]) -> int:
                 reply_to=[[a.name, a.email] for a in parsed.reply_to],
                 text_body=parsed.text_body,
                 html_body=parsed.html_body,
+                search_text=search_text(
+                    subject=activity.subject, from_name=parsed.from_.name if parsed.from_ else "",
+                    from_address=parsed.from_.email if parsed.from_ else "",
+                    attachment_names=[a.filename for a in parsed.attachments], body=parsed.text_body),
                 size=parsed.size,
                 problems="\n".join(parsed.problems),
             )
