@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import islice, zip_longest
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Exists, F, Model, OuterRef, Prefetch, Q, QuerySet
@@ -110,11 +111,39 @@ class Timeline:
         return _timeline(Activity.objects.filter(condition, company_id=self.company_id))
 
 
-def timeline_for_contact(contact: Contact) -> Timeline:
+@dataclass(frozen=True)
+class TimelineFilters:
+    """What a timeline can be narrowed to: one kind (email, appointment, note), one origin."""
+
+    kind: str = ""
+    origin: str = ""
+
+    @classmethod
+    def parse(cls, kind: str | None, origin: str | None) -> TimelineFilters:
+        """From a page's query; a value that is not a kind or an origin is no filter."""
+        return cls(kind=kind if kind in Activity.Kind.values else "",
+                   origin=origin if origin in Activity.Origin.values else "")
+
+    def q(self, prefix: str = "") -> Q:
+        condition = Q()
+        if self.kind:
+            condition &= Q(**{f"{prefix}kind": self.kind})
+        if self.origin:
+            condition &= Q(**{f"{prefix}origin": self.origin})
+        return condition
+
+    def query_string(self) -> str:
+        return urlencode({key: value for key, value in (("kind", self.kind), ("origin", self.origin)) if value})
+
+
+NO_FILTERS = TimelineFilters()
+
+
+def timeline_for_contact(contact: Contact, only: TimelineFilters = NO_FILTERS) -> Timeline:
     # Links never cross companies (activities.signals): the contact's links are its activities.
-    links = ActivityContact.objects.filter(contact=contact)
+    links = ActivityContact.objects.filter(only.q("activity__"), contact=contact)
     return Timeline(
-        condition=Q(contact_links__contact=contact),
+        condition=Q(contact_links__contact=contact) & only.q(),
         company_id=contact.company_id,
         count=links.count,
         keys=links.order_by("-occurred_at", "-activity_id").values_list("occurred_at", "activity_id"),
@@ -123,7 +152,7 @@ def timeline_for_contact(contact: Contact) -> Timeline:
     )
 
 
-def timeline_for_record(record: Opportunity | Property | WorkTicket) -> Timeline:
+def timeline_for_record(record: Opportunity | Property | WorkTicket, only: TimelineFilters = NO_FILTERS) -> Timeline:
     """A record's activities. A property's page also shows what concerns its opportunities and
     work tickets, as office staff expect to see everything about a site in one place."""
     if isinstance(record, Property):
@@ -140,6 +169,7 @@ def timeline_for_record(record: Opportunity | Property | WorkTicket) -> Timeline
         condition = Q(regarding_opportunity=record)
     else:
         condition = Q(regarding_work_ticket=record)
+    condition = Q(condition) & only.q()
     activities = Activity.objects.filter(condition, company_id=record.company_id)
     return Timeline(condition=condition, company_id=record.company_id, count=activities.count,
                     keys=activities.order_by("-occurred_at", "-id").values_list("occurred_at", "id"))
