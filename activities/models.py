@@ -4,6 +4,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils import timezone
 
@@ -12,6 +13,7 @@ from accounts.tenancy import ensure_same_company
 from crm.models import Contact, Opportunity, Property, WorkTicket
 
 from . import regarding as regarding_kinds
+from .email_search import SearchDocument
 from .regarding import Regarding
 
 
@@ -164,6 +166,12 @@ class EmailMessage(models.Model):
     problems = models.TextField(blank=True)  # what was malformed or guessed, in plain words
     conversation = models.ForeignKey(Conversation, on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="emails")
+    # What "Find any email" searches: subject, sender, attachment names and body, written once with
+    # the email (activities.email_search.search_text), and its words as a tsvector the database keeps
+    # (PostgreSQL; GIN index in migration 0007). SQLite keeps the text and matches it with LIKE.
+    search_text = models.TextField(blank=True, editable=False)
+    search_vector = models.GeneratedField(
+        expression=SearchDocument("search_text"), output_field=SearchVectorField(), db_persist=True)
 
     class Meta:
         # A reply's In-Reply-To / References are looked up by their dedupe keys, through this.

@@ -14,24 +14,32 @@ from accounts.tenancy import get_for_user
 from crm.models import Contact, Opportunity, Property, WorkTicket
 from crm.views import RECORD_KINDS
 
+from .models import Activity
 from .record_actions import actions_for
-from .selectors import Timeline, timeline_for_contact, timeline_for_record, timeline_page
+from .selectors import Timeline, TimelineFilters, timeline_for_contact, timeline_for_record, timeline_page
 
 TIMELINE_PAGE_SIZE = 20
 
 
+def _filters(request: HttpRequest) -> TimelineFilters:
+    return TimelineFilters.parse(request.GET.get("kind"), request.GET.get("origin"))
+
+
 def _detail(request: HttpRequest, record: Model, kind: str, timeline: Timeline, **extra: Any) -> HttpResponse:
+    filters = _filters(request)
     page = timeline_page(timeline, per_page=TIMELINE_PAGE_SIZE, number=request.GET.get("page"),
                          before=request.GET.get("before"), after=request.GET.get("after"))
     context = {"record": record, "kind": kind, "spec": RECORD_KINDS[kind], "timeline": page,
-               "actions": actions_for(record, request.user), **extra}
+               "actions": actions_for(record, request.user), "filters": filters,
+               "timeline_params": filters.query_string(), "kinds": Activity.Kind.choices,
+               "origins": Activity.Origin.choices, **extra}
     return render(request, f"activities/records/{kind}_detail.html", context)
 
 
 @login_required
 def contact_detail(request: HttpRequest, pk: str) -> HttpResponse:
     contact = get_for_user(Contact.objects.prefetch_related("emails", "properties"), request.user, pk)
-    return _detail(request, contact, "contacts", timeline_for_contact(contact))
+    return _detail(request, contact, "contacts", timeline_for_contact(contact, _filters(request)))
 
 
 @login_required
@@ -41,7 +49,7 @@ def property_detail(request: HttpRequest, pk: str) -> HttpResponse:
         request,
         record,
         "properties",
-        timeline_for_record(record),
+        timeline_for_record(record, _filters(request)),
         opportunities=record.opportunities.all(),
         work_tickets=record.work_tickets.all(),
     )
@@ -50,10 +58,10 @@ def property_detail(request: HttpRequest, pk: str) -> HttpResponse:
 @login_required
 def opportunity_detail(request: HttpRequest, pk: str) -> HttpResponse:
     record = get_for_user(Opportunity.objects.select_related("contact", "property"), request.user, pk)
-    return _detail(request, record, "opportunities", timeline_for_record(record))
+    return _detail(request, record, "opportunities", timeline_for_record(record, _filters(request)))
 
 
 @login_required
 def work_ticket_detail(request: HttpRequest, pk: str) -> HttpResponse:
     record = get_for_user(WorkTicket.objects.select_related("property"), request.user, pk)
-    return _detail(request, record, "work_tickets", timeline_for_record(record))
+    return _detail(request, record, "work_tickets", timeline_for_record(record, _filters(request)))

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice, zip_longest
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from django.core.paginator import Page, Paginator
-from django.db.models import F, Model, Prefetch, Q, QuerySet
+from django.db.models import Exists, F, Model, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Substr
 from django.utils.text import Truncator
 
@@ -19,10 +20,11 @@ from accounts.search import text_search
 from accounts.tenancy import get_for_user, scoped
 from crm.models import Contact, Opportunity, Property, WorkTicket
 
+from .email_search import text_condition
 from .models import Activity, ActivityContact, Conversation, EmailAttachment
 from .people import person
 from .quoting import split_reply
-from .regarding import Regarding, record_for_user, value_of
+from .regarding import Regarding, kind_of, record_for_user, value_of
 
 M = TypeVar("M", bound=Model)
 
@@ -114,11 +116,39 @@ class Timeline:
         return _timeline(Activity.objects.filter(condition, company_id=self.company_id))
 
 
-def timeline_for_contact(contact: Contact) -> Timeline:
+@dataclass(frozen=True)
+class TimelineFilters:
+    """What a timeline can be narrowed to: one kind (email, appointment, note), one origin."""
+
+    kind: str = ""
+    origin: str = ""
+
+    @classmethod
+    def parse(cls, kind: str | None, origin: str | None) -> TimelineFilters:
+        """From a page's query; a value that is not a kind or an origin is no filter."""
+        return cls(kind=kind if kind in Activity.Kind.values else "",
+                   origin=origin if origin in Activity.Origin.values else "")
+
+    def q(self, prefix: str = "") -> Q:
+        condition = Q()
+        if self.kind:
+            condition &= Q(**{f"{prefix}kind": self.kind})
+        if self.origin:
+            condition &= Q(**{f"{prefix}origin": self.origin})
+        return condition
+
+    def query_string(self) -> str:
+        return urlencode({key: value for key, value in (("kind", self.kind), ("origin", self.origin)) if value})
+
+
+NO_FILTERS = TimelineFilters()
+
+
+def timeline_for_contact(contact: Contact, only: TimelineFilters = NO_FILTERS) -> Timeline:
     # Links never cross companies (activities.signals): the contact's links are its activities.
-    links = ActivityContact.objects.filter(contact=contact)
+    links = ActivityContact.objects.filter(only.q("activity__"), contact=contact)
     return Timeline(
-        condition=Q(contact_links__contact=contact),
+        condition=Q(contact_links__contact=contact) & only.q(),
         company_id=contact.company_id,
         count=links.count,
         keys=links.order_by("-occurred_at", "-activity_id").values_list("occurred_at", "activity_id"),
@@ -127,7 +157,7 @@ def timeline_for_contact(contact: Contact) -> Timeline:
     )
 
 
-def timeline_for_record(record: Opportunity | Property | WorkTicket) -> Timeline:
+def timeline_for_record(record: Opportunity | Property | WorkTicket, only: TimelineFilters = NO_FILTERS) -> Timeline:
     """A record's activities. A property's page also shows what concerns its opportunities and
     work tickets, as office staff expect to see everything about a site in one place."""
     if isinstance(record, Property):
@@ -144,6 +174,7 @@ def timeline_for_record(record: Opportunity | Property | WorkTicket) -> Timeline
         condition = Q(regarding_opportunity=record)
     else:
         condition = Q(regarding_work_ticket=record)
+    condition = Q(condition) & only.q()
     activities = Activity.objects.filter(condition, company_id=record.company_id)
     return Timeline(condition=condition, company_id=record.company_id, count=activities.count,
                     keys=activities.order_by("-occurred_at", "-id").values_list("occurred_at", "id"))
@@ -383,3 +414,59 @@ def contact_choices(user: Any, q: str) -> list[Choice]:
         Choice(str(contact.pk), contact.name, " · ".join(filter(None, (contact.primary_email, contact.company_name))))
         for contact in contacts[:CHOICES_LIMIT]
     ]
+
+
+# -- finding any email ------------------------------------------------------------------------
+
+# A search for a common word stops counting here: its pages are reached by key from the first.
+SEARCH_COUNT_LIMIT = 2_000
+
+
+@dataclass(frozen=True)
+class EmailFilters:
+    """What "Find any email" narrows by; every part optional. ``since`` and ``until`` are whole
+    days in the reader's time zone."""
+
+    q: str = ""
+    contact: Contact | None = None
+    regarding: Regarding | None = None
+    origin: str = ""
+    since: dt.date | None = None
+    until: dt.date | None = None
+    has_attachment: bool = False
+
+    @property
+    def any(self) -> bool:
+        return bool(self.q.strip() or self.contact or self.regarding or self.origin or self.since or self.until
+                    or self.has_attachment)
+
+
+def email_search(user: Any, filters: EmailFilters, *, time_zone: dt.tzinfo) -> Timeline:
+    """The user's company's emails matching ``filters``, newest first, as a timeline (pages by
+    key). Email only: appointments, private or not, are never among the results, and nothing of
+    another company is (tenancy by ``company_id``, the contact and Regarding checked by the caller's
+    tenant-scoped getters)."""
+    from django.db import connection
+
+    condition = Q(kind=Activity.Kind.EMAIL)
+    if filters.q.strip():
+        condition &= text_condition("email__", filters.q.strip(), vendor=connection.vendor)
+    if filters.contact is not None:
+        condition &= Q(contact_links__contact=filters.contact)
+    if filters.regarding is not None:
+        condition &= Q(**{kind_of(filters.regarding).field: filters.regarding})
+    if filters.origin:
+        condition &= Q(origin=filters.origin)
+    if filters.since is not None:
+        condition &= Q(occurred_at__gte=dt.datetime.combine(filters.since, dt.time(), time_zone))
+    if filters.until is not None:
+        condition &= Q(occurred_at__lt=dt.datetime.combine(filters.until + dt.timedelta(days=1), dt.time(), time_zone))
+    if filters.has_attachment:
+        condition &= Q(Exists(EmailAttachment.objects.filter(email_id=OuterRef("pk"), inline=False)))
+    company_id = user.company_id
+    matching = Activity.objects.filter(condition, company_id=company_id)
+    return Timeline(
+        condition=condition, company_id=company_id,
+        count=lambda: matching.order_by()[:SEARCH_COUNT_LIMIT + 1].count(),
+        keys=matching.order_by("-occurred_at", "-id").values_list("occurred_at", "id"),
+    )

@@ -11,6 +11,7 @@ urlpatterns = [
     path("opportunities/<uuid:pk>/", records.opportunity_detail, name="opportunity_detail"),
     path("work-tickets/<uuid:pk>/", records.work_ticket_detail, name="work_ticket_detail"),
     path("activities/unmatched/", views.unmatched, name="unmatched"),
+    path("activities/search/", views.email_search, name="email_search"),
     path("activities/regarding-search/", views.regarding_search, name="regarding_search"),
     path("activities/contact-search/", views.contact_search, name="contact_search"),
     path("activities/<uuid:pk>/", views.email_detail, name="email_detail"),

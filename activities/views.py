@@ -11,6 +11,7 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.paginators import KeysFirstPaginator
@@ -20,6 +21,7 @@ from crm.models import Contact
 from . import selectors, services
 from .conversations import stop_following as stop_following_conversation
 from .email_html import clean_email_html, email_page_csp
+from .forms import EmailSearchForm
 from .models import Activity, EmailMessage
 from .people import people, person
 from .record_actions import actions_for
@@ -216,6 +218,45 @@ def regarding_search(request: HttpRequest) -> JsonResponse:
 def contact_search(request: HttpRequest) -> JsonResponse:
     choices = selectors.contact_choices(request.user, request.GET.get("q", ""))
     return JsonResponse({"results": [asdict(choice) for choice in choices]})
+
+
+SEARCH_PAGE_SIZE = 20
+
+
+@login_required
+@require_GET
+def email_search(request: HttpRequest) -> HttpResponse:
+    """Find any email of the company: words, and filters, newest first, a page at a time by key."""
+    form = EmailSearchForm(request.GET or None)
+    page, filters, contact, regarding_record = None, None, None, None
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["contact"]:
+            contact = get_for_user(Contact, request.user, data["contact"])
+        if data["regarding"]:
+            regarding_record = selectors.regarding_for_user(request.user, data["regarding"])
+        filters = selectors.EmailFilters(
+            q=data["q"], contact=contact, regarding=regarding_record, origin=data["origin"], since=data["since"],
+            until=data["until"], has_attachment=data["attachment"])
+    if filters is not None and filters.any:
+        timeline = selectors.email_search(request.user, filters, time_zone=timezone.get_current_timezone())
+        page = selectors.timeline_page(timeline, per_page=SEARCH_PAGE_SIZE, number=request.GET.get("page"),
+                                       before=request.GET.get("before"), after=request.GET.get("after"))
+    kept = request.GET.copy()
+    for name in ("page", "before", "after"):
+        kept.pop(name, None)
+    return render(request, "activities/search.html", {
+        "form": form, "page": page, "contact": contact, "regarding": regarding_record,
+        "params": kept.urlencode(), "count_limit": selectors.SEARCH_COUNT_LIMIT,
+        "without_contact": _without(request, "contact"), "without_regarding": _without(request, "regarding"),
+    })
+
+
+def _without(request: HttpRequest, name: str) -> str:
+    kept = request.GET.copy()
+    for each in (name, "page", "before", "after"):
+        kept.pop(each, None)
+    return kept.urlencode()
 
 
 @login_required

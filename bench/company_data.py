@@ -27,6 +27,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from accounts.models import Company, MailboxConnection, SyncRun, User
+from activities.email_search import search_text
 from activities.models import Activity, ActivityContact, EmailMessage
 from calendarsync.models import LONG_APPOINTMENT, Appointment, AuditEntry
 from crm.models import Contact, ContactEmail, Opportunity, Property, WorkTicket
@@ -160,8 +161,9 @@ class Copier:
 
     def __init__(self, model: type[models.Model]) -> None:
         self.model = model
-        # Auto-incremented ids are the database's to give.
-        self.fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
+        # Auto-incremented ids and generated columns are the database's to give.
+        self.fields = [f for f in model._meta.concrete_fields
+                       if not isinstance(f, models.AutoField | models.GeneratedField)]
         self.json = {f.attname for f in self.fields if isinstance(f, models.JSONField)}
         self.constant: dict[str, Any] = {}
         self.per_row: dict[str, Callable[[], Any]] = {}
@@ -405,7 +407,9 @@ class CompanyGenerator:
                 yield {"activity_id": pk, "company_id": company_id, "dedupe_key": f"<{pk.hex}@{self.slug}.bench>",
                        "message_id": f"<{pk.hex}@{self.slug}.bench>", "from_name": sender.split("@")[0],
                        "from_address": sender, "to": [["", recipient]], "cc": [], "text_body": body,
-                       "html_body": html, "size": len(body) + len(html) + 800}
+                       "html_body": html, "size": len(body) + len(html) + 800,
+                       "search_text": search_text(subject=subject(n), from_name=sender.split("@")[0],
+                                                  from_address=sender, attachment_names=(), body=body)}
 
         copy_rows(EmailMessage, messages())
         # As activities.services.refresh_contact_links keeps them: each link has its activity's time.

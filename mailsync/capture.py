@@ -35,6 +35,7 @@ from accounts.push import ensure_channel
 from accounts.runs import RunCounts, record_run, renew_run_lease
 from accounts.selectors import follows_conversations
 from activities.conversations import Followed, conversations_by_key, new_conversations
+from activities.email_search import search_text
 from activities.models import Activity, ActivityContact, EmailAttachment, EmailMessage, attachment_path
 from crm.models import ContactEmail
 from providers.base import Grant, MailProvider, MessageRef
@@ -342,6 +343,10 @@ def _commit_page(connection: MailboxConnection, fetched: list[Captured],
                 reply_to=[[a.name, a.email] for a in parsed.reply_to],
                 text_body=parsed.text_body,
                 html_body=parsed.html_body,
+                search_text=search_text(
+                    subject=activity.subject, from_name=parsed.from_.name if parsed.from_ else "",
+                    from_address=parsed.from_.email if parsed.from_ else "",
+                    attachment_names=[a.filename for a in parsed.attachments], body=parsed.text_body),
                 size=parsed.size,
                 problems="\n".join(parsed.problems),
                 conversation_id=conversation_of.get(key),

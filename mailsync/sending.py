@@ -46,6 +46,7 @@ from accounts.models import MailboxConnection
 from accounts.provider_registry import get_provider
 from accounts.runs import claim_lease, release_lease, with_fresh_grant
 from activities.conversations import new_conversations
+from activities.email_search import search_text
 from activities.models import Activity, EmailMessage
 from activities.regarding import regarding_of
 from activities.services import create_activity
@@ -400,6 +401,10 @@ def _mark_sent(outbound: OutboundEmail) -> None:
             from_name=sent.connection.display_name, from_address=sent.connection.mailbox_address,
             to=[["", address] for address in sent.to], cc=[["", address] for address in sent.cc],
             text_body=sent.body, html_body=sent.html_body,
+            search_text=search_text(subject=sent.subject, from_name=sent.connection.display_name,
+                                    from_address=sent.connection.mailbox_address,
+                                    attachment_names=sent.attachments.values_list("filename", flat=True),
+                                    body=sent.body),
         )
     OutboundEmail.objects.filter(pk=sent.pk).update(activity=activity)
     # The provider has the message: its attachments' files are not needed any more (the hourly

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.files.base import ContentFile
 
 from accounts.models import User
+from activities.email_search import search_text
 from activities.models import Activity, EmailAttachment, EmailMessage
 from activities.services import create_activity
 from crm.models import Contact
@@ -38,12 +39,15 @@ def make_email(
         contacts=contacts,
         occurred_at=occurred_at,
     )
+    from_name, from_address = fields.pop("from_name", "Dana Whitfield"), fields.pop("from_address", "dana@example.com")
     EmailMessage.objects.create(
         activity=activity,
         company=owner.company,
         dedupe_key=f"<{uuid.uuid4()}@mail.example>",
-        from_name=fields.pop("from_name", "Dana Whitfield"),
-        from_address=fields.pop("from_address", "dana@example.com"),
+        from_name=from_name,
+        from_address=from_address,
+        search_text=search_text(subject=subject, from_name=from_name, from_address=from_address,
+                                attachment_names=fields.pop("attachment_names", ()), body=text),
         to=fields.pop("to", [["Bob Staff", "bob@greenleaf.example"]]),
         text_body=text,
         html_body=html,
