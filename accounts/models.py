@@ -29,7 +29,7 @@ class Company(models.Model):
     time_zone = time_zone_field()
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # What "Also capture replies to conversations already in Aspire" is for a user who has not
-    # chosen (accounts.selectors.follows_conversations decides).
+    # chosen (User.follows_conversations decides).
     follow_conversations_default = models.BooleanField(
         "capture replies to conversations in Aspire by default", default=False,
         help_text="Staff who have not chosen in their User Settings follow conversations when this is on.",
@@ -119,6 +119,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_company_admin(self) -> bool:
         return self.role == self.Role.ADMIN and self.company_id is not None
+
+    @property
+    def follows_conversations(self) -> bool:
+        """Whether later mail of conversations in Aspire is captured from this user's mailbox: the
+        user's own choice, else the company's default. The one place this is decided."""
+        if self.follow_conversations is not None:
+            return self.follow_conversations
+        return bool(self.company is not None and self.company.follow_conversations_default)
 
     @property
     def tenant_id(self) -> uuid.UUID:

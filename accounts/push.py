@@ -39,7 +39,6 @@ from providers.google.pubsub import PushTokenInvalid, verify_push_token
 from .mailbox import request_sync
 from .models import MailboxConnection, PushChannel
 from .provider_registry import get_provider
-from .selectors import follows_conversations
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ def wants_push(connection: MailboxConnection, purpose: str) -> bool:
     if purpose in MAIL_PURPOSES:
         if connection.provider == MailboxConnection.Provider.GOOGLE and not settings.GOOGLE_PUBSUB_TOPIC:
             return False
-        if purpose != Purpose.MAIL and not follows_conversations(connection.user):
+        if purpose != Purpose.MAIL and not connection.user.follows_conversations:
             return False
         return connection.sync_email and connection.sync_aspire_folder
     return connection.sync_calendar

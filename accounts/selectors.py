@@ -21,14 +21,6 @@ def get_connection(user: User) -> MailboxConnection | None:
     return MailboxConnection.objects.filter(user=user).prefetch_related("shared_with").first()
 
 
-def follows_conversations(user: User) -> bool:
-    """Whether later mail of conversations in Aspire is captured from this user's mailbox: the
-    user's own choice, else the company's default. The one place this is decided."""
-    if user.follow_conversations is not None:
-        return user.follow_conversations
-    return bool(user.company is not None and user.company.follow_conversations_default)
-
-
 def latest_runs(connection: MailboxConnection) -> list[SyncRun]:
     """The latest run of each kind, for the status panel."""
     runs = []

@@ -33,7 +33,6 @@ from accounts.models import MailboxConnection, PushChannel, SyncRun
 from accounts.provider_registry import get_provider
 from accounts.push import ensure_channel
 from accounts.runs import RunCounts, record_run, renew_run_lease
-from accounts.selectors import follows_conversations
 from activities.conversations import Followed, conversations_by_key, new_conversations
 from activities.email_search import search_text
 from activities.models import Activity, ActivityContact, EmailAttachment, EmailMessage, attachment_path
@@ -105,7 +104,7 @@ def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, own
     state = MailSyncState.objects.get(connection=connection)
     if not state.aspire_folder_id or not state.processed_folder_id or _folder_check_due(state):
         _ensure_folders(provider, grant, state, counts=counts)
-    following = follows_conversations(connection.user)
+    following = connection.user.follows_conversations
     # Push before listing, so whatever arrives while this run lists is announced. Gmail has one
     # watch per mailbox: it watches the Inbox and Sent labels too when following conversations.
     watched = state.aspire_folder_id

@@ -1,7 +1,7 @@
 """Following conversations: later mail of a conversation already in Aspire is captured on its own.
 
 Part of the mail run (``mailsync.capture``), under its lease and record, for users who follow
-conversations (``accounts.selectors.follows_conversations``). Each of the provider's
+conversations (``User.follows_conversations``). Each of the provider's
 ``follow_folders`` is read from its cursor (Graph: a delta link each for Inbox and Sent Items;
 Gmail: the history id), so an idle run costs one request per folder. A message belongs to a
 conversation in Aspire when its In-Reply-To / References name an email of the company there, or

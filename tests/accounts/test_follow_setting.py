@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 
 from accounts.models import Company, User
-from accounts.selectors import follows_conversations
 from mailsync.models import NeverCapture
 from tests.conftest import client_for
 from tests.mailboxes import settings_form
@@ -17,11 +16,11 @@ def test_a_user_chooses_and_the_company_default_applies_otherwise(bob: User) -> 
     page = html.unescape(client.get("/settings/").content.decode())
     assert "Also capture replies to conversations already in Aspire" in page
     assert "Company default (Off)" in page
-    assert not follows_conversations(bob)
+    assert not bob.follows_conversations
 
     client.post("/settings/", settings_form(bob, follow_conversations="on"))
     bob.refresh_from_db()
-    assert bob.follow_conversations is True and follows_conversations(bob)
+    assert bob.follow_conversations is True and bob.follows_conversations
 
     client.post("/settings/", settings_form(bob, follow_conversations="off"))
     bob.refresh_from_db()
@@ -29,11 +28,11 @@ def test_a_user_chooses_and_the_company_default_applies_otherwise(bob: User) -> 
     assert bob.company is not None
     bob.company.follow_conversations_default = True
     bob.company.save()
-    assert not follows_conversations(bob)  # the user's own choice wins
+    assert not bob.follows_conversations  # the user's own choice wins
 
     client.post("/settings/", settings_form(bob))  # back to the company's default
     bob.refresh_from_db()
-    assert bob.follow_conversations is None and follows_conversations(bob)
+    assert bob.follow_conversations is None and bob.follows_conversations
     assert "Company default (On)" in client.get("/settings/").content.decode()
 
 
