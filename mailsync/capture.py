@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts import metrics
 from accounts.models import MailboxConnection, PushChannel, SyncRun
 from accounts.provider_registry import get_provider
 from accounts.push import ensure_channel
@@ -430,6 +431,9 @@ def _move(provider: MailProvider, grant: Grant, state: MailSyncState, ids: list[
                    default=0.0)
         if not throttled or wait > MOVE_RETRY_WAIT_SECONDS or round_ == MOVE_ROUNDS - 1:
             break
+        # Throttles waited out here never reach the run recorder, which counts those that stop a run.
+        for error in throttled:
+            metrics.throttled(provider=provider.kind, work=SyncRun.Kind.MAIL, retry_after=error.retry_after)
         time.sleep(wait)
         pending = tuple(message_id for message_id, error in results.items() if isinstance(error, Throttled))
     retryable = [error for error in results.values() if error is not None and not error.permanent]

@@ -71,6 +71,15 @@ def test_nothing_has_beaten_yet_is_down_and_says_so(short_heartbeats: None) -> N
 
 
 @pytest.mark.django_db
+def test_health_and_metrics_answer_over_plain_http_where_pages_redirect(short_heartbeats: None, settings: Any) -> None:
+    settings.SECURE_SSL_REDIRECT = True
+    settings.METRICS_TOKEN = "token"
+    assert Client().get("/login/").status_code == 301
+    assert Client().get("/healthz").status_code == 503  # answered (nothing has beaten in this test)
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer token").status_code == 200
+
+
+@pytest.mark.django_db
 def test_the_broker_down_is_reported(short_heartbeats: None, settings: Any) -> None:
     from aspire_sync.celery import app
 
