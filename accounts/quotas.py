@@ -16,12 +16,14 @@ provider throttle takes: the run is retried after that wait, the send queue paus
 
 Budgets are fixed windows held a little under the documented figures (``QUOTA_HEADROOM``), for
 the user's other clients and the clock skew between hosts. Without ``REDIS_URL`` (a single-process
-demo) nothing is shared, so nothing is enforced here; the providers' own limits still answer 429.
+demo), or while Redis cannot be reached, nothing is shared, so nothing is enforced here; the
+providers' own limits still answer 429.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -39,6 +41,8 @@ from .models import MailboxConnection
 # Reference: https://developers.google.com/workspace/gmail/api/reference/quota
 UNITS_PER_REQUEST = {"microsoft": 1, "google": 5}
 SEND_UNITS = {"microsoft": 1, "google": 100}
+
+log = logging.getLogger(__name__)
 
 WAITING = "Aspire is pacing this mailbox within its provider's limits; it will resume shortly."
 
@@ -111,6 +115,15 @@ def _keys(connection: MailboxConnection, now: float) -> tuple[list[str], Budget,
 def _spend(connection: MailboxConnection, units: int, *, check: bool) -> None:
     if not settings.REDIS_URL or units <= 0:
         return
+    try:
+        _spend_in_redis(connection, units, check=check)
+    except redis.RedisError as exc:
+        # Budgets are a courtesy to the providers, whose own limits still answer 429: without
+        # Redis, work goes on unmetered rather than stop.
+        log.warning("provider budgets unavailable, work goes on unmetered: %s", type(exc).__name__)
+
+
+def _spend_in_redis(connection: MailboxConnection, units: int, *, check: bool) -> None:
     client, spend = _client(settings.REDIS_URL)
     keys, mailbox, application = _keys(connection, time.time())
     if not check:
@@ -145,7 +158,7 @@ def spent(*, connection: MailboxConnection) -> dict[str, int]:
     """What the mailbox, the application and the company have spent in their current windows."""
     if not settings.REDIS_URL:
         return {}
-    client, _ = _client(settings.REDIS_URL)
+    client, _ = _client(settings.REDIS_URL)  # for tests and operators: errors are raised
     keys, _, _ = _keys(connection, time.time())
     values = client.mget(keys[:3])
     return {name: int(value or 0) for name, value in zip(("mailbox", "application", "company"), values, strict=True)}

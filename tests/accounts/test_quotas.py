@@ -134,3 +134,13 @@ def test_companies_get_fair_shares_of_the_application_budget(
     quotas.admit(connection=big)
     with pytest.raises(Throttled, match="application"):
         quotas.admit(connection=other)
+
+
+def test_without_redis_work_goes_on_unmetered(providers_on_sandbox: SandboxProcess, bob: User, settings: Any) -> None:
+    connection = connected_mailbox(providers_on_sandbox, bob, "microsoft", "bob@greenleaf.example")
+    run_capture(connection_id=connection.pk, owner="folders")
+    drop(providers_on_sandbox, "microsoft", "bob@greenleaf.example", mime("While Redis is down"))
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    run = run_capture(connection_id=connection.pk, owner="no-redis")
+    assert run is not None and run.outcome == SyncRun.Outcome.SUCCEEDED
+    assert Activity.objects.filter(subject="While Redis is down").exists()
