@@ -44,6 +44,9 @@ MAX_PAGES = 10
 RELIST_WINDOW = dt.timedelta(days=7)
 # Messages fetched per commit.
 BATCH = 50
+# Dates come from different clocks (the sender's, ours) and Date headers count whole seconds: a
+# reply is "older than the conversation" only by more than this.
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def follow_channels(connection: MailboxConnection) -> list[tuple[str, str]]:
@@ -198,7 +201,7 @@ class _Privacy:
             "entry", flat=True)}
 
     def allows(self, parsed: ParsedEmail, *, since: dt.datetime) -> bool:
-        if parsed.date is not None and parsed.date < since:
+        if parsed.date is not None and parsed.date < since - CLOCK_SKEW:
             return False
         participants = parsed.participants()
         if not participants or participants <= self.colleagues:

@@ -73,14 +73,14 @@ def connected_mailbox(sandbox: SandboxProcess, user: User, provider: str, addres
 
 def mime(subject: str, *, sender: str = "Dana Whitfield <dana@example.com>", to: str = "bob@greenleaf.example",
          cc: str | None = None, body: str = "Hello", message_id: str | None = None,
-         attachment: bytes | None = None, in_reply_to: str | None = None) -> str:
+         attachment: bytes | None = None, in_reply_to: str | None = None, date: Any = None) -> str:
     message = MimeMessage()
     message["From"] = sender
     message["To"] = to
     if cc:
         message["Cc"] = cc
     message["Subject"] = subject
-    message["Date"] = format_datetime(timezone.now())
+    message["Date"] = format_datetime(date or timezone.now())
     message["Message-ID"] = message_id or make_msgid(domain="example.com")
     if in_reply_to:  # a reply, as mail clients write one
         message["In-Reply-To"] = in_reply_to

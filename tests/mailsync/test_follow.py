@@ -109,17 +109,23 @@ def test_never_captured_automatically(following: MailboxConnection, providers_on
                                       in_reply_to="<quote-1@example.com>"), folder=inbox)
     # Not a reply to anything in Aspire.
     drop(sandbox, provider, BOB, mime("Unrelated news"), folder=inbox)
+    # Older than the conversation's first message in Aspire.
+    drop(sandbox, provider, BOB, mime("Re: older", in_reply_to="<quote-1@example.com>",
+                                      date=timezone.now() - dt.timedelta(days=1)), folder=inbox)
 
     capture(following)
 
-    assert not Activity.objects.filter(subject__in=["Re: blocked", "Re: internal", "Unrelated news"]).exists()
+    assert not Activity.objects.filter(
+        subject__in=["Re: blocked", "Re: internal", "Unrelated news", "Re: older"]).exists()
 
 
 def test_stop_following_stops_later_capture(following: MailboxConnection, providers_on_sandbox: SandboxProcess,
                                             contact: Contact, bob: User) -> None:
     sandbox, provider = providers_on_sandbox, following.provider
     first = dragged(sandbox, following)
-    stop_following(conversation=first.email.conversation, user=bob)
+    conversation = first.email.conversation
+    assert conversation is not None
+    stop_following(conversation=conversation, user=bob)
     drop(sandbox, provider, BOB, mime("Re: Spring cleanup quote", in_reply_to="<quote-1@example.com>"),
          folder=INBOX[provider])
 
@@ -139,6 +145,7 @@ def test_with_following_off_nothing_is_captured_on_its_own(
          folder=INBOX[provider])
     capture(following)
     assert not Activity.objects.filter(subject="Re: Spring cleanup quote").exists()
+    assert bob.company is not None
     bob.company.follow_conversations_default = True
     bob.company.save(update_fields=["follow_conversations_default"])
     capture(following)
@@ -225,3 +232,29 @@ def test_the_same_reply_in_two_mailboxes_is_one_activity_with_two_sources(
     activity = Activity.objects.get(subject="Re: Spring cleanup quote")
     assert set(EmailSource.objects.filter(activity=activity).values_list("connection_id", flat=True)) == {
         bobs.pk, alices.pk}
+
+
+def test_a_reply_to_mail_sent_from_aspire_follows_it(following: MailboxConnection,
+                                                     providers_on_sandbox: SandboxProcess, contact: Contact,
+                                                     bob: User) -> None:
+    from mailsync.outbox import queue_email
+    from mailsync.send_tasks import send_queue
+
+    sandbox, provider = providers_on_sandbox, following.provider
+    outbound = queue_email(author=bob, to="dana@example.com", subject="Your spring cleanup quote",
+                           body="The quote is attached.")
+    send_queue(str(following.pk))
+    outbound.refresh_from_db()
+    assert outbound.state == "sent", outbound.last_error
+    drop(sandbox, provider, BOB, mime("Re: Your spring cleanup quote", in_reply_to=outbound.message_id),
+         folder=INBOX[provider])
+
+    capture(following)
+
+    sent, reply = (Activity.objects.get(subject=s) for s in ("Your spring cleanup quote",
+                                                             "Re: Your spring cleanup quote"))
+    assert (sent.origin, reply.origin) == ("sent", "followed")
+    assert reply.email.conversation_id == sent.email.conversation_id
+    assert list(reply.contacts.all()) == [contact]
+    # The sent copy in Sent is recognised: a source, not a second Activity.
+    assert Activity.objects.filter(subject="Your spring cleanup quote").count() == 1

@@ -5,7 +5,6 @@ follows too; mail with someone of a blocked domain does not; after Stop followin
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -73,12 +72,10 @@ def test_a_conversation_followed_from_drag_to_stop(provider: str, providers_on_s
     reload_until(page, lambda: page.locator(".timeline article", has_text="Spring cleanup quote"), "the dragged email")
 
     # -- The customer's reply lands in the Inbox: on the timeline, not dragged --------------------
-    arrived = time.monotonic()
     deliver(sandbox, provider, INBOX[provider], "Re: Spring cleanup quote", in_reply_to=QUOTE_ID,
             body="Tuesday works.\n\nOn Mon, Bob Staff <bob@greenleaf.example> wrote:\n> Could you quote it?")
     reload_until(page, lambda: page.locator(".timeline article", has_text="Re: Spring cleanup quote"),
                  "the customer's reply, followed")
-    print(f"follow-capture with push: {time.monotonic() - arrived:.1f} s")
     page.locator(".timeline article", has_text="Re: Spring cleanup quote").get_by_role("link").first.click()
     page.get_by_text("Captured automatically: follows a conversation in Aspire").wait_for()
     assert page.get_by_role("heading", name="Conversation (2)").is_visible()
