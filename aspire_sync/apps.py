@@ -20,8 +20,9 @@ class AspireSyncConfig(AppConfig):
 
 
 def make_local_folders() -> None:
-    """The folders the local defaults need (the SQLite file's, the embedded broker's), made once
-    the apps are loaded rather than whenever settings are read."""
+    """The folders the local defaults need (the SQLite file's, the embedded broker's, the metrics'),
+    made once the apps are loaded rather than whenever settings are read."""
+    Path(settings.PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
         Path(database["NAME"]).parent.mkdir(parents=True, exist_ok=True)

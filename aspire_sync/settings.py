@@ -217,7 +217,6 @@ MAIL_SPOOL_DIR = Path(env.str("MAIL_SPOOL_DIR", default=str(LOCAL_DIR / "spool")
 # Production gives each container a fresh, empty folder (docker-compose.yml: a tmpfs).
 # Reference: https://prometheus.github.io/client_python/multiprocess/
 PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(LOCAL_DIR / "metrics")))
-PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
 # /metrics answers only a request carrying this bearer token; unset, it does not exist (404).
 METRICS_TOKEN = env_secret("METRICS_TOKEN")

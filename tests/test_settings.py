@@ -58,16 +58,19 @@ def test_a_secret_file_that_cannot_be_read_or_a_secret_set_twice_is_refused(tmp_
 
 
 def test_reading_the_settings_makes_no_folders(tmp_path: Path) -> None:
-    database, broker = tmp_path / "db" / "demo.sqlite3", tmp_path / "broker"
-    result = read_settings({"DATABASE_URL": f"sqlite:///{database}", "CELERY_BROKER_DIR": str(broker)})
+    database, broker, metrics = tmp_path / "db" / "demo.sqlite3", tmp_path / "broker", tmp_path / "metrics"
+    result = read_settings({"DATABASE_URL": f"sqlite:///{database}", "CELERY_BROKER_DIR": str(broker),
+                            "PROMETHEUS_MULTIPROC_DIR": str(metrics)})
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.iterdir()) == []
     # The apps make them when they are loaded, as every command and worker does.
     script = "import django; django.setup()"
     subprocess.run([sys.executable, "-c", script], cwd=settings.BASE_DIR, check=True, timeout=60,
                    env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "aspire_sync.settings",
-                        "DATABASE_URL": f"sqlite:///{database}", "CELERY_BROKER_DIR": str(broker)})
+                        "DATABASE_URL": f"sqlite:///{database}", "CELERY_BROKER_DIR": str(broker),
+                        "PROMETHEUS_MULTIPROC_DIR": str(metrics)})
     assert database.parent.is_dir() and (broker / "queue").is_dir() and (broker / "processed").is_dir()
+    assert metrics.is_dir()
 
 
 def test_mail_is_configured_by_one_url() -> None:
