@@ -20,7 +20,7 @@ from crm.models import Contact, ContactEmail
 
 from .models import OutboundAttachment, OutboundEmail
 from .outgoing import AttachmentFile, clean_subject, new_message_id, parse_addresses
-from .replies import ReplyDraft, message_bodies
+from .replies import Mode, ReplyDraft, message_bodies
 from .sending import WAITING_FOR_SIGNIN, request_drain
 
 NOT_CONNECTED = "Connect your mailbox in Settings to send mail from Aspire."
@@ -95,7 +95,11 @@ def queue_email(
     if connection.state != MailboxConnection.State.CONNECTED:
         outbound.last_error = WAITING_FOR_SIGNIN
     outbound.save()
-    outbound.contacts.set(matching_contacts(author.tenant_id, to_addresses + cc_addresses))
+    contacts = matching_contacts(author.tenant_id, to_addresses + cc_addresses)
+    if reply is not None and reply.mode is not Mode.FORWARD:
+        # A reply belongs where its original is, even when it goes to a Reply-To no contact has.
+        contacts = list({*contacts, *reply.original.contacts.all()})
+    outbound.contacts.set(contacts)
     for attachment in attachments:
         stored = OutboundAttachment(outbound=outbound, filename=attachment.filename,
                                     content_type=attachment.content_type, size=len(attachment.content))

@@ -130,6 +130,8 @@ def test_reply_from_aspire_joins_the_thread_at_the_provider_once(
     outbound.refresh_from_db()
     assert outbound.activity is not None and outbound.activity.origin == "sent"
     assert outbound.activity.email.in_reply_to == ORIGINAL_ID
+    # On Dana's contact like her email, though it went to her Reply-To address.
+    assert list(outbound.activity.contacts.all()) == [contact]
 
 
 def test_reply_all_and_forward_fill_in_as_mail_clients_do(
