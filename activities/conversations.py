@@ -49,6 +49,20 @@ def new_conversations(company_id: uuid.UUID, started: list[dt.datetime]) -> list
         [Conversation(company_id=company_id, started_at=moment) for moment in started])
 
 
+def join_conversations(company_id: uuid.UUID,
+                       emails: Mapping[str, tuple[Iterable[str], dt.datetime]]) -> dict[str, uuid.UUID]:
+    """The conversation of each new email (by its dedupe key): that of an email in Aspire it
+    replies to (the dedupe keys of its In-Reply-To, then References), else a new one started at
+    its date. Captured mail and mail sent from Aspire both join here (two queries, however many)."""
+    replies = {key: list(keys) for key, (keys, _) in emails.items()}
+    known = conversations_by_key(company_id, [k for keys in replies.values() for k in keys])
+    joined = {key: next((known[k] for k in keys if k in known), None) for key, keys in replies.items()}
+    starting = [key for key, conversation in joined.items() if conversation is None]
+    started = new_conversations(company_id, [emails[key][1] for key in starting])
+    return {**{k: v for k, v in joined.items() if v is not None},
+            **{key: conversation.pk for key, conversation in zip(starting, started, strict=True)}}
+
+
 def followed(company_id: uuid.UUID, conversation_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Followed]:
     """Of these conversations, those still followed, with what their later mail is captured with
     (three queries, however many)."""

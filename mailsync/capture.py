@@ -34,14 +34,14 @@ from accounts.models import MailboxConnection, PushChannel, SyncRun
 from accounts.provider_registry import get_provider
 from accounts.push import ensure_channel
 from accounts.runs import RunCounts, record_run, renew_run_lease
-from activities.conversations import Followed, conversations_by_key, new_conversations
+from activities.conversations import Followed, join_conversations
 from activities.email_search import search_text
 from activities.models import Activity, ActivityContact, EmailAttachment, EmailMessage, attachment_path
 from crm.models import ContactEmail
 from providers.base import Grant, MailProvider, MessageRef
 from providers.errors import NotFound, ProviderError, Throttled
 
-from .mime import ParsedEmail, UnparseableMessage, dedupe_key_for_message_id, parse_message
+from .mime import ParsedEmail, UnparseableMessage, parse_message, reply_keys
 from .models import EmailSource, MailSyncState
 
 log = logging.getLogger(__name__)
@@ -305,7 +305,9 @@ def _commit_page(connection: MailboxConnection, fetched: list[Captured],
             contacts_of[key] |= follow[key].contact_ids
             conversation_of[key] = follow[key].conversation_id
     else:
-        conversation_of = _join_conversations(company_id, new_items)
+        conversation_of = join_conversations(company_id, {
+            key: (reply_keys(item.parsed.in_reply_to, item.parsed.references), item.parsed.date or timezone.now())
+            for key, item in new_items})
     activities = [
         Activity(
             company_id=company_id,
@@ -367,23 +369,6 @@ def _commit_page(connection: MailboxConnection, fetched: list[Captured],
         ignore_conflicts=True,
     )
     return len(new_items)
-
-
-def reply_keys(in_reply_to: str, references: Iterable[str]) -> list[str]:
-    """The dedupe keys of the emails a message replies to (In-Reply-To, then References)."""
-    return [key for ref in (in_reply_to, *references) if (key := dedupe_key_for_message_id(ref))]
-
-
-def _join_conversations(company_id: uuid.UUID, items: list[tuple[str, Captured]]) -> dict[str, uuid.UUID]:
-    """Each new email's conversation: that of an email in Aspire it replies to, else a new one
-    (two queries for the page)."""
-    replies = {key: reply_keys(item.parsed.in_reply_to, item.parsed.references) for key, item in items}
-    known = conversations_by_key(company_id, [k for keys in replies.values() for k in keys])
-    joined = {key: next((known[k] for k in keys if k in known), None) for key, keys in replies.items()}
-    starting = [(key, item) for key, item in items if joined[key] is None]
-    started = new_conversations(company_id, [item.parsed.date or timezone.now() for _, item in starting])
-    joined.update({key: conversation.pk for (key, _), conversation in zip(starting, started, strict=True)})
-    return {key: value for key, value in joined.items() if value is not None}
 
 
 def _store_attachments(activity: Activity, company_id: uuid.UUID, item: Captured) -> list[EmailAttachment]:

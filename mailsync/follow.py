@@ -33,8 +33,8 @@ from activities.conversations import Followed, followed
 from providers.base import Grant, MailChange, MailChanges, MailProvider, MessageRef
 from providers.errors import NotFound, ProviderError, SyncStateExpired, Throttled
 
-from .capture import Captured, _commit_page, _parse, fetch_mimes, reply_keys
-from .mime import ParsedEmail, dedupe_key_for_message_id
+from .capture import Captured, _commit_page, _parse, fetch_mimes
+from .mime import ParsedEmail, dedupe_key_for_message_id, reply_keys
 from .models import EmailSource, MailSyncState, NeverCapture, ProviderThread
 
 # A folder's listing pages per run: an idle folder takes one; a first or expired listing is cut

@@ -45,7 +45,7 @@ from accounts.log_context import log_ids
 from accounts.models import MailboxConnection
 from accounts.provider_registry import get_provider
 from accounts.runs import claim_lease, release_lease, with_fresh_grant
-from activities.conversations import new_conversations
+from activities.conversations import join_conversations
 from activities.email_search import search_text
 from activities.models import Activity, EmailMessage
 from activities.regarding import regarding_of
@@ -54,7 +54,7 @@ from providers.base import Grant, MailProvider
 from providers.errors import AuthRevoked, ProviderError, SendOutcomeUnknown, Throttled
 from providers.http import retry_delay
 
-from .mime import dedupe_key_for_message_id
+from .mime import dedupe_key_for_message_id, reply_keys
 from .models import OutboundEmail, SendQueue
 from .outgoing import AttachmentFile, build_mime
 from .retention import release_sent_attachments
@@ -393,10 +393,12 @@ def _mark_sent(outbound: OutboundEmail) -> None:
             occurred_at=sent_at, origin=Activity.Origin.SENT_FROM_ASPIRE, owner=sent.author,
             contacts=sent.contacts.all(), regarding=regarding_of(sent),
         )
-        # Mail written in Aspire starts a conversation, whose replies can follow it into Aspire.
-        conversation, = new_conversations(sent.company_id, [sent_at])
+        # A reply written in Aspire joins the conversation it answers; other mail written here starts
+        # one, whose replies can follow it into Aspire.
+        conversation_id = join_conversations(sent.company_id, {
+            dedupe_key: (reply_keys(sent.in_reply_to, sent.references.split()), sent_at)})[dedupe_key]
         EmailMessage.objects.create(
-            activity=activity, company_id=sent.company_id, dedupe_key=dedupe_key, conversation=conversation,
+            activity=activity, company_id=sent.company_id, dedupe_key=dedupe_key, conversation_id=conversation_id,
             message_id=sent.message_id, in_reply_to=sent.in_reply_to, references=sent.references,
             from_name=sent.connection.display_name, from_address=sent.connection.mailbox_address,
             to=[["", address] for address in sent.to], cc=[["", address] for address in sent.cc],

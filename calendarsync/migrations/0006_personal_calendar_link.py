@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0005_syncrun_admin_order'),
-        ('calendarsync', '0005_appointment_invitations_organizer_outside_window'),
+        ("calendarsync", "0005_appointment_invitations_organizer_outside_window"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -21,7 +21,15 @@ from typing import Any, BinaryIO
 from .reading import input_chunks, parse_tree
 from .spool import Spool
 from .tree import interpret
-from .values import Address, Notes, ParsedAttachment, ParsedEmail, UnparseableMessage, dedupe_key_for_message_id
+from .values import (
+    Address,
+    Notes,
+    ParsedAttachment,
+    ParsedEmail,
+    UnparseableMessage,
+    dedupe_key_for_message_id,
+    reply_keys,
+)
 
 __all__ = [
     "MAX_NESTING",
@@ -31,6 +39,7 @@ __all__ = [
     "UnparseableMessage",
     "dedupe_key_for_message_id",
     "parse_message",
+    "reply_keys",
 ]
 
 # Real mail nests a handful of levels (a forwarded message in a signed one, say); far more is an attack.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,11 @@ def dedupe_key_for_message_id(message_id: str) -> str:
     """
     ids = message_ids(message_id)
     return "mid:" + ids[0].lower() if ids else ""
+
+
+def reply_keys(in_reply_to: str, references: Iterable[str]) -> list[str]:
+    """The dedupe keys of the emails a message replies to (In-Reply-To, then References)."""
+    return [key for ref in (in_reply_to, *references) if (key := dedupe_key_for_message_id(ref))]
 
 
 class Notes:

@@ -130,6 +130,9 @@ def test_reply_from_aspire_joins_the_thread_at_the_provider_once(
     outbound.refresh_from_db()
     assert outbound.activity is not None and outbound.activity.origin == "sent"
     assert outbound.activity.email.in_reply_to == ORIGINAL_ID
+    # In Aspire too the reply is in Dana's conversation, not the start of one of its own.
+    assert outbound.activity.email.conversation_id is not None
+    assert outbound.activity.email.conversation_id == original.email.conversation_id
     # On Dana's contact like her email, though it went to her Reply-To address.
     assert list(outbound.activity.contacts.all()) == [contact]
 

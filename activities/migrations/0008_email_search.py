@@ -48,7 +48,7 @@ def fill_search_text(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('activities', '0006_emailmessage_reply_to'),
+        ("activities", "0007_emailmessage_reply_to"),
     ]
 
     operations = [

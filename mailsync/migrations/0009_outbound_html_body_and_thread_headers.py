@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('activities', '0006_emailmessage_reply_to'),
-        ('mailsync', '0007_outbox_order'),
+        ('activities', '0007_emailmessage_reply_to'),
+        ("mailsync", "0008_following_conversations"),
     ]
 
     operations = [

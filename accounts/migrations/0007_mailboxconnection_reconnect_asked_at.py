@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_syncrun_admin_order'),
+        ("accounts", "0006_follow_conversations_setting"),
     ]
 
     operations = [

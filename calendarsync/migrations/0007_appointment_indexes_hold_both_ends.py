@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0005_syncrun_admin_order'),
         ('activities', '0005_admin_order_and_search'),
-        ('calendarsync', '0004_admin_order'),
+        ("calendarsync", "0006_personal_calendar_link"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,13 +6,13 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('activities', '0005_admin_order_and_search'),
+        ("accounts", "0007_mailboxconnection_reconnect_asked_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='emailmessage',
-            name='reply_to',
-            field=models.JSONField(default=list),
+            model_name='user',
+            name='email_signature',
+            field=models.TextField(blank=True, max_length=5000),
         ),
     ]

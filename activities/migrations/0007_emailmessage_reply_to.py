@@ -6,13 +6,13 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_syncrun_admin_order'),
+        ("activities", "0006_conversations"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='email_signature',
-            field=models.TextField(blank=True, max_length=5000),
+            model_name='emailmessage',
+            name='reply_to',
+            field=models.JSONField(default=list),
         ),
     ]
