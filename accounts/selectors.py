@@ -95,7 +95,8 @@ def sync_health(viewer: User) -> list[HealthRow]:
     through the (connection, kind, started_at) index, one row each)."""
     annotations = {f"{kind}_{field}": _latest_run(kind, field)
                    for kind in SyncRun.Kind for field in ("outcome", "started_at")}
-    users = list(scoped(User, viewer).filter(is_active=True).select_related("mailbox").annotate(**annotations))
+    users = list(scoped(User, viewer).filter(is_active=True).select_related("mailbox", "company")
+                 .annotate(**annotations))
     channels: dict[tuple[uuid.UUID, str], PushChannel] = {
         (channel.connection_id, channel.purpose): channel
         for channel in PushChannel.objects.filter(connection__company_id=viewer.tenant_id)
