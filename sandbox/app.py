@@ -186,6 +186,7 @@ class ObserveMiddleware:
             account = store.account_for_access_token(token, provider)
         scope.setdefault("state", {})["account"] = account
         email = account["email"] if account else None
+        generation = store.generation
         entry: dict[str, Any] = {
             "ts": time.time(),
             "provider": provider,
@@ -260,7 +261,7 @@ class ObserveMiddleware:
                 # Calls authorised by their URL rather than a bearer token (an upload session).
                 entry["account"] = scope["state"]["account"]["email"]
             if provider is not None or entry["operation"]:
-                store.log_request(entry)
+                store.log_request(entry, generation=generation)
 
 
     async def serve_then_drop(self, scope: Scope, receive: Receive, send: Send, entry: dict[str, Any]) -> None:

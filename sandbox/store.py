@@ -52,6 +52,8 @@ class Store:
 
     # -- lifecycle -------------------------------------------------------------------
     def reset(self) -> None:
+        # Each reset starts a new generation: a request that began before it is not logged after.
+        self.generation: int = getattr(self, "generation", 0) + 1
         self.accounts: dict[str, Json] = {}  # account id -> account
         self.by_address: dict[tuple[str, str], str] = {}  # (provider, email) -> account id
         # access token -> {"account": id, "provider", "client_id", "scopes", "expires_at"}
@@ -255,7 +257,11 @@ class Store:
             counter["invitations"] += recipients
             counter[f"invitations.{kind}"] += recipients
 
-    def log_request(self, entry: Json) -> None:
+    def log_request(self, entry: Json, *, generation: int | None = None) -> None:
+        """Log a finished request; one that began before the last reset (``generation`` older
+        than the store's) belongs to a log that is gone, and is dropped."""
+        if generation is not None and generation != self.generation:
+            return
         self.request_log.append(entry)
         if entry.get("account"):
             counter = self.counters[entry["account"]]

@@ -55,9 +55,12 @@ def sent_copies(sandbox: SandboxProcess, provider: str, message_id: str | None =
     return [m for m in folder["messages"] if message_id is None or m["internet_message_id"] == message_id]
 
 
-def send_requests(sandbox: SandboxProcess, provider: str) -> list[dict[str, Any]]:
+def send_requests(sandbox: SandboxProcess, provider: str,
+                  account: str = "bob@greenleaf.example") -> list[dict[str, Any]]:
+    """The mailbox's send requests in the sandbox's log, which holds every account's (a refused
+    token names no account)."""
     return [r for r in sandbox.control("GET", "/requests")["requests"]
-            if r["method"] == "POST" and re.search(SEND_PATH[provider], r["path"])]
+            if r["method"] == "POST" and re.search(SEND_PATH[provider], r["path"]) and r["account"] in (account, None)]
 
 
 def run_sender(connection: MailboxConnection) -> str:
