@@ -36,8 +36,24 @@ class HeartbeatScheduler(DatabaseScheduler):
     def _send_heartbeats(self, interval: float) -> None:
         try:
             record_beat_heartbeat(scheduler=f"beat@{socket.gethostname()}")
-        except DatabaseError:
+        except Exception as exc:
+            if _stopped_by_signal(exc):
+                # Beat's stop signal raises SystemExit wherever beat is; inside a query the driver
+                # turns it into an error of its own. Stop, as asked, not with that error.
+                raise SystemExit() from None
+            if not isinstance(exc, DatabaseError):
+                raise
             logger.warning("Could not record beat's heartbeat: the database is unreachable", exc_info=True)
         for queue in known_queues():
             # A heartbeat that waited longer than the interval says nothing about now: it expires.
             self.app.send_task("ops.record_heartbeat", args=(queue,), queue=queue, expires=interval)
+
+
+def _stopped_by_signal(exc: BaseException) -> bool:
+    """Whether a stop (SystemExit, KeyboardInterrupt) is behind this error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (SystemExit, KeyboardInterrupt)):
+            return True
+        seen = seen.__context__
+    return False
