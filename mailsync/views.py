@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import messages
@@ -12,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.models import MailboxConnection
 from accounts.paginators import KeysFirstPaginator
 from accounts.tenancy import get_for_user, scoped
 from activities import regarding
@@ -76,23 +78,8 @@ def _compose(request: HttpRequest, record: Model, *, preselected: Model | None) 
         connection = None
     if request.method == "POST":
         form = ComposeForm(request.POST, regarding_choices=choices, files_list=request.FILES.getlist("attachments"))
-        if connection is None:
-            form.add_error(None, NOT_CONNECTED)
-        if form.is_valid():
-            try:
-                outbound = queue_email(
-                    author=request.user,  # type: ignore[arg-type]
-                    to=", ".join(form.cleaned_data["to"]), cc=", ".join(form.cleaned_data["cc"]),
-                    subject=form.cleaned_data["subject"], body=form.cleaned_data["body"],
-                    attachments=form.attachments(), regarding=_regarding(request.user, form.cleaned_data["regarding"]),
-                )
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            except SendRefused as exc:
-                form.add_error(None, exc.message)
-            else:
-                messages.success(request, "Your message is queued and will go out from your mailbox shortly.")
-                return redirect("mailsync:outbound_detail", pk=outbound.pk)
+        if (queued := _queued(request, form, connection)) is not None:
+            return queued
     else:
         form = ComposeForm(
             initial={"to": ", ".join(recipients), "regarding": _choice(preselected)[0] if preselected else ""},
@@ -127,24 +114,8 @@ def reply(request: HttpRequest, pk: str, mode: str) -> HttpResponse:
         form = ComposeForm(request.POST, regarding_choices=choices, files_list=request.FILES.getlist("attachments"))
         kept = set(request.POST.getlist("keep_attachment"))
         forwarded = [a for a in draft.attachments if str(a.pk) in kept]
-        if connection is None:
-            form.add_error(None, NOT_CONNECTED)
-        if form.is_valid():
-            try:
-                outbound = queue_email(
-                    author=request.user,  # type: ignore[arg-type]
-                    to=", ".join(form.cleaned_data["to"]), cc=", ".join(form.cleaned_data["cc"]),
-                    subject=form.cleaned_data["subject"], body=form.cleaned_data["body"],
-                    attachments=[*_forwarded_files(forwarded), *form.attachments()],
-                    regarding=_regarding(request.user, form.cleaned_data["regarding"]), reply=draft,
-                )
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            except SendRefused as exc:
-                form.add_error(None, exc.message)
-            else:
-                messages.success(request, "Your message is queued and will go out from your mailbox shortly.")
-                return redirect("mailsync:outbound_detail", pk=outbound.pk)
+        if (queued := _queued(request, form, connection, forwarded=forwarded, reply=draft)) is not None:
+            return queued
     else:
         kept = {str(a.pk) for a in draft.attachments}
         regarding_value = _choice(original.regarding)[0] if original.regarding is not None else ""  # type: ignore[arg-type]
@@ -156,11 +127,38 @@ def reply(request: HttpRequest, pk: str, mode: str) -> HttpResponse:
     })
 
 
+def _queued(request: HttpRequest, form: ComposeForm, connection: MailboxConnection | None, *,
+            forwarded: Sequence[Any] = (), reply: ReplyDraft | None = None) -> HttpResponse | None:
+    """Queue what the compose form holds (written afresh, or an answer to ``reply``'s original,
+    with the ``forwarded`` stored attachments it keeps): the outbound message's page, or None
+    with the reasons on the form."""
+    if connection is None:
+        form.add_error(None, NOT_CONNECTED)
+    if not form.is_valid():
+        return None
+    try:
+        outbound = queue_email(
+            author=request.user,  # type: ignore[arg-type]
+            to=", ".join(form.cleaned_data["to"]), cc=", ".join(form.cleaned_data["cc"]),
+            subject=form.cleaned_data["subject"], body=form.cleaned_data["body"],
+            attachments=[*_forwarded_files(forwarded), *form.attachments()],
+            regarding=_regarding(request.user, form.cleaned_data["regarding"]), reply=reply,
+        )
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return None
+    except SendRefused as exc:
+        form.add_error(None, exc.message)
+        return None
+    messages.success(request, "Your message is queued and will go out from your mailbox shortly.")
+    return redirect("mailsync:outbound_detail", pk=outbound.pk)
+
+
 def _title(draft: ReplyDraft) -> str:
     return f"{draft.mode.label}: {draft.original.subject or '(no subject)'}"
 
 
-def _forwarded_files(stored: list[Any]) -> list[AttachmentFile]:
+def _forwarded_files(stored: Sequence[Any]) -> list[AttachmentFile]:
     files = []
     for attachment in stored:
         with attachment.file.open("rb") as handle:
