@@ -10,6 +10,7 @@ import socket
 import time
 from typing import Any
 
+from celery import platforms
 from django.conf import settings
 from django.db import DatabaseError
 from django_celery_beat.schedulers import DatabaseScheduler
@@ -23,8 +24,22 @@ logger = logging.getLogger(__name__)
 
 class HeartbeatScheduler(DatabaseScheduler):
     _last_heartbeat: float | None = None
+    _stop_asked = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Celery's own stop handler writes the schedule from inside the signal handler, in the
+        # middle of whatever beat was doing: inside a query (reading the schedule, a heartbeat) it
+        # waits forever for the lock that query holds on the connection. Ours only asks beat to
+        # stop; the next tick does, and beat writes its schedule on the way out.
+        platforms.signals.update(SIGTERM=self._ask_to_stop, SIGINT=self._ask_to_stop)
+        super().__init__(*args, **kwargs)
+
+    def _ask_to_stop(self, signum: int, frame: Any) -> None:
+        self._stop_asked = True
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        if self._stop_asked:
+            raise SystemExit()  # beat's loop ends on it, and syncs the schedule
         now = time.monotonic()
         interval = float(settings.HEARTBEAT_SECONDS)
         if self._last_heartbeat is None or now - self._last_heartbeat >= interval:
@@ -36,24 +51,8 @@ class HeartbeatScheduler(DatabaseScheduler):
     def _send_heartbeats(self, interval: float) -> None:
         try:
             record_beat_heartbeat(scheduler=f"beat@{socket.gethostname()}")
-        except Exception as exc:
-            if _stopped_by_signal(exc):
-                # Beat's stop signal raises SystemExit wherever beat is; inside a query the driver
-                # turns it into an error of its own. Stop, as asked, not with that error.
-                raise SystemExit() from None
-            if not isinstance(exc, DatabaseError):
-                raise
+        except DatabaseError:
             logger.warning("Could not record beat's heartbeat: the database is unreachable", exc_info=True)
         for queue in known_queues():
             # A heartbeat that waited longer than the interval says nothing about now: it expires.
             self.app.send_task("ops.record_heartbeat", args=(queue,), queue=queue, expires=interval)
-
-
-def _stopped_by_signal(exc: BaseException) -> bool:
-    """Whether a stop (SystemExit, KeyboardInterrupt) is behind this error."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, (SystemExit, KeyboardInterrupt)):
-            return True
-        seen = seen.__context__
-    return False
