@@ -229,12 +229,19 @@ class UserAdmin(BaseUserAdmin, TenantAdmin):  # type: ignore[misc]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("full_name", "company", "role", "time_zone", "is_active")}),
+        # Shown, not edited: each person sets their own in User Settings.
+        ("Working hours", {"fields": ("working_hours",)}),
         ("Operator", {"fields": ("is_superuser",)}),
     )
+    readonly_fields = ("working_hours",)
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "full_name", "company", "role", "password1", "password2")}),
     )
     filter_horizontal = ()
+
+    @admin.display(description="Working hours")
+    def working_hours(self, obj: User) -> str:
+        return f"{obj.working_hours_label} ({obj.time_zone})"
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)

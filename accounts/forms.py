@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from .mailbox import SyncChoices
-from .models import MailboxConnection, User
+from .models import NO_WORK_DAYS, WEEKDAY_NAMES, WORK_ENDS_BEFORE_START, MailboxConnection, User
 from .signature import clean_signature
 from .time_zones import time_zone_choices
 
@@ -57,6 +57,28 @@ class ProfileForm(forms.ModelForm):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         if self.instance.time_zone:  # a legacy name saved earlier stays selectable
             self.fields["time_zone"].choices = time_zone_choices(self.instance.time_zone)  # type: ignore[attr-defined]
+
+
+class WorkingHoursForm(forms.Form):
+    """Working hours, on the user's own clock: when Find a time may propose a meeting with them."""
+
+    work_days = forms.TypedMultipleChoiceField(
+        label="Working days", choices=list(enumerate(WEEKDAY_NAMES)), coerce=int,
+        widget=forms.CheckboxSelectMultiple, error_messages={"required": NO_WORK_DAYS},
+    )
+    work_start = forms.TimeField(label="Day starts", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    work_end = forms.TimeField(label="Day ends", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+
+    @staticmethod
+    def initial_for(user: User) -> dict[str, Any]:
+        return {"work_days": user.work_days, "work_start": user.work_start, "work_end": user.work_end}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("work_start"), data.get("work_end")
+        if start is not None and end is not None and end <= start:
+            self.add_error("work_end", WORK_ENDS_BEFORE_START)
+        return data
 
 
 class SyncForm(forms.Form):

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -19,6 +21,48 @@ def validate_time_zone(value: str) -> None:
 
 def time_zone_field(**kwargs: Any) -> models.CharField[str, str]:
     return models.CharField(max_length=64, default="America/Chicago", validators=[validate_time_zone], **kwargs)
+
+
+# A working week where nothing else is set: Monday to Friday (Monday is 0, as Python counts), 8 to 5
+# on the person's own clock. calendarsync.scheduling.working_hours_for turns these into free time.
+DEFAULT_WORK_DAYS = (0, 1, 2, 3, 4)
+DEFAULT_WORK_START = dt.time(8)
+DEFAULT_WORK_END = dt.time(17)
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+NO_WORK_DAYS = "Choose at least one working day."
+WORK_ENDS_BEFORE_START = "The working day must end after it starts."
+
+
+def default_work_days() -> list[int]:
+    return list(DEFAULT_WORK_DAYS)
+
+
+def validate_work_days(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(day, int) and 0 <= day <= 6 for day in value) or (
+        len(set(value)) != len(value)
+    ):
+        raise ValidationError("Working days are days of the week, each at most once.")
+    if not value:
+        raise ValidationError(NO_WORK_DAYS)
+
+
+def describe_working_hours(days: Sequence[int], start: dt.time, end: dt.time) -> str:
+    """Working hours in words, as people write them: "Mon-Fri, 8:00 AM-5:00 PM" (with en dashes),
+    runs of three days or more joined."""
+    runs: list[list[int]] = []
+    for day in sorted(set(days)):
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    short = [name[:3] for name in WEEKDAY_NAMES]
+    names = ", ".join(f"{short[run[0]]}\u2013{short[run[-1]]}" if len(run) > 2 else ", ".join(short[d] for d in run)
+                      for run in runs)
+
+    def clock(moment: dt.time) -> str:
+        return f"{moment.hour % 12 or 12}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
+
+    return f"{names or 'No days'}, {clock(start)}\u2013{clock(end)}"
 
 
 class Company(models.Model):
@@ -95,6 +139,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     follow_conversations = models.BooleanField(null=True, blank=True)
     # Added below mail written in Aspire: plain text, or simple HTML (cleaned by accounts.signature).
     email_signature = models.TextField(blank=True, max_length=5000)
+    # Working hours, on the user's own clock (time_zone): what Find a time offers and the calendar
+    # shades. Explicit columns rather than one JSON value, so the database itself holds "ends after
+    # it starts"; the days are a JSON list as Django has no portable set-of-weekdays column.
+    work_days = models.JSONField("working days", default=default_work_days, validators=[validate_work_days],
+                                 error_messages={"blank": NO_WORK_DAYS})
+    work_start = models.TimeField("working day starts", default=DEFAULT_WORK_START)
+    work_end = models.TimeField("working day ends", default=DEFAULT_WORK_END)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -111,6 +162,9 @@ class User(AbstractBaseUser, PermissionsMixin):
                 condition=models.Q(is_superuser=True) | models.Q(company__isnull=False),
                 name="user_has_company_unless_superuser",
             ),
+            models.CheckConstraint(condition=models.Q(work_end__gt=models.F("work_start")),
+                                   name="user_work_ends_after_it_starts",
+                                   violation_error_message=WORK_ENDS_BEFORE_START),
         ]
 
     def __str__(self) -> str:
@@ -127,6 +181,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         if self.follow_conversations is not None:
             return self.follow_conversations
         return bool(self.company is not None and self.company.follow_conversations_default)
+
+    @property
+    def working_hours_label(self) -> str:
+        return describe_working_hours(self.work_days or [], self.work_start, self.work_end)
 
     @property
     def tenant_id(self) -> uuid.UUID:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from django.contrib.auth.forms import PasswordResetForm
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
@@ -23,6 +25,21 @@ def update_profile(*, user: User, full_name: str, time_zone: str, email_signatur
         fields.append("email_signature")
     user.full_clean(exclude=["password"])
     user.save(update_fields=fields)
+    return user
+
+
+@transaction.atomic
+def set_working_hours(*, user: User, days: Iterable[int], start: dt.time, end: dt.time) -> User:
+    """The user's working week, on their own clock: at least one day, and a day that ends after it
+    starts (refused with a ValidationError naming the field, nothing saved)."""
+    previous = user.work_days, user.work_start, user.work_end
+    user.work_days, user.work_start, user.work_end = sorted({int(day) for day in days}), start, end
+    try:
+        user.full_clean(exclude=["password"])
+    except ValidationError:
+        user.work_days, user.work_start, user.work_end = previous  # the user as saved, not as refused
+        raise
+    user.save(update_fields=["work_days", "work_start", "work_end"])
     return user
 
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from providers.errors import ProviderError, SignInCancelled
 
-from .forms import ProfileForm, SyncForm
+from .forms import ProfileForm, SyncForm, WorkingHoursForm
 from .mailbox import (
     MailboxRefused,
     SyncChoices,
@@ -33,7 +33,7 @@ from .provider_registry import get_provider
 from .push import push_enabled
 from .selectors import get_connection, latest_runs, needs_signin, sync_health
 from .sent_mail import sent_to, shown
-from .services import set_follow_conversations, update_profile
+from .services import set_follow_conversations, set_working_hours, update_profile
 from .settings_sections import sections_for
 from .signin import SignInStateInvalid, new_state, remember_signin, take_signin
 from .tenancy import get_for_user
@@ -67,10 +67,19 @@ def user_settings(request: HttpRequest) -> HttpResponse:
         if user.company_id is not None
         else None
     )
-    if request.method == "POST" and profile_form.is_valid() and (sync_form is None or sync_form.is_valid()):
+    # Working hours are changed by a post that carries them; one without them leaves them as they are.
+    hours_posted = any(f"hours-{name}" in request.POST for name in WorkingHoursForm.base_fields)
+    hours_form = (WorkingHoursForm(request.POST if hours_posted else None, prefix="hours",
+                                   initial=WorkingHoursForm.initial_for(user))
+                  if user.company_id is not None else None)
+    others = [form for form in (sync_form, hours_form) if form is not None and form.is_bound]
+    if request.method == "POST" and all([profile_form.is_valid(), *(form.is_valid() for form in others)]):
         update_profile(user=user, full_name=profile_form.cleaned_data["full_name"],
                        time_zone=profile_form.cleaned_data["time_zone"],
                        email_signature=profile_form.cleaned_data["email_signature"])
+        if hours_form is not None and hours_form.is_bound:
+            set_working_hours(user=user, days=hours_form.cleaned_data["work_days"],
+                              start=hours_form.cleaned_data["work_start"], end=hours_form.cleaned_data["work_end"])
         if sync_form is None:
             messages.success(request, "Your settings are saved.")
             return redirect("accounts:settings")
@@ -87,7 +96,8 @@ def user_settings(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:settings")
     return render(request, "accounts/settings.html", {
         "profile_form": profile_form, "sync_form": sync_form, "connection": connection,
-        "forms": [form for form in (sync_form, profile_form) if form is not None],
+        "hours_form": hours_form,
+        "forms": [form for form in (sync_form, hours_form, profile_form) if form is not None],
         "colleagues_needing_signin": _colleagues_needing_signin(user),
         "last_runs": latest_runs(connection) if connection else [],
         "sections": sections_for(user),

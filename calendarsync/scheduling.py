@@ -3,8 +3,9 @@ database: the page reads each calendar through the privacy selector (times only)
 times here.
 
 Who is free when:
-- within their working hours, on the wall clock of their own time zone (Monday to Friday, 8 to 5,
-  where nothing else is set), so a slot respects the hours of people in other zones too;
+- within their working hours (their own, from User Settings: Monday to Friday, 8 to 5 unless they
+  chose otherwise), on the wall clock of their own time zone, so a slot respects the hours of
+  people in other zones too;
 - not during anything on their calendar that shows them busy: busy blocks of private appointments
   count like any other; tentative counts as busy; only "free" (Outlook's Show as Free, Google's
   "transparent") does not block;
@@ -19,6 +20,8 @@ import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from accounts.models import DEFAULT_WORK_DAYS, DEFAULT_WORK_END, DEFAULT_WORK_START, User, describe_working_hours
+
 Interval = tuple[dt.datetime, dt.datetime]
 
 # Only this show-as leaves a person free; Graph's tentative, busy, oof, workingElsewhere and unknown
@@ -32,9 +35,9 @@ class WorkingHours:
     """A person's working week, on their own wall clock."""
 
     zone: dt.tzinfo
-    start: dt.time = dt.time(8)
-    end: dt.time = dt.time(17)
-    weekdays: frozenset[int] = field(default_factory=lambda: frozenset(range(5)))  # Monday is 0
+    start: dt.time = DEFAULT_WORK_START
+    end: dt.time = DEFAULT_WORK_END
+    weekdays: frozenset[int] = field(default_factory=lambda: frozenset(DEFAULT_WORK_DAYS))  # Monday is 0
 
     def intervals(self, since: dt.datetime, until: dt.datetime) -> list[Interval]:
         """The working stretches between ``since`` and ``until``, as UTC instants. Each day's
@@ -165,10 +168,19 @@ def free_slots(*, people: Sequence[Person], length: dt.timedelta, since: dt.date
     return slots
 
 
-def working_hours_for(user: object) -> WorkingHours:
-    """A user's working hours: the house default (Monday to Friday, 8 to 5) on their own clock."""
+def working_hours_for(user: User) -> WorkingHours:
+    """A user's working hours, as they set them in User Settings (the house default, Monday to
+    Friday 8 to 5, until they do), on their own clock. The one place that reads them: Find a time
+    and the calendar's shading both come here."""
     try:
-        zone: dt.tzinfo = zoneinfo.ZoneInfo(getattr(user, "time_zone", "") or "UTC")
+        zone: dt.tzinfo = zoneinfo.ZoneInfo(user.time_zone or "UTC")
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         zone = dt.UTC
-    return WorkingHours(zone=zone)
+    return WorkingHours(zone=zone, start=user.work_start, end=user.work_end,
+                        weekdays=frozenset(user.work_days or ()))
+
+
+def working_hours_label(user: User) -> str:
+    """The hours ``working_hours_for`` applies, in words, with the zone: "... (America/Chicago)"."""
+    hours = working_hours_for(user)
+    return f"{describe_working_hours(sorted(hours.weekdays), hours.start, hours.end)} ({hours.zone})"
