@@ -37,7 +37,7 @@ from .forms import RECURRING_HELP, AppointmentForm
 from .ical import feed_for
 from .layout import MAX_LANES, ROW, ROWS_PER_DAY, grid_rows, side_by_side
 from .models import OUTSIDE_WINDOW_NOTE, Appointment
-from .scheduling import Person, TimeTaken, free_slots, working_hours_for
+from .scheduling import Person, Slot, TimeTaken, free_slots, working_hours_for, working_hours_label
 from .selectors import AppointmentDetails, BusyBlock, Glance, Visible
 from .services import (
     ReadOnlyAppointment,
@@ -353,10 +353,28 @@ def _related_regarding(contacts: list[Contact]) -> list[str]:
     return [*(regarding.value_of(o) for o in opportunities), *(regarding.value_of(p) for p in properties)]
 
 
-def _prefill(user: Any, params: Any) -> dict[str, Any]:
-    """What "New appointment" on a record's page fills in: the record's contacts, the record as
-    the Regarding, and a property's address as the location."""
-    initial: dict[str, Any] = {}
+def _prefill_times(params: Any, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+    """The date and times of a ``start`` and ``end`` given as ISO 8601 instants (Find a time's
+    "Book this slot"), on the viewer's clock. Only filled in: the form checks them when saved, as
+    any it is given. Anything unreadable is left out, and the form opens with its usual times."""
+    try:
+        start = dt.datetime.fromisoformat(params.get("start", ""))
+        end = dt.datetime.fromisoformat(params.get("end", ""))
+    except ValueError:
+        return {}
+    if start.tzinfo is None or end.tzinfo is None:
+        return {}
+    start, end = start.astimezone(zone), end.astimezone(zone)
+    return {"date": start.date(), "start_time": start.time(), "end_time": end.time()}
+
+
+def _prefill(user: Any, params: Any, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+    """What "New appointment" fills in: from a record's page, the record's contacts, the record as
+    the Regarding, and a property's address as the location; from Find a time, the slot's times
+    and a title."""
+    initial: dict[str, Any] = _prefill_times(params, zone)
+    if params.get("title"):
+        initial["title"] = str(params["title"])
     contacts: list[Contact] = []
     if params.get("contact"):
         contacts = [get_for_user(Contact.objects.prefetch_related("emails"), user, params["contact"])]
@@ -419,7 +437,7 @@ def _render_form(request: HttpRequest, form: AppointmentForm, editing: Appointme
 def appointment_create(request: HttpRequest) -> HttpResponse:
     zone = _zone(request)
     initial = {"date": _anchor(request, zone), "start_time": dt.time(9), "end_time": dt.time(10),
-               **_prefill(request.user, request.GET)}
+               **_prefill(request.user, request.GET, zone)}
     form, saving = _appointment_form(request, zone, initial)
     if saving and form.is_valid():
         contacts, about = _links(request, form)
@@ -608,9 +626,30 @@ def find_a_time(request: HttpRequest) -> HttpResponse:
         "lengths": [(n, _length_label(n), n == minutes) for n in LENGTHS], "minutes": minutes,
         "date": day, "since": since, "until": until - dt.timedelta(days=1), "searched": searched,
         "slots": [{"slot": slot, "team": _query(view="day", date=slot.start.astimezone(zone).date().isoformat(),
-                                                people=chosen)} for slot in slots],
+                                                people=chosen), "book": _booking(slot, zone, request.user, people)}
+                  for slot in slots],
+        "hours": [(person, working_hours_label(person)) for person in people],
         "zone": zone.key, "max_people": MAX_PEOPLE,
     }, status=400 if problems else 200)
+
+
+def _booking(slot: Slot, zone: zoneinfo.ZoneInfo, viewer: Any, people: list[User]) -> str:
+    """The New appointment form's query for a proposed slot: its times, and a title naming the
+    colleagues (the form invites contacts only, so colleagues are named, not invited). "" for a
+    slot that crosses midnight on the viewer's clock, which the form (one date) can't hold."""
+    if slot.start.astimezone(zone).date() != (slot.end - dt.timedelta(microseconds=1)).astimezone(zone).date():
+        return ""
+    others = [str(person) for person in people if person.pk != viewer.pk]
+    params: dict[str, object] = {"start": slot.start.isoformat(), "end": slot.end.isoformat()}
+    if others:
+        shown = others if len(others) <= BOOKING_NAMES else [*others[:BOOKING_NAMES - 1],
+                                                              f"{len(others) - BOOKING_NAMES + 1} others"]
+        names = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+        params["title"] = f"Meeting with {names}"
+    return _query(**params)
+
+
+BOOKING_NAMES = 4  # a title names this many colleagues at most
 
 
 def _length_label(minutes: int) -> str:
