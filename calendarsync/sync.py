@@ -222,12 +222,14 @@ def _settle_departures(connection: MailboxConnection, calendar: CalendarProvider
     """Tell an event that left the window from one that was deleted. Graph's calendarView delta
     reports both alike (``changes.left``); asking for the event tells them apart, so a moved
     appointment is kept (marked outside the synced range) until the provider says it is gone.
-    Only single events are asked about: an occurrence leaves with its series' rule, and a series
-    shortened by many occurrences must not cost a request each. On a full listing, what is kept
-    outside the window is asked about again, so one deleted at the provider since goes too."""
+    Single events are asked about, and so is an occurrence that left alone, the only one of its
+    series in this listing: moved past the window's edge (an occurrence may move as far as its
+    neighbours, a year for a yearly series), or deleted. Several of one series leaving together is
+    the series' rule changing (shortened, deleted, moved to other days): they go without a request
+    each. On a full listing, what is kept outside the window is asked about again, so one deleted
+    at the provider since goes too."""
     left = list(changes.left)
-    held = set(Appointment.objects.filter(connection=connection, provider_event_id__in=left, series_id="")
-               .values_list("provider_event_id", flat=True)) if left else set()
+    held = _departures_to_ask_about(connection, left) if left else set()
     asked = list(held)
     if changes.full:
         listed = {event.id for event in changes.changed}
@@ -245,6 +247,17 @@ def _settle_departures(connection: MailboxConnection, calendar: CalendarProvider
             still_there.append(event)
     return dataclasses.replace(changes, changed=(*changes.changed, *still_there),
                                removed=tuple(dict.fromkeys([*changes.removed, *gone])), left=())
+
+
+def _departures_to_ask_about(connection: MailboxConnection, left: list[str]) -> set[str]:
+    """Of the events that left the window, those Aspire holds that are worth a request: single
+    events, and occurrences that left alone (one of their series in this listing)."""
+    departed: list[tuple[str, str]] = []
+    for chunk in _chunks(left):
+        departed += Appointment.objects.filter(connection=connection, provider_event_id__in=chunk).values_list(
+            "provider_event_id", "series_id")
+    per_series = Counter(series_id for _, series_id in departed if series_id)
+    return {event_id for event_id, series_id in departed if not series_id or per_series[series_id] == 1}
 
 
 def _chunks(items: list[Any]) -> Any:

@@ -249,6 +249,29 @@ def test_an_event_moved_out_of_the_window_is_kept_marked_until_the_provider_says
     assert titles(bob_calendar) == []
 
 
+def test_an_occurrence_moved_out_of_the_window_is_kept_marked_like_a_single_event(
+    bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess, bob: User
+) -> None:
+    # A yearly series: the first occurrence is in the window (a year ahead), the second is not, so
+    # the first may move as far as a year on without crossing it.
+    series = make_event(providers_on_sandbox, bob_calendar, subject="Annual contract review", start=at(300, 9),
+                        end=at(300, 10), time_zone="America/Chicago", rrule="FREQ=YEARLY;COUNT=2")
+    sync(bob_calendar)
+    (occurrence,) = Appointment.objects.filter(connection=bob_calendar, series_id=series["id"])
+    change_event(providers_on_sandbox, bob_calendar, occurrence.provider_event_id, start=at(400, 9), end=at(400, 10))
+    sync(bob_calendar)
+    kept = Appointment.objects.get(connection=bob_calendar, provider_event_id=occurrence.provider_event_id)
+    assert kept.outside_window and kept.series_id == series["id"]
+    assert kept.start == dt.datetime.combine(day(400), dt.time(9), CHICAGO)  # where the provider has it
+    page = client_for(bob).get(f"/calendar/appointments/{kept.pk}/").content.decode()
+    assert "Moved outside the synced range" in page
+
+    delete_event(providers_on_sandbox, bob_calendar, occurrence.provider_event_id)
+    CalendarSyncState.objects.filter(connection=bob_calendar).update(full_sync_at=None)
+    sync(bob_calendar)
+    assert not Appointment.objects.filter(connection=bob_calendar, series_id=series["id"]).exists()
+
+
 def test_an_event_moved_back_into_the_window_is_no_longer_marked(
     bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess
 ) -> None:
