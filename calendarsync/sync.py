@@ -252,6 +252,10 @@ def _settle_departures(connection: MailboxConnection, calendar: CalendarProvider
 def _departures_to_ask_about(connection: MailboxConnection, left: list[str]) -> set[str]:
     """Of the events that left the window, those Aspire holds that are worth a request: single
     events, and occurrences that left alone (one of their series in this listing)."""
+    # A calendarView delta lists occurrences and exceptions, and marks each that left @removed,
+    # deleted or out of range alike. Reference: https://learn.microsoft.com/en-us/graph/delta-query-events
+    # An occurrence moves no further than its neighbours (ErrorOccurrenceCrossingBoundary).
+    # Reference: https://learn.microsoft.com/en-us/graph/api/event-update
     departed: list[tuple[str, str]] = []
     for chunk in _chunks(left):
         departed += Appointment.objects.filter(connection=connection, provider_event_id__in=chunk).values_list(

@@ -636,8 +636,9 @@ def find_a_time(request: HttpRequest) -> HttpResponse:
 def _booking(slot: Slot, zone: zoneinfo.ZoneInfo, viewer: Any, people: list[User]) -> str:
     """The New appointment form's query for a proposed slot: its times, and a title naming the
     colleagues (the form invites contacts only, so colleagues are named, not invited). "" for a
-    slot that crosses midnight on the viewer's clock, which the form (one date) can't hold."""
-    if slot.start.astimezone(zone).date() != (slot.end - dt.timedelta(microseconds=1)).astimezone(zone).date():
+    slot that ends on another date than it starts on the viewer's clock (midnight included): the
+    form's times are of one date."""
+    if slot.start.astimezone(zone).date() != slot.end.astimezone(zone).date():
         return ""
     others = [str(person) for person in people if person.pk != viewer.pk]
     params: dict[str, object] = {"start": slot.start.isoformat(), "end": slot.end.isoformat()}

@@ -141,6 +141,29 @@ def test_a_booking_link_for_the_viewer_alone_has_no_title_and_bad_times_are_igno
         assert 'name="start_time" value="09:00:00"' in form and 'name="end_time" value="10:00:00"' in form
 
 
+def test_a_slot_that_ends_on_another_date_on_the_viewers_clock_has_no_booking_link(bob: User, alice: User) -> None:
+    # Alice works 10 to 5 in Tokyo: 8 PM to 3 AM on Bob's Chicago clock (daylight time in June).
+    alice.time_zone = "Asia/Tokyo"
+    alice.save(update_fields=["time_zone"])
+    set_working_hours(user=alice, days=[0, 1, 2, 3, 4], start=dt.time(10), end=dt.time(17))
+    client = client_for(bob)
+
+    def first_slot(minutes: int) -> tuple[tuple[str, str], list[str]]:
+        page = text(
+            client.get(
+                "/calendar/find-a-time/",
+                {"people": [str(alice.pk)], "minutes": str(minutes), "date": THURSDAY.isoformat()},
+            )
+        )
+        return slots_of(page)[0], book_links(page)
+
+    slot, links = first_slot(120)
+    assert slot == ("Thu, Jun 5, 12:00 AM\u20132:00 AM", "free until 3:00 AM")
+    assert len(links) == 5  # each slot within one date of Bob's: each can be booked
+    slot, links = first_slot(240)  # 8 PM to midnight: the form's end would be 12:00 AM of the same date
+    assert slot == ("Thu, Jun 5, 8:00 PM\u201312:00 AM", "free until 3:00 AM") and not links
+
+
 def test_the_day_view_shades_the_users_own_working_hours(bob: User, alice: User) -> None:
     set_working_hours(user=bob, days=[0, 1, 2, 3], start=dt.time(10), end=dt.time(14, 30))
     client = client_for(bob)
