@@ -228,6 +228,10 @@ def load_demo_data() -> bool:
         full_name="Priya Shah",
         company=greenleaf,
         time_zone="America/New_York",
+        # A shorter week than the house's, so Find a time shows someone's own working hours.
+        work_days=[0, 1, 2, 3],
+        work_start=dt.time(9),
+        work_end=dt.time(15),
     )
 
     contacts = _contacts(greenleaf, GREENLEAF_CONTACTS)
