@@ -106,8 +106,8 @@ class CalendarChanges:
 
 
 @dataclass(frozen=True)
-class EventDraft:
-    """An appointment made or changed in Aspire, on its way to the provider. Never recurring."""
+class EventDetails:
+    """What an appointment made in Aspire says of itself. Never recurring."""
 
     title: str
     start: dt.datetime
@@ -118,10 +118,16 @@ class EventDraft:
     notes: str = ""
     private: bool = False
     show_as: str = "busy"
-    attendees: tuple[Attendee, ...] = field(default=())
     # Send the attendees an invitation (and later updates). Without it the event carries no
     # attendees to Graph (which invites whoever is on an event), and Google is told sendUpdates=none.
     invite: bool = False
+
+
+@dataclass(frozen=True)
+class EventDraft(EventDetails):
+    """An appointment made or changed in Aspire, on its way to the provider, with its attendees."""
+
+    attendees: tuple[Attendee, ...] = field(default=())
 
 
 # A calendar's push channel is the same value as a mail folder's: a Graph subscription, or a Google
