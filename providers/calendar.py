@@ -8,10 +8,11 @@ the day after their last, whatever zone anyone looks from.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .base import Grant, PushChannel
 
@@ -105,6 +106,30 @@ class CalendarChanges:
     left: tuple[str, ...] = ()
 
 
+@dataclass
+class ChangesListing:
+    """A listing being read page by page, by each provider's ``changes``. An item that cannot be
+    read is kept in ``skipped`` and the listing goes on (``CalendarProvider.changes``)."""
+
+    changed: list[CalendarEvent] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    skipped: list[SkippedEvent] = field(default_factory=list)
+    requests: int = 0
+
+    @contextlib.contextmanager
+    def reading(self, item: object) -> Iterator[None]:
+        """Read one listed item inside this block; an ``UnreadableEvent`` skips it."""
+        try:
+            yield
+        except UnreadableEvent as exc:
+            self.skipped.append(SkippedEvent(id=item_id(item), reason=str(exc)))
+
+    def changes(self, *, cursor: str, full: bool) -> CalendarChanges:
+        return CalendarChanges(changed=tuple(self.changed), removed=tuple(self.removed), cursor=cursor, full=full,
+                               requests=self.requests, skipped=tuple(self.skipped), left=tuple(self.left))
+
+
 @dataclass(frozen=True)
 class EventDetails:
     """What an appointment made in Aspire says of itself. Never recurring."""
@@ -180,6 +205,14 @@ def item_id(item: object) -> str:
     """A listed item's id, if it has a usable one."""
     value = item.get("id") if isinstance(item, Mapping) else None
     return value if isinstance(value, str) else ""
+
+
+def required_id(item: Mapping[str, Any]) -> str:
+    """A listed item's id; ``UnreadableEvent`` when it has none."""
+    event_id = item_id(item)
+    if not event_id:
+        raise UnreadableEvent("it has no id")
+    return event_id
 
 
 def text(value: object) -> str:
