@@ -12,13 +12,10 @@ now and then and nothing else.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import uuid
 import zoneinfo
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-
-import nh3
 
 from ..base import Grant
 from ..calendar import (
@@ -30,6 +27,7 @@ from ..calendar import (
     ChangesListing,
     EventDraft,
     UnreadableEvent,
+    html_as_text,
     required_id,
     text,
 )
@@ -224,7 +222,7 @@ def event_from_google(item: object, calendar_zone: str) -> CalendarEvent:
         or _zone(calendar_zone) or "UTC"
     description = text(item.get("description"))
     if "<" in description:
-        description = html.unescape(nh3.clean(description, tags=set()))
+        description = html_as_text(description)
     visibility = text(item.get("visibility")) or "default"
     try:
         original, _ = parse_google_time(item.get("originalStartTime"))

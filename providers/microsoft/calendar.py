@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import html
 import zoneinfo
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import nh3
 from tzlocal.windows_tz import win_tz
 
 from ..base import Grant
@@ -25,6 +23,7 @@ from ..calendar import (
     ChangesListing,
     EventDraft,
     UnreadableEvent,
+    html_as_text,
     required_id,
     text,
 )
@@ -170,7 +169,7 @@ def plain_text(body: object) -> str:
         return ""
     content = text(body.get("content"))
     if text(body.get("contentType")).lower() == "html":
-        content = html.unescape(nh3.clean(content, tags=set()))
+        content = html_as_text(content)
     return content.strip()
 
 
