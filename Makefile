@@ -41,6 +41,17 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+# The environment of a benchmark on PostgreSQL and Redis (as .ci/run starts them): a database of
+# its own ($(1), 'bench' in the name, created when missing) and Redis databases no other worker
+# reads ($(2) for the cache, $(3) for the broker). Each can be overridden from the environment.
+bench_env = DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/$(1)} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/$(2)} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/$(3)}
+# Production settings on loopback, for the benchmarks that time pages ($(1) names the secret key).
+bench_production = DEBUG=false SECRET_KEY=$(1)-only-not-a-secret ALLOWED_HOSTS=127.0.0.1,localhost,testserver \
+	TOKEN_ENCRYPTION_KEYS=ZGV2LW9ubHktdG9rZW4ta2V5LW5vdC1mb3ItcHJvZCE= SECURE_SSL_REDIRECT=false \
+	SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false SECURE_HSTS_SECONDS=0 LOG_LEVEL=WARNING
+
 bench-sandbox: $(VENV)/.runtime-installed
 	$(BIN)/python -m sandbox.bench
 
@@ -48,26 +59,20 @@ bench-sandbox: $(VENV)/.runtime-installed
 # a database of its own ('bench' in the name, created when missing) and a Redis database no
 # other worker reads. Either can be overridden from the environment (README, "Benchmarks").
 bench-mail: $(VENV)/.runtime-installed
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench} \
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
-	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/2} \
+	$(call bench_env,aspire_bench,0,2) \
 	$(BIN)/python manage.py bench_mail $(BENCH_ARGS)
 
 # N connections (10,000 unless BENCH_ARGS="--connections N"), all due: dispatched, then swept by a
 # 2-core worker host (2 workers x 16 threads) behind 150 ms of provider latency (docs/scale.md).
 # A database and Redis databases of its own; each can be overridden from the environment.
 bench-scale: $(VENV)/.runtime-installed
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench_scale} \
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/8} \
-	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/9} \
+	$(call bench_env,aspire_bench_scale,8,9) \
 	$(BIN)/python manage.py bench_scale $(BENCH_ARGS)
 
 # Following conversations: follow-capture latency with push (a web app, a worker), and the requests
 # of an idle run; on PostgreSQL and Redis, like bench-mail.
 bench-follow: $(VENV)/.runtime-installed
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench} \
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
-	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/2} \
+	$(call bench_env,aspire_bench,0,2) \
 	$(BIN)/python manage.py bench_follow $(BENCH_ARGS)
 
 # Ingest side by side with django-mailbox (installed by the command in a throwaway virtualenv),
@@ -79,32 +84,22 @@ bench-ingest: $(VENV)/.runtime-installed
 # Capture and sending with real workers killed at random under provider faults; prints what was
 # lost, doubled, sent twice or stuck (all must be 0). A database and a Redis database of its own.
 chaos: $(VENV)/.runtime-installed
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench_chaos} \
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
-	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/3} \
+	$(call bench_env,aspire_bench_chaos,0,3) \
 	$(BIN)/python manage.py chaos $(BENCH_ARGS)
 
 # Every page at two company sizes, then a load run (Locust against gunicorn, both on loopback).
 # Production settings, a scratch database of its own (generated once, then reused) and Redis
 # databases no one else uses; each can be overridden from the environment (README, "Benchmarks").
 bench-pages: $(VENV)/.dev-installed
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench_pages} \
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/5} \
-	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/6} \
-	DEBUG=false SECRET_KEY=bench-pages-only-not-a-secret ALLOWED_HOSTS=127.0.0.1,localhost,testserver \
-	TOKEN_ENCRYPTION_KEYS=ZGV2LW9ubHktdG9rZW4ta2V5LW5vdC1mb3ItcHJvZCE= SECURE_SSL_REDIRECT=false \
-	SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false SECURE_HSTS_SECONDS=0 LOG_LEVEL=WARNING \
+	$(call bench_env,aspire_bench_pages,5,6) \
+	$(call bench_production,bench-pages) \
 	$(BIN)/python manage.py bench_pages $(BENCH_ARGS)
 
 # Find email over 1,000,000 email activities (and an eighth of that): queries and p95 per search.
 # A PostgreSQL database of its own ('bench' in the name; generated once, then reused).
 bench-search: $(VENV)/.runtime-installed
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench_search} \
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/5} \
-	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/6} \
-	DEBUG=false SECRET_KEY=bench-search-only-not-a-secret ALLOWED_HOSTS=127.0.0.1,localhost,testserver \
-	TOKEN_ENCRYPTION_KEYS=ZGV2LW9ubHktdG9rZW4ta2V5LW5vdC1mb3ItcHJvZCE= SECURE_SSL_REDIRECT=false \
-	SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false SECURE_HSTS_SECONDS=0 LOG_LEVEL=WARNING \
+	$(call bench_env,aspire_bench_search,5,6) \
+	$(call bench_production,bench-search) \
 	$(BIN)/python manage.py bench_search $(BENCH_ARGS)
 
 clean:

@@ -9,6 +9,9 @@ acknowledged (202 / 200 / 204) whether or not it was ours, so a forger learns no
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -33,12 +36,20 @@ def _too_large(request: HttpRequest) -> bool:
     return declared > MAX_BODY
 
 
-def _refused_too_large() -> HttpResponse:
-    return HttpResponse("Too large.", status=413, content_type="text/plain")
+def push_endpoint(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """What every endpoint here does first: POST only, no CSRF token, and a body declared larger
+    than any notification refused before it is read."""
+
+    @functools.wraps(view)
+    def endpoint(request: HttpRequest) -> HttpResponse:
+        if _too_large(request):
+            return HttpResponse("Too large.", status=413, content_type="text/plain")
+        return view(request)
+
+    return csrf_exempt(require_POST(endpoint))
 
 
-@csrf_exempt
-@require_POST
+@push_endpoint
 def graph_notifications(request: HttpRequest) -> HttpResponse:
     """Graph change notifications and lifecycle notifications, for mail and calendar."""
     # Reference: https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks
@@ -46,8 +57,6 @@ def graph_notifications(request: HttpRequest) -> HttpResponse:
     if token is not None:
         # The subscription handshake: echo the token, as plain text, within 10 seconds.
         return HttpResponse(token[:1024], content_type="text/plain")
-    if _too_large(request):
-        return _refused_too_large()
     try:
         items = parse_graph_notifications(request.body)
     except PushTooLarge as exc:
@@ -58,23 +67,17 @@ def graph_notifications(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=202)
 
 
-@csrf_exempt
-@require_POST
+@push_endpoint
 def google_calendar_notifications(request: HttpRequest) -> HttpResponse:
     # Reference: https://developers.google.com/workspace/calendar/api/guides/push
-    if _too_large(request):
-        return _refused_too_large()
     handle_google_calendar(request.headers)
     # Google retries anything but a success; an unknown channel is not worth retrying.
     return HttpResponse(status=200)
 
 
-@csrf_exempt
-@require_POST
+@push_endpoint
 def gmail_pubsub(request: HttpRequest) -> HttpResponse:
     # Reference: https://cloud.google.com/pubsub/docs/push
-    if _too_large(request):
-        return _refused_too_large()
     try:
         handle_gmail_push(authorization=request.headers.get("Authorization", ""), body=request.body)
     except PushRefused:

@@ -52,3 +52,14 @@ def ensure_same_company(company_id: uuid.UUID, *records: models.Model | None, fi
     for record in records:
         if record is not None and getattr(record, "company_id", company_id) != company_id:
             raise ValidationError({field: f"{str(record._meta.verbose_name).capitalize()} belongs to another company."})
+
+
+def refuse_foreign_links(*, instance: models.Model, action: str, model: type[models.Model],
+                         pk_set: set[Any] | None, field: str) -> None:
+    """The ``m2m_changed`` half of :func:`ensure_same_company`: refuse adding rows of another
+    company to a many-to-many link, from either side (forward, ``instance`` owns the link and
+    ``model`` is the other side; reverse, the other way round)."""
+    if action != "pre_add" or not pk_set:
+        return
+    for other in model._default_manager.filter(pk__in=pk_set):
+        ensure_same_company(instance.company_id, other, field=field)  # type: ignore[attr-defined]

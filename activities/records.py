@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -55,13 +55,15 @@ def property_detail(request: HttpRequest, pk: str) -> HttpResponse:
     )
 
 
-@login_required
-def opportunity_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    record = get_for_user(Opportunity.objects.select_related("contact", "property"), request.user, pk)
-    return _detail(request, record, "opportunities", timeline_for_record(record, _filters(request)))
+# The records whose page is their facts and timeline, nothing more, as each page reads them.
+PLAIN_RECORDS: dict[str, QuerySet[Any]] = {
+    "opportunities": Opportunity.objects.select_related("contact", "property"),
+    "work_tickets": WorkTicket.objects.select_related("property"),
+}
 
 
 @login_required
-def work_ticket_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    record = get_for_user(WorkTicket.objects.select_related("property"), request.user, pk)
-    return _detail(request, record, "work_tickets", timeline_for_record(record, _filters(request)))
+def record_detail(request: HttpRequest, pk: str, kind: str) -> HttpResponse:
+    """The page of one of ``PLAIN_RECORDS``; the URLconf names the kind."""
+    record = get_for_user(PLAIN_RECORDS[kind], request.user, pk)
+    return _detail(request, record, kind, timeline_for_record(record, _filters(request)))

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models.signals import m2m_changed, post_delete, pre_delete
 from django.dispatch import receiver
 
-from accounts.tenancy import ensure_same_company
+from accounts.tenancy import refuse_foreign_links
 from crm.models import Contact
 
 from .models import Activity, ActivityContact
@@ -18,11 +18,7 @@ from .services import refresh_contact_links
 def refuse_foreign_activity_contacts(
     sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_set: set[Any] | None, **kwargs: Any
 ) -> None:
-    if action != "pre_add" or not pk_set:
-        return
-    for other in model._default_manager.filter(pk__in=pk_set):
-        # Forward: instance is the activity, others are contacts; reverse: the other way round.
-        ensure_same_company(instance.company_id, other, field="contacts")
+    refuse_foreign_links(instance=instance, action=action, model=model, pk_set=pk_set, field="contacts")
 
 
 @receiver(m2m_changed, sender=Activity.contacts.through)

@@ -56,39 +56,6 @@ class BusyBlock:
 
 
 @dataclass(frozen=True)
-class AppointmentDetails:
-    """An appointment the viewer may read."""
-
-    id: uuid.UUID
-    start: dt.datetime
-    end: dt.datetime
-    all_day: bool
-    show_as: str
-    title: str
-    location: str
-    notes: str
-    # (name, address, response): response is "accepted", "declined", "tentative" or "".
-    attendees: tuple[tuple[str, str, str], ...]
-    time_zone: str
-    origin: str
-    is_private: bool
-    in_series: bool
-    editable: bool
-    problems: str
-    invite: bool = False
-    organizer_name: str = ""
-    organizer_address: str = ""
-    my_response: str = ""
-    outside_window: bool = False
-    activity_id: uuid.UUID | None = None
-    busy = False
-
-    @property
-    def read_only_reason(self) -> str:
-        return read_only_reason(origin=self.origin, in_series=self.in_series, attending=bool(self.organizer_address))
-
-
-@dataclass(frozen=True)
 class AppointmentSummary:
     """An appointment the viewer may read, as a grid of many calendars shows it: no notes,
     attendees or problems, which such a page does not show and need not fetch."""
@@ -103,6 +70,29 @@ class AppointmentSummary:
     is_private: bool
     in_series: bool
     busy = False
+
+
+@dataclass(frozen=True)
+class AppointmentDetails(AppointmentSummary):
+    """An appointment the viewer may read, all of it: its summary and the rest."""
+
+    notes: str
+    # (name, address, response): response is "accepted", "declined", "tentative" or "".
+    attendees: tuple[tuple[str, str, str], ...]
+    time_zone: str
+    origin: str
+    editable: bool
+    problems: str
+    invite: bool = False
+    organizer_name: str = ""
+    organizer_address: str = ""
+    my_response: str = ""
+    outside_window: bool = False
+    activity_id: uuid.UUID | None = None
+
+    @property
+    def read_only_reason(self) -> str:
+        return read_only_reason(origin=self.origin, in_series=self.in_series, attending=bool(self.organizer_address))
 
 
 Visible = AppointmentDetails | BusyBlock

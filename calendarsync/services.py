@@ -11,7 +11,7 @@ import datetime as dt
 import secrets
 import zoneinfo
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -23,6 +23,7 @@ from activities.models import Activity
 from activities.regarding import Regarding
 from activities.services import create_activity, refresh_contact_links, set_regarding
 from crm.models import Contact
+from providers.calendar import EventDetails
 
 from .models import Appointment, CalendarFeed, feed_key_digest, read_only_reason
 from .selectors import contacts_of
@@ -39,21 +40,10 @@ class ReadOnlyAppointment(PermissionDenied):
 
 
 @dataclass(frozen=True)
-class AppointmentInput:
-    """An appointment as entered in Aspire. Never recurring: repeating appointments are made in
-    Outlook or Google Calendar (the help article's rule)."""
-
-    title: str
-    start: dt.datetime
-    end: dt.datetime
-    time_zone: str
-    all_day: bool = False
-    location: str = ""
-    notes: str = ""
-    private: bool = False
-    show_as: str = "busy"
-    # Send the appointment's contacts an invitation through the provider (off unless chosen).
-    invite: bool = False
+class AppointmentInput(EventDetails):
+    """An appointment as entered in Aspire: the details the provider is sent (its contacts are the
+    attendees, invited when ``invite`` is chosen). Never recurring: repeating appointments are made
+    in Outlook or Google Calendar (the help article's rule)."""
 
     def normalised(self) -> AppointmentInput:
         """All-day appointments become floating dates (midnight UTC); times must not run backwards."""
@@ -69,10 +59,8 @@ class AppointmentInput:
             end = dt.datetime.combine(max(last, first + dt.timedelta(days=1)), dt.time(), dt.UTC)
         if end < start:
             raise ValidationError({"end": "The appointment must end after it starts."})
-        return AppointmentInput(title=self.title.strip(), start=start, end=end, time_zone=self.time_zone,
-                                all_day=self.all_day, location=self.location.strip(), notes=self.notes.strip(),
-                                private=self.private, show_as=self.show_as if self.show_as == "free" else "busy",
-                                invite=self.invite)
+        return replace(self, title=self.title.strip(), start=start, end=end, location=self.location.strip(),
+                       notes=self.notes.strip(), show_as=self.show_as if self.show_as == "free" else "busy")
 
 
 def _syncing_connection(owner: User) -> MailboxConnection | None:

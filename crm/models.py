@@ -60,31 +60,40 @@ class ContactEmail(TenantModel):
             self.company_id = self.contact.company_id
 
 
-class Property(TenantModel):
+class NamedRecord(TenantModel):
+    """A record known by its name (a property, an opportunity): listed by it, and shown as it."""
+
     name = models.CharField(max_length=200)
+
+    class Meta:
+        abstract = True
+        ordering = ("name",)
+        # Lists sort by name with the id last (crm.views); "%(class)s" keeps each model's own index name.
+        indexes = [models.Index(fields=["company", "name", "id"], name="%(class)s_company_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Property(NamedRecord):
     street = models.CharField(max_length=200)
     city = models.CharField(max_length=100)
     state = models.CharField(max_length=50, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
     contacts = models.ManyToManyField(Contact, related_name="properties", blank=True)
 
-    class Meta:
+    class Meta(NamedRecord.Meta):
         verbose_name_plural = "properties"
-        ordering = ("name",)
-        indexes = [models.Index(fields=["company", "name", "id"], name="property_company_name")]
 
     def get_absolute_url(self) -> str:
         return reverse("activities:property_detail", args=[self.pk])
-
-    def __str__(self) -> str:
-        return self.name
 
     @property
     def address(self) -> str:
         return ", ".join(p for p in (self.street, self.city, f"{self.state} {self.postal_code}".strip()) if p)
 
 
-class Opportunity(TenantModel):
+class Opportunity(NamedRecord):
     class Stage(models.TextChoices):
         LEAD = "lead", "Lead"
         ESTIMATING = "estimating", "Estimating"
@@ -92,23 +101,17 @@ class Opportunity(TenantModel):
         WON = "won", "Won"
         LOST = "lost", "Lost"
 
-    name = models.CharField(max_length=200)
     contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="opportunities")
     property = models.ForeignKey(
         Property, on_delete=models.SET_NULL, null=True, blank=True, related_name="opportunities"
     )
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.LEAD)
 
-    class Meta:
+    class Meta(NamedRecord.Meta):
         verbose_name_plural = "opportunities"
-        ordering = ("name",)
-        indexes = [models.Index(fields=["company", "name", "id"], name="opportunity_company_name")]
 
     def get_absolute_url(self) -> str:
         return reverse("activities:opportunity_detail", args=[self.pk])
-
-    def __str__(self) -> str:
-        return self.name
 
     def clean(self) -> None:
         ensure_same_company(self.company_id, self.contact, field="contact")

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 
-from accounts.tenancy import ensure_same_company
+from accounts.tenancy import refuse_foreign_links
 
 from .models import Contact, Property
 
@@ -16,11 +16,7 @@ from .models import Contact, Property
 def refuse_foreign_property_contacts(
     sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_set: set[Any] | None, **kwargs: Any
 ) -> None:
-    if action != "pre_add" or not pk_set:
-        return
-    others = model._default_manager.filter(pk__in=pk_set)
-    for other in others:
-        ensure_same_company(instance.company_id, other, field="contacts")
+    refuse_foreign_links(instance=instance, action=action, model=model, pk_set=pk_set, field="contacts")
 
 
 __all__ = ["Contact", "refuse_foreign_property_contacts"]

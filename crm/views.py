@@ -66,7 +66,9 @@ RECORD_KINDS: dict[str, dict[str, Any]] = {
 }
 
 
-def _list(request: HttpRequest, kind: str) -> HttpResponse:
+@login_required
+def record_list(request: HttpRequest, kind: str) -> HttpResponse:
+    """One list page of ``RECORD_KINDS``; the URLconf names the kind."""
     spec = RECORD_KINDS[kind]
     q = request.GET.get("q", "").strip()
     queryset = scoped(spec["model"], request.user).prefetch_related(*spec["prefetch"])
@@ -74,23 +76,3 @@ def _list(request: HttpRequest, kind: str) -> HttpResponse:
     queryset = _search(request, queryset, q, spec).order_by(*spec["model"]._meta.ordering, "pk")
     context = {"kind": kind, "spec": spec, "q": q, "page": _page(request, queryset, LIST_PAGE_SIZE)}
     return render(request, f"crm/{kind}_list.html", context)
-
-
-@login_required
-def contact_list(request: HttpRequest) -> HttpResponse:
-    return _list(request, "contacts")
-
-
-@login_required
-def property_list(request: HttpRequest) -> HttpResponse:
-    return _list(request, "properties")
-
-
-@login_required
-def opportunity_list(request: HttpRequest) -> HttpResponse:
-    return _list(request, "opportunities")
-
-
-@login_required
-def work_ticket_list(request: HttpRequest) -> HttpResponse:
-    return _list(request, "work_tickets")

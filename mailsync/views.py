@@ -53,6 +53,18 @@ def _context_of(record: Model) -> tuple[list[str], list[Model]]:
     return _emails(record.property.contacts.prefetch_related("emails")), [record]
 
 
+def _sender(request: HttpRequest) -> MailboxConnection | None:
+    """The connection mail written now goes out through; None when there is none (the page says so)."""
+    try:
+        return sending_connection(request.user)  # type: ignore[arg-type]
+    except SendRefused:
+        return None
+
+
+def _posted_form(request: HttpRequest, choices: list[tuple[str, str]]) -> ComposeForm:
+    return ComposeForm(request.POST, regarding_choices=choices, files_list=request.FILES.getlist("attachments"))
+
+
 def _regarding(user: Any, value: str) -> Regarding | None:
     return regarding.record_for_user(user, value) if value else None
 
@@ -72,12 +84,9 @@ def compose_regarding(request: HttpRequest, kind: str, pk: str) -> HttpResponse:
 def _compose(request: HttpRequest, record: Model, *, preselected: Model | None) -> HttpResponse:
     recipients, related = _context_of(record)
     choices = [_choice(item) for item in related]
-    try:
-        connection = sending_connection(request.user)  # type: ignore[arg-type]
-    except SendRefused:
-        connection = None
+    connection = _sender(request)
     if request.method == "POST":
-        form = ComposeForm(request.POST, regarding_choices=choices, files_list=request.FILES.getlist("attachments"))
+        form = _posted_form(request, choices)
         if (queued := _queued(request, form, connection)) is not None:
             return queued
     else:
@@ -106,12 +115,9 @@ def reply(request: HttpRequest, pk: str, mode: str) -> HttpResponse:
     if original.regarding is not None:
         related.insert(0, original.regarding)  # type: ignore[arg-type]
     choices = list(dict.fromkeys(_choice(item) for item in related))
-    try:
-        connection = sending_connection(request.user)  # type: ignore[arg-type]
-    except SendRefused:
-        connection = None
+    connection = _sender(request)
     if request.method == "POST":
-        form = ComposeForm(request.POST, regarding_choices=choices, files_list=request.FILES.getlist("attachments"))
+        form = _posted_form(request, choices)
         kept = set(request.POST.getlist("keep_attachment"))
         forwarded = [a for a in draft.attachments if str(a.pk) in kept]
         if (queued := _queued(request, form, connection, forwarded=forwarded, reply=draft)) is not None:

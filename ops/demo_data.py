@@ -25,14 +25,20 @@ class DemoLogin:
     email: str
     role: str
     company: str
+    full_name: str
+    time_zone: str = ""
 
 
+# The demo's users, and what `make demo` prints of them.
 DEMO_LOGINS = (
-    DemoLogin("maria@greenleaf.example", "Company admin", "Greenleaf Landscaping"),
-    DemoLogin("james@greenleaf.example", "Staff", "Greenleaf Landscaping"),
-    DemoLogin("priya@greenleaf.example", "Staff", "Greenleaf Landscaping"),
-    DemoLogin("alex@summitlawn.example", "Company admin", "Summit Snow & Lawn"),
-    DemoLogin("ops@aspire.example", "Operator (all companies, admin only)", "—"),
+    DemoLogin("maria@greenleaf.example", User.Role.ADMIN.label, "Greenleaf Landscaping", "Maria Alvarez",
+              "America/Chicago"),
+    DemoLogin("james@greenleaf.example", User.Role.STAFF.label, "Greenleaf Landscaping", "James Carter",
+              "America/Chicago"),
+    DemoLogin("priya@greenleaf.example", User.Role.STAFF.label, "Greenleaf Landscaping", "Priya Shah",
+              "America/New_York"),
+    DemoLogin("alex@summitlawn.example", User.Role.ADMIN.label, "Summit Snow & Lawn", "Alex Novak", "America/Denver"),
+    DemoLogin("ops@aspire.example", "Operator (all companies, admin only)", "—", "Aspire Operations"),
 )
 
 GREENLEAF_CONTACTS = [
@@ -200,6 +206,22 @@ def _contacts(company: Company, rows: list[tuple[str, str, str, str, list[str]]]
     return contacts
 
 
+def _staff(company: Company) -> dict[str, User]:
+    """The company's users of ``DEMO_LOGINS``, by address."""
+    return {
+        login.email: User.objects.create_user(
+            login.email,
+            DEMO_PASSWORD,
+            full_name=login.full_name,
+            company=company,
+            role=User.Role.ADMIN if login.role == User.Role.ADMIN.label else User.Role.STAFF,
+            time_zone=login.time_zone,
+        )
+        for login in DEMO_LOGINS
+        if login.company == company.name
+    }
+
+
 @transaction.atomic
 def load_demo_data() -> bool:
     """Create the demo companies once. Returns False when they already exist."""
@@ -207,32 +229,12 @@ def load_demo_data() -> bool:
         return False
 
     greenleaf = Company.objects.create(name="Greenleaf Landscaping", time_zone="America/Chicago")
-    maria = User.objects.create_user(
-        "maria@greenleaf.example",
-        DEMO_PASSWORD,
-        full_name="Maria Alvarez",
-        company=greenleaf,
-        role=User.Role.ADMIN,
-        time_zone="America/Chicago",
-    )
-    james = User.objects.create_user(
-        "james@greenleaf.example",
-        DEMO_PASSWORD,
-        full_name="James Carter",
-        company=greenleaf,
-        time_zone="America/Chicago",
-    )
-    User.objects.create_user(
-        "priya@greenleaf.example",
-        DEMO_PASSWORD,
-        full_name="Priya Shah",
-        company=greenleaf,
-        time_zone="America/New_York",
-        # A shorter week than the house's, so Find a time shows someone's own working hours.
-        work_days=[0, 1, 2, 3],
-        work_start=dt.time(9),
-        work_end=dt.time(15),
-    )
+    greenleaf_staff = _staff(greenleaf)
+    maria, james = greenleaf_staff["maria@greenleaf.example"], greenleaf_staff["james@greenleaf.example"]
+    # A shorter week than the house's, so Find a time shows someone's own working hours.
+    priya = greenleaf_staff["priya@greenleaf.example"]
+    priya.work_days, priya.work_start, priya.work_end = [0, 1, 2, 3], dt.time(9), dt.time(15)
+    priya.save(update_fields=["work_days", "work_start", "work_end"])
 
     contacts = _contacts(greenleaf, GREENLEAF_CONTACTS)
     properties = []
@@ -271,14 +273,7 @@ def load_demo_data() -> bool:
         )
 
     summit = Company.objects.create(name="Summit Snow & Lawn", time_zone="America/Denver")
-    alex = User.objects.create_user(
-        "alex@summitlawn.example",
-        DEMO_PASSWORD,
-        full_name="Alex Novak",
-        company=summit,
-        role=User.Role.ADMIN,
-        time_zone="America/Denver",
-    )
+    alex = _staff(summit)["alex@summitlawn.example"]
     summit_contacts = _contacts(summit, SUMMIT_CONTACTS)
     mall = Property.objects.create(
         company=summit,
@@ -301,5 +296,6 @@ def load_demo_data() -> bool:
         occurred_at=now - dt.timedelta(days=2),
     )
 
-    User.objects.create_superuser("ops@aspire.example", DEMO_PASSWORD, full_name="Aspire Operations")
+    operator = DEMO_LOGINS[-1]
+    User.objects.create_superuser(operator.email, DEMO_PASSWORD, full_name=operator.full_name)
     return True

@@ -62,12 +62,8 @@ class MailboxIdentity:
     aliases: tuple[str, ...] = field(default=())
 
 
-class Provider(Protocol):
-    """One provider (``kind`` "microsoft" or "google"). Methods raise ``providers.errors`` only."""
-
-    kind: str
-    label: str
-    scopes: tuple[str, ...]
+class SignIn(Protocol):
+    """Sign-in and the grant, for one provider. Methods raise ``providers.errors`` only."""
 
     def begin_sign_in(self, *, state: str, login_hint: str = "") -> AuthRequest:
         """Start the authorization-code flow with PKCE; ``state`` is the caller's, echoed back."""
@@ -78,10 +74,6 @@ class Provider(Protocol):
         cancelled, SignInFailed for any other failure (the state is checked by the caller first)."""
         ...
 
-    def identify(self, grant: Grant) -> MailboxIdentity:
-        """Who the grant belongs to, and what kind of mailbox it is."""
-        ...
-
     def refresh(self, grant: Grant) -> Grant:
         """A fresh access token (and the rotated refresh token, where the provider rotates).
         Raises AuthRevoked when the grant is no longer valid."""
@@ -90,6 +82,37 @@ class Provider(Protocol):
     def revoke(self, grant: Grant) -> None:
         """End the grant at the provider (best effort: an already-dead grant is not an error)."""
         ...
+
+
+class Provider(SignIn, Protocol):
+    """One provider (``kind`` "microsoft" or "google"). Methods raise ``providers.errors`` only."""
+
+    kind: str
+    label: str
+    scopes: tuple[str, ...]
+
+    def identify(self, grant: Grant) -> MailboxIdentity:
+        """Who the grant belongs to, and what kind of mailbox it is."""
+        ...
+
+
+class SignsInThroughAuth:
+    """An adapter's sign-in and grant calls, each handed to its ``auth`` (the provider package's
+    auth module does the work; the adapter only holds it)."""
+
+    auth: SignIn
+
+    def begin_sign_in(self, *, state: str, login_hint: str = "") -> AuthRequest:
+        return self.auth.begin_sign_in(state=state, login_hint=login_hint)
+
+    def complete_sign_in(self, *, flow: Mapping[str, Any], params: Mapping[str, str]) -> Grant:
+        return self.auth.complete_sign_in(flow=flow, params=params)
+
+    def refresh(self, grant: Grant) -> Grant:
+        return self.auth.refresh(grant)
+
+    def revoke(self, grant: Grant) -> None:
+        self.auth.revoke(grant)
 
 
 @dataclass(frozen=True)

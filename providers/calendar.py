@@ -8,10 +8,14 @@ the day after their last, whatever zone anyone looks from.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping
+import html
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+import nh3
 
 from .base import Grant, PushChannel
 
@@ -105,9 +109,33 @@ class CalendarChanges:
     left: tuple[str, ...] = ()
 
 
+@dataclass
+class ChangesListing:
+    """A listing being read page by page, by each provider's ``changes``. An item that cannot be
+    read is kept in ``skipped`` and the listing goes on (``CalendarProvider.changes``)."""
+
+    changed: list[CalendarEvent] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    skipped: list[SkippedEvent] = field(default_factory=list)
+    requests: int = 0
+
+    @contextlib.contextmanager
+    def reading(self, item: object) -> Iterator[None]:
+        """Read one listed item inside this block; an ``UnreadableEvent`` skips it."""
+        try:
+            yield
+        except UnreadableEvent as exc:
+            self.skipped.append(SkippedEvent(id=item_id(item), reason=str(exc)))
+
+    def changes(self, *, cursor: str, full: bool) -> CalendarChanges:
+        return CalendarChanges(changed=tuple(self.changed), removed=tuple(self.removed), cursor=cursor, full=full,
+                               requests=self.requests, skipped=tuple(self.skipped), left=tuple(self.left))
+
+
 @dataclass(frozen=True)
-class EventDraft:
-    """An appointment made or changed in Aspire, on its way to the provider. Never recurring."""
+class EventDetails:
+    """What an appointment made in Aspire says of itself. Never recurring."""
 
     title: str
     start: dt.datetime
@@ -118,10 +146,16 @@ class EventDraft:
     notes: str = ""
     private: bool = False
     show_as: str = "busy"
-    attendees: tuple[Attendee, ...] = field(default=())
     # Send the attendees an invitation (and later updates). Without it the event carries no
     # attendees to Graph (which invites whoever is on an event), and Google is told sendUpdates=none.
     invite: bool = False
+
+
+@dataclass(frozen=True)
+class EventDraft(EventDetails):
+    """An appointment made or changed in Aspire, on its way to the provider, with its attendees."""
+
+    attendees: tuple[Attendee, ...] = field(default=())
 
 
 # A calendar's push channel is the same value as a mail folder's: a Graph subscription, or a Google
@@ -174,6 +208,19 @@ def item_id(item: object) -> str:
     """A listed item's id, if it has a usable one."""
     value = item.get("id") if isinstance(item, Mapping) else None
     return value if isinstance(value, str) else ""
+
+
+def required_id(item: Mapping[str, Any]) -> str:
+    """A listed item's id; ``UnreadableEvent`` when it has none."""
+    event_id = item_id(item)
+    if not event_id:
+        raise UnreadableEvent("it has no id")
+    return event_id
+
+
+def html_as_text(value: str) -> str:
+    """An event's notes written as HTML, as the plain text Aspire keeps: tags dropped, entities read."""
+    return html.unescape(nh3.clean(value, tags=set()))
 
 
 def text(value: object) -> str:

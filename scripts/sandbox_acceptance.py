@@ -372,6 +372,23 @@ class MicrosoftSignIn:
     flow: dict[str, Any]
 
 
+def expect_replay_refused(sandbox: Sandbox, token_path: str, **grant: str) -> dict[str, Any]:
+    """Redeem an authorization code that was redeemed already: the answer must be 400 invalid_grant."""
+    response = sandbox.http.post(
+        f"{sandbox.base}{token_path}",
+        timeout=TIMEOUT,
+        data={
+            "grant_type": "authorization_code", "client_secret": CLIENT_SECRET, "redirect_uri": REDIRECT_URI, **grant
+        },
+    )
+    body: dict[str, Any] = response.json()
+    expect(
+        response.status_code == 400 and body.get("error") == "invalid_grant",
+        f"replay answered {response.status_code}: {shorten(response.text)}",
+    )
+    return body
+
+
 def microsoft_sign_in(sandbox: Sandbox, email: str, codes: list[str], response_mode: str = "query") -> MicrosoftSignIn:
     app = msal_app(sandbox)
     with warnings.catch_warnings():  # msal recommends form_post; both modes are checked
@@ -413,23 +430,13 @@ def check_microsoft_identity(report: Report, sandbox: Sandbox, ms: MicrosoftStat
         expect(me.get("mail", "").lower() == ms.user, f"/me.mail is {me.get('mail')!r}")
 
     with report.check("microsoft: a redeemed code is refused when replayed (invalid_grant 54005)", fatal=False):
-        response = sandbox.http.post(
-            f"{sandbox.base}/organizations/oauth2/v2.0/token",
-            timeout=TIMEOUT,
-            data={
-                "grant_type": "authorization_code",
-                "client_id": MS_CLIENT_ID,
-                "client_secret": CLIENT_SECRET,
-                "code": signed_in.sign_in.response["code"],
-                "redirect_uri": REDIRECT_URI,
-                "code_verifier": signed_in.flow["code_verifier"],
-                "scope": " ".join(MS_SCOPES),
-            },
-        )
-        body = response.json()
-        expect(
-            response.status_code == 400 and body.get("error") == "invalid_grant",
-            f"replay answered {response.status_code}: {shorten(response.text)}",
+        body = expect_replay_refused(
+            sandbox,
+            "/organizations/oauth2/v2.0/token",
+            client_id=MS_CLIENT_ID,
+            code=signed_in.sign_in.response["code"],
+            code_verifier=signed_in.flow["code_verifier"],
+            scope=" ".join(MS_SCOPES),
         )
         expect(54005 in body.get("error_codes", []), f"error_codes {body.get('error_codes')}")
 
@@ -768,21 +775,9 @@ def check_google_identity(report: Report, sandbox: Sandbox, g: GoogleState) -> N
         expect(profile["emailAddress"].lower() == g.user, f"getProfile says {profile['emailAddress']!r}")
 
     with report.check("google: a redeemed code is refused when replayed (invalid_grant)", fatal=False):
-        response = sandbox.http.post(
-            f"{sandbox.base}/token",
-            timeout=TIMEOUT,
-            data={
-                "grant_type": "authorization_code",
-                "client_id": GOOGLE_CLIENT_ID,
-                "client_secret": CLIENT_SECRET,
-                "code": sign_in.response["code"],
-                "redirect_uri": REDIRECT_URI,
-                "code_verifier": flow.code_verifier,
-            },
-        )
-        expect(
-            response.status_code == 400 and response.json().get("error") == "invalid_grant",
-            f"replay answered {response.status_code}: {shorten(response.text)}",
+        expect_replay_refused(
+            sandbox, "/token", client_id=GOOGLE_CLIENT_ID, code=sign_in.response["code"],
+            code_verifier=flow.code_verifier,
         )
 
     with report.check("google: web server flow with PKCE and MFA, a wrong code retried", fatal=False):

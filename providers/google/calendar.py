@@ -12,13 +12,10 @@ now and then and nothing else.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import uuid
 import zoneinfo
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-
-import nh3
 
 from ..base import Grant
 from ..calendar import (
@@ -27,10 +24,11 @@ from ..calendar import (
     CalendarChanges,
     CalendarEvent,
     CalendarWatch,
+    ChangesListing,
     EventDraft,
-    SkippedEvent,
     UnreadableEvent,
-    item_id,
+    html_as_text,
+    required_id,
     text,
 )
 from ..errors import Conflict, NotFound, SyncStateExpired
@@ -61,32 +59,26 @@ class GoogleCalendar:
         else:
             params["timeMin"] = window_start.astimezone(dt.UTC).isoformat()
             params["timeMax"] = window_end.astimezone(dt.UTC).isoformat()
-        changed: list[CalendarEvent] = []
-        removed: list[str] = []
-        skipped: list[SkippedEvent] = []
-        requests = 0
+        listing = ChangesListing()
         sync_token = ""
         page_token: str | None = None
         with self.provider.api(grant, "calendar") as service:
             while True:
                 # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/list
                 body = execute(service.events().list(**params, **({"pageToken": page_token} if page_token else {})))
-                requests += 1
+                listing.requests += 1
                 calendar_zone = str(body.get("timeZone") or "UTC")
                 for item in body.get("items", []):
-                    try:
+                    with listing.reading(item):
                         if isinstance(item, Mapping) and item.get("status") == "cancelled":
-                            removed.append(required_id(item))
+                            listing.removed.append(required_id(item))
                         else:
-                            changed.append(event_from_google(item, calendar_zone))
-                    except UnreadableEvent as exc:
-                        skipped.append(SkippedEvent(id=item_id(item), reason=str(exc)))
+                            listing.changed.append(event_from_google(item, calendar_zone))
                 page_token = body.get("nextPageToken")
                 if not page_token:
                     sync_token = str(body.get("nextSyncToken") or "")
                     break
-        return CalendarChanges(changed=tuple(changed), removed=tuple(removed), cursor=sync_token,
-                               full=not cursor, requests=requests, skipped=tuple(skipped))
+        return listing.changes(cursor=sync_token, full=not cursor)
 
     def create_event(self, grant: Grant, draft: EventDraft, *, client_id: str) -> CalendarEvent:
         # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/insert
@@ -204,13 +196,6 @@ def parse_google_time(value: object) -> tuple[dt.datetime | None, bool]:
     return moment.astimezone(dt.UTC), False
 
 
-def required_id(item: Mapping[str, Any]) -> str:
-    event_id = item_id(item)
-    if not event_id:
-        raise UnreadableEvent("it has no id")
-    return event_id
-
-
 def event_from_google(item: object, calendar_zone: str) -> CalendarEvent:
     """An Events resource as a CalendarEvent. Raises ``UnreadableEvent`` for an item that cannot be
     one (no id, no start: Google's Tasks-backed items have none); other oddities are read as well
@@ -237,7 +222,7 @@ def event_from_google(item: object, calendar_zone: str) -> CalendarEvent:
         or _zone(calendar_zone) or "UTC"
     description = text(item.get("description"))
     if "<" in description:
-        description = html.unescape(nh3.clean(description, tags=set()))
+        description = html_as_text(description)
     visibility = text(item.get("visibility")) or "default"
     try:
         original, _ = parse_google_time(item.get("originalStartTime"))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
-from providers.base import AuthRequest, Grant, MailboxIdentity, MailChange, MailChanges, MessagePage, PushChannel
+from providers.base import Grant, MailboxIdentity, MailChange, MailChanges, MessagePage, PushChannel, SignsInThroughAuth
 from providers.calendar import CalendarProvider
 from providers.errors import NotFound, ProviderError, SendOutcomeUnknown, SyncStateExpired
 from providers.http import PerThread
@@ -29,14 +29,14 @@ from .transport import (
 )
 
 
-class GoogleProvider:
+class GoogleProvider(SignsInThroughAuth):
     kind = "google"
     label = "Google Workspace / Gmail"
 
     def __init__(self, config: GoogleConfig) -> None:
         self.config = config
         self.scopes = config.scopes
-        self.auth = GoogleAuth(config, PerThread(lambda: new_session(config)))
+        self.auth: GoogleAuth = GoogleAuth(config, PerThread(lambda: new_session(config)))
         self.quota = UserQuota()
 
     @functools.cached_property
@@ -46,19 +46,7 @@ class GoogleProvider:
 
         return GoogleCalendar(self)
 
-    # -- sign-in and the grant ---------------------------------------------------------
-
-    def begin_sign_in(self, *, state: str, login_hint: str = "") -> AuthRequest:
-        return self.auth.begin_sign_in(state=state, login_hint=login_hint)
-
-    def complete_sign_in(self, *, flow: Mapping[str, Any], params: Mapping[str, str]) -> Grant:
-        return self.auth.complete_sign_in(flow=flow, params=params)
-
-    def refresh(self, grant: Grant) -> Grant:
-        return self.auth.refresh(grant)
-
-    def revoke(self, grant: Grant) -> None:
-        self.auth.revoke(grant)
+    # -- clients for a grant (sign-in, refresh and revoke: SignsInThroughAuth) ------------
 
     @contextlib.contextmanager
     def api(self, grant: Grant, api: str = "gmail", *, single_attempt: bool = False) -> Iterator[Any]:

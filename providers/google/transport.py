@@ -54,7 +54,7 @@ class AnswerLost(http.client.HTTPException):
     """The connection closed before any answer came: the request may have been acted on."""
 
 
-class _NoResendHTTPSConnection(httplib2.HTTPSConnectionWithTimeout):
+class _NoResend(http.client.HTTPConnection):
     """httplib2 sends a request again when the first answer on a connection is missing (it takes
     that for a stale keep-alive connection), whatever the method. A send must not be repeated
     unseen, so here a missing answer is an error of its own, which httplib2 passes on."""
@@ -66,16 +66,16 @@ class _NoResendHTTPSConnection(httplib2.HTTPSConnectionWithTimeout):
             raise AnswerLost(f"{type(exc).__name__}: the connection closed before an answer") from exc
 
 
-class _NoResendHTTPConnection(httplib2.HTTPConnectionWithTimeout):
-    def getresponse(self) -> http.client.HTTPResponse:
-        try:
-            return super().getresponse()
-        except (http.client.BadStatusLine, http.client.ResponseNotReady) as exc:
-            raise AnswerLost(f"{type(exc).__name__}: the connection closed before an answer") from exc
+class _NoResendHTTPSConnection(_NoResend, httplib2.HTTPSConnectionWithTimeout):
+    pass
+
+
+class _NoResendHTTPConnection(_NoResend, httplib2.HTTPConnectionWithTimeout):
+    pass
 
 
 class SingleAttemptHttp(httplib2.Http):
-    """An ``httplib2.Http`` that never repeats a request by itself (see ``_NoResendHTTPSConnection``).
+    """An ``httplib2.Http`` that never repeats a request by itself (see ``_NoResend``).
     Each client gets new connections, so there is no stale keep-alive connection to recover from."""
 
     def request(self, uri: str, method: str = "GET", body: Any = None, headers: Any = None,

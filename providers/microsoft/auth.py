@@ -115,7 +115,7 @@ class MicrosoftAuth:
             token_cache=cache or msal.SerializableTokenCache(),
         )
 
-    def begin(self, *, state: str, login_hint: str = "") -> AuthRequest:
+    def begin_sign_in(self, *, state: str, login_hint: str = "") -> AuthRequest:
         # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#request-an-authorization-code
         try:
             flow = self._app().initiate_auth_code_flow(
@@ -135,7 +135,7 @@ class MicrosoftAuth:
             raise TransientError(f"starting sign-in: {exc.__class__.__name__}", user_message=UNREACHABLE) from exc
         return AuthRequest(url=flow["auth_uri"], flow=flow)
 
-    def complete(self, *, flow: Mapping[str, Any], params: Mapping[str, str]) -> Grant:
+    def complete_sign_in(self, *, flow: Mapping[str, Any], params: Mapping[str, str]) -> Grant:
         # Reference: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#redeem-a-code-for-an-access-token
         cache = msal.SerializableTokenCache()
         try:
@@ -181,8 +181,19 @@ class MicrosoftAuth:
             raise TransientError(_description(result))
         return self._grant(result, cache, grant.data["home_account_id"])
 
-    def forget(self, grant: Grant) -> None:
-        """Remove the account's tokens from the grant's token cache, without any network call."""
+    def revoke(self, grant: Grant) -> None:
+        """Forget the grant locally; make no call to Microsoft.
+
+        Microsoft has no way for an application to end its own delegated grant: there is no token
+        revocation endpoint, and Graph's ``revokeSignInSessions`` signs the user out of every
+        application on every device, which nobody expects from disconnecting a CRM. Removing the
+        app's consent (an ``oauth2PermissionGrant``) needs directory administrator rights. So this
+        removes the account's tokens from the grant's token cache (``grant.data`` is updated in
+        place), so that nothing holding this grant can refresh it; the caller then deletes the
+        stored grant. The last access token stays usable at Microsoft until it expires (an hour at
+        most) and the refresh token until it lapses unused; an administrator can remove the app's
+        consent in Microsoft Entra at any time.
+        """
         try:
             cache = self._cache_of(grant)
         except AuthRevoked:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import html
 import zoneinfo
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import nh3
 from tzlocal.windows_tz import win_tz
 
 from ..base import Grant
@@ -22,10 +20,11 @@ from ..calendar import (
     CalendarChanges,
     CalendarEvent,
     CalendarWatch,
+    ChangesListing,
     EventDraft,
-    SkippedEvent,
     UnreadableEvent,
-    item_id,
+    html_as_text,
+    required_id,
     text,
 )
 from ..errors import NotFound
@@ -64,32 +63,25 @@ class MicrosoftCalendar:
             # Reference: https://learn.microsoft.com/en-us/graph/api/event-delta
             link = "/me/calendarView/delta"
             params = {"startDateTime": _iso_z(window_start), "endDateTime": _iso_z(window_end)}
-        changed: list[CalendarEvent] = []
-        removed: list[str] = []
-        left: list[str] = []
-        skipped: list[SkippedEvent] = []
-        requests = 0
+        listing = ChangesListing()
         delta_link = ""
         while link:
             body = graph._json(graph.request("GET", link, params=params, headers=headers))
-            requests += 1
+            listing.requests += 1
             params = None
             for item in body.get("value", []):
-                try:
+                with listing.reading(item):
                     if isinstance(item, Mapping) and "@removed" in item:
                         # Deleted, or moved out of the delta's range: Graph says the same for both.
                         # Reference: https://learn.microsoft.com/en-us/graph/delta-query-events
-                        left.append(required_id(item))
+                        listing.left.append(required_id(item))
                     elif isinstance(item, Mapping) and item.get("isCancelled") is True:
-                        removed.append(required_id(item))
+                        listing.removed.append(required_id(item))
                     elif not isinstance(item, Mapping) or item.get("type") != "seriesMaster":
-                        changed.append(event_from_graph(item))
-                except UnreadableEvent as exc:
-                    skipped.append(SkippedEvent(id=item_id(item), reason=str(exc)))
+                        listing.changed.append(event_from_graph(item))
             link = body.get("@odata.nextLink")
             delta_link = str(body.get("@odata.deltaLink") or delta_link)
-        return CalendarChanges(changed=tuple(changed), removed=tuple(removed), cursor=delta_link,
-                               full=not cursor, requests=requests, skipped=tuple(skipped), left=tuple(left))
+        return listing.changes(cursor=delta_link, full=not cursor)
 
     def create_event(self, grant: Grant, draft: EventDraft, *, client_id: str) -> CalendarEvent:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-post-events
@@ -177,15 +169,8 @@ def plain_text(body: object) -> str:
         return ""
     content = text(body.get("content"))
     if text(body.get("contentType")).lower() == "html":
-        content = html.unescape(nh3.clean(content, tags=set()))
+        content = html_as_text(content)
     return content.strip()
-
-
-def required_id(item: Mapping[str, Any]) -> str:
-    event_id = item_id(item)
-    if not event_id:
-        raise UnreadableEvent("it has no id")
-    return event_id
 
 
 def event_from_graph(item: object) -> CalendarEvent:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-from collections.abc import Mapping
 from typing import Any
 
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from ..base import AuthRequest, Grant, MailboxIdentity, MailChange, MailChanges, MessagePage, PushChannel
+from ..base import Grant, MailboxIdentity, MailChange, MailChanges, MessagePage, PushChannel, SignsInThroughAuth
 from ..calendar import CalendarProvider
 from ..errors import Conflict, NotFound, ProviderError, TransientError
 from ..http import PerThread
@@ -23,7 +22,7 @@ from .mapping import folder_ids_by_name, identity_from, mail_change, message_pag
 from .outgoing import UPLOAD_CHUNK_BYTES, Attachment, fits_one_request, split_attachments
 
 
-class MicrosoftProvider:
+class MicrosoftProvider(SignsInThroughAuth):
     """Microsoft 365 through msal and Microsoft Graph v1.0. Every message id it hands out or takes is
     an immutable id, so ids stay valid when mail moves between folders.
 
@@ -38,7 +37,7 @@ class MicrosoftProvider:
         self.config = config
         self.scopes = config.scopes
         self.sessions = PerThread(lambda: build_session(ca_bundle=config.ca_bundle, timeout=config.timeout))
-        self.auth = MicrosoftAuth(config, self.sessions)
+        self.auth: MicrosoftAuth = MicrosoftAuth(config, self.sessions)
 
     @property
     def session(self) -> requests.Session:
@@ -56,31 +55,7 @@ class MicrosoftProvider:
 
         return MicrosoftCalendar(self)
 
-    # -- sign-in and grants ----------------------------------------------------------------
-    def begin_sign_in(self, *, state: str, login_hint: str = "") -> AuthRequest:
-        return self.auth.begin(state=state, login_hint=login_hint)
-
-    def complete_sign_in(self, *, flow: Mapping[str, Any], params: Mapping[str, str]) -> Grant:
-        return self.auth.complete(flow=flow, params=params)
-
-    def refresh(self, grant: Grant) -> Grant:
-        return self.auth.refresh(grant)
-
-    def revoke(self, grant: Grant) -> None:
-        """Forget the grant locally; make no call to Microsoft.
-
-        Microsoft has no way for an application to end its own delegated grant: there is no token
-        revocation endpoint, and Graph's ``revokeSignInSessions`` signs the user out of every
-        application on every device, which nobody expects from disconnecting a CRM. Removing the
-        app's consent (an ``oauth2PermissionGrant``) needs directory administrator rights. So this
-        removes the account's tokens from the grant's token cache (``grant.data`` is updated in
-        place), so that nothing holding this grant can refresh it; the caller then deletes the
-        stored grant. The last access token stays usable at Microsoft until it expires (an hour at
-        most) and the refresh token until it lapses unused; an administrator can remove the app's
-        consent in Microsoft Entra at any time.
-        """
-        self.auth.forget(grant)
-
+    # -- the grant's mailbox (sign-in, refresh and revoke: SignsInThroughAuth) ------------
     def identify(self, grant: Grant) -> MailboxIdentity:
         graph = self._graph(grant)
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-get

@@ -43,6 +43,13 @@ from calendarsync.sync import run_calendar_sync
 CHUNK = 5000
 
 
+def _remove(company: Company) -> None:
+    """A company ``Command._company`` made, once its appointments are gone."""
+    MailboxConnection.objects.filter(company=company).delete()
+    User.objects.filter(company=company).delete()
+    company.delete()
+
+
 class Command(BaseCommand):
     help = "Week-view query count and latency for a large company; calendar sync throughput against the sandbox."
 
@@ -71,23 +78,31 @@ class Command(BaseCommand):
         if not options["skip_sandbox"]:
             self.sandbox_sync(options["connections"], options["events"])
 
+    def _company(self, name: str, users: int, *, person: str, full_name: str, provider: str,
+                 zones: tuple[str, ...] = ("America/Chicago",)) -> tuple[Company, list[User]]:
+        """A company of ``users`` people (time zones taken in turn from ``zones``), the first half of
+        them with a disconnected connection of ``provider``, every other one private and each shared
+        with five colleagues. Nobody signs in as them: their passwords are unusable."""
+        tag = uuid.uuid4().hex[:8]
+        company = Company.objects.create(name=f"{name} {tag}", time_zone="America/Chicago")
+        people = User.objects.bulk_create([
+            User(email=f"{person}{n}-{tag}@bench.example", full_name=f"{full_name} {n}", company=company,
+                 time_zone=zones[n % len(zones)], password="!")
+            for n in range(users)
+        ])
+        for n, member in enumerate(people[: users // 2]):
+            connection = MailboxConnection.objects.create(
+                user=member, company=company, provider=provider, mailbox_address=member.email,
+                calendar_privacy="private" if n % 2 else "public", state="disconnected",
+            )
+            connection.shared_with.set(self.rng.sample(people, 5))
+        return company, people
+
     # -- the week view ---------------------------------------------------------------------
 
     def week_view(self, users: int, appointments: int, requests: int) -> None:
-        tag = uuid.uuid4().hex[:8]
-        company = Company.objects.create(name=f"Bench {tag}", time_zone="America/Chicago")
+        company, people = self._company("Bench", users, person="bench", full_name="Bench User", provider="google")
         try:
-            people = User.objects.bulk_create([
-                User(email=f"bench{n}-{tag}@bench.example", full_name=f"Bench User {n}", company=company,
-                     time_zone="America/Chicago", password="!")  # unusable: nobody signs in as them
-                for n in range(users)
-            ])
-            for n, person in enumerate(people[: users // 2]):
-                connection = MailboxConnection.objects.create(
-                    user=person, company=company, provider="google", mailbox_address=person.email,
-                    calendar_privacy="private" if n % 2 else "public", state="disconnected",
-                )
-                connection.shared_with.set(self.rng.sample(people, 5))
             first = appointments // 10
             self.stdout.write(f"Week view: {users} users, one company")
             self._fill(company, people, first)
@@ -96,9 +111,7 @@ class Command(BaseCommand):
             self._time_week_views(people, requests, appointments)
         finally:
             Appointment.objects.filter(company=company).delete()
-            MailboxConnection.objects.filter(company=company).delete()
-            User.objects.filter(company=company).delete()
-            company.delete()
+            _remove(company)
 
     def _fill(self, company: Company, people: list[User], count: int) -> None:
         now = timezone.now()
@@ -162,20 +175,11 @@ class Command(BaseCommand):
         if db_connection.vendor != "postgresql":
             self.stdout.write("Team view: skipped (it generates its rows with PostgreSQL's generate_series)")
             return
-        tag = uuid.uuid4().hex[:8]
-        company = Company.objects.create(name=f"Bench team {tag}", time_zone="America/Chicago")
+        company, people = self._company(
+            "Bench team", users, person="crew", full_name="Crew Member", provider="microsoft",
+            zones=("America/Denver", "America/Chicago", "America/Chicago", "America/Chicago"),
+        )
         try:
-            people = User.objects.bulk_create([
-                User(email=f"crew{n}-{tag}@bench.example", full_name=f"Crew Member {n}", company=company,
-                     time_zone="America/Chicago" if n % 4 else "America/Denver", password="!")
-                for n in range(users)
-            ])
-            for n, person in enumerate(people[: users // 2]):
-                connection = MailboxConnection.objects.create(
-                    user=person, company=company, provider="microsoft", mailbox_address=person.email,
-                    calendar_privacy="private" if n % 2 else "public", state="disconnected",
-                )
-                connection.shared_with.set(self.rng.sample(people, 5))
             self.stdout.write(f"Team view and Find a time: {users} users, one company, PostgreSQL")
             first = appointments // 10
             for held, adding in ((first, first), (appointments, appointments - first)):
@@ -187,9 +191,7 @@ class Command(BaseCommand):
             with db_connection.cursor() as cursor:  # a million rows: one statement, not the ORM's collector
                 cursor.execute(f"DELETE FROM {Appointment._meta.db_table} WHERE company_id = %s",  # noqa: S608 (model's table)
                                [company.pk])
-            MailboxConnection.objects.filter(company=company).delete()
-            User.objects.filter(company=company).delete()
-            company.delete()
+            _remove(company)
 
     def _generate(self, company: Company, people: list[User], count: int) -> None:
         """``count`` appointments made by the database: starts on the quarter hour over three years
