@@ -6,12 +6,32 @@ from collections.abc import Sequence
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
+
+from accounts.models import User
 
 from .selectors import AppointmentDetails
 from .services import AppointmentInput
 
 RECURRING_HELP = ("Repeating appointments can't be made in Aspire: create them in Outlook or Google Calendar, "
                   "and their occurrences show here after the next sync.")
+
+
+NOT_A_COLLEAGUE = "One of the chosen colleagues is not a person of your company."
+
+
+class ColleagueField(forms.ModelMultipleChoiceField):
+    """The people of the user's company (the queryset the view gives), each by name and address.
+    Anything else, another company's user or a value that is nobody's id, reads the same."""
+
+    def label_from_instance(self, obj: User) -> str:  # type: ignore[override]
+        return " · ".join(filter(None, (obj.full_name, obj.email)))
+
+    def clean(self, value: Any) -> Any:
+        try:
+            return super().clean(value)
+        except forms.ValidationError as exc:
+            raise forms.ValidationError(NOT_A_COLLEAGUE, code="invalid_choice") from exc
 
 
 class AppointmentForm(forms.Form):
@@ -28,12 +48,16 @@ class AppointmentForm(forms.Form):
     show_as = forms.ChoiceField(choices=(("busy", "Busy"), ("free", "Free")), initial="busy", label="Show as")
     contacts = forms.MultipleChoiceField(required=False, label="Contacts", widget=forms.CheckboxSelectMultiple)
     contact_q = forms.CharField(required=False, max_length=200, label="Find contacts")
-    invite = forms.BooleanField(required=False, label="Invite contacts: your calendar emails them an invitation")
+    colleagues = ColleagueField(
+        queryset=User.objects.none(), required=False, label="Colleagues", widget=forms.CheckboxSelectMultiple)
+    invite = forms.BooleanField(required=False, label="Send invitations: your calendar emails the contacts and "
+                                                      "colleagues an invitation")
     regarding = forms.ChoiceField(required=False, label="Regarding")
     regarding_q = forms.CharField(required=False, max_length=200, label="Find an opportunity, property or work ticket")
 
     def __init__(self, *args: Any, time_zone: str, contact_choices: Sequence[tuple[str, str]] = (),
-                 regarding_choices: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:
+                 regarding_choices: Sequence[tuple[str, str]] = (), colleague_choices: QuerySet[User] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.time_zone = time_zone
         contacts = self.fields["contacts"]
@@ -42,6 +66,11 @@ class AppointmentForm(forms.Form):
         regarding = self.fields["regarding"]
         assert isinstance(regarding, forms.ChoiceField)
         regarding.choices = [("", "Nothing in particular"), *regarding_choices]
+        # Only these are accepted: the user's company's other people (the view's query), so another
+        # company's user is refused here, and again by the service.
+        colleagues = self.fields["colleagues"]
+        assert isinstance(colleagues, forms.ModelMultipleChoiceField)
+        colleagues.queryset = colleague_choices if colleague_choices is not None else User.objects.none()
 
 
     @classmethod

@@ -54,8 +54,11 @@ class Appointment(TenantModel):
     notes = models.TextField(blank=True)
     # [[name, address, response], ...]; response is "accepted", "declined", "tentative" or "" (none yet).
     attendees = models.JSONField(default=list, blank=True)
-    # Send the contacts an invitation through the provider (Graph attendees; Google sendUpdates).
+    # Send the contacts and colleagues an invitation through the provider (Graph attendees; Google sendUpdates).
     invite = models.BooleanField(default=False)
+    # Colleagues (users of the same company) the appointment is with: attendees at their account
+    # address when ``invite`` is chosen, kept here either way so an edit shows them.
+    colleagues = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="appointments_with")
     # Someone else's event the owner was invited to: who organises it, and the owner's answer.
     organizer_name = models.CharField(max_length=500, blank=True)
     organizer_address = models.CharField(max_length=500, blank=True)

@@ -329,6 +329,11 @@ def calendar_owners(viewer: Any) -> QuerySet[User]:
     return scoped(User, viewer).filter(is_active=True).order_by("full_name", "email")
 
 
+def colleagues_for(viewer: Any) -> QuerySet[User]:
+    """Who can be a colleague on the viewer's appointments: the other people of their company."""
+    return calendar_owners(viewer).exclude(pk=viewer.pk)
+
+
 def audit_entries_for(viewer: Any) -> QuerySet[AuditEntry]:
     """The losing versions of the viewer's own appointments: never anyone else's."""
     return scoped(AuditEntry, viewer).filter(owner_id=viewer.pk)
@@ -340,6 +345,13 @@ def contacts_of(activity_id: uuid.UUID | None) -> list[Contact]:
         return []
     return list(Contact.objects.filter(activities=activity_id).prefetch_related("emails")
                 .order_by("last_name", "first_name"))
+
+
+def colleagues_of(appointment_id: uuid.UUID | None) -> list[User]:
+    """The colleagues an appointment is with (those chosen in Aspire), by name."""
+    if appointment_id is None:
+        return []
+    return list(User.objects.filter(appointments_with=appointment_id).order_by("full_name", "email"))
 
 
 def regarding_of_activity(activity_id: uuid.UUID | None) -> Regarding | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,7 +26,7 @@ from crm.models import Contact
 from providers.calendar import EventDetails
 
 from .models import Appointment, CalendarFeed, feed_key_digest, read_only_reason
-from .selectors import contacts_of
+from .selectors import colleagues_of, contacts_of
 
 # Activity subjects are shown on contact timelines to every member of the company, whatever the
 # calendar's privacy; the details stay on the appointment, behind the privacy rules.
@@ -41,8 +41,8 @@ class ReadOnlyAppointment(PermissionDenied):
 
 @dataclass(frozen=True)
 class AppointmentInput(EventDetails):
-    """An appointment as entered in Aspire: the details the provider is sent (its contacts are the
-    attendees, invited when ``invite`` is chosen). Never recurring: repeating appointments are made
+    """An appointment as entered in Aspire: the details the provider is sent (its contacts and
+    colleagues are the attendees, invited when ``invite`` is chosen). Never recurring: repeating appointments are made
     in Outlook or Google Calendar (the help article's rule)."""
 
     def normalised(self) -> AppointmentInput:
@@ -81,57 +81,71 @@ def _queue_sync(connection: MailboxConnection | None) -> None:
 
 APPLIED_FIELDS = ["title", "location", "notes", "start", "end", "time_zone", "all_day", "sensitivity", "show_as",
                   "invite", "attendees"]
-NOBODY_TO_INVITE = "None of the chosen contacts has an email address, so there is nobody to invite."
+NOBODY_TO_INVITE = ("No colleague is chosen and none of the chosen contacts has an email address, "
+                    "so there is nobody to invite.")
 
 
-def _apply(appointment: Appointment, data: AppointmentInput, contacts: list[Contact]) -> None:
+def _apply(appointment: Appointment, data: AppointmentInput, contacts: list[Contact], colleagues: list[User]) -> None:
     appointment.title, appointment.location, appointment.notes = data.title, data.location, data.notes
     appointment.start, appointment.end = data.start, data.end
     appointment.time_zone, appointment.all_day = data.time_zone, data.all_day
     appointment.sensitivity = "private" if data.private else "normal"
     appointment.show_as = data.show_as
     appointment.invite = data.invite
-    appointment.attendees = _attendees(appointment, contacts) if data.invite else []
+    appointment.attendees = _attendees(appointment, contacts, colleagues) if data.invite else []
 
 
-def _attendees(appointment: Appointment, contacts: list[Contact]) -> list[list[str]]:
-    """The invited contacts, each at their primary address; answers already synced are kept."""
+def _attendees(appointment: Appointment, contacts: list[Contact], colleagues: list[User]) -> list[list[str]]:
+    """The invited contacts, each at their primary address, and colleagues at their account address
+    (one entry per address); answers already synced are kept."""
     answered = {str(person[1]).lower(): str(person[2]) for person in appointment.attendees or [] if len(person) > 2}
-    invited = [[contact.name, contact.primary_email, answered.get(contact.primary_email.lower(), "")]
-               for contact in contacts if contact.primary_email]
+    people = [(contact.name, contact.primary_email) for contact in contacts if contact.primary_email]
+    people += [(colleague.full_name, colleague.email) for colleague in colleagues]
+    invited: dict[str, list[str]] = {}
+    for name, address in people:
+        invited.setdefault(address.lower(), [name, address, answered.get(address.lower(), "")])
     if not invited:
         raise ValidationError({"invite": NOBODY_TO_INVITE})
-    return invited
+    return list(invited.values())
 
 
-def _check_links(owner: User, contacts: list[Contact], regarding: Regarding | None) -> None:
-    """Contacts and the Regarding of another company are refused, whatever the caller checked."""
+def _check_links(owner: User, contacts: list[Contact], regarding: Regarding | None,
+                 colleagues: Sequence[User] = ()) -> None:
+    """Contacts, colleagues and the Regarding of another company are refused, whatever the caller
+    checked; so is the owner as their own colleague (the organiser is no attendee)."""
     for contact in contacts:
         ensure_same_company(owner.tenant_id, contact, field="contacts")
+    for colleague in colleagues:
+        ensure_same_company(owner.tenant_id, colleague, field="colleagues")
+        if colleague.pk == owner.pk:
+            raise ValidationError({"colleagues": "You organise this appointment: choose colleagues other than you."})
     if regarding is not None:
         ensure_same_company(owner.tenant_id, regarding, field="regarding")
 
 
 @transaction.atomic
 def create_appointment(
-    *, owner: User, data: AppointmentInput, contacts: Iterable[Contact] = (), regarding: Regarding | None = None
+    *, owner: User, data: AppointmentInput, contacts: Iterable[Contact] = (), regarding: Regarding | None = None,
+    colleagues: Iterable[User] = (),
 ) -> Appointment:
     """An appointment on the owner's calendar, sent to their provider when their calendar syncs.
-    With contacts (or a Regarding) it is also an Activity on those contacts' timelines."""
+    With contacts (or a Regarding) it is also an Activity on those contacts' timelines. Contacts and
+    colleagues are invited only when ``data.invite`` is chosen."""
     data = data.normalised()
     connection = _syncing_connection(owner)
     appointment = Appointment(company_id=owner.tenant_id, owner=owner, connection=connection,
                               origin=Appointment.Origin.ASPIRE,
                               push=Appointment.Push.CREATE if connection else Appointment.Push.NONE)
-    contacts = list(contacts)
-    _check_links(owner, contacts, regarding)
-    _apply(appointment, data, contacts)
+    contacts, colleagues = list(contacts), list(colleagues)
+    _check_links(owner, contacts, regarding, colleagues)
+    _apply(appointment, data, contacts, colleagues)
     if contacts or regarding is not None:
         appointment.activity = create_activity(
             company=Company.objects.get(pk=owner.tenant_id), kind=Activity.Kind.APPOINTMENT, subject=ACTIVITY_SUBJECT,
             occurred_at=data.start, owner=owner, contacts=contacts, regarding=regarding,
         )
     appointment.save()
+    appointment.colleagues.set(colleagues)
     _queue_sync(connection)
     return appointment
 
@@ -146,17 +160,19 @@ def _check_editable(appointment: Appointment, editor: User) -> None:
 
 @transaction.atomic
 def update_appointment(*, appointment: Appointment, editor: User, data: AppointmentInput,
-                       contacts: Iterable[Contact] | None = None, regarding: Regarding | None = None) -> Appointment:
+                       contacts: Iterable[Contact] | None = None, regarding: Regarding | None = None,
+                       colleagues: Iterable[User] | None = None) -> Appointment:
     """Change an appointment made in Aspire. Appointments made in the provider are read-only.
     With ``contacts`` (a list, maybe empty), its contacts and Regarding become those given;
-    without, they stay as they were."""
+    without, they stay as they were. Likewise its colleagues with ``colleagues``."""
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     _check_editable(appointment, editor)
     data = data.normalised()
     links_given = contacts is not None
     chosen = list(contacts) if contacts is not None else contacts_of(appointment.activity_id)
-    _check_links(editor, chosen, regarding)
-    _apply(appointment, data, chosen)
+    team = list(colleagues) if colleagues is not None else colleagues_of(appointment.pk)
+    _check_links(editor, chosen, regarding, team)
+    _apply(appointment, data, chosen, team)
     if appointment.connection_id is None:
         appointment.connection = _syncing_connection(editor)
     if appointment.connection_id is not None and appointment.push != Appointment.Push.CREATE:
@@ -164,6 +180,8 @@ def update_appointment(*, appointment: Appointment, editor: User, data: Appointm
     if links_given:
         _relink(appointment, editor, chosen, regarding, data.start)
     appointment.save(update_fields=[*APPLIED_FIELDS, "connection", "push", "activity", "updated_at"])
+    if colleagues is not None:
+        appointment.colleagues.set(team)
     if appointment.activity_id is not None:
         Activity.objects.filter(pk=appointment.activity_id).update(occurred_at=data.start)
         refresh_contact_links([appointment.activity_id])

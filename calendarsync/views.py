@@ -285,6 +285,7 @@ def appointment_detail(request: HttpRequest, pk: str) -> HttpResponse:
     return render(request, "calendarsync/appointment_detail.html", {
         "item": item, "zone": _zone(request).key,
         "contacts": selectors.contacts_of(item.activity_id) if details else [],  # type: ignore[union-attr]
+        "colleagues": selectors.colleagues_of(item.id) if details else [],  # type: ignore[union-attr]
         "regarding": selectors.regarding_of_activity(item.activity_id) if details else None,  # type: ignore[union-attr]
         "outside_window_note": OUTSIDE_WINDOW_NOTE,
     })
@@ -370,11 +371,16 @@ def _prefill_times(params: Any, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
 
 def _prefill(user: Any, params: Any, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
     """What "New appointment" fills in: from a record's page, the record's contacts, the record as
-    the Regarding, and a property's address as the location; from Find a time, the slot's times
-    and a title."""
+    the Regarding, and a property's address as the location; from Find a time, the slot's times,
+    a title, the colleagues (ticked only where they are the user's company's: the form offers no
+    one else) and Send invitations."""
     initial: dict[str, Any] = _prefill_times(params, zone)
     if params.get("title"):
         initial["title"] = str(params["title"])
+    if params.getlist("colleagues"):
+        initial["colleagues"] = [str(pk) for pk in _uuids(params.getlist("colleagues"))]
+    if params.get("invite"):
+        initial["invite"] = True
     contacts: list[Contact] = []
     if params.get("contact"):
         contacts = [get_for_user(Contact.objects.prefetch_related("emails"), user, params["contact"])]
@@ -397,6 +403,7 @@ def _bound_as_initial(data: Any) -> dict[str, Any]:
     """A posted form shown again unsaved (after a search), as the user left it, without errors."""
     initial: dict[str, Any] = {key: data.get(key) for key in data if key != "csrfmiddlewaretoken"}
     initial["contacts"] = data.getlist("contacts")
+    initial["colleagues"] = data.getlist("colleagues")
     return initial
 
 
@@ -412,7 +419,8 @@ def _appointment_form(request: HttpRequest, zone: zoneinfo.ZoneInfo, initial: di
     regarding_options = _regarding_options(request.user, offered, str(source.get("regarding_q") or "")
                                            if searching else "")
     kwargs: dict[str, Any] = {"time_zone": zone.key, "contact_choices": contact_options,
-                              "regarding_choices": regarding_options}
+                              "regarding_choices": regarding_options,
+                              "colleague_choices": selectors.colleagues_for(request.user)}
     if data is None or searching:
         return AppointmentForm(initial=source, **kwargs), False
     return AppointmentForm(data, initial=initial, **kwargs), True
@@ -443,7 +451,8 @@ def appointment_create(request: HttpRequest) -> HttpResponse:
         contacts, about = _links(request, form)
         try:
             appointment = create_appointment(owner=request.user, data=form.to_input(),  # type: ignore[arg-type]
-                                             contacts=contacts, regarding=about)
+                                             contacts=contacts, regarding=about,
+                                             colleagues=form.cleaned_data["colleagues"])
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -472,6 +481,7 @@ def appointment_edit(request: HttpRequest, pk: str) -> HttpResponse:
     contacts = selectors.contacts_of(appointment.activity_id)
     current = selectors.regarding_of_activity(appointment.activity_id)
     initial = {**AppointmentForm.initial_for(item, zone.key), "contacts": [str(c.pk) for c in contacts],
+               "colleagues": [str(user.pk) for user in selectors.colleagues_of(appointment.pk)],
                "regarding": regarding.value_of(current) if current else "",
                "_regarding_offered": [regarding.value_of(current) if current else "", *_related_regarding(contacts)]}
     form, saving = _appointment_form(request, zone, initial)
@@ -479,7 +489,8 @@ def appointment_edit(request: HttpRequest, pk: str) -> HttpResponse:
         chosen, about = _links(request, form)
         try:
             update_appointment(appointment=appointment, editor=request.user,  # type: ignore[arg-type]
-                               data=form.to_input(), contacts=chosen, regarding=about)
+                               data=form.to_input(), contacts=chosen, regarding=about,
+                               colleagues=form.cleaned_data["colleagues"])
         except ReadOnlyAppointment as exc:
             return render(request, "calendarsync/read_only.html", {"item": item, "message": exc.message}, status=403)
         except ValidationError as exc:
@@ -634,15 +645,16 @@ def find_a_time(request: HttpRequest) -> HttpResponse:
 
 
 def _booking(slot: Slot, zone: zoneinfo.ZoneInfo, viewer: Any, people: list[User]) -> str:
-    """The New appointment form's query for a proposed slot: its times, and a title naming the
-    colleagues (the form invites contacts only, so colleagues are named, not invited). "" for a
-    slot that ends on another date than it starts on the viewer's clock (midnight included): the
-    form's times are of one date."""
+    """The New appointment form's query for a proposed slot: its times, the colleagues with Send
+    invitations ticked, and a title naming them. "" for a slot that ends on another date than it
+    starts on the viewer's clock (midnight included): the form's times are of one date."""
     if slot.start.astimezone(zone).date() != slot.end.astimezone(zone).date():
         return ""
     others = [str(person) for person in people if person.pk != viewer.pk]
     params: dict[str, object] = {"start": slot.start.isoformat(), "end": slot.end.isoformat()}
     if others:
+        params["colleagues"] = [str(person.pk) for person in people if person.pk != viewer.pk]
+        params["invite"] = "1"
         shown = others if len(others) <= BOOKING_NAMES else [*others[:BOOKING_NAMES - 1],
                                                               f"{len(others) - BOOKING_NAMES + 1} others"]
         names = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"

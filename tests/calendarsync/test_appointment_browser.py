@@ -50,12 +50,12 @@ def test_an_invited_appointment_from_a_property_page(
     assert page.get_by_label("Dana Whitfield · dana@example.com").is_checked()
     assert page.get_by_label("Sam Whitfield · sam@example.com").is_checked()
     assert page.get_by_label("Regarding", exact=True).input_value() == f"property:{prop.pk}"
-    assert not page.get_by_label("Invite contacts").is_checked()  # off unless chosen
+    assert not page.get_by_label("Send invitations").is_checked()  # off unless chosen
     page.get_by_label("Title").fill("Estimate walk-through")
     page.get_by_label("Date").fill(day.isoformat())
     page.get_by_label("Starts").fill("14:00")
     page.get_by_label("Ends").fill("15:00")
-    page.get_by_label("Invite contacts").check()
+    page.get_by_label("Send invitations").check()
     page.get_by_role("button", name="Save").click()
     page.get_by_role("heading", name="My calendar").wait_for()
 

@@ -1,6 +1,6 @@
 """Appointments that belong to the CRM: contacts (several, of the user's company only), a Regarding
 through the one registry, "New appointment" on a record's page, the Activity on the contacts'
-timelines, and "Invite contacts" (off unless chosen)."""
+timelines, and "Send invitations" (off unless chosen)."""
 
 from __future__ import annotations
 

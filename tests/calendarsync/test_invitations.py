@@ -1,4 +1,4 @@
-"""Invitations: sent by the provider only when the user chose "Invite contacts", the attendees'
+"""Invitations: sent by the provider only when the user chose "Send invitations", the attendees'
 answers synced back, never an invitation or update from importing or re-syncing, and events the
 user only attends shown with their organiser and the user's answer, read-only."""
 
@@ -144,3 +144,38 @@ def test_events_the_user_only_attends_show_the_organiser_and_the_answer_read_onl
     assert item["editable"] is False
     refused = client.get(f"/calendar/appointments/{appointment.pk}/edit/")
     assert refused.status_code == 403 and ATTENDING_MESSAGE in html.unescape(refused.content.decode())
+
+
+def test_invited_colleagues_are_attendees_and_their_answers_survive_an_edit_and_a_resync(
+    bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess, bob: User, alice: User, contact: Contact,
+) -> None:
+    erin = User.objects.create_user("erin@greenleaf.example", "x", full_name="Erin Estimator", company=bob.company)
+    appointment = create_appointment(owner=bob, data=walkthrough(invite=True), contacts=[contact],
+                                     colleagues=[alice, erin])
+    sync(bob_calendar)
+    assert attendees_at_provider(providers_on_sandbox, bob_calendar) == [
+        "alice@greenleaf.example", "dana@example.com", "erin@greenleaf.example"]
+    assert invitations(providers_on_sandbox, bob_calendar) == 3
+
+    appointment.refresh_from_db()
+    respond(providers_on_sandbox, bob_calendar, appointment.provider_event_id, "alice@greenleaf.example", "accepted")
+    sync(bob_calendar)
+    # Erin is no longer needed; Alice's answer stays with her.
+    update_appointment(appointment=appointment, editor=bob, data=walkthrough(invite=True, title="Walk-through"),
+                       colleagues=[alice])
+    appointment.refresh_from_db()
+    assert {person[1]: person[2] for person in appointment.attendees} == {
+        "alice@greenleaf.example": "accepted", "dana@example.com": ""}
+    sync(bob_calendar)
+    assert attendees_at_provider(providers_on_sandbox, bob_calendar) == ["alice@greenleaf.example", "dana@example.com"]
+    sent = invitations(providers_on_sandbox, bob_calendar)
+    assert sent > 3  # the organiser's update goes to the guests
+
+    providers_on_sandbox.control("POST", f"/accounts/{bob_calendar.provider}/{bob_calendar.mailbox_address}"
+                                         "/expire-sync-state")
+    CalendarSyncState.objects.filter(connection=bob_calendar).update(full_sync_at=None)
+    sync(bob_calendar)
+    assert invitations(providers_on_sandbox, bob_calendar) == sent  # a resync mails nobody
+    appointment.refresh_from_db()
+    assert {person[1]: person[2] for person in appointment.attendees}["alice@greenleaf.example"] == "accepted"
+    assert list(appointment.colleagues.all()) == [alice]
