@@ -12,6 +12,8 @@ class CalendarsyncConfig(AppConfig):
     def ready(self) -> None:
         from activities import record_actions
 
+        from . import signals  # noqa: F401
+
         record_actions.register("new-appointment", _new_appointment)
         from accounts import settings_sections
 

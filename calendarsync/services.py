@@ -84,6 +84,11 @@ APPLIED_FIELDS = ["title", "location", "notes", "start", "end", "time_zone", "al
 NOBODY_TO_INVITE = ("No colleague is chosen and none of the chosen contacts has an email address, "
                     "so there is nobody to invite.")
 
+# Exchange Online takes at most 500 attendees an event, and refuses the whole event past that; the
+# same bound for Google (which documents none) keeps an appointment movable between the two.
+# Reference: https://learn.microsoft.com/en-us/graph/api/resources/event (attendees: at most 500)
+MAX_INVITED = 500
+
 
 def _apply(appointment: Appointment, data: AppointmentInput, contacts: list[Contact], colleagues: list[User]) -> None:
     appointment.title, appointment.location, appointment.notes = data.title, data.location, data.notes
@@ -106,6 +111,9 @@ def _attendees(appointment: Appointment, contacts: list[Contact], colleagues: li
         invited.setdefault(address.lower(), [name, address, answered.get(address.lower(), "")])
     if not invited:
         raise ValidationError({"invite": NOBODY_TO_INVITE})
+    if len(invited) > MAX_INVITED:
+        raise ValidationError({"invite": f"An appointment can invite at most {MAX_INVITED} people; "
+                                         f"{len(invited)} are chosen."})
     return list(invited.values())
 
 

@@ -12,12 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from accounts.models import Company, User
 from accounts.services import set_working_hours
 from calendarsync.models import Appointment
 from calendarsync.services import AppointmentInput, create_appointment, update_appointment
-from crm.models import Contact
+from crm.models import Contact, ContactEmail
 from tests.conftest import PASSWORD, client_for
 
 CHICAGO = zoneinfo.ZoneInfo("America/Chicago")
@@ -210,3 +211,32 @@ def test_book_this_slot_fills_in_the_colleagues_and_ticks_send_invitations(
     )
     query = parse_qs(urlsplit(re.findall(r'href="([^"]+)">Book this slot', alone)[0]).query)
     assert "colleagues" not in query and "invite" not in query
+
+
+def test_more_people_than_the_provider_takes_on_one_event_are_refused(
+    bob: User, alice: User, greenleaf: Company
+) -> None:
+    # Exchange Online takes at most 500 attendees an event: 500 contacts and Alice are one too many.
+    contacts = Contact.objects.bulk_create(
+        [Contact(company=greenleaf, first_name="Neighbour", last_name=str(n)) for n in range(500)]
+    )
+    ContactEmail.objects.bulk_create(
+        [
+            ContactEmail(company=greenleaf, contact=contact, address=f"neighbour{n}@hoa.example", is_primary=True)
+            for n, contact in enumerate(contacts)
+        ]
+    )
+    chosen = list(Contact.objects.filter(company=greenleaf).prefetch_related("emails"))
+    with pytest.raises(ValidationError, match="at most 500 people; 501 are chosen"):
+        create_appointment(owner=bob, data=meeting(invite=True), contacts=chosen, colleagues=[alice])
+    assert not Appointment.objects.exists()
+    assert create_appointment(owner=bob, data=meeting(invite=True), contacts=chosen).attendees[0][2] == ""
+
+
+def test_another_companys_user_is_never_linked_whichever_way(bob: User, alice: User, carol: User) -> None:
+    appointment = create_appointment(owner=bob, data=meeting(invite=False), colleagues=[alice])
+    with pytest.raises(ValidationError, match="another company"), transaction.atomic():
+        appointment.colleagues.add(carol)
+    with pytest.raises(ValidationError, match="another company"), transaction.atomic():
+        carol.appointments_with.add(appointment)
+    assert list(appointment.colleagues.all()) == [alice]
