@@ -240,3 +240,22 @@ def test_another_companys_user_is_never_linked_whichever_way(bob: User, alice: U
     with pytest.raises(ValidationError, match="another company"), transaction.atomic():
         carol.appointments_with.add(appointment)
     assert list(appointment.colleagues.all()) == [alice]
+
+
+def test_the_form_costs_the_same_queries_for_2_or_300_colleagues(bob: User, alice: User, greenleaf: Company) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(bob)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get("/calendar/appointments/new/", {"colleagues": [str(alice.pk)]})
+        assert page.status_code == 200 and ticked(text(page), "colleagues") == {str(alice.pk)}
+        return len(captured.captured_queries)
+
+    few = queries()
+    User.objects.bulk_create(
+        [User(email=f"crew{n}@greenleaf.example", full_name=f"Crew {n:03}", company=greenleaf) for n in range(298)]
+    )
+    assert queries() == few
