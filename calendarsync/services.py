@@ -42,8 +42,8 @@ class ReadOnlyAppointment(PermissionDenied):
 @dataclass(frozen=True)
 class AppointmentInput(EventDetails):
     """An appointment as entered in Aspire: the details the provider is sent (its contacts and
-    colleagues are the attendees, invited when ``invite`` is chosen). Never recurring: repeating appointments are made
-    in Outlook or Google Calendar (the help article's rule)."""
+    colleagues are the attendees, invited when ``invite`` is chosen). Never recurring: repeating
+    appointments are made in Outlook or Google Calendar (the help article's rule)."""
 
     def normalised(self) -> AppointmentInput:
         """All-day appointments become floating dates (midnight UTC); times must not run backwards."""
