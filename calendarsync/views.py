@@ -22,7 +22,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -565,10 +564,12 @@ def _people_choices(viewer: Any, chosen: list[User]) -> SafeString:
     """The company's people as checkboxes, drawn here: a template loop over a few hundred people
     costs more than the rest of the page."""
     chosen_ids = {person.pk for person in chosen}
+    viewer_id = viewer.pk
     people = selectors.calendar_owners(viewer).values_list("id", "full_name", "email")
-    return format_html_join("", '<label><input type="checkbox" name="people" value="{}"{}> {}</label>', (
-        (pk, mark_safe(" checked") if pk in chosen_ids else "",
-         f"Me ({name or email})" if pk == viewer.pk else name or email) for pk, name, email in people))
+    return _joined([
+        f'<label><input type="checkbox" name="people" value="{pk}"{" checked" if pk in chosen_ids else ""}> '
+        f'{_escape(f"Me ({name or email})" if pk == viewer_id else name or email)}</label>'
+        for pk, name, email in people])
 
 
 def _query(**params: object) -> str:
@@ -598,20 +599,20 @@ def team_view(request: HttpRequest) -> HttpResponse:
                            viewer=request.user) for person in people]
     else:
         rows = _team_rows(people, calendars, dates, zone, today)
-    chosen = [str(person.pk) for person in people]
+    people_query = _query(people=[str(person.pk) for person in people])  # encoded once for every link
+
+    def link(view: str, day: dt.date) -> str:
+        return "&".join(filter(None, (_query(view=view, date=day.isoformat()), people_query)))
+
     return render(request, "calendarsync/team.html", {
         "view": view, "views": TEAM_VIEWS, "anchor": anchor, "today": today, "dates": dates,
-        "week_head": [(_query(view="day", date=d.isoformat(), people=[str(p.pk) for p in people]), f"{d:%a} {d.day}",
-                       d == today) for d in dates],
+        "week_head": [(link("day", d), f"{d:%a} {d.day}", d == today) for d in dates],
         "columns": columns, "rows": rows, "hours": _hours(), "work_start_row": WORK_START_ROW,
         "people": _people_choices(request.user, people), "chosen": people, "problems": problems,
         "zone": zone.key, "max_people": MAX_PEOPLE,
-        "here": _query(view=view, date=anchor.isoformat(), people=chosen),
-        "earlier": _query(view=view, date=previous.isoformat(), people=chosen),
-        "later": _query(view=view, date=following.isoformat(), people=chosen),
-        "on_today": _query(view=view, date=today.isoformat(), people=chosen),
-        "other_view": {name: _query(view=name, date=anchor.isoformat(), people=chosen) for name in TEAM_VIEWS},
-        "find_a_time": _query(people=chosen, date=anchor.isoformat()),
+        "here": link(view, anchor), "earlier": link(view, previous), "later": link(view, following),
+        "on_today": link(view, today), "other_view": {name: link(name, anchor) for name in TEAM_VIEWS},
+        "find_a_time": "&".join(filter(None, (people_query, _query(date=anchor.isoformat())))),
     }, status=400 if problems else 200)
 
 
