@@ -17,16 +17,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def line_rows(page: Any, column: str) -> list[float]:
     """Where the current-time line stands in each matching column, in grid rows (quarter hours)."""
-    return [float(row) for row in page.locator(column).evaluate_all("""columns => columns.map((column) => {
+    return [
+        float(row)
+        for row in page.locator(column).evaluate_all("""columns => columns.map((column) => {
         const line = column.querySelector(".cal-now");
         if (!line) return -1;
         const rowHeight = column.getBoundingClientRect().height / 96;
         return (line.getBoundingClientRect().top - column.getBoundingClientRect().top) / rowHeight;
-    })""")]
+    })""")
+    ]
 
 
-def test_the_team_days_now_line_moves_as_the_clock_moves(live_server: Any, browser_page: Any, bob: User,
-                                                         alice: User) -> None:
+def test_the_team_days_now_line_moves_as_the_clock_moves(
+    live_server: Any, browser_page: Any, bob: User, alice: User
+) -> None:
     bob.time_zone = alice.time_zone = "America/Chicago"
     bob.save(update_fields=["time_zone"])
     alice.save(update_fields=["time_zone"])
@@ -38,8 +42,9 @@ def test_the_team_days_now_line_moves_as_the_clock_moves(live_server: Any, brows
     page.clock.install(time=dt.datetime.combine(wednesday, dt.time(9), CHICAGO))
     sign_in(page, live_server, bob)
     page.get_by_role("heading", name="My calendar").wait_for()
-    page.goto(f"{live_server.url}/calendar/team/?view=day&date={wednesday.isoformat()}"
-              f"&people={alice.pk}&people={bob.pk}")
+    page.goto(
+        f"{live_server.url}/calendar/team/?view=day&date={wednesday.isoformat()}&people={alice.pk}&people={bob.pk}"
+    )
     page.locator(".cal-grid").wait_for()
     # The server drew no line (that day is not its today); the page's clock says 9:00 there.
     assert line_rows(page, ".cal-col") == pytest.approx([36, 36], abs=0.1)
@@ -51,8 +56,9 @@ def test_the_team_days_now_line_moves_as_the_clock_moves(live_server: Any, brows
     assert page.locator(".cal-now[title='Now']").count() == 2 and refused == []
 
 
-def test_the_week_grids_now_line_crosses_midnight_into_the_next_days_column(live_server: Any, browser_page: Any,
-                                                                            bob: User) -> None:
+def test_the_week_grids_now_line_crosses_midnight_into_the_next_days_column(
+    live_server: Any, browser_page: Any, bob: User
+) -> None:
     bob.time_zone = "America/Chicago"
     bob.save(update_fields=["time_zone"])
     wednesday = next_weekday(2)
