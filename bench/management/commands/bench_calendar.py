@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
+from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection as db_connection
@@ -73,7 +74,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         # Reproducible test data, not secrets.
         self.rng = random.Random(options["seed"])  # noqa: S311
-        if not settings.DEBUG:
+        if isinstance(staticfiles_storage, ManifestFilesMixin):  # production settings (tests run without)
             call_command("collectstatic", interactive=False, verbosity=0)  # the manifest production templates use
         if not options["skip_week"]:
             self.week_view(options["users"], options["appointments"], options["requests"])
