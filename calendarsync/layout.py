@@ -39,7 +39,8 @@ def side_by_side(items: Sequence[T], span: Callable[[T], tuple[dt.datetime, dt.d
     cluster's lane count. Touching is not overlapping: 9-10 and 10-11 share a lane. An item that
     takes no time still occupies its instant, so two at the same minute stand side by side.
     """
-    ordered = sorted(items, key=lambda item: (span(item)[0], -(span(item)[1] - span(item)[0]).total_seconds()))
+    spans = [(span(item), item) for item in items]  # asked once per item, not once per comparison key part
+    spans.sort(key=lambda pair: (pair[0][0], pair[0][0] - pair[0][1]))  # by start, longer first
     placed: list[Placed[T]] = []
     cluster: list[tuple[T, int]] = []
     lane_ends: list[dt.datetime] = []  # per lane, when its last item ends
@@ -49,8 +50,7 @@ def side_by_side(items: Sequence[T], span: Callable[[T], tuple[dt.datetime, dt.d
         lanes = len(lane_ends)
         placed.extend(Placed(item=item, lane=lane, lanes=lanes) for item, lane in cluster)
 
-    for item in ordered:
-        start, end = span(item)
+    for (start, end), item in spans:
         end = max(end, start + dt.timedelta(microseconds=1))  # a zero-length item still takes its instant
         if cluster_end is not None and start >= cluster_end:
             close_cluster()

@@ -183,7 +183,10 @@ def _in_range(queryset: QuerySet[Appointment], start: dt.datetime, end: dt.datet
     low, high = start - dt.timedelta(days=1), end + dt.timedelta(days=1)
     short = Q(start__lt=high, start__gte=low - LONG_APPOINTMENT, end__gt=low)
     long = Q(is_long=True, start__lt=high, end__gt=low)
-    return queryset.filter(short | long, cancelled=False).exclude(push=Appointment.Push.DELETE)
+    # Only all-day appointments need the day either side: a timed one outside [start, end) is
+    # left in the database rather than read and dropped (a filter on the rows the index finds).
+    timed_within = Q(all_day=True) | Q(start__lt=end, end__gt=start)
+    return queryset.filter(short | long, timed_within, cancelled=False).exclude(push=Appointment.Push.DELETE)
 
 
 def _overlaps(row: dict[str, Any], start: dt.datetime, end: dt.datetime) -> bool:
@@ -228,23 +231,24 @@ def _calendars(*, viewer: Any, owners: Sequence[User], start: dt.datetime, end: 
     ids = [owner.pk for owner in owners if owner.company_id == viewer.company_id]
     if not ids:
         return {}
+    viewer_id = viewer.pk  # read once: the viewer is often a lazy object, and is asked per row
     shown: dict[uuid.UUID, list[Any]] = {pk: [] for pk in ids}
     base = _in_range(Appointment.objects.filter(company_id=viewer.company_id), start, end)
     if times_only:
         hidden = base.filter(owner_id__in=ids)
     else:
-        closed = owners_showing_busy_blocks(viewer) if set(ids) != {viewer.pk} else set()
+        closed = owners_showing_busy_blocks(viewer) if set(ids) != {viewer_id} else set()
         readable = [pk for pk in ids if pk not in closed]
-        others = [pk for pk in ids if pk != viewer.pk]
+        others = [pk for pk in ids if pk != viewer_id]
         # The owner's condition stays a plain list so the (owner, start) index answers both reads.
         details = base.filter(owner_id__in=readable).filter(
-            Q(owner_id=viewer.pk) | ~Q(sensitivity__in=PRIVATE_SENSITIVITIES))
+            Q(owner_id=viewer_id) | ~Q(sensitivity__in=PRIVATE_SENSITIVITIES))
         for row in details.values(*fields, "owner_id"):
             if _overlaps(row, start, end):
-                shown[row["owner_id"]].append(build(row, editable=row["owner_id"] == viewer.pk))
+                shown[row["owner_id"]].append(build(row, editable=row["owner_id"] == viewer_id))
         hidden = base.filter(owner_id__in=others).filter(
             Q(owner_id__in=[pk for pk in others if pk in closed]) | Q(sensitivity__in=PRIVATE_SENSITIVITIES))
-    if times_only or len(ids) > 1 or ids[0] != viewer.pk:
+    if times_only or len(ids) > 1 or ids[0] != viewer_id:
         for row in hidden.values(*BUSY_FIELDS, "owner_id"):
             if _overlaps(row, start, end):
                 shown[row["owner_id"]].append(BusyBlock(start=row["start"], end=row["end"], all_day=row["all_day"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import calendar as month_calendar
 import datetime as dt
 import functools
+import html
 import uuid
 import zoneinfo
 from bisect import bisect_left, bisect_right
@@ -21,7 +22,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -105,56 +105,86 @@ def _within(item: Visible | Glance, day: dt.date, bounds: tuple[dt.datetime, dt.
 
 def _by_day(items: Sequence[Shown], dates: list[dt.date], zone: zoneinfo.ZoneInfo) -> list[list[Shown]]:
     """Each date's items by ``_within``, asked only of the days an item can fall on (found by
-    bisection of the days' bounds, worked out once): a team week sorts hundreds of items."""
+    bisection of the days' bounds, worked out once): a team week sorts hundreds of items. The
+    bounds are compared in UTC, as the items' times come from the database: comparing times of
+    two different zones costs each comparison a conversion."""
     bounds = [_local_bounds(day, zone) for day in dates]
-    starts = [start for start, _ in bounds]
+    starts = [start.astimezone(dt.UTC) for start, _ in bounds]
+    ends = [end.astimezone(dt.UTC) for _, end in bounds]
     out: list[list[Shown]] = [[] for _ in dates]
+    last_index = len(dates) - 1
     for item in items:
         if item.all_day:
             first, last = bisect_left(dates, item.start.date()), bisect_left(dates, item.end.date())
         else:
-            first, last = max(bisect_right(starts, item.start) - 1, 0), bisect_right(starts, item.end)
-        for index in range(first, min(max(last, first + 1), len(dates))):
+            first = bisect_right(starts, item.start) - 1
+            if first >= 0 and item.start < item.end <= ends[first]:  # the usual case: within one day
+                out[first].append(item)
+                continue
+            first, last = max(first, 0), bisect_right(starts, item.end)
+        for index in range(first, min(max(last, first + 1), last_index + 1)):
             if _within(item, dates[index], bounds[index]):
                 out[index].append(item)
     return out
 
 
+# "9:05 AM" for each minute of a day, made once: the pages show two per appointment.
+_CLOCK_LABELS = [f"{hour % 12 or 12}:{minute:02d} {'AM' if hour < 12 else 'PM'}"
+                 for hour in range(24) for minute in range(60)]
+
+
 def _clock(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
     local = moment.astimezone(zone)
-    return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
+    return _CLOCK_LABELS[local.hour * 60 + local.minute]
 
 
-def _block_html(item: Visible | Glance, zone: zoneinfo.ZoneInfo, *, css: str = "", chip: bool = False) -> SafeString:
-    """One appointment on a grid or in a team week cell. Drawn here rather than by a template
+def _block_html(item: Visible | Glance, zone: zoneinfo.ZoneInfo, *, css: str = "", chip: bool = False) -> str:
+    """One appointment on a grid or in a team week cell, as HTML (every value escaped), to be
+    joined with its neighbours into one safe string. Drawn here rather than by a template
     include: a team week of 20 colleagues holds hundreds of them, and an include costs far more
-    than this. A busy block is a plain box (nothing to open); every value is escaped."""
+    than this. A busy block is a plain box (nothing to open)."""
     when = "All day" if item.all_day else f"{_clock(item.start, zone)}\u2013{_clock(item.end, zone)}"
-    classes = " ".join(filter(None, ("cal-block", "cal-chip" if chip else "", "cal-busy" if item.busy else "",
-                                     "cal-free" if item.show_as == "free" else "", css)))
+    classes = "cal-block cal-chip" if chip else "cal-block"
+    if item.busy:
+        classes += " cal-busy"
+    if item.show_as == "free":
+        classes += " cal-free"
+    if css:
+        classes += " " + css
     if isinstance(item, BusyBlock):
-        return mark_safe(f'<div class="{escape(classes)}"><span class="cal-block-time">{when}</span> '  # noqa: S308
-                         '<span class="cal-title">Busy</span></div>')
-    where = f' <span class="cal-where">{escape(item.location)}</span>' if item.location and not chip else ""
-    href = _detail_url().replace(_PLACEHOLDER, str(item.id))
-    return mark_safe(f'<a class="{escape(classes)}" href="{href}"><span class="cal-block-time">{when}</span> '  # noqa: S308
-                     f'<span class="cal-title">{escape(item.title or "(no title)")}</span>{where}</a>')
+        return (f'<div class="{classes}"><span class="cal-block-time">{when}</span> '
+                '<span class="cal-title">Busy</span></div>')
+    where = f' <span class="cal-where">{_escape(item.location)}</span>' if item.location and not chip else ""
+    return (f'<a class="{classes}" href="{_detail_url_prefix()}{item.id}/"><span class="cal-block-time">{when}</span> '
+            f'<span class="cal-title">{_escape(item.title or "(no title)")}</span>{where}</a>')
+
+
+def _escape(text: str) -> str:
+    """Django's ``escape`` without its lazy-string wrapper, which costs more than the escaping."""
+    return html.escape(text, quote=True)
 
 
 _PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 
 
 @functools.cache
-def _detail_url() -> str:
-    """The appointment page's URL with a placeholder id, reversed once rather than per block."""
-    return reverse("calendarsync:appointment_detail", args=[_PLACEHOLDER])
+def _detail_url_prefix() -> str:
+    """The appointment page's URL up to its id, reversed once rather than per block."""
+    url = reverse("calendarsync:appointment_detail", args=[_PLACEHOLDER])
+    prefix, placeholder, rest = url.partition(_PLACEHOLDER)
+    assert placeholder and rest == "/", url  # the id ends the path, so a prefix and the id make the URL
+    return prefix
+
+
+def _joined(parts: Sequence[str]) -> SafeString:
+    # Every part was escaped as it was made (``_block_html``, the grid's own classes).
+    return mark_safe("".join(parts))  # noqa: S308
 
 
 @dataclass(frozen=True)
-class TeamDay:
-    label: str  # "Thu 5": labels are made here, as Django's date filter costs more than a cell
-    is_today: bool
-    blocks: list[SafeString]
+class TeamRow:
+    person: User
+    cells: SafeString  # the row's seven day cells, drawn here: a template loop per cell costs more
 
 
 @dataclass(frozen=True)
@@ -165,10 +195,8 @@ class Column:
     date: dt.date
     user: str  # the calendar's owner, for the column's links ("" for the viewer's own)
     is_today: bool
-    all_day: list[SafeString]
-    blocks: list[SafeString]
-    work: list[str]  # the working hours' stretches, as classes
-    now: str  # the current time's class, "" on other days
+    all_day: SafeString  # the all-day row's chips
+    body: SafeString  # the working hours' stretches, the timed blocks and the current-time line
 
 
 def _column(items: Sequence[Visible | Glance], day: dt.date, zone: zoneinfo.ZoneInfo, now: dt.datetime, *, label: str,
@@ -177,18 +205,35 @@ def _column(items: Sequence[Visible | Glance], day: dt.date, zone: zoneinfo.Zone
     on_day = [item for item in items if _within(item, day, (day_start, day_end))]
     timed = [item for item in on_day if not item.all_day]
     placed = side_by_side(timed, lambda item: (max(item.start, day_start), min(item.end, day_end)))
-    blocks = []
+    body = [f'<div class="cal-work q{row} h{rows}" aria-hidden="true"></div>' for row, rows in
+            (grid_rows(a, b, day, zone) for a, b in working_hours_for(owner).intervals(day_start, day_end))]
     for p in placed:
         row, rows = grid_rows(p.item.start, p.item.end, day, zone)
-        lanes = f"lane-{min(p.lane, MAX_LANES - 1)}-{min(p.lanes, MAX_LANES)}"
-        blocks.append(_block_html(p.item, zone, css=f"q{row} h{rows} {lanes}"))
-    work = [f"q{row} h{rows}" for row, rows in (grid_rows(a, b, day, zone) for a, b in
-                                                 working_hours_for(owner).intervals(day_start, day_end))]
-    now_class = f"q{grid_rows(now, now, day, zone)[0]}" if day_start <= now < day_end else ""
-    return Column(label=label, date=day, user="" if owner.pk == viewer.pk else str(owner.pk),
-                  is_today=bool(now_class), blocks=blocks,
-                  all_day=[_block_html(item, zone, chip=True) for item in on_day if item.all_day],
-                  work=work, now=now_class)
+        body.append(_block_html(p.item, zone, css=f"q{row} h{rows} lane-{min(p.lane, MAX_LANES - 1)}-"
+                                                  f"{min(p.lanes, MAX_LANES)}"))
+    is_today = day_start <= now < day_end
+    if is_today:
+        body.append(f'<div class="cal-now q{grid_rows(now, now, day, zone)[0]}" title="Now">'
+                    '<span class="sr-only">Now</span></div>')
+    return Column(label=label, date=day, user="" if owner.pk == viewer.pk else str(owner.pk), is_today=is_today,
+                  all_day=_joined([_block_html(item, zone, chip=True) for item in on_day if item.all_day]),
+                  body=_joined(body))
+
+
+def _team_rows(people: list[User], calendars: dict[uuid.UUID, list[Glance]], dates: list[dt.date],
+               zone: zoneinfo.ZoneInfo, today: dt.date) -> list[TeamRow]:
+    """The team week: a row per person, a cell per day, each cell's opening made once per date."""
+    openings = [f'<div class="cal-team-day{" cal-today" if d == today else ""}" role="cell">'
+                f'<span class="cal-team-date">{d:%a} {d.day}</span>' for d in dates]
+    rows = []
+    for person in people:
+        cells: list[str] = []
+        for opening, on_day in zip(openings, _by_day(calendars.get(person.pk, []), dates, zone), strict=True):
+            cells.append(opening)
+            cells.extend(_block_html(item, zone, chip=True) for item in on_day)
+            cells.append("</div>")
+        rows.append(TeamRow(person=person, cells=_joined(cells)))
+    return rows
 
 
 def _hours() -> list[tuple[str, str]]:
@@ -548,10 +593,12 @@ def _people_choices(viewer: Any, chosen: list[User]) -> SafeString:
     """The company's people as checkboxes, drawn here: a template loop over a few hundred people
     costs more than the rest of the page."""
     chosen_ids = {person.pk for person in chosen}
+    viewer_id = viewer.pk
     people = selectors.calendar_owners(viewer).values_list("id", "full_name", "email")
-    return format_html_join("", '<label><input type="checkbox" name="people" value="{}"{}> {}</label>', (
-        (pk, mark_safe(" checked") if pk in chosen_ids else "",
-         f"Me ({name or email})" if pk == viewer.pk else name or email) for pk, name, email in people))
+    return _joined([
+        f'<label><input type="checkbox" name="people" value="{pk}"{" checked" if pk in chosen_ids else ""}> '
+        f'{_escape(f"Me ({name or email})" if pk == viewer_id else name or email)}</label>'
+        for pk, name, email in people])
 
 
 def _query(**params: object) -> str:
@@ -580,25 +627,21 @@ def team_view(request: HttpRequest) -> HttpResponse:
         columns = [_column(calendars.get(person.pk, []), anchor, zone, now, label=str(person), owner=person,
                            viewer=request.user) for person in people]
     else:
-        rows = [{"person": person, "days": [
-            TeamDay(label=f"{d:%a} {d.day}", is_today=d == today,
-                    blocks=[_block_html(i, zone, chip=True) for i in on_day])
-            for d, on_day in zip(dates, _by_day(calendars.get(person.pk, []), dates, zone), strict=True)]}
-            for person in people]
-    chosen = [str(person.pk) for person in people]
+        rows = _team_rows(people, calendars, dates, zone, today)
+    people_query = _query(people=[str(person.pk) for person in people])  # encoded once for every link
+
+    def link(view: str, day: dt.date) -> str:
+        return "&".join(filter(None, (_query(view=view, date=day.isoformat()), people_query)))
+
     return render(request, "calendarsync/team.html", {
         "view": view, "views": TEAM_VIEWS, "anchor": anchor, "today": today, "dates": dates,
-        "week_head": [(_query(view="day", date=d.isoformat(), people=[str(p.pk) for p in people]), f"{d:%a} {d.day}",
-                       d == today) for d in dates],
+        "week_head": [(link("day", d), f"{d:%a} {d.day}", d == today) for d in dates],
         "columns": columns, "rows": rows, "hours": _hours(), "work_start_row": WORK_START_ROW,
         "people": _people_choices(request.user, people), "chosen": people, "problems": problems,
         "zone": zone.key, "max_people": MAX_PEOPLE,
-        "here": _query(view=view, date=anchor.isoformat(), people=chosen),
-        "earlier": _query(view=view, date=previous.isoformat(), people=chosen),
-        "later": _query(view=view, date=following.isoformat(), people=chosen),
-        "on_today": _query(view=view, date=today.isoformat(), people=chosen),
-        "other_view": {name: _query(view=name, date=anchor.isoformat(), people=chosen) for name in TEAM_VIEWS},
-        "find_a_time": _query(people=chosen, date=anchor.isoformat()),
+        "here": link(view, anchor), "earlier": link(view, previous), "later": link(view, following),
+        "on_today": link(view, today), "other_view": {name: link(name, anchor) for name in TEAM_VIEWS},
+        "find_a_time": "&".join(filter(None, (people_query, _query(date=anchor.isoformat())))),
     }, status=400 if problems else 200)
 
 

@@ -10,6 +10,7 @@ import zoneinfo
 
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import Company, MailboxConnection, User
 from calendarsync.models import Appointment
@@ -79,6 +80,24 @@ def test_the_team_view_shows_a_private_colleague_as_busy_blocks_only(bob: User, 
     week = text(client_for(bob).get("/calendar/team/", {"view": "week", "date": THURSDAY.isoformat(),
                                                        "people": [str(alice.pk)]}))
     assert "Dentist" not in week and "1:00 PM\u20132:00 PM" in week and "Busy" in week
+
+
+def test_the_current_time_line_is_drawn_on_the_viewers_clock_without_script(bob: User, alice: User) -> None:
+    bob.time_zone = "America/Denver"
+    bob.save(update_fields=["time_zone"])
+    denver = zoneinfo.ZoneInfo("America/Denver")
+    client = client_for(bob)
+    before = timezone.now().astimezone(denver)
+    page = text(client.get("/calendar/team/", {"people": [str(alice.pk), str(bob.pk)]}))  # today, by default
+    after = timezone.now().astimezone(denver)
+    rows = {f"q{(moment.hour * 60 + moment.minute) // 15}" for moment in (before, after)}
+    lines = re.findall(r'<div class="cal-now (q\d+)" title="Now">', page)
+    assert len(lines) == 2 and set(lines) <= rows  # a line in each colleague's column, at this quarter hour
+    # What moves it while the page stays open: the grid's zone, each column's date, and the script.
+    assert 'data-zone="America/Denver"' in page and f'data-date="{before.date().isoformat()}"' in page
+    assert "/static/js/now-line.js" in page
+    other_day = text(client.get("/calendar/team/", {"date": THURSDAY.isoformat(), "people": [str(alice.pk)]}))
+    assert "cal-now" not in other_day
 
 
 def test_the_team_view_refuses_people_of_another_company(bob: User, carol: User) -> None:

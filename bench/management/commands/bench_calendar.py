@@ -9,9 +9,11 @@ The team part builds another company (PostgreSQL only: the rows are made by the 
 INSERT ... SELECT over generate_series) with 1,000,000 appointments, and times the team view of
 20 colleagues for a day and a week, the same with 5 colleagues (the query count must not change),
 and Find a time for 10 colleagues over a week; again at a tenth of the size and at the full size.
+With ``--keep-team`` (in a database with ``bench`` in its name) those two companies are kept and a
+later run with the same sizes and seed reuses them instead of generating them again.
 The sync part starts a sandbox, connects M mailboxes of each provider through their sign-in, fills
 each calendar with K events, and times the first (full) sync, an idle run and an incremental run.
-Everything it creates is deleted at the end.
+Everything else it creates is deleted at the end.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection as db_connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -41,6 +45,8 @@ from calendarsync.models import Appointment
 from calendarsync.sync import run_calendar_sync
 
 CHUNK = 5000
+KEPT_TEAM_PREFIX = "Bench team kept "
+GENERATION_VERSION = 1  # bump when the team generator makes different data
 
 
 def _remove(company: Company) -> None:
@@ -66,25 +72,42 @@ class Command(BaseCommand):
         parser.add_argument("--explain", action="store_true",
                             help="print EXPLAIN (ANALYZE, BUFFERS) of the team view's appointment reads")
         parser.add_argument("--skip-team", action="store_true")
+        parser.add_argument("--skip-week", action="store_true", help="skip the week view of 100,000 appointments")
+        parser.add_argument("--keep-team", action="store_true",
+                            help="keep the team companies for the next run, and reuse those kept by the last one "
+                                 "(a database with 'bench' in its name)")
         parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Reproducible test data, not secrets.
         self.rng = random.Random(options["seed"])  # noqa: S311
-        self.week_view(options["users"], options["appointments"], options["requests"])
+        if isinstance(staticfiles_storage, ManifestFilesMixin):  # production settings (tests run without)
+            call_command("collectstatic", interactive=False, verbosity=0)  # the manifest production templates use
+        if not options["skip_week"]:
+            self.week_view(options["users"], options["appointments"], options["requests"])
         if not options["skip_team"]:
+            keep = options["keep_team"]
+            if keep and "bench" not in str(db_connection.settings_dict["NAME"]):
+                raise CommandError("--keep-team keeps a million rows: point DATABASE_URL at a database with 'bench' "
+                                   "in its name, e.g. postgres://postgres@127.0.0.1:5432/aspire_bench_calendar")
             self.team_view(options["team_users"], options["team_appointments"], options["team_requests"],
-                           explain=options["explain"])
+                           explain=options["explain"], keep=keep, seed=options["seed"])
         if not options["skip_sandbox"]:
             self.sandbox_sync(options["connections"], options["events"])
 
     def _company(self, name: str, users: int, *, person: str, full_name: str, provider: str,
                  zones: tuple[str, ...] = ("America/Chicago",)) -> tuple[Company, list[User]]:
-        """A company of ``users`` people (time zones taken in turn from ``zones``), the first half of
+        """A company of ``users`` people (see ``_people``), named ``name`` and a tag."""
+        company = Company.objects.create(name=f"{name} {uuid.uuid4().hex[:8]}", time_zone="America/Chicago")
+        return company, self._people(company, users, person=person, full_name=full_name, provider=provider,
+                                     zones=zones)
+
+    def _people(self, company: Company, users: int, *, person: str, full_name: str, provider: str,
+                zones: tuple[str, ...]) -> list[User]:
+        """``users`` people of ``company`` (time zones taken in turn from ``zones``), the first half of
         them with a disconnected connection of ``provider``, every other one private and each shared
         with five colleagues. Nobody signs in as them: their passwords are unusable."""
-        tag = uuid.uuid4().hex[:8]
-        company = Company.objects.create(name=f"{name} {tag}", time_zone="America/Chicago")
+        tag = company.pk.hex[:8]
         people = User.objects.bulk_create([
             User(email=f"{person}{n}-{tag}@bench.example", full_name=f"{full_name} {n}", company=company,
                  time_zone=zones[n % len(zones)], password="!")
@@ -96,7 +119,7 @@ class Command(BaseCommand):
                 calendar_privacy="private" if n % 2 else "public", state="disconnected",
             )
             connection.shared_with.set(self.rng.sample(people, 5))
-        return company, people
+        return people
 
     # -- the week view ---------------------------------------------------------------------
 
@@ -171,27 +194,42 @@ class Command(BaseCommand):
 
     # -- the team view and Find a time --------------------------------------------------------
 
-    def team_view(self, users: int, appointments: int, requests: int, *, explain: bool) -> None:
+    def team_view(self, users: int, appointments: int, requests: int, *, explain: bool, keep: bool = False,
+                  seed: int = 0) -> None:
         if db_connection.vendor != "postgresql":
             self.stdout.write("Team view: skipped (it generates its rows with PostgreSQL's generate_series)")
             return
-        company, people = self._company(
-            "Bench team", users, person="crew", full_name="Crew Member", provider="microsoft",
-            zones=("America/Denver", "America/Chicago", "America/Chicago", "America/Chicago"),
-        )
-        try:
-            self.stdout.write(f"Team view and Find a time: {users} users, one company, PostgreSQL")
-            first = appointments // 10
-            for held, adding in ((first, first), (appointments, appointments - first)):
+        self.stdout.write(f"Team view and Find a time: {users} users, one company, PostgreSQL")
+        for held in (appointments // 10, appointments):
+            name = f"{KEPT_TEAM_PREFIX}{users} users {held} appointments seed {seed} v{GENERATION_VERSION}"
+            company = Company.objects.filter(name=name).first() if keep else None
+            if company is not None and Appointment.objects.filter(company=company).count() == held:
+                self.stdout.write(f"  reusing the {held:,} appointments kept by an earlier run")
+                people = list(User.objects.filter(company=company).order_by("date_joined", "email"))
+            else:
+                if company is not None:  # an earlier run stopped while generating it
+                    self._delete_team(company)
+                company = Company.objects.create(name=name if keep else f"Bench team {uuid.uuid4().hex[:8]}",
+                                                 time_zone="America/Chicago")
                 started = time.perf_counter()
-                self._generate(company, people, adding)
-                self.stdout.write(f"  generated {adding:,} appointments in {time.perf_counter() - started:.1f} s")
+                people = self._team_people(company, users)
+                self._generate(company, people, held)
+                self.stdout.write(f"  generated {held:,} appointments in {time.perf_counter() - started:.1f} s")
+            try:
                 self._time_team(people, requests, held, explain=explain and held == appointments)
-        finally:
-            with db_connection.cursor() as cursor:  # a million rows: one statement, not the ORM's collector
-                cursor.execute(f"DELETE FROM {Appointment._meta.db_table} WHERE company_id = %s",  # noqa: S608 (model's table)
-                               [company.pk])
-            _remove(company)
+            finally:
+                if not keep:
+                    self._delete_team(company)
+
+    def _team_people(self, company: Company, users: int) -> list[User]:
+        return self._people(company, users, person="crew", full_name="Crew Member", provider="microsoft",
+                            zones=("America/Denver", "America/Chicago", "America/Chicago", "America/Chicago"))
+
+    def _delete_team(self, company: Company) -> None:
+        with db_connection.cursor() as cursor:  # a million rows: one statement, not the ORM's collector
+            cursor.execute(f"DELETE FROM {Appointment._meta.db_table} WHERE company_id = %s",  # noqa: S608 (model's table)
+                           [company.pk])
+        _remove(company)
 
     def _generate(self, company: Company, people: list[User], count: int) -> None:
         """``count`` appointments made by the database: starts on the quarter hour over three years
