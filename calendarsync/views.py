@@ -33,7 +33,7 @@ from activities.selectors import contact_choices, regarding_choices
 from crm.models import Contact, Opportunity, Property
 
 from . import selectors
-from .forms import RECURRING_HELP, AppointmentForm
+from .forms import RECURRING_HELP, AppointmentForm, in_calendar_range
 from .ical import feed_for
 from .layout import MAX_LANES, ROW, ROWS_PER_DAY, grid_rows, side_by_side
 from .models import OUTSIDE_WINDOW_NOTE, Appointment
@@ -70,10 +70,12 @@ def _zone(request: HttpRequest) -> zoneinfo.ZoneInfo:
 
 
 def _anchor(request: HttpRequest, zone: zoneinfo.ZoneInfo) -> dt.date:
+    """The ``date`` a calendar page opens at; today when it is no date, or one the calendar does not go to."""
     try:
-        return dt.date.fromisoformat(request.GET.get("date", ""))
+        anchor = dt.date.fromisoformat(request.GET.get("date", ""))
     except ValueError:
-        return timezone.now().astimezone(zone).date()
+        anchor = None
+    return anchor if anchor is not None and in_calendar_range(anchor) else timezone.now().astimezone(zone).date()
 
 
 def _days(view: str, anchor: dt.date) -> tuple[list[dt.date], dt.date, dt.date]:
@@ -259,6 +261,8 @@ def calendar_feed(request: HttpRequest) -> JsonResponse:
     end = end if end.tzinfo else end.replace(tzinfo=zone)
     if end <= start or end - start > dt.timedelta(days=62):
         return JsonResponse({"error": "the range must be positive and at most 62 days"}, status=400)
+    if not (in_calendar_range(start.date()) and in_calendar_range(end.date())):
+        return JsonResponse({"error": "the range must be within the years the calendar shows"}, status=400)
     items = selectors.visible_appointments(viewer=request.user, owner=owner, start=start, end=end)
     return JsonResponse({"owner": str(owner.pk), "appointments": [_as_json(item) for item in items]})
 
