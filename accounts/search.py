@@ -38,7 +38,7 @@ def text_search(
 ) -> QuerySet[M]:
     """Rows of ``queryset`` matching ``q``: as one phrase, or with ``each_word`` every word (in
     any field each). ``extra`` is one more way to match the whole of ``q`` (a ticket's number)."""
-    q = q.strip()
+    q = without_nul(q).strip()
     if not q:
         return queryset
     terms = search_terms(q) if each_word else [q]
@@ -54,6 +54,19 @@ def text_search(
         matching = arms[0].union(*arms[1:]) if len(arms) > 1 else arms[0]
         queryset = queryset.filter(pk__in=matching)
     return queryset
+
+
+def without_nul(q: str) -> str:
+    """A search as typed, without NUL characters: no text holds one, and PostgreSQL refuses them
+    in a query's parameters."""
+    return q.replace("\x00", "")
+
+
+def number_in(q: str) -> int | None:
+    """The record number a search is (``1041`` or ``#1041``), or None. Only decimal digits count:
+    ``str.isdigit`` also takes superscripts such as ``²``, which are no number ``int`` reads."""
+    number = q.strip().lstrip("#")
+    return int(number) if number.isdecimal() and len(number) < 10 else None
 
 
 def _related_arm(base: QuerySet[Any], path: str, term: str, company_id: Any) -> QuerySet[Any]:

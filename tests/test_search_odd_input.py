@@ -1,0 +1,55 @@
+"""Odd searches typed into every search box (the record lists, the choosers, the email page's
+choosers, the admin): a NUL character, which PostgreSQL refuses in a query, and digits that are not
+decimal (``²``), which ``int`` cannot read. Each is answered with a page, never a server error."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from accounts.models import User
+from activities.models import Activity
+from crm.models import Contact, WorkTicket
+from tests.conftest import client_for
+
+ODD = ["\x00", "Whit\x00field", "²", "#²", "1041²", "\x00\x00#1041"]
+
+
+def searched_pages(activity: Activity) -> list[tuple[str, str]]:
+    return [
+        ("/contacts/", "q"),
+        ("/properties/", "q"),
+        ("/opportunities/", "q"),
+        ("/work-tickets/", "q"),
+        ("/activities/regarding-search/", "q"),
+        ("/activities/contact-search/", "q"),
+        (f"/activities/{activity.pk}/", "regarding_q"),
+        (f"/activities/{activity.pk}/", "contact_q"),
+        ("/calendar/appointments/new/", "contact_q"),
+        ("/calendar/appointments/new/", "regarding_q"),
+        ("/admin/crm/contact/", "q"),
+        ("/admin/crm/workticket/", "q"),
+        ("/admin/crm/property/", "q"),
+        ("/admin/crm/opportunity/", "q"),
+    ]
+
+
+@pytest.mark.parametrize("q", ODD)
+def test_an_odd_search_is_answered_with_a_page(
+    alice: User, activity: Activity, work_ticket: WorkTicket, q: str
+) -> None:
+    client = client_for(alice)  # a company admin: the admin's lists too
+    for url, name in searched_pages(activity):
+        response = client.get(url, {name: q})
+        assert response.status_code == 200, (url, name, q)
+
+
+def test_a_nul_character_is_ignored_in_what_is_searched(bob: User, contact: Contact, work_ticket: WorkTicket) -> None:
+    client = client_for(bob)
+    found = client.get("/activities/contact-search/", {"q": "Whit\x00field"}).json()
+    assert [choice["value"] for choice in found["results"]] == [str(contact.pk)]
+    assert "Dana Whitfield" in html.unescape(client.get("/contacts/", {"q": "Whit\x00field"}).content.decode())
+    assert client.get("/activities/contact-search/", {"q": "\x00"}).json()["results"] == []
+    tickets = client.get("/activities/regarding-search/", {"q": "\x00#1041"}).json()["results"]
+    assert any("1041" in choice["label"] for choice in tickets)
