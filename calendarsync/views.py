@@ -509,7 +509,8 @@ def _chosen_people(request: HttpRequest) -> tuple[list[User], list[str]]:
         try:
             ids.append(uuid.UUID(value))
         except ValueError:
-            problems.append("One of the chosen people is not a person of your company.")
+            if not problems:  # said once, however many values are mangled
+                problems.append("One of the chosen people is not a person of your company.")
     if len(set(ids)) > MAX_PEOPLE:
         problems.append(f"Choose at most {MAX_PEOPLE} people at a time.")
         ids = ids[:MAX_PEOPLE]

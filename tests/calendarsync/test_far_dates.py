@@ -1,6 +1,7 @@
 """Dates the calendar does not go to (a typed year 9999 or 0001, a mangled link): every calendar
 page opens at today instead, the JSON feed refuses the range, and the appointment form says so
-and keeps what was typed. Nothing answers with a server error."""
+and keeps what was typed. Nothing answers with a server error; a mangled list of people is said
+once."""
 
 from __future__ import annotations
 
@@ -77,3 +78,10 @@ def test_a_date_at_the_calendars_edges_still_opens(bob: User) -> None:
     for day in ("1900-01-01", "2999-12-31"):
         response = client.get("/calendar/", {"date": day, "view": "month"})
         assert response.status_code == 200 and response.context["anchor"] == dt.date.fromisoformat(day)
+
+
+@pytest.mark.parametrize("url", ["/calendar/team/", "/calendar/find-a-time/"])
+def test_many_mangled_people_are_refused_with_one_message(bob: User, url: str) -> None:
+    response = client_for(bob).get(url, {"people": ["not-a-person"] * 999})
+    assert response.status_code == 400
+    assert text(response).count("One of the chosen people is not a person of your company.") == 1
