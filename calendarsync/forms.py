@@ -7,24 +7,10 @@ from typing import Any
 
 from django import forms
 
+from accounts.dates import validate_supported_date
+
 from .selectors import AppointmentDetails
 from .services import AppointmentInput
-
-# The days the calendar goes to. Dates far outside them (a typed year 9999 or 0001) are no one's
-# appointment, and the pages' paging and time-zone arithmetic would run off the calendar there.
-FIRST_DAY = dt.date(1900, 1, 1)
-LAST_DAY = dt.date(2999, 12, 31)
-OUT_OF_RANGE = f"Choose a date between {FIRST_DAY.year} and {LAST_DAY.year}."
-
-
-def in_calendar_range(day: dt.date) -> bool:
-    return FIRST_DAY <= day <= LAST_DAY
-
-
-def _within_calendar(day: dt.date | None) -> None:
-    if day is not None and not in_calendar_range(day):
-        raise forms.ValidationError(OUT_OF_RANGE)
-
 
 RECURRING_HELP = ("Repeating appointments can't be made in Aspire: create them in Outlook or Google Calendar, "
                   "and their occurrences show here after the next sync.")
@@ -32,12 +18,12 @@ RECURRING_HELP = ("Repeating appointments can't be made in Aspire: create them i
 
 class AppointmentForm(forms.Form):
     title = forms.CharField(max_length=500)
-    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), validators=[_within_calendar])
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_supported_date])
     all_day = forms.BooleanField(required=False, label="All day")
     start_time = forms.TimeField(required=False, label="Starts", widget=forms.TimeInput(attrs={"type": "time"}))
     end_time = forms.TimeField(required=False, label="Ends", widget=forms.TimeInput(attrs={"type": "time"}))
     end_date = forms.DateField(required=False, label="Last day (all-day appointments over several days)",
-                               widget=forms.DateInput(attrs={"type": "date"}), validators=[_within_calendar])
+                               widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_supported_date])
     location = forms.CharField(max_length=500, required=False)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
     private = forms.BooleanField(required=False, label="Private: colleagues see only “Busy”")

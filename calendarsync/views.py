@@ -25,6 +25,7 @@ from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.dates import in_supported_range
 from accounts.models import User
 from accounts.tenancy import get_for_user, scoped
 from activities import regarding
@@ -33,7 +34,7 @@ from activities.selectors import contact_choices, regarding_choices
 from crm.models import Contact, Opportunity, Property
 
 from . import selectors
-from .forms import RECURRING_HELP, AppointmentForm, in_calendar_range
+from .forms import RECURRING_HELP, AppointmentForm
 from .ical import feed_for
 from .layout import MAX_LANES, ROW, ROWS_PER_DAY, grid_rows, side_by_side
 from .models import OUTSIDE_WINDOW_NOTE, Appointment
@@ -75,7 +76,7 @@ def _anchor(request: HttpRequest, zone: zoneinfo.ZoneInfo) -> dt.date:
         anchor = dt.date.fromisoformat(request.GET.get("date", ""))
     except ValueError:
         anchor = None
-    return anchor if anchor is not None and in_calendar_range(anchor) else timezone.now().astimezone(zone).date()
+    return anchor if anchor is not None and in_supported_range(anchor) else timezone.now().astimezone(zone).date()
 
 
 def _days(view: str, anchor: dt.date) -> tuple[list[dt.date], dt.date, dt.date]:
@@ -261,7 +262,7 @@ def calendar_feed(request: HttpRequest) -> JsonResponse:
     end = end if end.tzinfo else end.replace(tzinfo=zone)
     if end <= start or end - start > dt.timedelta(days=62):
         return JsonResponse({"error": "the range must be positive and at most 62 days"}, status=400)
-    if not (in_calendar_range(start.date()) and in_calendar_range(end.date())):
+    if not (in_supported_range(start.date()) and in_supported_range(end.date())):
         return JsonResponse({"error": "the range must be within the years the calendar shows"}, status=400)
     items = selectors.visible_appointments(viewer=request.user, owner=owner, start=start, end=end)
     return JsonResponse({"owner": str(owner.pk), "appointments": [_as_json(item) for item in items]})

@@ -11,6 +11,7 @@ import pytest
 from accounts.models import User
 from activities.models import Activity
 from crm.models import Contact, WorkTicket
+from tests.activities.emails import make_email
 from tests.conftest import client_for
 
 ODD = ["\x00", "Whit\x00field", "²", "#²", "1041²", "\x00\x00#1041"]
@@ -53,3 +54,16 @@ def test_a_nul_character_is_ignored_in_what_is_searched(bob: User, contact: Cont
     assert client.get("/activities/contact-search/", {"q": "\x00"}).json()["results"] == []
     tickets = client.get("/activities/regarding-search/", {"q": "\x00#1041"}).json()["results"]
     assert any("1041" in choice["label"] for choice in tickets)
+
+
+def test_find_email_refuses_a_far_date_with_a_message_and_keeps_the_words(bob: User) -> None:
+    make_email(bob, subject="Mulch delivery", text="Dark brown mulch, please.")
+    client = client_for(bob)
+    for params in ({"q": "mulch", "until": "9999-12-31"}, {"q": "mulch", "since": "0001-01-01", "until": "9999-12-31"}):
+        response = client.get("/activities/search/", params)
+        page = html.unescape(response.content.decode())
+        assert response.status_code == 200
+        assert "Choose a date between 1900 and 2999." in page and 'value="mulch"' in page
+    assert "Mulch delivery" in html.unescape(
+        client.get("/activities/search/", {"q": "mulch", "until": "2999-12-31"}).content.decode()
+    )
