@@ -7,6 +7,8 @@ from __future__ import annotations
 import html
 
 import pytest
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from activities.models import Activity
@@ -67,3 +69,23 @@ def test_find_email_refuses_a_far_date_with_a_message_and_keeps_the_words(bob: U
     assert "Mulch delivery" in html.unescape(
         client.get("/activities/search/", {"q": "mulch", "until": "2999-12-31"}).content.decode()
     )
+
+
+@pytest.mark.parametrize(
+    "url", ["/contacts/", "/work-tickets/", "/activities/contact-search/", "/activities/regarding-search/"]
+)
+def test_a_pasted_page_of_words_makes_no_bigger_query_than_a_few_words(bob: User, contact: Contact, url: str) -> None:
+    """Each word searched is a subquery: a search reads its first words only (accounts.search), so
+    2,000 pasted words cost what eight do, and a name still matches."""
+    client = client_for(bob)
+
+    def sql_size(q: str) -> int:
+        with CaptureQueriesContext(db_connection) as queries:
+            assert client.get(url, {"q": q}).status_code == 200
+        return sum(len(query["sql"]) for query in queries.captured_queries)
+
+    eight = sql_size(" ".join(f"w{n}" for n in range(8)))
+    assert sql_size(" ".join(f"w{n}" for n in range(2000))) < eight * 2  # before: a subquery per word, 2,000 of them
+    assert sql_size("x" * 60_000) < 20_000
+    found = client.get("/activities/contact-search/", {"q": "Dana Whitfield " + "Dana " * 2000}).json()["results"]
+    assert [choice["value"] for choice in found] == [str(contact.pk)]
