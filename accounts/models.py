@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -188,9 +188,11 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def tenant_id(self) -> uuid.UUID:
-        """The user's company, for code that only runs for company members (not operators)."""
+        """The user's company, for code that only runs for company members (not operators). An
+        operator who reaches such code through a page (New appointment, a calendar link, connecting
+        a mailbox) is refused with Django's 403, not a server error."""
         if self.company_id is None:
-            raise PermissionError("This user belongs to no company.")
+            raise PermissionDenied("This user belongs to no company.")
         return self.company_id
 
     @property

@@ -25,6 +25,10 @@ from django.utils.text import smart_split, unescape_string_literal
 
 M = TypeVar("M", bound=Model)
 
+# What a search reads of what was typed: longer than any name, address or description searched for.
+MAX_SEARCH_CHARS = 200
+MAX_SEARCH_WORDS = 8
+
 
 def text_search(
     queryset: QuerySet[M],
@@ -38,10 +42,12 @@ def text_search(
 ) -> QuerySet[M]:
     """Rows of ``queryset`` matching ``q``: as one phrase, or with ``each_word`` every word (in
     any field each). ``extra`` is one more way to match the whole of ``q`` (a ticket's number)."""
-    q = q.strip()
+    q = without_nul(q).strip()[:MAX_SEARCH_CHARS]
     if not q:
         return queryset
-    terms = search_terms(q) if each_word else [q]
+    # Each word is a subquery of its own: a pasted page of 2,000 words made a query PostgreSQL
+    # worked on for minutes. The first words narrow enough; the rest are left out.
+    terms = search_terms(q)[:MAX_SEARCH_WORDS] if each_word else [q]
     base = queryset.order_by().values("pk")
     for n, term in enumerate(terms):
         searched = address_fields if address_fields and "@" in term else fields
@@ -54,6 +60,19 @@ def text_search(
         matching = arms[0].union(*arms[1:]) if len(arms) > 1 else arms[0]
         queryset = queryset.filter(pk__in=matching)
     return queryset
+
+
+def without_nul(q: str) -> str:
+    """A search as typed, without NUL characters: no text holds one, and PostgreSQL refuses them
+    in a query's parameters."""
+    return q.replace("\x00", "")
+
+
+def number_in(q: str) -> int | None:
+    """The record number a search is (``1041`` or ``#1041``), or None. Only decimal digits count:
+    ``str.isdigit`` also takes superscripts such as ``²``, which are no number ``int`` reads."""
+    number = q.strip().lstrip("#")
+    return int(number) if number.isdecimal() and len(number) < 10 else None
 
 
 def _related_arm(base: QuerySet[Any], path: str, term: str, company_id: Any) -> QuerySet[Any]:

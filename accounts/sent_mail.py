@@ -51,8 +51,16 @@ def sent_to(address: str) -> list[SentMail]:
             body = message.get_body(preferencelist=("plain",))
             date = message.get("Date")
             found.append(SentMail(subject=str(message.get("Subject", "")), sender=str(message.get("From", "")),
-                                  to=str(message.get("To", "")), sent_at=parsedate_to_datetime(date) if date else None,
+                                  to=str(message.get("To", "")), sent_at=_sent_at(date) if date else None,
                                   body=body.get_content() if body is not None else ""))
             if len(found) == MOST:
                 return found
     return found
+
+
+def _sent_at(date: str) -> dt.datetime:
+    """The Date header as an aware time. Django writes it in UTC as ``-0000`` (RFC 5322 3.3: "no
+    information about the local time zone"), which ``parsedate_to_datetime`` reads as a naive time;
+    it is UTC, so the page can show it on the reader's clock."""
+    sent = parsedate_to_datetime(date)
+    return sent if sent.tzinfo is not None else sent.replace(tzinfo=dt.UTC)

@@ -6,6 +6,8 @@ from typing import Any
 
 from django import forms
 
+from accounts.dates import validate_supported_date
+
 from .models import Activity
 
 
@@ -14,8 +16,10 @@ class EmailSearchForm(forms.Form):
                         help_text='In the subject, the text, the sender or an attachment\'s name. "Exact phrase", '
                                   "-leave out.")
     origin = forms.ChoiceField(label="Origin", required=False)
-    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            validators=[validate_supported_date])
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            validators=[validate_supported_date])
     attachment = forms.BooleanField(label="Has an attachment", required=False)
     contact = forms.UUIDField(required=False, widget=forms.HiddenInput)
     regarding = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)

@@ -16,7 +16,7 @@ from django.db.models import Exists, F, Model, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Substr
 from django.utils.text import Truncator
 
-from accounts.search import text_search
+from accounts.search import number_in, text_search, without_nul
 from accounts.tenancy import get_for_user, scoped
 from crm.models import Contact, Opportunity, Property, WorkTicket
 
@@ -361,12 +361,12 @@ CHOICES_LIMIT = 20
 def regarding_choices(user: Any, q: str) -> list[Choice]:
     """The user's company's Opportunities (by name), Properties (by name or address) and Work
     Tickets (by number or description) matching ``q``, at most 20, mixed so no kind crowds out the others."""
-    q = q.strip()
+    q = without_nul(q).strip()
     if not q:
         return []
     tickets = scoped(WorkTicket, user).select_related("property")
-    number = q.lstrip("#")
-    by_number = list(tickets.filter(number=int(number))) if number.isdigit() and len(number) < 10 else []
+    number = number_in(q)
+    by_number = list(tickets.filter(number=number)) if number is not None else []
     # "dana whit" or "1402 cedar": each word may match a different field.
     by_description = text_search(tickets, q, ("description",), each_word=True).exclude(pk__in=[t.pk for t in by_number])
     opportunities = text_search(scoped(Opportunity, user).select_related("property"), q, ("name",), each_word=True)
@@ -399,7 +399,7 @@ def regarding_for_user(user: Any, value: str) -> Regarding:
 
 def contact_choices(user: Any, q: str) -> list[Choice]:
     """The user's company's contacts whose name or email address matches ``q``, at most 20."""
-    q = q.strip()
+    q = without_nul(q).strip()
     if not q:
         return []
     contacts = text_search(

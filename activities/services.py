@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import ProhibitNullCharactersValidator, validate_email
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Lower
@@ -89,6 +89,8 @@ def file_sender_on_contact(
     if contact is None:
         if not (first_name.strip() or last_name.strip() or company_name.strip()):
             raise ValidationError("Give the contact a name (or their company's).")
+        for typed in (first_name, last_name, company_name):  # posted as typed, not through a form
+            ProhibitNullCharactersValidator()(typed)
         contact = Contact(company_id=company_id, first_name=first_name.strip()[:100],
                           last_name=last_name.strip()[:100], company_name=company_name.strip()[:200])
         contact.full_clean()

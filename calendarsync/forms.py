@@ -12,6 +12,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
 
+from accounts.dates import validate_supported_date
+
 from .selectors import AppointmentDetails
 from .services import AppointmentInput
 
@@ -35,12 +37,12 @@ class ColleagueField(forms.ModelMultipleChoiceField):
 
 class AppointmentForm(forms.Form):
     title = forms.CharField(max_length=500)
-    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_supported_date])
     all_day = forms.BooleanField(required=False, label="All day")
     start_time = forms.TimeField(required=False, label="Starts", widget=forms.TimeInput(attrs={"type": "time"}))
     end_time = forms.TimeField(required=False, label="Ends", widget=forms.TimeInput(attrs={"type": "time"}))
     end_date = forms.DateField(required=False, label="Last day (all-day appointments over several days)",
-                               widget=forms.DateInput(attrs={"type": "date"}))
+                               widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_supported_date])
     location = forms.CharField(max_length=500, required=False)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
     private = forms.BooleanField(required=False, label="Private: colleagues see only “Busy”")

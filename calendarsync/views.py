@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.dates import in_supported_range
 from accounts.models import User
 from accounts.tenancy import get_for_user, scoped
 from activities import regarding
@@ -70,10 +71,12 @@ def _zone(request: HttpRequest) -> zoneinfo.ZoneInfo:
 
 
 def _anchor(request: HttpRequest, zone: zoneinfo.ZoneInfo) -> dt.date:
+    """The ``date`` a calendar page opens at; today when it is no date, or one the calendar does not go to."""
     try:
-        return dt.date.fromisoformat(request.GET.get("date", ""))
+        anchor = dt.date.fromisoformat(request.GET.get("date", ""))
     except ValueError:
-        return timezone.now().astimezone(zone).date()
+        anchor = None
+    return anchor if anchor is not None and in_supported_range(anchor) else timezone.now().astimezone(zone).date()
 
 
 def _days(view: str, anchor: dt.date) -> tuple[list[dt.date], dt.date, dt.date]:
@@ -304,6 +307,8 @@ def calendar_feed(request: HttpRequest) -> JsonResponse:
     end = end if end.tzinfo else end.replace(tzinfo=zone)
     if end <= start or end - start > dt.timedelta(days=62):
         return JsonResponse({"error": "the range must be positive and at most 62 days"}, status=400)
+    if not (in_supported_range(start.date()) and in_supported_range(end.date())):
+        return JsonResponse({"error": "the range must be within the years the calendar shows"}, status=400)
     items = selectors.visible_appointments(viewer=request.user, owner=owner, start=start, end=end)
     return JsonResponse({"owner": str(owner.pk), "appointments": [_as_json(item) for item in items]})
 
@@ -579,7 +584,8 @@ def _chosen_people(request: HttpRequest) -> tuple[list[User], list[str]]:
         try:
             ids.append(uuid.UUID(value))
         except ValueError:
-            problems.append("One of the chosen people is not a person of your company.")
+            if not problems:  # said once, however many values are mangled
+                problems.append("One of the chosen people is not a person of your company.")
     if len(set(ids)) > MAX_PEOPLE:
         problems.append(f"Choose at most {MAX_PEOPLE} people at a time.")
         ids = ids[:MAX_PEOPLE]

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.paginators import KeysFirstPaginator
-from accounts.search import text_search
+from accounts.search import number_in, text_search
 from accounts.tenancy import scoped
 
 from .models import Contact, Opportunity, Property, WorkTicket
@@ -21,8 +21,8 @@ def _page(request: HttpRequest, queryset: QuerySet[Any], size: int) -> Any:
 
 
 def _search(request: HttpRequest, queryset: QuerySet[Any], q: str, spec: dict[str, Any]) -> QuerySet[Any]:
-    number = q.lstrip("#")
-    by_number = Q(number=int(number)) if spec.get("by_number") and number.isdigit() and len(number) < 10 else None
+    number = number_in(q)
+    by_number = Q(number=number) if spec.get("by_number") and number is not None else None
     return text_search(queryset, q, spec["search"], address_fields=spec.get("address_search", ()), extra=by_number,
                        company_id=getattr(request.user, "company_id", None))
 

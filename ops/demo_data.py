@@ -12,10 +12,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Company, User
+from accounts.models import Company, MailboxConnection, User
 from activities.models import Activity
 from activities.services import create_activity
 from crm.models import Contact, ContactEmail, Opportunity, Property, WorkTicket
+from providers.errors import AuthRevoked
 
 DEMO_PASSWORD = "aspire-demo"
 
@@ -235,6 +236,21 @@ def load_demo_data() -> bool:
     priya = greenleaf_staff["priya@greenleaf.example"]
     priya.work_days, priya.work_start, priya.work_end = [0, 1, 2, 3], dt.time(9), dt.time(15)
     priya.save(update_fields=["work_days", "work_start", "work_end"])
+    # Priya's mailbox lost its grant (as after a password change), so the demo shows what a newcomer
+    # reads about: her banner, Maria's Sync health with Ask to reconnect, and Reconnect in her Settings.
+    MailboxConnection.objects.create(
+        user=priya,
+        company=greenleaf,
+        provider="microsoft",
+        mailbox_address=priya.email,
+        display_name=priya.full_name,
+        state=MailboxConnection.State.NEEDS_SIGNIN,
+        sync_email=True,
+        sync_aspire_folder=True,
+        sync_calendar=True,
+        last_error=AuthRevoked.default_message,
+        last_error_at=timezone.now(),
+    )
 
     contacts = _contacts(greenleaf, GREENLEAF_CONTACTS)
     properties = []

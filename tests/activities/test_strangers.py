@@ -93,3 +93,16 @@ def test_bad_input_is_refused_with_a_message_and_changes_nothing(bob: User, caro
         "contact": str(carols_contact.pk), "add_address": "1"}).status_code == 404
     assert not ContactEmail.objects.filter(contact=carols_contact).exists()
     assert client.get(f"/activities/{activity.pk}/contacts/new/").status_code == 405
+
+
+def test_create_contact_refuses_a_nul_character_in_a_name_with_a_message(bob: User) -> None:
+    mail = stranger_mail(bob, 1)
+    client = client_for(bob)
+    for field in ("first_name", "last_name", "company_name"):
+        typed = {"first_name": "Jordan", "last_name": "Reyes", "company_name": "",
+                 "address": "jordan@northfield.example", field: "Jor\x00dan"}
+        response = client.post(f"/activities/{mail[0].pk}/contacts/new/", typed, follow=True)
+        assert response.status_code == 200
+        assert "Null characters are not allowed." in page_text(response)
+    assert not Contact.objects.exists()
+    assert not Activity.objects.get(pk=mail[0].pk).filed
