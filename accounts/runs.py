@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import connection as db_connection
+from django.db import models
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from aspire_sync.celery import Busy
@@ -59,17 +61,33 @@ class RunCounts:
 # -- the lease -------------------------------------------------------------------------------
 
 
-def claim_lease(state_model: Any, connection_id: uuid.UUID, owner: str, lease: dt.timedelta) -> bool:
-    """Take (or, for the same owner, renew) the lease on ``state_model``'s row for the connection.
-    ``state_model`` has ``connection`` (its key), ``lease_until`` and ``lease_owner`` fields."""
-    state_model.objects.get_or_create(connection_id=connection_id)
+def claim_lease(state_model: Any, connection_id: uuid.UUID, owner: str, lease: dt.timedelta) -> Any | None:
+    """Take (or, for the same owner, renew) the lease on ``state_model``'s row for the connection,
+    and return the row as claimed (None when another owner holds it). ``state_model`` has
+    ``connection`` (its key), ``lease_until`` and ``lease_owner`` fields.
+
+    One statement claims and reads the row (``UPDATE ... RETURNING``, PostgreSQL and SQLite 3.35+):
+    a run reads its state from the claim rather than in a query of its own. The row is made the
+    first time only."""
+    claimed = _claim(state_model, connection_id, owner, lease)
+    if claimed is None and state_model.objects.get_or_create(connection_id=connection_id)[1]:
+        claimed = _claim(state_model, connection_id, owner, lease)
+    return claimed
+
+
+def _claim(state_model: Any, connection_id: uuid.UUID, owner: str, lease: dt.timedelta) -> Any | None:
+    meta = state_model._meta
+    quote, adapt = db_connection.ops.quote_name, db_connection.ops.adapt_datetimefield_value
     now = timezone.now()
-    claimed = (
-        state_model.objects.filter(connection_id=connection_id)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner))
-        .update(lease_until=now + lease, lease_owner=owner)
+    columns = ", ".join(quote(field.column) for field in meta.concrete_fields)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET lease_until = %s, lease_owner = %s "  # noqa: S608 (our own names)
+        f"WHERE {quote(meta.pk.column)} = %s AND (lease_until IS NULL OR lease_until < %s OR lease_owner = %s) "
+        f"RETURNING {columns}"
     )
-    return bool(claimed == 1)
+    key = meta.pk.get_db_prep_value(connection_id, db_connection)
+    rows = list(state_model.objects.raw(sql, [adapt(now + lease), owner, key, adapt(now), owner]))
+    return rows[0] if rows else None
 
 
 def release_lease(state_model: Any, connection_id: uuid.UUID, owner: str) -> None:
@@ -95,14 +113,18 @@ def lapsed_leases(state_model: Any) -> list[uuid.UUID]:
 # -- the grant -------------------------------------------------------------------------------
 
 
-def with_fresh_grant(connection_id: uuid.UUID | str, work: Callable[[Grant], T]) -> T:
+def with_fresh_grant(connection_id: uuid.UUID | str, work: Callable[[Grant], T], *,
+                     connection: MailboxConnection | None = None) -> T:
     """Run ``work`` with a grant good for a few more minutes. When the provider refuses the access
     token anyway (expired early, sessions revoked, a password changed), renew the grant once and
     run ``work`` again: a 401 comes before the provider acts on a request, so that is safe for a
     send too. A refused renewal raises ``AuthRevoked`` (and the connection needs sign-in); a second
-    refusal of the new token is raised for the caller's retry policy (it is transient)."""
+    refusal of the new token is raised for the caller's retry policy (it is transient).
+
+    ``connection``, the row as the caller just read it, saves a query while its access token is
+    good (``fresh_grant``)."""
     try:
-        return work(fresh_grant(connection_id=connection_id))
+        return work(fresh_grant(connection_id=connection_id, known=connection))
     except AccessTokenRejected:
         return work(fresh_grant(connection_id=connection_id, force=True))
 
@@ -122,14 +144,20 @@ def renew_run_lease(state_model: Any, connection_id: uuid.UUID, owner: str) -> N
 
 def record_run(
     *, connection: MailboxConnection, kind: str, trigger: str, state_model: Any, owner: str,
-    work: Callable[[Grant, RunCounts], None],
+    work: Callable[[Grant, RunCounts, Any], None],
 ) -> SyncRun:
-    """Hold the lease, run ``work`` with a fresh grant (renewed once if refused) and record the run.
+    """Hold the lease, run ``work(grant, counts, state)`` with a fresh grant (renewed once if
+    refused) and the state row as the lease claimed it, and record the run.
 
     Raises RunBusy when another run holds the connection. Provider errors are recorded and raised
     again for the task's retry policy: ``permanent`` ones as failed (a revoked grant also puts the
-    connection in "needs sign-in"), the others as retrying."""
-    if not claim_lease(state_model, connection.pk, owner, run_lease()):
+    connection in "needs sign-in"), the others as retrying.
+
+    An idle run (nothing to do at the provider) costs six statements: the connection read by the
+    caller, the lease claimed with its state read, the run inserted and finished, the connection's
+    last successful sync, and the lease released."""
+    state = claim_lease(state_model, connection.pk, owner, run_lease())
+    if state is None:
         raise RunBusy(str(connection.pk))
     try:
         # The mailbox's and the application's budgets, shared with sending and every worker: when
@@ -144,7 +172,7 @@ def record_run(
         log.info("sync run started", extra={"kind": kind, "trigger": trigger, "provider": connection.provider})
         counts = RunCounts()
         try:
-            with_fresh_grant(connection.pk, lambda grant: work(grant, counts))
+            with_fresh_grant(connection.pk, lambda grant: work(grant, counts, state), connection=connection)
         except AuthRevoked as exc:
             mark_needs_signin(connection_id=connection.pk, message=exc.user_message)
             _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message)
@@ -163,7 +191,6 @@ def record_run(
         else:
             outcome = SyncRun.Outcome.PARTIAL if counts.failed or counts.problems else SyncRun.Outcome.SUCCEEDED
             _finish(run, counts, outcome, "; ".join(counts.problems[:5]))
-            MailboxConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
         finally:
             quotas.charge(connection=connection, requests=counts.requests)
             release_lease(state_model, connection.pk, owner)
@@ -206,4 +233,14 @@ def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str) -> None:
     if outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.RETRYING) and error:
         connected.update(last_error=error, last_error_at=run.finished_at)
     elif outcome == SyncRun.Outcome.SUCCEEDED:
-        connected.update(last_error="", last_error_at=None)
+        # The last successful sync and the cleared problem in one statement; the problem is
+        # cleared only while connected (see above), the time is recorded whatever the state.
+        is_connected = Q(state=MailboxConnection.State.CONNECTED)
+        MailboxConnection.objects.filter(pk=run.connection_id).update(
+            last_sync_at=run.finished_at,
+            last_error=Case(When(is_connected, then=Value("")), default=F("last_error"),
+                            output_field=models.TextField()),
+            last_error_at=Case(When(is_connected, then=Value(None)), default=F("last_error_at"),
+                               output_field=models.DateTimeField()))
+    elif outcome == SyncRun.Outcome.PARTIAL:
+        MailboxConnection.objects.filter(pk=run.connection_id).update(last_sync_at=run.finished_at)
