@@ -22,6 +22,7 @@ from crm.models import Contact, ContactEmail
 from mailsync.capture import run_capture
 from mailsync.models import EmailSource, MailSyncState
 from providers.errors import Throttled, TransientError
+from providers.google import transport
 from sandbox.runner import SandboxProcess
 from tests.mailboxes import connected_mailbox, drop, mime
 
@@ -127,6 +128,30 @@ def test_a_token_about_to_expire_is_renewed_before_the_run_and_kept(bob_mailbox:
     assert capture(bob_mailbox).outcome == "succeeded"
     log = providers_on_sandbox.control("GET", "/requests", params={"since": since})["requests"]
     assert not [r for r in log if "token" in r["path"]]
+
+
+def test_runs_of_two_gmail_mailboxes_on_one_thread_each_read_their_own(
+    providers_on_sandbox: SandboxProcess, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread keeps one Gmail client between runs (its connection stays open): each run lends it
+    its own grant, so one mailbox's run never reads another's, whether the connection was kept
+    open or closed after idling."""
+    sandbox = providers_on_sandbox
+    mailboxes = {"bob@greenleaf.example": connected_mailbox(sandbox, bob, "google", "bob@greenleaf.example"),
+                 "alice@greenleaf.example": connected_mailbox(sandbox, alice, "google", "alice@greenleaf.example")}
+    for connection in mailboxes.values():
+        run_capture(connection_id=connection.pk, owner="setup")
+    for round_, keep_alive in enumerate((60.0, 0.0)):
+        monkeypatch.setattr(transport, "KEEP_ALIVE_SECONDS", keep_alive)
+        for address in mailboxes:
+            drop(sandbox, "google", address, mime(f"For {address} {round_}", to=address))
+        for address, connection in mailboxes.items():
+            run = capture(connection)
+            assert (run.outcome, run.items_imported) == ("succeeded", 1)
+            source = EmailSource.objects.get(connection=connection, activity__subject=f"For {address} {round_}")
+            assert source.activity.owner_id == connection.user_id
+    assert Activity.objects.filter(subject__startswith="For ").count() == 4
+    assert all(folder_counts(sandbox, "google", address)["Aspire"] == 0 for address in mailboxes)
 
 
 def test_capturing_again_never_duplicates(bob_mailbox: MailboxConnection, providers_on_sandbox: SandboxProcess) -> None:
