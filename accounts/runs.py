@@ -18,12 +18,12 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import connection as db_connection
 from django.db import models
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Q, QuerySet, Value, When, sql
 from django.utils import timezone
 
 from aspire_sync.celery import Busy
@@ -153,9 +153,9 @@ def record_run(
     again for the task's retry policy: ``permanent`` ones as failed (a revoked grant also puts the
     connection in "needs sign-in"), the others as retrying.
 
-    An idle run (nothing to do at the provider) costs six statements: the connection read by the
-    caller, the lease claimed with its state read, the run inserted and finished, the connection's
-    last successful sync, and the lease released."""
+    An idle run (nothing to do at the provider) costs four statements: the connection read by the
+    caller, the lease claimed with its state read, the run inserted, and the run finished with the
+    connection's last successful sync and the lease released (``_finish``)."""
     state = claim_lease(state_model, connection.pk, owner, run_lease())
     if state is None:
         raise RunBusy(str(connection.pk))
@@ -171,29 +171,36 @@ def record_run(
     with log_ids(company_id=connection.company_id, connection_id=connection.pk, run_id=run.pk):
         log.info("sync run started", extra={"kind": kind, "trigger": trigger, "provider": connection.provider})
         counts = RunCounts()
+        lease = (state_model, owner)
+        finished = False
         try:
             with_fresh_grant(connection.pk, lambda grant: work(grant, counts, state), connection=connection)
         except AuthRevoked as exc:
             mark_needs_signin(connection_id=connection.pk, message=exc.user_message)
-            _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message)
+            _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message, lease=lease)
+            finished = True
             raise
         except ProviderError as exc:
             if isinstance(exc, Throttled):
                 metrics.throttled(provider=connection.provider, work=kind, retry_after=exc.retry_after)
             outcome = SyncRun.Outcome.FAILED if exc.permanent else SyncRun.Outcome.RETRYING
-            _finish(run, counts, outcome, exc.user_message)
+            _finish(run, counts, outcome, exc.user_message, lease=lease)
+            finished = True
             if not exc.permanent:
                 _recheck_later(connection.pk)
             raise
         except Exception:
-            _finish(run, counts, SyncRun.Outcome.FAILED, OUR_FAULT)
+            _finish(run, counts, SyncRun.Outcome.FAILED, OUR_FAULT, lease=lease)
+            finished = True
             raise
         else:
             outcome = SyncRun.Outcome.PARTIAL if counts.failed or counts.problems else SyncRun.Outcome.SUCCEEDED
-            _finish(run, counts, outcome, "; ".join(counts.problems[:5]))
+            _finish(run, counts, outcome, "; ".join(counts.problems[:5]), lease=lease)
+            finished = True
         finally:
             quotas.charge(connection=connection, requests=counts.requests)
-            release_lease(state_model, connection.pk, owner)
+            if not finished:  # the outcome could not be written: the lease is released all the same
+                release_lease(state_model, connection.pk, owner)
     return run
 
 
@@ -212,35 +219,64 @@ def interrupted(*, connection_id: uuid.UUID, kind: str) -> None:
     )
 
 
-def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str) -> None:
+def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str, *, lease: tuple[Any, str]) -> None:
+    """Record the run's outcome, what the connection shows of it, and release the run's lease
+    (``lease``: the state model and the owner), in one statement on PostgreSQL."""
     run.finished_at = timezone.now()
     run.outcome = outcome
     run.items_seen, run.items_imported = counts.seen, counts.imported
     run.items_already_there, run.items_failed = counts.already_there, counts.failed
     run.provider_requests = counts.requests
     run.error = error
-    run.save(update_fields=["finished_at", "outcome", "items_seen", "items_imported", "items_already_there",
-                            "items_failed", "provider_requests", "error"])
+    fields = ("finished_at", "outcome", "items_seen", "items_imported", "items_already_there", "items_failed",
+              "provider_requests", "error")
+    writes: list[tuple[QuerySet[Any], dict[str, Any]]] = [
+        (SyncRun.objects.filter(pk=run.pk), {name: getattr(run, name) for name in fields})]
+    # One state, one message: once the connection needs a sign-in, that is its problem, and a run
+    # of another kind finishing afterwards ("will resume") must not talk over it.
+    connection = MailboxConnection.objects.filter(pk=run.connection_id)
+    is_connected = Q(state=MailboxConnection.State.CONNECTED)
+    if outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.RETRYING) and error:
+        writes.append((connection.filter(is_connected), {"last_error": error, "last_error_at": run.finished_at}))
+    elif outcome == SyncRun.Outcome.SUCCEEDED:
+        # The last successful sync whatever the state; the problem cleared only while connected.
+        writes.append((connection, {
+            "last_sync_at": run.finished_at,
+            "last_error": Case(When(is_connected, then=Value("")), default=F("last_error"),
+                               output_field=models.TextField()),
+            "last_error_at": Case(When(is_connected, then=Value(None)), default=F("last_error_at"),
+                                  output_field=models.DateTimeField())}))
+    elif outcome == SyncRun.Outcome.PARTIAL:
+        writes.append((connection, {"last_sync_at": run.finished_at}))
+    state_model, owner = lease
+    writes.append((state_model.objects.filter(connection_id=run.connection_id, lease_owner=owner),
+                   {"lease_until": None, "lease_owner": ""}))
+    update_together(writes)
     log.info("sync run finished", extra={
         "kind": run.kind, "outcome": outcome, "seconds": round((run.finished_at - run.started_at).total_seconds(), 3),
         "seen": counts.seen, "imported": counts.imported, "failed": counts.failed, "requests": counts.requests})
     metrics.run_finished(kind=run.kind, provider=run.connection.provider, outcome=outcome, trigger=run.trigger,
                          seconds=(run.finished_at - run.started_at).total_seconds(), connection_id=run.connection_id,
                          wrote=counts.imported > 0)
-    # One state, one message: once the connection needs a sign-in, that is its problem, and a run
-    # of another kind finishing afterwards ("will resume") must not talk over it.
-    connected = MailboxConnection.objects.filter(pk=run.connection_id, state=MailboxConnection.State.CONNECTED)
-    if outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.RETRYING) and error:
-        connected.update(last_error=error, last_error_at=run.finished_at)
-    elif outcome == SyncRun.Outcome.SUCCEEDED:
-        # The last successful sync and the cleared problem in one statement; the problem is
-        # cleared only while connected (see above), the time is recorded whatever the state.
-        is_connected = Q(state=MailboxConnection.State.CONNECTED)
-        MailboxConnection.objects.filter(pk=run.connection_id).update(
-            last_sync_at=run.finished_at,
-            last_error=Case(When(is_connected, then=Value("")), default=F("last_error"),
-                            output_field=models.TextField()),
-            last_error_at=Case(When(is_connected, then=Value(None)), default=F("last_error_at"),
-                               output_field=models.DateTimeField()))
-    elif outcome == SyncRun.Outcome.PARTIAL:
-        MailboxConnection.objects.filter(pk=run.connection_id).update(last_sync_at=run.finished_at)
+
+
+def update_together(writes: list[tuple[QuerySet[Any], dict[str, Any]]]) -> None:
+    """Run several ``queryset.update(**values)`` at once. On PostgreSQL they are one statement
+    (the first ones as data-modifying WITH clauses, which all see the same snapshot), so one round
+    trip and one commit; elsewhere (SQLite, the demo) one after another. They must touch different
+    rows. Reference: https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING"""
+    if db_connection.vendor != "postgresql" or len(writes) == 1:
+        for queryset, values in writes:
+            queryset.update(**values)
+        return
+    statements, params = [], []
+    for queryset, values in writes:
+        query = cast(sql.UpdateQuery, queryset.query.chain(sql.UpdateQuery))
+        query.add_update_values(values)
+        text, args = query.get_compiler(queryset.db).as_sql()
+        statements.append(text)
+        params.extend(args)
+    *first, last = statements
+    clauses = ", ".join(f"write_{n} AS ({text})" for n, text in enumerate(first))
+    with db_connection.cursor() as cursor:
+        cursor.execute(f"WITH {clauses} {last}", params)
