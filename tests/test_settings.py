@@ -147,7 +147,7 @@ def test_a_database_pool_that_cannot_work_is_refused(env: dict[str, str], messag
 
 
 @pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="needs PostgreSQL")
-def test_threads_share_the_pool_and_give_their_connections_back() -> None:
+def test_threads_share_the_pool_and_give_their_connections_back(db: None) -> None:
     """Against the real server: threads run queries through the pool, and a closed connection goes
     back to it rather than to PostgreSQL (the server sees the same backends again)."""
     script = (
@@ -163,8 +163,9 @@ def test_threads_share_the_pool_and_give_their_connections_back() -> None:
         "    [t.start() for t in threads]; [t.join() for t in threads]\n"
         "print(type(connection.pool).__name__, connection.pool.get_stats()['pool_max'], len(pids) <= 4)\n"
     )
+    server, test_database = os.environ["DATABASE_URL"].rsplit("/", 1)[0], settings.DATABASES["default"]["NAME"]
     env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "aspire_sync.settings",
-           "DATABASE_URL": os.environ["DATABASE_URL"], "DATABASE_POOL": "true", "DATABASE_POOL_MAX_SIZE": "4"}
+           "DATABASE_URL": f"{server}/{test_database}", "DATABASE_POOL": "true", "DATABASE_POOL_MAX_SIZE": "4"}
     result = subprocess.run([sys.executable, "-c", script], cwd=settings.BASE_DIR, capture_output=True, text=True,
                             timeout=60, env=env)
     assert result.returncode == 0, result.stderr
