@@ -54,9 +54,11 @@ bench-mail: $(VENV)/.runtime-installed
 	$(BIN)/python manage.py bench_mail $(BENCH_ARGS)
 
 # N connections (10,000 unless BENCH_ARGS="--connections N"), all due: dispatched, then swept by a
-# 2-core worker host (2 workers x 16 threads) behind 150 ms of provider latency (docs/scale.md).
+# 2-core worker host (2 workers x 16 threads) behind 150 ms of provider latency (docs/scale.md),
+# with psycopg's pool as compose's workers run (DATABASE_POOL=false measures without it).
 # A database and Redis databases of its own; each can be overridden from the environment.
 bench-scale: $(VENV)/.runtime-installed
+	DATABASE_POOL=$${DATABASE_POOL:-true} \
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench_scale} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/8} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/9} \
