@@ -63,10 +63,11 @@ bench-mail: $(VENV)/.runtime-installed
 	$(BIN)/python manage.py bench_mail $(BENCH_ARGS)
 
 # N connections (10,000 unless BENCH_ARGS="--connections N"), all due: dispatched, then swept by a
-# 2-core worker host (2 workers x 16 threads) behind 150 ms of provider latency (docs/scale.md).
+# 2-core worker host (2 workers x 16 threads) behind 150 ms of provider latency (docs/scale.md),
+# with psycopg's pool as compose's workers run (DATABASE_POOL=false measures without it).
 # A database and Redis databases of its own; each can be overridden from the environment.
 bench-scale: $(VENV)/.runtime-installed
-	$(call bench_env,aspire_bench_scale,8,9) \
+	DATABASE_POOL=$${DATABASE_POOL:-true} $(call bench_env,aspire_bench_scale,8,9) \
 	$(BIN)/python manage.py bench_scale $(BENCH_ARGS)
 
 # Following conversations: follow-capture latency with push (a web app, a worker), and the requests

@@ -3,11 +3,13 @@ and what happens when the provider refuses it ("needs sign-in")."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
 import uuid
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -24,13 +26,25 @@ from .provider_registry import get_provider
 log = logging.getLogger(__name__)
 
 REFRESH_LEEWAY_SECONDS = 300
+# Decrypted grants a worker process keeps (a few KB each).
+GRANTS_KEPT = 2048
 
 
-def fresh_grant(*, connection_id: uuid.UUID | str, force: bool = False) -> Grant:
+def fresh_grant(*, connection_id: uuid.UUID | str, force: bool = False,
+                known: MailboxConnection | None = None) -> Grant:
     """A grant whose access token is good for a few more minutes, refreshing (and saving the
     rotated refresh token) when needed, or always with ``force`` (the provider refused the access
     token). The row lock makes concurrent workers refresh once: with rotation, a second refresh
-    with the old refresh token would fail."""
+    with the old refresh token would fail.
+
+    ``known`` is the connection as the caller has just read it: while its access token is good,
+    that is the grant, with no query (a refresh by another worker since then leaves this access
+    token valid until it expires; a refused one comes back as ``force``)."""
+    if known is not None and not force and known.state == MailboxConnection.State.CONNECTED \
+            and known.grant_ciphertext:
+        grant = load_grant(known)
+        if not grant.expires_within(REFRESH_LEEWAY_SECONDS):
+            return grant
     with transaction.atomic():
         connection = MailboxConnection.objects.select_for_update().get(pk=connection_id)
         if connection.state != MailboxConnection.State.CONNECTED or not connection.grant_ciphertext:
@@ -92,7 +106,19 @@ def store_grant(connection: MailboxConnection, grant: Grant) -> None:
 
 
 def load_grant(connection: MailboxConnection) -> Grant:
-    stored = decrypt_json(connection.grant_ciphertext)
+    """The connection's grant, decrypted. Decrypted grants are kept in this process's memory
+    (never logged, never written anywhere) by their ciphertext: a renewed grant is a new
+    ciphertext, so an entry lasts as long as the tokens it holds are the connection's."""
+    grant = _decrypted(connection.grant_ciphertext, tuple(settings.TOKEN_ENCRYPTION_KEYS))
+    # A copy: callers may change their grant's data (forgetting tokens), never the kept one.
+    return dataclasses.replace(grant, data=dict(grant.data))
+
+
+@functools.lru_cache(maxsize=GRANTS_KEPT)
+def _decrypted(ciphertext: str, keys: tuple[str, ...]) -> Grant:
+    # ``keys`` is part of the cache key: after a key rotation, nothing decrypted under the old
+    # settings is served.
+    stored = decrypt_json(ciphertext)
     return Grant(
         data=stored["data"],
         access_token=stored["access_token"],

@@ -18,10 +18,12 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import connection as db_connection
+from django.db import models
+from django.db.models import Case, F, Q, QuerySet, Value, When, sql
 from django.utils import timezone
 
 from aspire_sync.celery import Busy
@@ -59,17 +61,33 @@ class RunCounts:
 # -- the lease -------------------------------------------------------------------------------
 
 
-def claim_lease(state_model: Any, connection_id: uuid.UUID, owner: str, lease: dt.timedelta) -> bool:
-    """Take (or, for the same owner, renew) the lease on ``state_model``'s row for the connection.
-    ``state_model`` has ``connection`` (its key), ``lease_until`` and ``lease_owner`` fields."""
-    state_model.objects.get_or_create(connection_id=connection_id)
+def claim_lease(state_model: Any, connection_id: uuid.UUID, owner: str, lease: dt.timedelta) -> Any | None:
+    """Take (or, for the same owner, renew) the lease on ``state_model``'s row for the connection,
+    and return the row as claimed (None when another owner holds it). ``state_model`` has
+    ``connection`` (its key), ``lease_until`` and ``lease_owner`` fields.
+
+    One statement claims and reads the row (``UPDATE ... RETURNING``, PostgreSQL and SQLite 3.35+):
+    a run reads its state from the claim rather than in a query of its own. The row is made the
+    first time only."""
+    claimed = _claim(state_model, connection_id, owner, lease)
+    if claimed is None and state_model.objects.get_or_create(connection_id=connection_id)[1]:
+        claimed = _claim(state_model, connection_id, owner, lease)
+    return claimed
+
+
+def _claim(state_model: Any, connection_id: uuid.UUID, owner: str, lease: dt.timedelta) -> Any | None:
+    meta = state_model._meta
+    quote, adapt = db_connection.ops.quote_name, db_connection.ops.adapt_datetimefield_value
     now = timezone.now()
-    claimed = (
-        state_model.objects.filter(connection_id=connection_id)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner))
-        .update(lease_until=now + lease, lease_owner=owner)
+    columns = ", ".join(quote(field.column) for field in meta.concrete_fields)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET lease_until = %s, lease_owner = %s "  # noqa: S608 (our own names)
+        f"WHERE {quote(meta.pk.column)} = %s AND (lease_until IS NULL OR lease_until < %s OR lease_owner = %s) "
+        f"RETURNING {columns}"
     )
-    return bool(claimed == 1)
+    key = meta.pk.get_db_prep_value(connection_id, db_connection)
+    rows = list(state_model.objects.raw(sql, [adapt(now + lease), owner, key, adapt(now), owner]))
+    return rows[0] if rows else None
 
 
 def release_lease(state_model: Any, connection_id: uuid.UUID, owner: str) -> None:
@@ -95,14 +113,18 @@ def lapsed_leases(state_model: Any) -> list[uuid.UUID]:
 # -- the grant -------------------------------------------------------------------------------
 
 
-def with_fresh_grant(connection_id: uuid.UUID | str, work: Callable[[Grant], T]) -> T:
+def with_fresh_grant(connection_id: uuid.UUID | str, work: Callable[[Grant], T], *,
+                     connection: MailboxConnection | None = None) -> T:
     """Run ``work`` with a grant good for a few more minutes. When the provider refuses the access
     token anyway (expired early, sessions revoked, a password changed), renew the grant once and
     run ``work`` again: a 401 comes before the provider acts on a request, so that is safe for a
     send too. A refused renewal raises ``AuthRevoked`` (and the connection needs sign-in); a second
-    refusal of the new token is raised for the caller's retry policy (it is transient)."""
+    refusal of the new token is raised for the caller's retry policy (it is transient).
+
+    ``connection``, the row as the caller just read it, saves a query while its access token is
+    good (``fresh_grant``)."""
     try:
-        return work(fresh_grant(connection_id=connection_id))
+        return work(fresh_grant(connection_id=connection_id, known=connection))
     except AccessTokenRejected:
         return work(fresh_grant(connection_id=connection_id, force=True))
 
@@ -122,14 +144,20 @@ def renew_run_lease(state_model: Any, connection_id: uuid.UUID, owner: str) -> N
 
 def record_run(
     *, connection: MailboxConnection, kind: str, trigger: str, state_model: Any, owner: str,
-    work: Callable[[Grant, RunCounts], None],
+    work: Callable[[Grant, RunCounts, Any], None],
 ) -> SyncRun:
-    """Hold the lease, run ``work`` with a fresh grant (renewed once if refused) and record the run.
+    """Hold the lease, run ``work(grant, counts, state)`` with a fresh grant (renewed once if
+    refused) and the state row as the lease claimed it, and record the run.
 
     Raises RunBusy when another run holds the connection. Provider errors are recorded and raised
     again for the task's retry policy: ``permanent`` ones as failed (a revoked grant also puts the
-    connection in "needs sign-in"), the others as retrying."""
-    if not claim_lease(state_model, connection.pk, owner, run_lease()):
+    connection in "needs sign-in"), the others as retrying.
+
+    An idle run (nothing to do at the provider) costs four statements: the connection read by the
+    caller, the lease claimed with its state read, the run inserted, and the run finished with the
+    connection's last successful sync and the lease released (``_finish``)."""
+    state = claim_lease(state_model, connection.pk, owner, run_lease())
+    if state is None:
         raise RunBusy(str(connection.pk))
     try:
         # The mailbox's and the application's budgets, shared with sending and every worker: when
@@ -143,30 +171,36 @@ def record_run(
     with log_ids(company_id=connection.company_id, connection_id=connection.pk, run_id=run.pk):
         log.info("sync run started", extra={"kind": kind, "trigger": trigger, "provider": connection.provider})
         counts = RunCounts()
+        lease = (state_model, owner)
+        finished = False
         try:
-            with_fresh_grant(connection.pk, lambda grant: work(grant, counts))
+            with_fresh_grant(connection.pk, lambda grant: work(grant, counts, state), connection=connection)
         except AuthRevoked as exc:
             mark_needs_signin(connection_id=connection.pk, message=exc.user_message)
-            _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message)
+            _finish(run, counts, SyncRun.Outcome.FAILED, exc.user_message, lease=lease)
+            finished = True
             raise
         except ProviderError as exc:
             if isinstance(exc, Throttled):
                 metrics.throttled(provider=connection.provider, work=kind, retry_after=exc.retry_after)
             outcome = SyncRun.Outcome.FAILED if exc.permanent else SyncRun.Outcome.RETRYING
-            _finish(run, counts, outcome, exc.user_message)
+            _finish(run, counts, outcome, exc.user_message, lease=lease)
+            finished = True
             if not exc.permanent:
                 _recheck_later(connection.pk)
             raise
         except Exception:
-            _finish(run, counts, SyncRun.Outcome.FAILED, OUR_FAULT)
+            _finish(run, counts, SyncRun.Outcome.FAILED, OUR_FAULT, lease=lease)
+            finished = True
             raise
         else:
             outcome = SyncRun.Outcome.PARTIAL if counts.failed or counts.problems else SyncRun.Outcome.SUCCEEDED
-            _finish(run, counts, outcome, "; ".join(counts.problems[:5]))
-            MailboxConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
+            _finish(run, counts, outcome, "; ".join(counts.problems[:5]), lease=lease)
+            finished = True
         finally:
             quotas.charge(connection=connection, requests=counts.requests)
-            release_lease(state_model, connection.pk, owner)
+            if not finished:  # the outcome could not be written: the lease is released all the same
+                release_lease(state_model, connection.pk, owner)
     return run
 
 
@@ -185,25 +219,64 @@ def interrupted(*, connection_id: uuid.UUID, kind: str) -> None:
     )
 
 
-def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str) -> None:
+def _finish(run: SyncRun, counts: RunCounts, outcome: str, error: str, *, lease: tuple[Any, str]) -> None:
+    """Record the run's outcome, what the connection shows of it, and release the run's lease
+    (``lease``: the state model and the owner), in one statement on PostgreSQL."""
     run.finished_at = timezone.now()
     run.outcome = outcome
     run.items_seen, run.items_imported = counts.seen, counts.imported
     run.items_already_there, run.items_failed = counts.already_there, counts.failed
     run.provider_requests = counts.requests
     run.error = error
-    run.save(update_fields=["finished_at", "outcome", "items_seen", "items_imported", "items_already_there",
-                            "items_failed", "provider_requests", "error"])
+    fields = ("finished_at", "outcome", "items_seen", "items_imported", "items_already_there", "items_failed",
+              "provider_requests", "error")
+    writes: list[tuple[QuerySet[Any], dict[str, Any]]] = [
+        (SyncRun.objects.filter(pk=run.pk), {name: getattr(run, name) for name in fields})]
+    # One state, one message: once the connection needs a sign-in, that is its problem, and a run
+    # of another kind finishing afterwards ("will resume") must not talk over it.
+    connection = MailboxConnection.objects.filter(pk=run.connection_id)
+    is_connected = Q(state=MailboxConnection.State.CONNECTED)
+    if outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.RETRYING) and error:
+        writes.append((connection.filter(is_connected), {"last_error": error, "last_error_at": run.finished_at}))
+    elif outcome == SyncRun.Outcome.SUCCEEDED:
+        # The last successful sync whatever the state; the problem cleared only while connected.
+        writes.append((connection, {
+            "last_sync_at": run.finished_at,
+            "last_error": Case(When(is_connected, then=Value("")), default=F("last_error"),
+                               output_field=models.TextField()),
+            "last_error_at": Case(When(is_connected, then=Value(None)), default=F("last_error_at"),
+                                  output_field=models.DateTimeField())}))
+    elif outcome == SyncRun.Outcome.PARTIAL:
+        writes.append((connection, {"last_sync_at": run.finished_at}))
+    state_model, owner = lease
+    writes.append((state_model.objects.filter(connection_id=run.connection_id, lease_owner=owner),
+                   {"lease_until": None, "lease_owner": ""}))
+    update_together(writes)
     log.info("sync run finished", extra={
         "kind": run.kind, "outcome": outcome, "seconds": round((run.finished_at - run.started_at).total_seconds(), 3),
         "seen": counts.seen, "imported": counts.imported, "failed": counts.failed, "requests": counts.requests})
     metrics.run_finished(kind=run.kind, provider=run.connection.provider, outcome=outcome, trigger=run.trigger,
                          seconds=(run.finished_at - run.started_at).total_seconds(), connection_id=run.connection_id,
                          wrote=counts.imported > 0)
-    # One state, one message: once the connection needs a sign-in, that is its problem, and a run
-    # of another kind finishing afterwards ("will resume") must not talk over it.
-    connected = MailboxConnection.objects.filter(pk=run.connection_id, state=MailboxConnection.State.CONNECTED)
-    if outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.RETRYING) and error:
-        connected.update(last_error=error, last_error_at=run.finished_at)
-    elif outcome == SyncRun.Outcome.SUCCEEDED:
-        connected.update(last_error="", last_error_at=None)
+
+
+def update_together(writes: list[tuple[QuerySet[Any], dict[str, Any]]]) -> None:
+    """Run several ``queryset.update(**values)`` at once. On PostgreSQL they are one statement
+    (the first ones as data-modifying WITH clauses, which all see the same snapshot), so one round
+    trip and one commit; elsewhere (SQLite, the demo) one after another. They must touch different
+    rows. Reference: https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING"""
+    if db_connection.vendor != "postgresql" or len(writes) == 1:
+        for queryset, values in writes:
+            queryset.update(**values)
+        return
+    statements, params = [], []
+    for queryset, values in writes:
+        query = cast(sql.UpdateQuery, queryset.query.chain(sql.UpdateQuery))
+        query.add_update_values(values)
+        text, args = query.get_compiler(queryset.db).as_sql()
+        statements.append(text)
+        params.extend(args)
+    *first, last = statements
+    clauses = ", ".join(f"write_{n} AS ({text})" for n, text in enumerate(first))
+    with db_connection.cursor() as cursor:
+        cursor.execute(f"WITH {clauses} {last}", params)

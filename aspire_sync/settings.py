@@ -367,6 +367,27 @@ if CELERY_WORKER_POOL not in ("threads", "prefork", "solo"):
     raise ImproperlyConfigured(f"CELERY_WORKER_POOL must be threads, prefork or solo, not {CELERY_WORKER_POOL!r}.")
 if CELERY_WORKER_CONCURRENCY < 1:
     raise ImproperlyConfigured("CELERY_WORKER_CONCURRENCY must be at least 1.")
+
+# psycopg's connection pool, per process (Django 5.1+, PostgreSQL only; docs/operations.md): each
+# thread takes a connection for a request or task and gives it back afterwards. Django refuses a
+# pool with persistent connections, so with the pool on, CONN_MAX_AGE is 0 and may not be set.
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
+if DATABASE_POOL:
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_POOL needs PostgreSQL (DATABASE_URL=postgres://...).")
+    if "CONN_MAX_AGE" in os.environ and DATABASES["default"]["CONN_MAX_AGE"] != 0:
+        raise ImproperlyConfigured("Set DATABASE_POOL or CONN_MAX_AGE, not both: the pool keeps the connections.")
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    _pool = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+        # A thread holds at most one connection: a worker's threads never wait for one.
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=max(4, CELERY_WORKER_CONCURRENCY)),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
+    if not 0 <= _pool["min_size"] <= _pool["max_size"] or _pool["max_size"] < 1 or _pool["timeout"] <= 0:
+        raise ImproperlyConfigured("DATABASE_POOL_MIN_SIZE must be 0 to DATABASE_POOL_MAX_SIZE (at least 1), "
+                                   "and DATABASE_POOL_TIMEOUT above 0.")
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=15 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_TASK_ALWAYS_EAGER = False

@@ -68,7 +68,7 @@ def run_calendar_sync(
         return None
     return record_run(connection=connection, kind=SyncRun.Kind.CALENDAR, trigger=trigger,
                       state_model=CalendarSyncState, owner=owner,
-                      work=lambda grant, counts: _sync(connection, grant, counts, owner))
+                      work=lambda grant, counts, state: _sync(connection, grant, counts, owner))
 
 
 def _sync(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner: str) -> None:

@@ -97,12 +97,12 @@ def run_capture(
         return None
     return record_run(connection=connection, kind=SyncRun.Kind.MAIL, trigger=trigger, state_model=MailSyncState,
                       owner=owner,
-                      work=lambda grant, counts: _capture(connection, grant, counts, owner))
+                      work=lambda grant, counts, state: _capture(connection, grant, counts, owner, state))
 
 
-def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner: str) -> None:
+def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner: str,
+             state: MailSyncState) -> None:
     provider = get_provider(connection.provider)
-    state = MailSyncState.objects.get(connection=connection)
     if not state.aspire_folder_id or not state.processed_folder_id or _folder_check_due(state):
         _ensure_folders(provider, grant, state, counts=counts)
     following = connection.user.follows_conversations

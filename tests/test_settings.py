@@ -115,3 +115,58 @@ def test_workers_run_in_threads_by_default() -> None:
     result = read_settings({"DEBUG": "true"}, "(s.CELERY_WORKER_POOL, s.CELERY_WORKER_CONCURRENCY)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "('threads', 16)"
+
+
+POSTGRES = "postgres://aspire@db.example:5432/aspire"
+
+
+def test_the_database_pool_is_configured_from_the_environment() -> None:
+    result = read_settings({"DATABASE_URL": POSTGRES, "DATABASE_POOL": "true", "CELERY_WORKER_CONCURRENCY": "24"},
+                           "(s.DATABASES['default']['CONN_MAX_AGE'], s.DATABASES['default']['OPTIONS']['pool'])")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr((0, {"min_size": 2, "max_size": 24, "timeout": 10.0}))
+    sized = read_settings({"DATABASE_URL": POSTGRES, "DATABASE_POOL": "true", "CONN_MAX_AGE": "0",
+                           "DATABASE_POOL_MIN_SIZE": "1", "DATABASE_POOL_MAX_SIZE": "8",
+                           "DATABASE_POOL_TIMEOUT": "2.5"}, "s.DATABASES['default']['OPTIONS']['pool']")
+    assert sized.stdout.strip() == repr({"min_size": 1, "max_size": 8, "timeout": 2.5}), sized.stderr
+    off = read_settings({"DATABASE_URL": POSTGRES}, "('pool' in s.DATABASES['default'].get('OPTIONS', {}), "
+                                                    "s.DATABASES['default']['CONN_MAX_AGE'])")
+    assert off.stdout.strip() == repr((False, 60)), off.stderr
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"DATABASE_URL": POSTGRES, "DATABASE_POOL": "true", "CONN_MAX_AGE": "60"}, "Set DATABASE_POOL or CONN_MAX_AGE"),
+    ({"DATABASE_POOL": "true"}, "DATABASE_POOL needs PostgreSQL"),
+    ({"DATABASE_URL": POSTGRES, "DATABASE_POOL": "true", "DATABASE_POOL_MIN_SIZE": "9",
+      "DATABASE_POOL_MAX_SIZE": "4"}, "DATABASE_POOL_MIN_SIZE must be 0 to DATABASE_POOL_MAX_SIZE"),
+])
+def test_a_database_pool_that_cannot_work_is_refused(env: dict[str, str], message: str) -> None:
+    result = read_settings(env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="needs PostgreSQL")
+def test_threads_share_the_pool_and_give_their_connections_back(db: None) -> None:
+    """Against the real server: threads run queries through the pool, and a closed connection goes
+    back to it rather than to PostgreSQL (the server sees the same backends again)."""
+    script = (
+        "import django, threading; django.setup()\n"
+        "from django.db import connection\n"
+        "pids = set()\n"
+        "def work():\n"
+        "    with connection.cursor() as c:\n"
+        "        c.execute('SELECT pg_backend_pid()'); pids.add(c.fetchone()[0])\n"
+        "    connection.close()\n"
+        "for _ in range(3):\n"
+        "    threads = [threading.Thread(target=work) for _ in range(4)]\n"
+        "    [t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(type(connection.pool).__name__, connection.pool.get_stats()['pool_max'], len(pids) <= 4)\n"
+    )
+    server, test_database = os.environ["DATABASE_URL"].rsplit("/", 1)[0], settings.DATABASES["default"]["NAME"]
+    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "aspire_sync.settings",
+           "DATABASE_URL": f"{server}/{test_database}", "DATABASE_POOL": "true", "DATABASE_POOL_MAX_SIZE": "4"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=settings.BASE_DIR, capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ConnectionPool 4 True"

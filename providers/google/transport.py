@@ -12,7 +12,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import google.auth.exceptions
@@ -96,22 +99,74 @@ def client_options(api_endpoint: str | None, api: str) -> dict[str, str] | None:
     return {"api_endpoint": base if api == "gmail" else f"{base}/calendar/v3/"}
 
 
+# A thread's kept client closes its connections when it has been idle this long, so a request never
+# meets a keep-alive connection the server has already closed (servers keep them seconds to minutes).
+KEEP_ALIVE_SECONDS = 4.0
+
+
+@dataclass
+class _KeptClient:
+    http: google_auth_httplib2.AuthorizedHttp
+    service: Any
+    last_used: float = 0.0
+    in_use: bool = False
+
+
+_kept = threading.local()
+
+
 @contextlib.contextmanager
 def api_service(api: str, credentials: Credentials, *, api_endpoint: str | None, ca_bundle: str | None,
                 timeout: float, single_attempt: bool = False) -> Iterator[Any]:
-    """A Gmail or Calendar client for one grant, closed (with its connections) afterwards.
+    """A Gmail or Calendar client for one grant.
 
-    httplib2 connections are not thread-safe, so each use gets its own. Building a client from the
-    discovery document shipped with the library takes about a millisecond and no network.
-    ``single_attempt`` is for requests that must not be repeated unseen (sending mail)."""
-    http_class = SingleAttemptHttp if single_attempt else httplib2.Http
-    http = google_auth_httplib2.AuthorizedHttp(credentials, http=http_class(ca_certs=ca_bundle, timeout=timeout))
-    service = build(api, API_VERSIONS[api], http=http, static_discovery=True,
-                    client_options=client_options(api_endpoint, api))
+    httplib2 connections are not thread-safe, so clients are never shared between threads
+    (https://googleapis.github.io/google-api-python-client/docs/thread_safety.html). Each thread
+    keeps one client per API and endpoint and lends it to one use at a time with that use's
+    credentials: the discovery document is parsed once per thread, not per run, and an hourly
+    sweep's runs on a thread reuse its open connection instead of a TLS handshake each.
+    ``single_attempt`` is for requests that must not be repeated unseen (sending mail): such a
+    client is new, with new connections, and closed afterwards."""
+    if single_attempt:
+        with _new_service(api, credentials, SingleAttemptHttp(ca_certs=ca_bundle, timeout=timeout),
+                          api_endpoint) as service:
+            yield service
+        return
+    clients: dict[tuple[Any, ...], _KeptClient] = _kept.__dict__.setdefault("clients", {})
+    key = (api, api_endpoint, ca_bundle, timeout)
+    kept = clients.get(key)
+    if kept is not None and kept.in_use:  # a client of this API already open on this thread
+        with _new_service(api, credentials, httplib2.Http(ca_certs=ca_bundle, timeout=timeout),
+                          api_endpoint) as service:
+            yield service
+        return
+    if kept is None:
+        http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(ca_certs=ca_bundle,
+                                                                                   timeout=timeout))
+        kept = clients[key] = _KeptClient(http, _build(api, http, api_endpoint))
+    elif time.monotonic() - kept.last_used > KEEP_ALIVE_SECONDS:
+        kept.http.http.close()
+    kept.http.credentials, kept.in_use = credentials, True
+    try:
+        yield kept.service
+    finally:
+        kept.in_use, kept.last_used = False, time.monotonic()
+        kept.http.credentials = None  # the grant's tokens are not kept past their use
+
+
+@contextlib.contextmanager
+def _new_service(api: str, credentials: Credentials, http: httplib2.Http, api_endpoint: str | None) -> Iterator[Any]:
+    service = _build(api, google_auth_httplib2.AuthorizedHttp(credentials, http=http), api_endpoint)
     try:
         yield service
     finally:
         service.close()
+
+
+def _build(api: str, http: google_auth_httplib2.AuthorizedHttp, api_endpoint: str | None) -> Any:
+    # From the discovery document shipped with the library: no network.
+    return build(api, API_VERSIONS[api], http=http, static_discovery=True,
+                 client_options=client_options(api_endpoint, api))
 
 
 def new_batch(service: Any, api: str, api_endpoint: str | None, callback: Any = None) -> BatchHttpRequest:

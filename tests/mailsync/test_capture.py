@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
 import threading
 from pathlib import Path
@@ -9,8 +11,10 @@ from typing import Any
 
 import pytest
 from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.grants import load_grant, store_grant
 from accounts.models import MailboxConnection, SyncRun, User
 from accounts.runs import RunBusy
 from activities.models import Activity, EmailMessage
@@ -18,6 +22,7 @@ from crm.models import Contact, ContactEmail
 from mailsync.capture import run_capture
 from mailsync.models import EmailSource, MailSyncState
 from providers.errors import Throttled, TransientError
+from providers.google import transport
 from sandbox.runner import SandboxProcess
 from tests.mailboxes import connected_mailbox, drop, mime
 
@@ -83,6 +88,72 @@ def test_an_idle_run_makes_exactly_one_mail_request(bob_mailbox: MailboxConnecti
     assert run.items_seen == 0
     requests = mail_requests(providers_on_sandbox, "bob@greenleaf.example", since)
     assert len(requests) == 1, requests
+
+
+def test_an_idle_run_takes_four_statements_and_asks_for_no_token(bob_mailbox: MailboxConnection,
+                                                                 providers_on_sandbox: SandboxProcess) -> None:
+    """The hourly run of a mailbox with nothing new: the connection read, the lease claimed with the
+    state read, the run inserted, and its end (the run finished, the last successful sync, the
+    lease released: one statement on PostgreSQL, three on SQLite). The access token is good, so no
+    lock on the connection and no request to the token endpoint."""
+    since = timezone.now().timestamp()
+    with CaptureQueriesContext(db_connection) as queries:
+        run = capture(bob_mailbox)
+    statements = [query["sql"].split()[0] for query in queries.captured_queries]
+    end = ["WITH"] if db_connection.vendor == "postgresql" else ["UPDATE", "UPDATE", "UPDATE"]
+    assert statements == ["SELECT", "UPDATE", "INSERT", *end], statements
+    assert not any("FOR UPDATE" in query["sql"] for query in queries.captured_queries)
+    log = providers_on_sandbox.control("GET", "/requests", params={"since": since})["requests"]
+    assert not [r for r in log if "token" in r["path"]]
+    assert (run.outcome, run.items_seen) == ("succeeded", 0)
+    bob_mailbox.refresh_from_db()
+    assert bob_mailbox.last_sync_at == run.finished_at and bob_mailbox.last_error == ""
+    state = MailSyncState.objects.get(connection=bob_mailbox)
+    assert (state.lease_owner, state.lease_until) == ("", None)
+
+
+def test_a_token_about_to_expire_is_renewed_before_the_run_and_kept(bob_mailbox: MailboxConnection,
+                                                                    providers_on_sandbox: SandboxProcess) -> None:
+    grant = load_grant(bob_mailbox)
+    store_grant(bob_mailbox, dataclasses.replace(grant, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)))
+    bob_mailbox.save(update_fields=["grant_ciphertext", "token_expires_at"])
+    since = timezone.now().timestamp()
+    run = capture(bob_mailbox)
+    assert run.outcome == "succeeded"
+    log = providers_on_sandbox.control("GET", "/requests", params={"since": since})["requests"]
+    assert len([r for r in log if "token" in r["path"]]) == 1
+    bob_mailbox.refresh_from_db()
+    renewed = load_grant(bob_mailbox)
+    assert renewed.access_token != grant.access_token and not renewed.expires_within(30 * 60)
+    # The renewed grant serves the next run as it is.
+    since = timezone.now().timestamp()
+    assert capture(bob_mailbox).outcome == "succeeded"
+    log = providers_on_sandbox.control("GET", "/requests", params={"since": since})["requests"]
+    assert not [r for r in log if "token" in r["path"]]
+
+
+def test_runs_of_two_gmail_mailboxes_on_one_thread_each_read_their_own(
+    providers_on_sandbox: SandboxProcess, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread keeps one Gmail client between runs (its connection stays open): each run lends it
+    its own grant, so one mailbox's run never reads another's, whether the connection was kept
+    open or closed after idling."""
+    sandbox = providers_on_sandbox
+    mailboxes = {"bob@greenleaf.example": connected_mailbox(sandbox, bob, "google", "bob@greenleaf.example"),
+                 "alice@greenleaf.example": connected_mailbox(sandbox, alice, "google", "alice@greenleaf.example")}
+    for connection in mailboxes.values():
+        run_capture(connection_id=connection.pk, owner="setup")
+    for round_, keep_alive in enumerate((60.0, 0.0)):
+        monkeypatch.setattr(transport, "KEEP_ALIVE_SECONDS", keep_alive)
+        for address in mailboxes:
+            drop(sandbox, "google", address, mime(f"For {address} {round_}", to=address))
+        for address, connection in mailboxes.items():
+            run = capture(connection)
+            assert (run.outcome, run.items_imported) == ("succeeded", 1)
+            source = EmailSource.objects.get(connection=connection, activity__subject=f"For {address} {round_}")
+            assert source.activity.owner_id == connection.user_id
+    assert Activity.objects.filter(subject__startswith="For ").count() == 4
+    assert all(folder_counts(sandbox, "google", address)["Aspire"] == 0 for address in mailboxes)
 
 
 def test_capturing_again_never_duplicates(bob_mailbox: MailboxConnection, providers_on_sandbox: SandboxProcess) -> None:

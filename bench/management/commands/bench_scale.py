@@ -194,6 +194,7 @@ class Command(SandboxBench):
         # 2. Sweep: the worker host takes the queue, behind a network of the given latency.
         self.sandbox.control("POST", "/latency", json={"latency_ms": options["latency_ms"]})
         before = self.provider_requests()
+        sessions_before = self.database_sessions()
         since = timezone.now()
         workers.extend(start_workers(cores, self.worker_env, root, self.tag, queues="mail", pool="threads",
                                      concurrency=threads))
@@ -211,6 +212,7 @@ class Command(SandboxBench):
         sweep = (last_end - first_start).total_seconds()
         outcomes = Counter(runs.values_list("outcome", flat=True))
         requests = self.provider_requests() - before
+        sessions = self.database_sessions() - sessions_before
         memory = [peak_memory_mb(w.process.pid) for w in workers]
         tasks = tasks_run(root)
         self.sandbox.control("POST", "/latency", json={"latency_ms": 0})
@@ -248,11 +250,25 @@ class Command(SandboxBench):
             "(retries included)")
         out(f"Database queries: dispatch {len(dispatch_queries) / total:.3f} per connection; an idle capture run "
             f"{len(run_queries) / len(sample):.1f} (mean of {len(sample)} in this process)")
+        pool = db_connection.settings_dict.get("OPTIONS", {}).get("pool")
+        out(f"Database sessions opened during the sweep: {sessions} = {sessions / total:.2f} per connection "
+            f"(PostgreSQL's count, this command's included; {'psycopg pool ' + str(pool) if pool else 'no pool'}, "
+            f"CONN_MAX_AGE {db_connection.settings_dict['CONN_MAX_AGE']})")
         out(f"CPU per idle run (this process, latency off, no broker): {cpu_per_run * 1000:.1f} ms: at most "
             f"{1 / cpu_per_run:.0f} runs a second per core for the run itself, before Celery's own work")
         out(f"Worker peak memory (VmHWM, each process with its children): "
             f"{', '.join(f'{m:.0f} MB' for m in memory)}; {sum(memory):.0f} MB for the host")
         out("Note: the workers share this machine's cores with PostgreSQL, Redis, the sandbox and this command.")
+
+    def database_sessions(self) -> int:
+        """Sessions PostgreSQL has counted on this database so far (pg_stat_database, PostgreSQL 14+;
+        a session is counted when it ends, so give the counters a moment to settle)."""
+        time.sleep(1.0)
+        with db_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
 
     def provider_requests(self) -> int:
         counters = self.sandbox.control("GET", "/counters")["counters"]
