@@ -9,15 +9,14 @@ mail comes in every language, and names, addresses and file names must match as 
 stemmed as English. SQLite (the demo) keeps the text and matches each word with LIKE.
 
 At a million emails a search reads the email rows alone, newest first, a date range at a time
-(``recent_first``): the GIN index holds the company beside the words (``btree_gin``), each email
-row carries its activity's time (``EmailMessage.occurred_at``, kept by the database) with an index
-on (company, time), so PostgreSQL either walks that index for a common word or intersects a rarer
-word's GIN matches with the range's before reading a row. A page reads its keys that way and then
-its cards by id; the count stops at a bound ("more than ..."), as a mail client's does.
+(``recent_first``): each email row carries its activity's time (``EmailMessage.occurred_at``, kept
+by the database) with an index on (company, time), so PostgreSQL either walks that index for a
+common word or intersects a rarer word's GIN matches with the range's before reading a row (see
+migration 0009). A page reads its keys that way and then its cards by id; the count stops at a
+bound ("more than ..."), as a mail client's does.
 
 Reference: https://www.postgresql.org/docs/current/textsearch-controls.html (websearch_to_tsquery)
 Reference: https://www.postgresql.org/docs/current/textsearch-tables.html (a generated tsvector column, GIN)
-Reference: https://www.postgresql.org/docs/current/btree-gin.html (a scalar column in a GIN index)
 Reference: https://www.postgresql.org/docs/current/indexes-bitmap-scans.html (two indexes combined)
 """
 
@@ -100,9 +99,10 @@ def text_condition(path: str, q: str, *, vendor: str) -> Q:
 # -- reading matches newest first (PostgreSQL) ----------------------------------------------------
 
 # The date ranges a page widens through, back from where it starts (the page's key, or now): the
-# last month, the last year, then everything older. Each is one index-backed part of one query,
-# so a search makes the same queries however many emails match and however far back they are.
-WIDENING = (dt.timedelta(days=30), dt.timedelta(days=365))
+# last week, month and year, then everything older. Each is one index-backed part of one query, so
+# a search makes the same queries however many emails match and however far back they are; the
+# ranges grow so that a rare word costs a few parts, and a common one is done in the first.
+WIDENING = (dt.timedelta(days=7), dt.timedelta(days=30), dt.timedelta(days=365))
 
 Key = tuple[dt.datetime, uuid.UUID]
 

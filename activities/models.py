@@ -168,7 +168,7 @@ class EmailMessage(models.Model):
                                      related_name="emails")
     # What "Find any email" searches: subject, sender, attachment names and body, written once with
     # the email (activities.email_search.search_text), and its words as a tsvector the database keeps
-    # (PostgreSQL; GIN index by company in migration 0009). SQLite keeps the text and matches it with LIKE.
+    # (PostgreSQL; GIN index in migration 0008). SQLite keeps the text and matches it with LIKE.
     search_text = models.TextField(blank=True, editable=False)
     search_vector = models.GeneratedField(
         expression=SearchDocument("search_text"), output_field=SearchVectorField(), db_persist=True)

@@ -426,8 +426,10 @@ def contact_choices(user: Any, q: str) -> list[Choice]:
 
 # -- finding any email ------------------------------------------------------------------------
 
-# A search for a common word stops counting here: its pages are reached by key from the first.
-SEARCH_COUNT_LIMIT = 2_000
+# A search stops counting here ("More than 100 emails", as a mail client says "of many"): the
+# count reads the newest matches as the first page does (the same query), and its pages are
+# reached by key however deep.
+SEARCH_COUNT_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -508,28 +510,34 @@ def _email_search_on_postgresql(company_id: uuid.UUID, filters: EmailFilters, *,
         emails = emails.filter(occurred_at__lt=until)
     if filters.has_attachment:
         emails = emails.filter(Exists(EmailAttachment.objects.filter(email_id=OuterRef("activity_id"), inline=False)))
-    return EmailSearchTimeline(condition=Q(), company_id=company_id, count=lambda: _bounded_count(emails),
-                               keys=emails.none(), emails=emails)
-
-
-def _bounded_count(emails: QuerySet[EmailMessage]) -> int:
-    with search_session():
-        return recent_first(emails, start=None, limit=SEARCH_COUNT_LIMIT + 1).count()
+    timeline = EmailSearchTimeline(condition=Q(), company_id=company_id, count=lambda: len(timeline.newest_keys()),
+                                   keys=emails.none(), emails=emails)
+    return timeline
 
 
 @dataclass(frozen=True)
 class EmailSearchTimeline(Timeline):
     """Find email on PostgreSQL: a page's keys read from the matching email rows a date range at a
-    time (``email_search.recent_first``), then its cards by id."""
+    time (``email_search.recent_first``), then its cards by id. The newest keys, up to one more
+    than the count's bound, are read once: they are the count and the first page."""
 
     emails: QuerySet[EmailMessage] | None = None
+    _fetched: dict[str, list[tuple[dt.datetime, uuid.UUID]]] = field(default_factory=dict, compare=False, repr=False)
+
+    def newest_keys(self) -> list[tuple[dt.datetime, uuid.UUID]]:
+        if "newest" not in self._fetched:
+            self._fetched["newest"] = self._keys(start=None, limit=SEARCH_COUNT_LIMIT + 1)
+        return self._fetched["newest"]
 
     def key_at(self, offset: int) -> TimelineKey | None:
-        keys = self._keys(start=None, limit=1, offset=offset)
+        keys = self.newest_keys()[offset: offset + 1] if offset <= SEARCH_COUNT_LIMIT else self._keys(
+            start=None, limit=1, offset=offset)
         return TimelineKey(*keys[0]) if keys else None
 
     def newest(self, *, older_than: TimelineKey | None, limit: int) -> list[Activity]:
-        return self._cards(self._keys(start=older_than, limit=limit), newer=False)
+        keys = self.newest_keys()[:limit] if older_than is None and limit <= SEARCH_COUNT_LIMIT + 1 else self._keys(
+            start=older_than, limit=limit)
+        return self._cards(keys, newer=False)
 
     def oldest(self, *, newer_than: TimelineKey, limit: int) -> list[Activity]:
         return self._cards(self._keys(start=newer_than, limit=limit, newer=True), newer=True)
