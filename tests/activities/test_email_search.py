@@ -231,3 +231,12 @@ def test_an_email_found_at_its_activitys_time_when_that_moves(bob: User) -> None
     email.problems = "a full save of the email keeps its time"
     email.save()
     assert search(bob, q="sod") == ["Sod first", "Sod second"]
+
+
+def test_a_page_by_number_alone_is_the_page_its_key_leads_to(bob: User, years_of_mail: list[Activity],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from activities import views
+
+    monkeypatch.setattr(views, "SEARCH_PAGE_SIZE", 4)
+    by_key, _headings = every_page(bob, q="hedge")
+    assert search(bob, q="hedge", page="3") == by_key[8:12]  # a page number typed into the address
