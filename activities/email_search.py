@@ -107,11 +107,12 @@ WIDENING = (dt.timedelta(days=7), dt.timedelta(days=30), dt.timedelta(days=365))
 Key = tuple[dt.datetime, uuid.UUID]
 
 
-def recent_first(emails: QuerySet[Any], *, start: Key | None, limit: int, offset: int = 0,
-                 newer: bool = False) -> QuerySet[Any]:
-    """The keys (time, activity id) of ``emails`` after ``start``, older ones first (newer ones
-    with ``newer``), at most ``limit`` after skipping ``offset``: one ``UNION ALL`` of the
-    widening date ranges, each ordered and limited on its own index.
+def recent_first(rows: QuerySet[Any], *, start: Key | None, limit: int, offset: int = 0, newer: bool = False,
+                 id_field: str = "activity_id") -> QuerySet[Any]:
+    """The keys (``occurred_at``, ``id_field``: the activity's time and id) of ``rows`` (email rows,
+    a contact's links or activities) after ``start``, older ones first (newer ones with ``newer``),
+    at most ``limit`` after skipping ``offset``: one ``UNION ALL`` of the widening date ranges,
+    each ordered and limited on its own index.
 
     PostgreSQL runs a plain (not parallel) Append's parts one after the other and stops as soon as
     the outer LIMIT has its rows, so a page filled from the last month never reads the older parts;
@@ -126,16 +127,15 @@ def recent_first(emails: QuerySet[Any], *, start: Key | None, limit: int, offset
         if n == 0 and start is not None:
             at, pk = start
             # The first bound lets the index start at the key; the second settles ties.
-            condition &= (Q(occurred_at__gte=at) & (Q(occurred_at__gt=at) | Q(occurred_at=at, activity_id__gt=pk))
-                          if newer else
-                          Q(occurred_at__lte=at) & (Q(occurred_at__lt=at) | Q(occurred_at=at, activity_id__lt=pk)))
+            tie = Q(occurred_at=at, **{f"{id_field}__{'gt' if newer else 'lt'}": pk})
+            condition &= (Q(occurred_at__gte=at) & (Q(occurred_at__gt=at) | tie) if newer else
+                          Q(occurred_at__lte=at) & (Q(occurred_at__lt=at) | tie))
         if n < len(edges):  # this range's far edge
             condition &= Q(occurred_at__lt=edges[n]) if newer else Q(occurred_at__gte=edges[n])
         if n > 0:  # and its near one, where the range before it ended
             condition &= Q(occurred_at__gte=edges[n - 1]) if newer else Q(occurred_at__lt=edges[n - 1])
-        order = ("occurred_at", "activity_id") if newer else ("-occurred_at", "-activity_id")
-        parts.append(emails.filter(condition).order_by(*order).values_list("occurred_at", "activity_id")
-                     [: offset + limit])
+        order = ("occurred_at", id_field) if newer else ("-occurred_at", f"-{id_field}")
+        parts.append(rows.filter(condition).order_by(*order).values_list("occurred_at", id_field)[: offset + limit])
     return parts[0].union(*parts[1:], all=True)[offset: offset + limit]
 
 

@@ -491,37 +491,48 @@ def email_search(user: Any, filters: EmailFilters, *, time_zone: dt.tzinfo) -> T
 
 def _email_search_on_postgresql(company_id: uuid.UUID, filters: EmailFilters, *, q: str, since: dt.datetime | None,
                                 until: dt.datetime | None) -> Timeline:
-    # The email rows, by company on both sides (an email and its activity are one company's), the
-    # words and the dates on the email's own indexes; the rest asks the activity or its links.
-    emails = EmailMessage.objects.filter(company_id=company_id, activity__company_id=company_id,
-                                         activity__kind=Activity.Kind.EMAIL)
+    """The rows a search reads newest first, each on its own (company or contact, time) index: with
+    words, the email rows (their words, their time); without, a contact's links when a contact is
+    chosen (they carry the activity's time), else the company's email activities. Either way an
+    email of the company; without words one with no message row (made before capture) is found too."""
+    rows: QuerySet[Any]
     if q:
-        emails = emails.filter(text_condition("", q, vendor="postgresql"))
-    if filters.contact is not None:
-        emails = emails.filter(Exists(ActivityContact.objects.filter(activity_id=OuterRef("activity_id"),
+        rows = EmailMessage.objects.filter(text_condition("", q, vendor="postgresql"), company_id=company_id)
+        activity, id_field = "activity__", "activity_id"
+        if filters.contact is not None:
+            rows = rows.filter(Exists(ActivityContact.objects.filter(activity_id=OuterRef("activity_id"),
                                                                      contact=filters.contact)))
+    elif filters.contact is not None:
+        # Links never cross companies (activities.signals); the activity's company is checked too.
+        rows = ActivityContact.objects.filter(contact=filters.contact)
+        activity, id_field = "activity__", "activity_id"
+    else:
+        rows = Activity.objects.all()
+        activity, id_field = "", "id"
+    rows = rows.filter(**{f"{activity}company_id": company_id, f"{activity}kind": Activity.Kind.EMAIL})
     if filters.regarding is not None:
-        emails = emails.filter(**{f"activity__{kind_of(filters.regarding).field}": filters.regarding})
+        rows = rows.filter(**{f"{activity}{kind_of(filters.regarding).field}": filters.regarding})
     if filters.origin:
-        emails = emails.filter(activity__origin=filters.origin)
+        rows = rows.filter(**{f"{activity}origin": filters.origin})
     if since is not None:
-        emails = emails.filter(occurred_at__gte=since)
+        rows = rows.filter(occurred_at__gte=since)
     if until is not None:
-        emails = emails.filter(occurred_at__lt=until)
+        rows = rows.filter(occurred_at__lt=until)
     if filters.has_attachment:
-        emails = emails.filter(Exists(EmailAttachment.objects.filter(email_id=OuterRef("activity_id"), inline=False)))
+        rows = rows.filter(Exists(EmailAttachment.objects.filter(email_id=OuterRef(id_field), inline=False)))
     timeline = EmailSearchTimeline(condition=Q(), company_id=company_id, count=lambda: len(timeline.newest_keys()),
-                                   keys=emails.none(), emails=emails)
+                                   keys=rows.none(), rows=rows, id_field=id_field)
     return timeline
 
 
 @dataclass(frozen=True)
 class EmailSearchTimeline(Timeline):
-    """Find email on PostgreSQL: a page's keys read from the matching email rows a date range at a
-    time (``email_search.recent_first``), then its cards by id. The newest keys, up to one more
+    """Find email on PostgreSQL: a page's keys read from the matching rows a date range at a time
+    (``email_search.recent_first``), then its cards by id. The newest keys, up to one more
     than the count's bound, are read once: they are the count and the first page."""
 
-    emails: QuerySet[EmailMessage] | None = None
+    rows: QuerySet[Any] | None = None
+    id_field: str = "activity_id"
     _fetched: dict[str, list[tuple[dt.datetime, uuid.UUID]]] = field(default_factory=dict, compare=False, repr=False)
 
     def newest_keys(self) -> list[tuple[dt.datetime, uuid.UUID]]:
@@ -544,10 +555,10 @@ class EmailSearchTimeline(Timeline):
 
     def _keys(self, *, start: TimelineKey | None, limit: int, offset: int = 0,
               newer: bool = False) -> list[tuple[dt.datetime, uuid.UUID]]:
-        assert self.emails is not None
+        assert self.rows is not None
         with search_session():
-            keys = list(recent_first(self.emails, start=(start.occurred_at, start.id) if start else None,
-                                     limit=limit, offset=offset, newer=newer))
+            keys = list(recent_first(self.rows, start=(start.occurred_at, start.id) if start else None,
+                                     limit=limit, offset=offset, newer=newer, id_field=self.id_field))
         return sorted(keys, reverse=not newer)
 
     def _cards(self, keys: list[tuple[dt.datetime, uuid.UUID]], *, newer: bool) -> list[Activity]:

@@ -240,3 +240,14 @@ def test_a_page_by_number_alone_is_the_page_its_key_leads_to(bob: User, years_of
     monkeypatch.setattr(views, "SEARCH_PAGE_SIZE", 4)
     by_key, _headings = every_page(bob, q="hedge")
     assert search(bob, q="hedge", page="3") == by_key[8:12]  # a page number typed into the address
+
+
+def test_filters_alone_find_an_email_made_before_capture(bob: User, contact: Contact,
+                                                        mail: dict[str, Activity]) -> None:
+    # An email activity with no message row (made before mail capture existed): no words to
+    # match, but a contact or a date range finds it, as its contact's timeline does.
+    create_activity(company=bob.company, kind=Activity.Kind.EMAIL, subject="Old email", contacts=[contact],  # type: ignore[arg-type]
+                    owner=bob, occurred_at=dt.datetime(2026, 3, 5, tzinfo=dt.UTC))
+    assert search(bob, contact=str(contact.pk)) == ["Invoice 88231", "Old email", "Spring mulch"]
+    assert search(bob, since="2026-03-04", until="2026-03-06") == ["Old email"]
+    assert search(bob, q="old") == []
