@@ -172,6 +172,11 @@ class EmailMessage(models.Model):
     search_text = models.TextField(blank=True, editable=False)
     search_vector = models.GeneratedField(
         expression=SearchDocument("search_text"), output_field=SearchVectorField(), db_persist=True)
+    # The activity's time, copied onto the email so a search reads one table newest first and
+    # narrows a word's index matches to a date range before reading rows. PostgreSQL keeps it
+    # (triggers in migration 0009, whatever writes the rows); SQLite leaves it empty, as its
+    # search reads the activity's own.
+    occurred_at = models.DateTimeField(null=True, editable=False)
 
     class Meta:
         # A reply's In-Reply-To / References are looked up by their dedupe keys, through this.

@@ -20,8 +20,8 @@ from accounts.search import number_in, text_search, without_nul
 from accounts.tenancy import get_for_user, scoped
 from crm.models import Contact, Opportunity, Property, WorkTicket
 
-from .email_search import text_condition
-from .models import Activity, ActivityContact, Conversation, EmailAttachment
+from .email_search import recent_first, search_session, text_condition
+from .models import Activity, ActivityContact, Conversation, EmailAttachment, EmailMessage
 from .people import person
 from .quoting import split_reply
 from .regarding import Regarding, kind_of, record_for_user, value_of
@@ -110,6 +110,14 @@ class Timeline:
         condition = self.condition & Q(**{f"{self.time}__gte": at}) & (
             Q(**{f"{self.time}__gt": at}) | Q(**{self.time: at, f"{self.id}__gt": pk}))
         return self._read(condition).order_by(F(self.time).asc(), F(self.id).asc())
+
+    def newest(self, *, older_than: TimelineKey | None, limit: int) -> list[Activity]:
+        """At most ``limit`` activities older than the key (from the newest without one)."""
+        return list(self.newest_first(older_than=older_than)[:limit])
+
+    def oldest(self, *, newer_than: TimelineKey, limit: int) -> list[Activity]:
+        """At most ``limit`` activities newer than the key, oldest first."""
+        return list(self.oldest_first(newer_than=newer_than)[:limit])
 
     def _read(self, condition: Q) -> QuerySet[Activity]:
         # One filter() call: the link's conditions and the key's must share one join.
@@ -256,19 +264,19 @@ def timeline_page(timeline: Timeline, *, per_page: int, number: str | None, befo
         n = 1
     older_than, newer_than = TimelineKey.parse(before), TimelineKey.parse(after)
     if older_than is not None:
-        rows = list(timeline.newest_first(older_than=older_than)[: per_page + 1])
+        rows = timeline.newest(older_than=older_than, limit=per_page + 1)
         items, has_older = rows[:per_page], len(rows) > per_page
         n = paginator.num_pages if not has_older else max(n, 2)
         has_newer = True
     elif newer_than is not None:
-        rows = list(timeline.oldest_first(newer_than=newer_than)[: per_page + 1])
+        rows = timeline.oldest(newer_than=newer_than, limit=per_page + 1)
         items, has_newer = rows[:per_page][::-1], len(rows) > per_page
         n = 1 if not has_newer else min(n, paginator.num_pages - 1)
         has_older = True
     else:
         # A page by number starts after the key of the last activity before it, found in the index.
         start = timeline.key_at((n - 1) * per_page - 1) if n > 1 else None
-        items = list(timeline.newest_first(older_than=start)[:per_page])
+        items = timeline.newest(older_than=start, limit=per_page)
         has_newer, has_older = n > 1, n < paginator.num_pages
     return TimelinePage(items, n, paginator, has_newer=has_newer, has_older=has_older)
 
@@ -418,8 +426,10 @@ def contact_choices(user: Any, q: str) -> list[Choice]:
 
 # -- finding any email ------------------------------------------------------------------------
 
-# A search for a common word stops counting here: its pages are reached by key from the first.
-SEARCH_COUNT_LIMIT = 2_000
+# A search stops counting here ("More than 100 emails", as a mail client says "of many"): the
+# count reads the newest matches as the first page does (the same query), and its pages are
+# reached by key however deep.
+SEARCH_COUNT_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -445,28 +455,115 @@ def email_search(user: Any, filters: EmailFilters, *, time_zone: dt.tzinfo) -> T
     """The user's company's emails matching ``filters``, newest first, as a timeline (pages by
     key). Email only: appointments, private or not, are never among the results, and nothing of
     another company is (tenancy by ``company_id``, the contact and Regarding checked by the caller's
-    tenant-scoped getters)."""
+    tenant-scoped getters). On PostgreSQL the email rows are searched (``email_search.recent_first``);
+    SQLite (the demo) filters the activities."""
     from django.db import connection
 
+    q = filters.q.strip()
+    since = dt.datetime.combine(filters.since, dt.time(), time_zone) if filters.since is not None else None
+    until = (dt.datetime.combine(filters.until + dt.timedelta(days=1), dt.time(), time_zone)
+             if filters.until is not None else None)
+    company_id = user.company_id
+    if connection.vendor == "postgresql":
+        return _email_search_on_postgresql(company_id, filters, q=q, since=since, until=until)
     condition = Q(kind=Activity.Kind.EMAIL)
-    if filters.q.strip():
-        condition &= text_condition("email__", filters.q.strip(), vendor=connection.vendor)
+    if q:
+        condition &= text_condition("email__", q, vendor=connection.vendor)
     if filters.contact is not None:
         condition &= Q(contact_links__contact=filters.contact)
     if filters.regarding is not None:
         condition &= Q(**{kind_of(filters.regarding).field: filters.regarding})
     if filters.origin:
         condition &= Q(origin=filters.origin)
-    if filters.since is not None:
-        condition &= Q(occurred_at__gte=dt.datetime.combine(filters.since, dt.time(), time_zone))
-    if filters.until is not None:
-        condition &= Q(occurred_at__lt=dt.datetime.combine(filters.until + dt.timedelta(days=1), dt.time(), time_zone))
+    if since is not None:
+        condition &= Q(occurred_at__gte=since)
+    if until is not None:
+        condition &= Q(occurred_at__lt=until)
     if filters.has_attachment:
         condition &= Q(Exists(EmailAttachment.objects.filter(email_id=OuterRef("pk"), inline=False)))
-    company_id = user.company_id
     matching = Activity.objects.filter(condition, company_id=company_id)
     return Timeline(
         condition=condition, company_id=company_id,
         count=lambda: matching.order_by()[:SEARCH_COUNT_LIMIT + 1].count(),
         keys=matching.order_by("-occurred_at", "-id").values_list("occurred_at", "id"),
     )
+
+
+def _email_search_on_postgresql(company_id: uuid.UUID, filters: EmailFilters, *, q: str, since: dt.datetime | None,
+                                until: dt.datetime | None) -> Timeline:
+    """The rows a search reads newest first, each on its own (company or contact, time) index: with
+    words, the email rows (their words, their time); without, a contact's links when a contact is
+    chosen (they carry the activity's time), else the company's email activities. Either way an
+    email of the company; without words one with no message row (made before capture) is found too."""
+    rows: QuerySet[Any]
+    if q:
+        rows = EmailMessage.objects.filter(text_condition("", q, vendor="postgresql"), company_id=company_id)
+        activity, id_field = "activity__", "activity_id"
+        if filters.contact is not None:
+            rows = rows.filter(Exists(ActivityContact.objects.filter(activity_id=OuterRef("activity_id"),
+                                                                     contact=filters.contact)))
+    elif filters.contact is not None:
+        # Links never cross companies (activities.signals); the activity's company is checked too.
+        rows = ActivityContact.objects.filter(contact=filters.contact)
+        activity, id_field = "activity__", "activity_id"
+    else:
+        rows = Activity.objects.all()
+        activity, id_field = "", "id"
+    rows = rows.filter(**{f"{activity}company_id": company_id, f"{activity}kind": Activity.Kind.EMAIL})
+    if filters.regarding is not None:
+        rows = rows.filter(**{f"{activity}{kind_of(filters.regarding).field}": filters.regarding})
+    if filters.origin:
+        rows = rows.filter(**{f"{activity}origin": filters.origin})
+    if since is not None:
+        rows = rows.filter(occurred_at__gte=since)
+    if until is not None:
+        rows = rows.filter(occurred_at__lt=until)
+    if filters.has_attachment:
+        rows = rows.filter(Exists(EmailAttachment.objects.filter(email_id=OuterRef(id_field), inline=False)))
+    timeline = EmailSearchTimeline(condition=Q(), company_id=company_id, count=lambda: len(timeline.newest_keys()),
+                                   keys=rows.none(), rows=rows, id_field=id_field)
+    return timeline
+
+
+@dataclass(frozen=True)
+class EmailSearchTimeline(Timeline):
+    """Find email on PostgreSQL: a page's keys read from the matching rows a date range at a time
+    (``email_search.recent_first``), then its cards by id. The newest keys, up to one more
+    than the count's bound, are read once: they are the count and the first page."""
+
+    rows: QuerySet[Any] | None = None
+    id_field: str = "activity_id"
+    _fetched: dict[str, list[tuple[dt.datetime, uuid.UUID]]] = field(default_factory=dict, compare=False, repr=False)
+
+    def newest_keys(self) -> list[tuple[dt.datetime, uuid.UUID]]:
+        if "newest" not in self._fetched:
+            self._fetched["newest"] = self._keys(start=None, limit=SEARCH_COUNT_LIMIT + 1)
+        return self._fetched["newest"]
+
+    def key_at(self, offset: int) -> TimelineKey | None:
+        keys = self.newest_keys()[offset: offset + 1] if offset <= SEARCH_COUNT_LIMIT else self._keys(
+            start=None, limit=1, offset=offset)
+        return TimelineKey(*keys[0]) if keys else None
+
+    def newest(self, *, older_than: TimelineKey | None, limit: int) -> list[Activity]:
+        keys = self.newest_keys()[:limit] if older_than is None and limit <= SEARCH_COUNT_LIMIT + 1 else self._keys(
+            start=older_than, limit=limit)
+        return self._cards(keys, newer=False)
+
+    def oldest(self, *, newer_than: TimelineKey, limit: int) -> list[Activity]:
+        return self._cards(self._keys(start=newer_than, limit=limit, newer=True), newer=True)
+
+    def _keys(self, *, start: TimelineKey | None, limit: int, offset: int = 0,
+              newer: bool = False) -> list[tuple[dt.datetime, uuid.UUID]]:
+        assert self.rows is not None
+        with search_session():
+            keys = list(recent_first(self.rows, start=(start.occurred_at, start.id) if start else None,
+                                     limit=limit, offset=offset, newer=newer, id_field=self.id_field))
+        return sorted(keys, reverse=not newer)
+
+    def _cards(self, keys: list[tuple[dt.datetime, uuid.UUID]], *, newer: bool) -> list[Activity]:
+        if not keys:
+            return []
+        order = (F("occurred_at").asc(), F("id").asc()) if newer else (F("occurred_at").desc(), F("id").desc())
+        return list(_timeline(Activity.objects.filter(pk__in=[pk for _at, pk in keys],
+                                                      company_id=self.company_id)).order_by(*order))

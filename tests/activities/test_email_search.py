@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import User
-from activities.models import Activity
+from activities.models import Activity, EmailMessage
 from activities.services import create_activity
 from crm.models import Contact, Opportunity
 from tests.activities.emails import attach, make_email
@@ -113,3 +114,140 @@ def test_pages_by_key_with_a_constant_number_of_queries(bob: User, contact: Cont
     # Twice the matches, the same number of queries.
     assert queries_of("/activities/search/", {"q": "patio"}) == first_page
     assert queries_of(older_link) == key_page
+
+
+# -- at a company's size: read a date range at a time, pages by key across them ---------------------
+
+def every_page(user: User, **params: Any) -> tuple[list[str], list[str]]:
+    """The subjects of every page, following Older to the end, and each page's heading."""
+    client = client_for(user)
+    response = client.get("/activities/search/", params)
+    found, headings = [], []
+    while True:
+        assert response.status_code == 200
+        found += subjects(response)
+        headings += re.findall(r'<h2 id="results-title">([^<]*)</h2>', response.content.decode())
+        older = re.search(r'href="\?([^"]*before=[^"]*)">Older', response.content.decode())
+        if older is None:
+            return found, headings
+        response = client.get(f"/activities/search/?{html.unescape(older.group(1))}")
+
+
+@pytest.fixture
+def years_of_mail(bob: User, carol: User, contact: Contact) -> list[Activity]:
+    """Mail from this week back to four years ago, thinning out with age, with ties on one time;
+    Summit has the same words, to be left out."""
+    now = timezone.now()
+    ages = [dt.timedelta(hours=h) for h in range(0, 60, 6)] + [dt.timedelta(days=d) for d in (29, 31, 90, 200, 364)]
+    ages += [dt.timedelta(days=366 + 90 * n) for n in range(12)]
+    made = []
+    for n, age in enumerate(ages):
+        made.append(make_email(bob, subject=f"Hedge {n:02d}", text="trim the hedge" + (" twice" if n % 3 == 0 else ""),
+                               contacts=[contact] if n % 2 else [], occurred_at=now - age,
+                               origin=Activity.Origin.SENT_FROM_ASPIRE if n % 4 == 0 else Activity.Origin.CAPTURED))
+    tie = now - dt.timedelta(days=400)
+    made += [make_email(bob, subject=f"Hedge tie {n}", text="trim the hedge", occurred_at=tie) for n in range(3)]
+    make_email(carol, subject="Summit hedge", text="trim the hedge", occurred_at=now)
+    return made
+
+
+def newest_first(activities: list[Activity], keep: Any = lambda activity: True) -> list[str]:
+    return [a.subject for a in sorted(activities, key=lambda a: (a.occurred_at, a.pk), reverse=True) if keep(a)]
+
+
+@pytest.mark.parametrize("per_page", [3, 7, 20])
+def test_widening_finds_what_one_query_finds(bob: User, contact: Contact, years_of_mail: list[Activity],
+                                             per_page: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from activities import views
+
+    monkeypatch.setattr(views, "SEARCH_PAGE_SIZE", per_page)
+    everything = newest_first(years_of_mail)
+    assert every_page(bob, q="hedge")[0] == everything  # pages across the month, the year and the rest
+    assert every_page(bob, q="twice")[0] == newest_first(years_of_mail, lambda a: "twice" in a.body)
+    assert every_page(bob, q="hedge", origin="sent")[0] == newest_first(
+        years_of_mail, lambda a: a.origin == Activity.Origin.SENT_FROM_ASPIRE)
+    assert every_page(bob, contact=str(contact.pk))[0] == newest_first(
+        years_of_mail, lambda a: a.contacts.filter(pk=contact.pk).exists())
+    since = (timezone.now() - dt.timedelta(days=800)).date()
+    until = (timezone.now() - dt.timedelta(days=20)).date()
+    in_range = every_page(bob, q="hedge", since=since.isoformat(), until=until.isoformat())[0]
+    assert in_range == [s for s in everything if s in set(newest_first(
+        years_of_mail, lambda a: since <= timezone.localtime(a.occurred_at).date() <= until))]
+
+
+def test_newer_pages_come_back_the_same_way(bob: User, years_of_mail: list[Activity],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from activities import views
+
+    monkeypatch.setattr(views, "SEARCH_PAGE_SIZE", 4)
+    client = client_for(bob)
+    pages = [client.get("/activities/search/", {"q": "hedge"})]
+    for _ in range(5):  # well past the first month and the first year
+        older = re.search(r'href="\?([^"]*before=[^"]*)">Older', pages[-1].content.decode())
+        assert older is not None
+        pages.append(client.get(f"/activities/search/?{html.unescape(older.group(1))}"))
+    newer = re.search(r'href="\?([^"]*after=[^"]*)">← Newer', pages[-1].content.decode())
+    assert newer is not None
+    back = client.get(f"/activities/search/?{html.unescape(newer.group(1))}")
+    assert subjects(back) == subjects(pages[-2])
+
+
+def test_a_common_word_says_more_than_the_bound(bob: User, years_of_mail: list[Activity],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from activities import selectors
+
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_LIMIT", 10)
+    _found, headings = every_page(bob, q="hedge")
+    assert set(headings) == {"More than 10 emails"}  # on every page, however deep
+    twice = len(newest_first(years_of_mail, lambda a: "twice" in a.body))
+    assert twice <= 10 and every_page(bob, q="twice")[1][0] == f"{twice} emails"
+
+
+def test_the_same_queries_whether_the_page_fills_this_month_or_years_back(bob: User) -> None:
+    now = timezone.now()
+    for n in range(25):
+        make_email(bob, subject=f"Recent {n}", text="recent aeration", occurred_at=now - dt.timedelta(hours=n))
+        make_email(bob, subject=f"Old {n}", text="old aeration", occurred_at=now - dt.timedelta(days=700 + n))
+    client = client_for(bob)
+
+    def queries_of(q: str) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/activities/search/", {"q": q})
+        assert len(subjects(response)) == 20
+        return len(queries)
+
+    assert queries_of("recent") == queries_of("old") == queries_of("aeration")
+
+
+def test_an_email_found_at_its_activitys_time_when_that_moves(bob: User) -> None:
+    now = timezone.now()
+    first = make_email(bob, subject="Sod first", text="sod install", occurred_at=now - dt.timedelta(days=2))
+    make_email(bob, subject="Sod second", text="sod install", occurred_at=now - dt.timedelta(days=1))
+    assert search(bob, q="sod") == ["Sod second", "Sod first"]
+    first.occurred_at = now
+    first.save()
+    assert search(bob, q="sod") == ["Sod first", "Sod second"]
+    email = EmailMessage.objects.get(activity=first)
+    email.problems = "a full save of the email keeps its time"
+    email.save()
+    assert search(bob, q="sod") == ["Sod first", "Sod second"]
+
+
+def test_a_page_by_number_alone_is_the_page_its_key_leads_to(bob: User, years_of_mail: list[Activity],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from activities import views
+
+    monkeypatch.setattr(views, "SEARCH_PAGE_SIZE", 4)
+    by_key, _headings = every_page(bob, q="hedge")
+    assert search(bob, q="hedge", page="3") == by_key[8:12]  # a page number typed into the address
+
+
+def test_filters_alone_find_an_email_made_before_capture(bob: User, contact: Contact,
+                                                        mail: dict[str, Activity]) -> None:
+    # An email activity with no message row (made before mail capture existed): no words to
+    # match, but a contact or a date range finds it, as its contact's timeline does.
+    create_activity(company=bob.company, kind=Activity.Kind.EMAIL, subject="Old email", contacts=[contact],  # type: ignore[arg-type]
+                    owner=bob, occurred_at=dt.datetime(2026, 3, 5, tzinfo=dt.UTC))
+    assert search(bob, contact=str(contact.pk)) == ["Invoice 88231", "Old email", "Spring mulch"]
+    assert search(bob, since="2026-03-04", until="2026-03-06") == ["Old email"]
+    assert search(bob, q="old") == []
