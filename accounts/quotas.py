@@ -10,7 +10,9 @@ host: the buckets live in Redis (``REDIS_URL``).
   company's month-end send cannot starve another company's capture.
 
 Work is admitted before it starts (``admit``, one request's worth) and charged for what it
-really did when it ends (``charge``); an over-spend makes the next admission wait. A refusal is
+really did when it ends (``charge``): Graph in requests, Gmail in the units each method is
+documented to cost (``providers.google.quota.COSTS``, metered as the calls are made); an
+over-spend makes the next admission wait. A refusal is
 ``providers.errors.Throttled`` with the seconds until the window turns, so it takes the path every
 provider throttle takes: the run is retried after that wait, the send queue pauses; nothing is lost.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -33,14 +36,18 @@ import redis
 from django.conf import settings
 
 from providers.errors import Throttled
+from providers.google import quota as gmail_units
 
 from .models import MailboxConnection
 
-# A sync request costs one Graph request; a Gmail call costs units by method (providers.google.quota:
-# a list or a get is 5, a send 100).
+# A Graph request is one request of the mailbox's budget. A Gmail call costs the units its method
+# is documented to cost, from the one table (providers.google.quota.COSTS): work is admitted with
+# its first call's worth (a run's list of the Aspire label, a send) and charged, when it ends, what
+# the Gmail calls it made cost (counted per thread as they are made). Google Calendar has quotas of
+# its own, in requests, not Gmail units: a calendar run is charged a list's worth per request.
 # Reference: https://developers.google.com/workspace/gmail/api/reference/quota
-UNITS_PER_REQUEST = {"microsoft": 1, "google": 5}
-SEND_UNITS = {"microsoft": 1, "google": 100}
+UNITS_PER_REQUEST = {"microsoft": 1, "google": gmail_units.COSTS["messages.list"]}
+SEND_UNITS = {"microsoft": 1, "google": gmail_units.COSTS["messages.send"]}
 
 log = logging.getLogger(__name__)
 
@@ -143,15 +150,39 @@ def _spend_in_redis(connection: MailboxConnection, units: int, *, check: bool) -
                         retry_after=float(wait), user_message=WAITING)
 
 
+# Each connection's admitted work on this thread: the meter of its Gmail calls and the units it was
+# admitted with; ``charge`` counts the difference.
+_admitted = threading.local()
+
+
 def admit(*, connection: MailboxConnection, sending: bool = False) -> None:
     """Take one request's worth (a send's, for ``sending``) from the mailbox's, the application's
     and the company's budgets, or raise Throttled with the wait until they allow it."""
-    _spend(connection, (SEND_UNITS if sending else UNITS_PER_REQUEST)[connection.provider], check=True)
+    units = (SEND_UNITS if sending else UNITS_PER_REQUEST)[connection.provider]
+    _spend(connection, units, check=True)
+    marks = getattr(_admitted, "marks", None)
+    if marks is None:
+        marks = _admitted.marks = {}
+    marks[connection.pk] = (gmail_units.start_metering(), units)
 
 
 def charge(*, connection: MailboxConnection, requests: int) -> None:
-    """Count the requests a piece of work made beyond the one it was admitted with."""
-    _spend(connection, max(requests - 1, 0) * UNITS_PER_REQUEST[connection.provider], check=False)
+    """Count what a piece of work cost beyond what it was admitted with: for Gmail, the documented
+    units of the calls it made since ``admit`` on this thread; otherwise (Graph, Google Calendar)
+    the requests it made beyond the first."""
+    _spend(connection, _extra_units(connection, requests), check=False)
+
+
+def _extra_units(connection: MailboxConnection, requests: int) -> int:
+    """The units ``charge`` counts (and forgets the admission's mark)."""
+    per_request = UNITS_PER_REQUEST[connection.provider]
+    mark = getattr(_admitted, "marks", {}).pop(connection.pk, None)
+    if connection.provider == "google" and mark is not None:
+        meter, admitted_with = mark
+        metered = meter.units
+        if metered > 0:
+            return max(metered - admitted_with, 0)
+    return max(requests - 1, 0) * per_request
 
 
 def spent(*, connection: MailboxConnection) -> dict[str, int]:

@@ -243,8 +243,12 @@ def _drain(connection: MailboxConnection, owner: str, budget_seconds: float) -> 
             SendQueue.objects.filter(pk=connection.pk).update(
                 next_send_at=timezone.now() + dt.timedelta(seconds=exc.retry_after or 1))
             continue
-        if _send_one(connection, outbound.pk, interval):
-            sent += 1
+        try:
+            if _send_one(connection, outbound.pk, interval):
+                sent += 1
+        finally:
+            # Gmail: a reply's thread lookup and a check of the Sent folder cost units beyond the send's.
+            quotas.charge(connection=connection, requests=1)
 
 
 def _wait_for_signin(connection: MailboxConnection) -> None:
