@@ -24,11 +24,15 @@ providers' own limits still answer 429.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
+import random
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,3 +198,90 @@ def spent(*, connection: MailboxConnection) -> dict[str, int]:
     values = client.mget(keys[:3])
     return {name: int(value or 0) for name, value in zip(("mailbox", "application", "company"), values, strict=True)}
 
+
+
+# -- Graph's concurrent requests per mailbox -------------------------------------------------------
+
+# Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
+# "4 concurrent requests" per app per mailbox: capture, calendar and sending on every worker draw
+# their slots from one set per mailbox in Redis. A slot is a lease (Redis's own clock, so hosts'
+# clocks do not matter): a worker killed mid-request holds it until the lease lapses, no longer.
+GRAPH_CONCURRENT_REQUESTS = 4
+
+# KEYS: the mailbox's set of held slots (member: holder, score: when its lease lapses, in ms).
+# ARGV: the limit, slots wanted, lease ms, the holder's token. Returns 0 when taken, or the ms until
+# the first held slot's lease lapses (the longest the caller need wait for one).
+TAKE_SLOTS = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local wanted = tonumber(ARGV[2])
+if redis.call('ZCARD', KEYS[1]) + wanted > tonumber(ARGV[1]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(first[2]) - now)
+end
+local lease = tonumber(ARGV[3])
+for i = 1, wanted do
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[4] .. ':' .. i)
+end
+redis.call('PEXPIRE', KEYS[1], lease)
+return 0
+"""
+SLOT_POLL_SECONDS = 0.02
+BUSY_MAILBOX = "Aspire is waiting for other work on this mailbox to finish; it will resume shortly."
+
+
+@functools.cache
+def _slots_script(url: str) -> Any:
+    client, _ = _client(url)
+    return client.register_script(TAKE_SLOTS)
+
+
+def _slots_key(mailbox: str) -> str:
+    return f"graph:slots:{mailbox}"
+
+
+@contextlib.contextmanager
+def graph_slots(mailbox: str, count: int = 1) -> Iterator[None]:
+    """Hold ``count`` of the mailbox's concurrent Graph requests while the block runs, waiting for
+    them (up to ``GRAPH_SLOT_WAIT_SECONDS``, then ``Throttled``). ``mailbox`` is any stable key of the
+    mailbox (the Microsoft account's id). Without Redis, or while it is unreachable, nothing is
+    held: Graph's own 429 answers still take the throttled path."""
+    count = max(1, min(count, GRAPH_CONCURRENT_REQUESTS))
+    token = f"{uuid.uuid4().hex}"
+    held = _take_slots(mailbox, count, token) if settings.REDIS_URL and mailbox else False
+    try:
+        yield
+    finally:
+        if held:
+            members = [f"{token}:{i}" for i in range(1, count + 1)]
+            with contextlib.suppress(redis.RedisError):  # else the lease lapses on its own
+                _client(settings.REDIS_URL)[0].zrem(_slots_key(mailbox), *members)
+
+
+def _take_slots(mailbox: str, count: int, token: str) -> bool:
+    lease_ms = int(settings.GRAPH_SLOT_LEASE_SECONDS * 1000)
+    deadline = time.monotonic() + settings.GRAPH_SLOT_WAIT_SECONDS
+    try:
+        script = _slots_script(settings.REDIS_URL)
+        while True:
+            wait_ms = int(script(keys=[_slots_key(mailbox)], args=[GRAPH_CONCURRENT_REQUESTS, count, lease_ms, token]))
+            if wait_ms == 0:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Throttled(f"no concurrent Graph request free for {count} in "
+                                f"{settings.GRAPH_SLOT_WAIT_SECONDS} s", retry_after=1.0, user_message=BUSY_MAILBOX)
+            # Slots usually free within a request's time: look again soon, a little apart from the others.
+            time.sleep(min(left, wait_ms / 1000, SLOT_POLL_SECONDS * (1 + random.random())))  # noqa: S311
+    except redis.RedisError as exc:
+        log.warning("Graph concurrency slots unavailable, requests go unmetered: %s", type(exc).__name__)
+        return False
+
+
+def graph_slots_held(mailbox: str) -> int:
+    """How many of the mailbox's concurrent Graph requests are held now (for tests and operators)."""
+    client, _ = _client(settings.REDIS_URL)
+    key = _slots_key(mailbox)
+    seconds, micros = client.time()  # the clock the leases are written in
+    return int(client.zcount(key, seconds * 1000 + micros // 1000, "+inf"))
