@@ -483,5 +483,5 @@ CELERY_BEAT_SCHEDULE["prune-records"] = {
 CELERY_BEAT_SCHEDULE["send-queued-mail"] = {
     "task": "mailsync.send_due_mail",
     "schedule": crontab(),  # every minute: picks up mail whose wait is over (retries, reconnects)
-    "options": {"queue": "mail", "expires": 55},
+    "options": {"expires": 55},  # on the queue its task names (send)
 }
