@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Tests never share the demo's embedded broker folder.
 export CELERY_BROKER_DIR ?= $(CURDIR)/.demo/test-broker
 
-.PHONY: demo test test-fast lint bench-sandbox bench-mail bench-ingest bench-pages bench-scale bench-follow bench-search chaos clean
+.PHONY: demo test test-fast lint bench-sandbox bench-mail bench-ingest bench-pages bench-scale bench-follow bench-monthend bench-search chaos clean
 
 $(BIN)/python:
 	@echo "Creating the virtualenv in $(VENV)…"
@@ -61,6 +61,15 @@ bench-scale: $(VENV)/.runtime-installed
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/8} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/9} \
 	$(BIN)/python manage.py bench_scale $(BENCH_ARGS)
+
+# Month-end: one company sends 10,000 messages (BENCH_ARGS="--sends N" for fewer) while another
+# company's mailboxes capture through push; the small company's capture latency at rest and during
+# the storm, the send throughput and the throttled sends. A database and Redis databases of its own.
+bench-monthend: $(VENV)/.runtime-installed
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench_monthend} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/10} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/11} \
+	$(BIN)/python manage.py bench_monthend $(BENCH_ARGS)
 
 # Following conversations: follow-capture latency with push (a web app, a worker), and the requests
 # of an idle run; on PostgreSQL and Redis, like bench-mail.
