@@ -78,12 +78,24 @@ class Command(SandboxBench):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--sends", type=int, default=10_000, help="messages the large company queues")
-        parser.add_argument("--senders", type=int, default=16,
-                            help="the large company's mailboxes sending them (half Microsoft 365, half Google)")
-        parser.add_argument("--captures", type=int, default=20,
-                            help="messages the small company receives at rest (and at least as many in the storm)")
-        parser.add_argument("--capture-every", type=float, default=2.0,
-                            help="seconds between the small company's messages during the storm")
+        parser.add_argument(
+            "--senders",
+            type=int,
+            default=16,
+            help="the large company's mailboxes sending them (half Microsoft 365, half Google)",
+        )
+        parser.add_argument(
+            "--captures",
+            type=int,
+            default=20,
+            help="messages the small company receives at rest (and at least as many in the storm)",
+        )
+        parser.add_argument(
+            "--capture-every",
+            type=float,
+            default=2.0,
+            help="seconds between the small company's messages during the storm",
+        )
         parser.add_argument("--latency-ms", type=float, default=100.0, help="added to every provider call")
         parser.add_argument("--mail-threads", type=int, default=8, help="threads of the default+mail worker")
         parser.add_argument("--send-threads", type=int, default=16, help="threads of the send worker")
@@ -98,13 +110,24 @@ class Command(SandboxBench):
             app_url = f"http://127.0.0.1:{port}"
             from ops.demo_sandbox import sandbox_environment
 
-            environment = sandbox_environment(base_url=self.sandbox.base_url, ca_path=self.sandbox.ca_path,
-                                              app_url=app_url)
-            local = {"MEDIA_ROOT": str(root / "media"), "MAIL_SPOOL_DIR": str(root / "spool"),
-                     "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "INFO", "LOG_FORMAT": "plain"}
-            self.sandbox.control("PUT", f"/pubsub/topics/{environment['GOOGLE_PUBSUB_TOPIC']}", json={
-                "push_endpoint": f"{app_url}/hooks/google/pubsub/",
-                "service_account_email": environment["GOOGLE_PUBSUB_SERVICE_ACCOUNT"]})
+            environment = sandbox_environment(
+                base_url=self.sandbox.base_url, ca_path=self.sandbox.ca_path, app_url=app_url
+            )
+            local = {
+                "MEDIA_ROOT": str(root / "media"),
+                "MAIL_SPOOL_DIR": str(root / "spool"),
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "LOG_LEVEL": "INFO",
+                "LOG_FORMAT": "plain",
+            }
+            self.sandbox.control(
+                "PUT",
+                f"/pubsub/topics/{environment['GOOGLE_PUBSUB_TOPIC']}",
+                json={
+                    "push_endpoint": f"{app_url}/hooks/google/pubsub/",
+                    "service_account_email": environment["GOOGLE_PUBSUB_SERVICE_ACCOUNT"],
+                },
+            )
             env = {**os.environ, **environment, **local}
             self.clear_budgets()
             web = start_web(env, root / "web.log", port)
@@ -112,13 +135,33 @@ class Command(SandboxBench):
             self.companies: list[Company] = []
             try:
                 self.workers = workers = [
-                    *start_workers(1, env, root, self.tag, queues="default,mail", pool="threads",
-                                   concurrency=options["mail_threads"]),
-                    *start_workers(1, env, root, self.tag, queues="send", pool="threads",
-                                   concurrency=options["send_threads"], first=1),
+                    *start_workers(
+                        1,
+                        env,
+                        root,
+                        self.tag,
+                        queues="default,mail",
+                        pool="threads",
+                        concurrency=options["mail_threads"],
+                    ),
+                    *start_workers(
+                        1,
+                        env,
+                        root,
+                        self.tag,
+                        queues="send",
+                        pool="threads",
+                        concurrency=options["send_threads"],
+                        first=1,
+                    ),
                 ]
-                with override_settings(**{**environment, "MEDIA_ROOT": Path(local["MEDIA_ROOT"]),
-                                          "MAIL_SPOOL_DIR": Path(local["MAIL_SPOOL_DIR"])}):
+                with override_settings(
+                    **{
+                        **environment,
+                        "MEDIA_ROOT": Path(local["MEDIA_ROOT"]),
+                        "MAIL_SPOOL_DIR": Path(local["MAIL_SPOOL_DIR"]),
+                    }
+                ):
                     self.run_benchmark(options)
             finally:
                 for worker in workers:
@@ -148,41 +191,55 @@ class Command(SandboxBench):
         self.company = large
         senders = [self.connect(("microsoft", "google")[n % 2], 100 + n) for n in range(options["senders"])]
         self.sandbox.control("POST", "/latency", json={"latency_ms": options["latency_ms"]})
-        out(f"bench_monthend: {options['sends']} sends from {len(senders)} mailboxes of one company; "
+        out(
+            f"bench_monthend: {options['sends']} sends from {len(senders)} mailboxes of one company; "
             f"another company's {len(receivers)} mailboxes capture through push; "
             f"{options['latency_ms']:.0f} ms a provider call; workers: default+mail x{options['mail_threads']} "
-            f"threads, send x{options['send_threads']} threads")
+            f"threads, send x{options['send_threads']} threads"
+        )
         out(f"load average at the start: {os.getloadavg()[0]:.2f}")
 
         at_rest = self.capture_latencies(receivers, count=options["captures"], every=options["capture_every"])
         storm_started = time.time()
         queued_in = self.queue_storm(senders, options["sends"])
-        storm = self.capture_latencies(receivers, count=options["captures"], every=options["capture_every"],
-                                       while_sending=True)
+        storm = self.capture_latencies(
+            receivers, count=options["captures"], every=options["capture_every"], while_sending=True
+        )
         finished = self.wait_for_sends(options["sends"], storm_started)
         load = os.getloadavg()[0]
 
         out("Small company's capture latency (message at the provider -> its Activity), with push")
         for name, values in (("at rest", at_rest), ("in storm", storm)):
-            out(f"  {name:9} n={len(values):3}  p50 {statistics.median(values):5.2f} s  "
-                f"p95 {percentile(values, 0.95):5.2f} s  max {max(values):5.2f} s")
+            out(
+                f"  {name:9} n={len(values):3}  p50 {statistics.median(values):5.2f} s  "
+                f"p95 {percentile(values, 0.95):5.2f} s  max {max(values):5.2f} s"
+            )
         rest_p95, storm_p95 = percentile(at_rest, 0.95), percentile(storm, 0.95)
         ok = storm_p95 <= TARGET_RATIO * rest_p95 and storm_p95 < TARGET_P95_SECONDS
-        out(f"  target: p95 in the storm within {TARGET_RATIO:.0f}x at rest ({TARGET_RATIO * rest_p95:.2f} s) and "
-            f"under {TARGET_P95_SECONDS:.0f} s: {storm_p95:.2f} s {verdict(ok)}")
+        out(
+            f"  target: p95 in the storm within {TARGET_RATIO:.0f}x at rest ({TARGET_RATIO * rest_p95:.2f} s) and "
+            f"under {TARGET_P95_SECONDS:.0f} s: {storm_p95:.2f} s {verdict(ok)}"
+        )
         sent = OutboundEmail.objects.filter(company=large, state=OutboundEmail.State.SENT)
-        first_sent, last_sent = (sent.order_by(order).values_list("sent_at", flat=True).first()
-                                 for order in ("sent_at", "-sent_at"))
+        first_sent, last_sent = (
+            sent.order_by(order).values_list("sent_at", flat=True).first() for order in ("sent_at", "-sent_at")
+        )
         span = (last_sent - first_sent).total_seconds() if first_sent and last_sent else 0.0
         count = sent.count()
-        out(f"Send storm: {count} of {options['sends']} sent ({options['sends'] - count} not) in "
-            f"{finished:.0f} s from queueing (queued in {queued_in:.1f} s)")
+        out(
+            f"Send storm: {count} of {options['sends']} sent ({options['sends'] - count} not) in "
+            f"{finished:.0f} s from queueing (queued in {queued_in:.1f} s)"
+        )
         if span > 0:
-            out(f"  throughput {count / span:.1f} sends a second ({count / span * 60:.0f} a minute) from the first "
-                f"send to the last; the mailboxes' paces allow {self.paced_rate(senders):.1f} a second")
+            out(
+                f"  throughput {count / span:.1f} sends a second ({count / span * 60:.0f} a minute) from the first "
+                f"send to the last; the mailboxes' paces allow {self.paced_rate(senders):.1f} a second"
+            )
         held = sum(worker.log_path.read_text(errors="replace").count(BUDGET_HOLD) for worker in self.workers)
-        out(f"  throttled: {self.sends_refused(senders)} sends answered 429 by the providers; "
-            f"{held} times a mailbox's sending waited for the shared budgets")
+        out(
+            f"  throttled: {self.sends_refused(senders)} sends answered 429 by the providers; "
+            f"{held} times a mailbox's sending waited for the shared budgets"
+        )
         out(f"  small company's provider answers 429: {self.refused(receivers)}")
         out(f"load average at the end: {load:.2f}")
 
@@ -203,12 +260,17 @@ class Command(SandboxBench):
         while chunk := list(itertools.islice(numbered, QUEUE_CHUNK)):
             with transaction.atomic():
                 for n, author in chunk:
-                    queue_email(author=author, to=f"customer{n}@example.com", subject=f"Invoice {n:05d}",
-                                body="Your invoice for this month is attached.\n\nThank you for your business.")
+                    queue_email(
+                        author=author,
+                        to=f"customer{n}@example.com",
+                        subject=f"Invoice {n:05d}",
+                        body="Your invoice for this month is attached.\n\nThank you for your business.",
+                    )
         return time.monotonic() - started
 
-    def capture_latencies(self, receivers: list[Mailbox], *, count: int, every: float,
-                          while_sending: bool = False) -> list[float]:
+    def capture_latencies(
+        self, receivers: list[Mailbox], *, count: int, every: float, while_sending: bool = False
+    ) -> list[float]:
         """One message at a time into each receiver's Aspire folder, in turn, each waited for; in the
         storm, at least ``count`` and on until the last message is sent."""
         latencies: list[float] = []
@@ -218,8 +280,12 @@ class Command(SandboxBench):
             mailbox = receivers[n % len(receivers)]
             message_id = make_msgid(domain="customer.example")
             arrived = time.monotonic()
-            self.drop(mailbox, customer_mail(f"Back lawn ({'storm' if while_sending else 'rest'} {n})",
-                                             message_id=message_id, to=mailbox.address))
+            self.drop(
+                mailbox,
+                customer_mail(
+                    f"Back lawn ({'storm' if while_sending else 'rest'} {n})", message_id=message_id, to=mailbox.address
+                ),
+            )
             latencies.append(self.until_captured(message_id, arrived))
             if while_sending:
                 time.sleep(max(0.0, every - latencies[-1]))
@@ -227,8 +293,11 @@ class Command(SandboxBench):
         return latencies
 
     def still_sending(self) -> bool:
-        return OutboundEmail.objects.filter(company__name__startswith=f"{COMPANY_PREFIX}large").exclude(
-            state__in=(OutboundEmail.State.SENT, OutboundEmail.State.FAILED)).exists()
+        return (
+            OutboundEmail.objects.filter(company__name__startswith=f"{COMPANY_PREFIX}large")
+            .exclude(state__in=(OutboundEmail.State.SENT, OutboundEmail.State.FAILED))
+            .exists()
+        )
 
     def wait_for_sends(self, sends: int, started: float, timeout: float = 3600) -> float:
         while self.still_sending():
@@ -250,11 +319,11 @@ class Command(SandboxBench):
         refused = 0
         for mailbox in senders:
             entries = self.sandbox.control("GET", "/requests", params={"account": mailbox.address})["requests"]
-            refused += sum(1 for entry in entries
-                           if entry["status"] == 429 and any(p in entry["path"] for p in SEND_PATHS))
+            refused += sum(
+                1 for entry in entries if entry["status"] == 429 and any(p in entry["path"] for p in SEND_PATHS)
+            )
         return refused
 
     def refused(self, mailboxes: list[Mailbox]) -> int:
         counters = self.sandbox.control("GET", "/counters")["counters"]
         return sum(int(counters.get(mailbox.address, {}).get("status_429", 0)) for mailbox in mailboxes)
-
