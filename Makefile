@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Tests never share the demo's embedded broker folder.
 export CELERY_BROKER_DIR ?= $(CURDIR)/.demo/test-broker
 
-.PHONY: demo test test-fast lint bench-sandbox bench-mail bench-ingest bench-pages bench-scale bench-follow bench-search bench-calendar chaos clean
+.PHONY: demo test test-fast lint bench-sandbox bench-mail bench-ingest bench-pages bench-scale bench-follow bench-monthend bench-search bench-calendar chaos clean
 
 $(BIN)/python:
 	@echo "Creating the virtualenv in $(VENV)…"
@@ -70,6 +70,13 @@ bench-scale: $(VENV)/.runtime-installed
 	DATABASE_POOL=$${DATABASE_POOL:-true} $(call bench_env,aspire_bench_scale,8,9) \
 	$(BIN)/python manage.py bench_scale $(BENCH_ARGS)
 
+# Month-end: one company sends 10,000 messages (BENCH_ARGS="--sends N" for fewer) while another
+# company's mailboxes capture through push; the small company's capture latency at rest and during
+# the storm, the send throughput and the throttled sends. A database and Redis databases of its own.
+bench-monthend: $(VENV)/.runtime-installed
+	$(call bench_env,aspire_bench_monthend,12,13) \
+	$(BIN)/python manage.py bench_monthend $(BENCH_ARGS)
+
 # Following conversations: follow-capture latency with push (a web app, a worker), and the requests
 # of an idle run; on PostgreSQL and Redis, like bench-mail.
 bench-follow: $(VENV)/.runtime-installed
@@ -108,12 +115,7 @@ bench-search: $(VENV)/.runtime-installed
 # companies generated once, then reused: --keep-team) and Redis databases no one else uses; each
 # can be overridden from the environment. BENCH_ARGS="--skip-week --skip-sandbox" times the team alone.
 bench-calendar: $(VENV)/.runtime-installed
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aspire_bench_calendar} \
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/10} \
-	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/11} \
-	DEBUG=false SECRET_KEY=bench-calendar-only-not-a-secret ALLOWED_HOSTS=127.0.0.1,localhost,testserver \
-	TOKEN_ENCRYPTION_KEYS=ZGV2LW9ubHktdG9rZW4ta2V5LW5vdC1mb3ItcHJvZCE= SECURE_SSL_REDIRECT=false \
-	SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false SECURE_HSTS_SECONDS=0 LOG_LEVEL=WARNING \
+	$(call bench_env,aspire_bench_calendar,10,11) $(call bench_production,bench-calendar) \
 	$(BIN)/python manage.py bench_calendar --keep-team $(BENCH_ARGS)
 
 clean:

@@ -89,7 +89,7 @@ def _mark_needs_signin(connection: MailboxConnection, message: str) -> None:
         update_fields=["state", "grant_ciphertext", "token_expires_at", "last_error", "last_error_at", "updated_at"]
     )
     if newly:
-        # robust: a mail server that is down is logged and must not fail the run that found this.
+        # robust: a broker that cannot be reached is logged and must not fail the run that found this.
         transaction.on_commit(functools.partial(notify_needs_signin, connection_id=connection.pk), robust=True)
 
 

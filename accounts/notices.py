@@ -19,6 +19,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from providers.http import retry_delay
+
 from .models import MailboxConnection, User
 
 log = logging.getLogger(__name__)
@@ -47,14 +49,26 @@ def _send(*, template: str, user: User, context: dict[str, object]) -> None:
 
 def notify_needs_signin(*, connection_id: uuid.UUID | str) -> None:
     """Tell the user their connection needs them to sign in again. Called once, after the commit
-    that moved the connection to "needs sign-in" (``accounts.grants``)."""
+    that moved the connection to "needs sign-in" (``accounts.grants``). When the mail server
+    refuses it or cannot be reached, a task tries again later (``accounts.notify_needs_signin``,
+    with the tasks' backoff), so a mail server that is down for a while loses no notice."""
+    try:
+        send_needs_signin(connection_id=connection_id)
+    except MAIL_FAILURES as exc:  # the banner still tells them; an unreachable mail server must not fail a sync
+        log.warning("needs-sign-in email for connection %s not sent yet: %s", connection_id, exc.__class__.__name__)
+        from .tasks import notify_needs_signin as again  # the task module imports grants, which imports this
+
+        again.apply_async((str(connection_id),), countdown=retry_delay(None, 0))
+
+
+def send_needs_signin(*, connection_id: uuid.UUID | str) -> bool:
+    """Email the user that their connection needs them to sign in again, unless it no longer does.
+    Raises one of ``MAIL_FAILURES`` when the mail server refused it or could not be reached."""
     connection = MailboxConnection.objects.select_related("user").filter(pk=connection_id).first()
     if connection is None or connection.state != MailboxConnection.State.NEEDS_SIGNIN:
-        return  # reconnected (or gone) in the meantime: nothing to say any more
-    try:
-        _send(template="needs_signin", user=connection.user, context={"connection": connection})
-    except MAIL_FAILURES as exc:  # the banner still tells them; an unreachable mail server must not fail a sync
-        log.warning("needs-sign-in email for connection %s not sent: %s", connection.pk, exc.__class__.__name__)
+        return False  # reconnected (or gone) in the meantime: nothing to say any more
+    _send(template="needs_signin", user=connection.user, context={"connection": connection})
+    return True
 
 
 def reconnect_ask_available_at(connection: MailboxConnection) -> dt.datetime | None:

@@ -15,6 +15,8 @@ from providers.base import MailProvider
 from providers.google import GoogleConfig, GoogleProvider
 from providers.microsoft import MicrosoftConfig, MicrosoftProvider
 
+from . import quotas
+
 KINDS = ("microsoft", "google")
 
 
@@ -46,7 +48,8 @@ def provider_config(kind: str) -> MicrosoftConfig | GoogleConfig:
 @cache
 def _adapter(config: MicrosoftConfig | GoogleConfig) -> MailProvider:
     if isinstance(config, MicrosoftConfig):
-        return MicrosoftProvider(config)
+        # Graph's 4 concurrent requests per mailbox are held in Redis, for every worker.
+        return MicrosoftProvider(config, concurrency=quotas.graph_slots)
     return GoogleProvider(config)
 
 

@@ -10,7 +10,9 @@ host: the buckets live in Redis (``REDIS_URL``).
   company's month-end send cannot starve another company's capture.
 
 Work is admitted before it starts (``admit``, one request's worth) and charged for what it
-really did when it ends (``charge``); an over-spend makes the next admission wait. A refusal is
+really did when it ends (``charge``): Graph in requests, Gmail in the units each method is
+documented to cost (``providers.google.quota.COSTS``, metered as the calls are made); an
+over-spend makes the next admission wait. A refusal is
 ``providers.errors.Throttled`` with the seconds until the window turns, so it takes the path every
 provider throttle takes: the run is retried after that wait, the send queue pauses; nothing is lost.
 
@@ -22,10 +24,15 @@ providers' own limits still answer 429.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
+import random
+import threading
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,14 +40,18 @@ import redis
 from django.conf import settings
 
 from providers.errors import Throttled
+from providers.google import quota as gmail_units
 
 from .models import MailboxConnection
 
-# A sync request costs one Graph request; a Gmail call costs units by method (providers.google.quota:
-# a list or a get is 5, a send 100).
+# A Graph request is one request of the mailbox's budget. A Gmail call costs the units its method
+# is documented to cost, from the one table (providers.google.quota.COSTS): work is admitted with
+# its first call's worth (a run's list of the Aspire label, a send) and charged, when it ends, what
+# the Gmail calls it made cost (counted per thread as they are made). Google Calendar has quotas of
+# its own, in requests, not Gmail units: a calendar run is charged a list's worth per request.
 # Reference: https://developers.google.com/workspace/gmail/api/reference/quota
-UNITS_PER_REQUEST = {"microsoft": 1, "google": 5}
-SEND_UNITS = {"microsoft": 1, "google": 100}
+UNITS_PER_REQUEST = {"microsoft": 1, "google": gmail_units.COSTS["messages.list"]}
+SEND_UNITS = {"microsoft": 1, "google": gmail_units.COSTS["messages.send"]}
 
 log = logging.getLogger(__name__)
 
@@ -143,15 +154,39 @@ def _spend_in_redis(connection: MailboxConnection, units: int, *, check: bool) -
                         retry_after=float(wait), user_message=WAITING)
 
 
+# Each connection's admitted work on this thread: the meter of its Gmail calls and the units it was
+# admitted with; ``charge`` counts the difference.
+_admitted = threading.local()
+
+
 def admit(*, connection: MailboxConnection, sending: bool = False) -> None:
     """Take one request's worth (a send's, for ``sending``) from the mailbox's, the application's
     and the company's budgets, or raise Throttled with the wait until they allow it."""
-    _spend(connection, (SEND_UNITS if sending else UNITS_PER_REQUEST)[connection.provider], check=True)
+    units = (SEND_UNITS if sending else UNITS_PER_REQUEST)[connection.provider]
+    _spend(connection, units, check=True)
+    marks = getattr(_admitted, "marks", None)
+    if marks is None:
+        marks = _admitted.marks = {}
+    marks[connection.pk] = (gmail_units.start_metering(), units)
 
 
 def charge(*, connection: MailboxConnection, requests: int) -> None:
-    """Count the requests a piece of work made beyond the one it was admitted with."""
-    _spend(connection, max(requests - 1, 0) * UNITS_PER_REQUEST[connection.provider], check=False)
+    """Count what a piece of work cost beyond what it was admitted with: for Gmail, the documented
+    units of the calls it made since ``admit`` on this thread; otherwise (Graph, Google Calendar)
+    the requests it made beyond the first."""
+    _spend(connection, _extra_units(connection, requests), check=False)
+
+
+def _extra_units(connection: MailboxConnection, requests: int) -> int:
+    """The units ``charge`` counts (and forgets the admission's mark)."""
+    per_request = UNITS_PER_REQUEST[connection.provider]
+    mark = getattr(_admitted, "marks", {}).pop(connection.pk, None)
+    if connection.provider == "google" and mark is not None:
+        meter, admitted_with = mark
+        metered = meter.units
+        if metered > 0:
+            return max(metered - admitted_with, 0)
+    return max(requests - 1, 0) * per_request
 
 
 def spent(*, connection: MailboxConnection) -> dict[str, int]:
@@ -163,3 +198,90 @@ def spent(*, connection: MailboxConnection) -> dict[str, int]:
     values = client.mget(keys[:3])
     return {name: int(value or 0) for name, value in zip(("mailbox", "application", "company"), values, strict=True)}
 
+
+
+# -- Graph's concurrent requests per mailbox -------------------------------------------------------
+
+# Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
+# "4 concurrent requests" per app per mailbox: capture, calendar and sending on every worker draw
+# their slots from one set per mailbox in Redis. A slot is a lease (Redis's own clock, so hosts'
+# clocks do not matter): a worker killed mid-request holds it until the lease lapses, no longer.
+GRAPH_CONCURRENT_REQUESTS = 4
+
+# KEYS: the mailbox's set of held slots (member: holder, score: when its lease lapses, in ms).
+# ARGV: the limit, slots wanted, lease ms, the holder's token. Returns 0 when taken, or the ms until
+# the first held slot's lease lapses (the longest the caller need wait for one).
+TAKE_SLOTS = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local wanted = tonumber(ARGV[2])
+if redis.call('ZCARD', KEYS[1]) + wanted > tonumber(ARGV[1]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(first[2]) - now)
+end
+local lease = tonumber(ARGV[3])
+for i = 1, wanted do
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[4] .. ':' .. i)
+end
+redis.call('PEXPIRE', KEYS[1], lease)
+return 0
+"""
+SLOT_POLL_SECONDS = 0.02
+BUSY_MAILBOX = "Aspire is waiting for other work on this mailbox to finish; it will resume shortly."
+
+
+@functools.cache
+def _slots_script(url: str) -> Any:
+    client, _ = _client(url)
+    return client.register_script(TAKE_SLOTS)
+
+
+def _slots_key(mailbox: str) -> str:
+    return f"graph:slots:{mailbox}"
+
+
+@contextlib.contextmanager
+def graph_slots(mailbox: str, count: int = 1) -> Iterator[None]:
+    """Hold ``count`` of the mailbox's concurrent Graph requests while the block runs, waiting for
+    them (up to ``GRAPH_SLOT_WAIT_SECONDS``, then ``Throttled``). ``mailbox`` is any stable key of the
+    mailbox (the Microsoft account's id). Without Redis, or while it is unreachable, nothing is
+    held: Graph's own 429 answers still take the throttled path."""
+    count = max(1, min(count, GRAPH_CONCURRENT_REQUESTS))
+    token = f"{uuid.uuid4().hex}"
+    held = _take_slots(mailbox, count, token) if settings.REDIS_URL and mailbox else False
+    try:
+        yield
+    finally:
+        if held:
+            members = [f"{token}:{i}" for i in range(1, count + 1)]
+            with contextlib.suppress(redis.RedisError):  # else the lease lapses on its own
+                _client(settings.REDIS_URL)[0].zrem(_slots_key(mailbox), *members)
+
+
+def _take_slots(mailbox: str, count: int, token: str) -> bool:
+    lease_ms = int(settings.GRAPH_SLOT_LEASE_SECONDS * 1000)
+    deadline = time.monotonic() + settings.GRAPH_SLOT_WAIT_SECONDS
+    try:
+        script = _slots_script(settings.REDIS_URL)
+        while True:
+            wait_ms = int(script(keys=[_slots_key(mailbox)], args=[GRAPH_CONCURRENT_REQUESTS, count, lease_ms, token]))
+            if wait_ms == 0:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Throttled(f"no concurrent Graph request free for {count} in "
+                                f"{settings.GRAPH_SLOT_WAIT_SECONDS} s", retry_after=1.0, user_message=BUSY_MAILBOX)
+            # Slots usually free within a request's time: look again soon, a little apart from the others.
+            time.sleep(min(left, wait_ms / 1000, SLOT_POLL_SECONDS * (1 + random.random())))  # noqa: S311
+    except redis.RedisError as exc:
+        log.warning("Graph concurrency slots unavailable, requests go unmetered: %s", type(exc).__name__)
+        return False
+
+
+def graph_slots_held(mailbox: str) -> int:
+    """How many of the mailbox's concurrent Graph requests are held now (for tests and operators)."""
+    client, _ = _client(settings.REDIS_URL)
+    key = _slots_key(mailbox)
+    seconds, micros = client.time()  # the clock the leases are written in
+    return int(client.zcount(key, seconds * 1000 + micros // 1000, "+inf"))

@@ -2,12 +2,22 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from aspire_sync.celery import connection_task
 from providers.errors import ProviderError
 
 from .grants import fresh_grant
 from .mailbox import request_sync
 from .models import MailboxConnection, PushChannel
+from .notices import MAIL_FAILURES, send_needs_signin
 from .push import ensure_channel
+
+
+@connection_task(name="accounts.notify_needs_signin", queue="default", retry_on=MAIL_FAILURES)
+def notify_needs_signin(connection_id: str, *, owner: str) -> str:
+    """The needs-sign-in email, once per transition (the transition asks for this task once); a mail
+    server that is down or refuses it is tried again with the backoff (about 8 times over some
+    hours), and the banner on the Settings page tells the user meanwhile."""
+    return "sent" if send_needs_signin(connection_id=connection_id) else "signed in again meanwhile"
 
 
 @shared_task(name="push.ensure", queue="default", ignore_result=True)

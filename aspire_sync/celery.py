@@ -10,7 +10,8 @@ the outcome the same way for every one of them:
 - a provider error that is ``permanent``: it has been recorded where the user sees it; return;
 - any other provider error: retry after what the provider asked for (``retry_after``), or after an
   exponential backoff when it did not say (``providers.http.retry_delay``);
-- a database error (a lost connection, a failover): retry after the backoff;
+- a database error (a lost connection, a failover), or one of the task's own ``retry_on``
+  (a mail server that cannot be reached): retry after the backoff;
 - anything else is our bug: raised, so it is logged with its traceback.
 
 Retries are bounded. Work that runs out of retries is not lost: the dispatcher finds connections and
@@ -52,9 +53,12 @@ class Busy(Exception):
 
 
 def connection_task(*, name: str, queue: str, max_retries: int = MAX_RETRIES,
+                    retry_on: tuple[type[Exception], ...] = (),
                     **options: Any) -> Callable[[Callable[..., str]], Task]:
     """Declare a task on the house's convention (above). The function gets the task's arguments and
-    ``owner``, the id under which it claims leases; it returns a short description of what it did."""
+    ``owner``, the id under which it claims leases; it returns a short description of what it did.
+    ``retry_on``: failures of the task's own that waiting can help, retried like a database error."""
+    retried: tuple[type[Exception], ...] = (DatabaseError, *retry_on)
 
     def declare(function: Callable[..., str]) -> Task:
         @app.task(name=name, queue=queue, bind=True, max_retries=max_retries, acks_late=True, **options)
@@ -71,7 +75,7 @@ def connection_task(*, name: str, queue: str, max_retries: int = MAX_RETRIES,
                     return f"failed: {type(exc).__name__}"
                 countdown = min(retry_delay(exc, self.request.retries), BACKOFF_CAP)
                 raise self.retry(exc=exc, countdown=countdown) from exc
-            except DatabaseError as exc:
+            except retried as exc:
                 raise self.retry(exc=exc, countdown=retry_delay(None, self.request.retries)) from exc
 
         return task

@@ -352,6 +352,13 @@ QUOTA_HEADROOM = env.float("QUOTA_HEADROOM", default=0.9)
 QUOTA_FAIR_SHARE_FROM = env.float("QUOTA_FAIR_SHARE_FROM", default=0.5)
 if not (0 < QUOTA_HEADROOM <= 1 and 0 <= QUOTA_FAIR_SHARE_FROM <= 1):
     raise ImproperlyConfigured("QUOTA_HEADROOM must be in (0, 1] and QUOTA_FAIR_SHARE_FROM in [0, 1].")
+# Graph's 4 concurrent requests per mailbox, shared in Redis (accounts.quotas.graph_slots): how long
+# a slot is held at most when its holder dies (more than the slowest request: a 4 MB upload within
+# the 30 s timeouts), and how long a request waits for a free slot before it is throttled.
+GRAPH_SLOT_LEASE_SECONDS = env.float("GRAPH_SLOT_LEASE_SECONDS", default=120.0)
+GRAPH_SLOT_WAIT_SECONDS = env.float("GRAPH_SLOT_WAIT_SECONDS", default=20.0)
+if GRAPH_SLOT_LEASE_SECONDS <= 0 or GRAPH_SLOT_WAIT_SECONDS < 0:
+    raise ImproperlyConfigured("GRAPH_SLOT_LEASE_SECONDS must be positive and GRAPH_SLOT_WAIT_SECONDS not negative.")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # A task is acknowledged after it finishes, so a worker killed mid-task leaves it for another
 # worker; tasks are written to be idempotent, so running one twice does no harm.
@@ -497,5 +504,5 @@ CELERY_BEAT_SCHEDULE["prune-records"] = {
 CELERY_BEAT_SCHEDULE["send-queued-mail"] = {
     "task": "mailsync.send_due_mail",
     "schedule": crontab(),  # every minute: picks up mail whose wait is over (retries, reconnects)
-    "options": {"queue": "mail", "expires": 55},
+    "options": {"expires": 55},  # on the queue its task names (send)
 }

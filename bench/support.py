@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -199,6 +201,32 @@ def start_workers(count: int, env: dict[str, str], log_dir: Path, tag: str, *, q
             raise CommandError("the workers did not start within a minute")
         time.sleep(0.1)
     return workers
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_web(env: dict[str, str], log_path: Path, port: int) -> subprocess.Popen[bytes]:
+    """The web app on ``port`` (to receive the providers' push notifications), once it answers."""
+    web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+                           cwd=settings.BASE_DIR, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    with requests.Session() as session:
+        session.trust_env = False
+        while time.monotonic() < deadline:
+            if web.poll() is not None:
+                raise CommandError("the web server exited")
+            try:
+                if session.get(f"http://127.0.0.1:{port}/login/", timeout=2).status_code == 200:
+                    return web
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+    web.terminate()
+    raise CommandError("the web server did not answer within a minute")
 
 
 def tasks_run(log_dir: Path) -> Counter[str]:

@@ -9,6 +9,7 @@ sources (unique per mailbox and message) and only moves them. Nothing is lost, n
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import tempfile
@@ -237,7 +238,9 @@ def fetch_mimes(
                 message_id = next(upcoming, None)
                 if message_id is None:
                     return
-                pending.append((message_id, pool.submit(provider.fetch_mime, grant, message_id)))
+                # In a copy of this context: the fetch is metered with the run (providers.google.quota).
+                pending.append((message_id, pool.submit(contextvars.copy_context().run, provider.fetch_mime, grant,
+                                                        message_id)))
 
         try:
             top_up()

@@ -70,6 +70,7 @@ MAX_INLINE_WAIT_SECONDS = 5.0
 # starts it when it is due (the broker's visibility timeout must exceed any countdown it holds).
 MAX_COUNTDOWN = dt.timedelta(minutes=5)
 MAX_ATTEMPTS = 8
+BUDGET_HOLD = "sending waits for the shared provider budgets"
 
 WAITING_FOR_SIGNIN = (
     "Aspire's access to your mailbox has ended. This message will be sent after you reconnect your mailbox "
@@ -240,11 +241,16 @@ def _drain(connection: MailboxConnection, owner: str, budget_seconds: float) -> 
             # every company: when spent, the whole queue waits for it; no message is touched.
             quotas.admit(connection=connection, sending=True)
         except Throttled as exc:
+            log.info(BUDGET_HOLD, extra={"retry_after": exc.retry_after})
             SendQueue.objects.filter(pk=connection.pk).update(
                 next_send_at=timezone.now() + dt.timedelta(seconds=exc.retry_after or 1))
             continue
-        if _send_one(connection, outbound.pk, interval):
-            sent += 1
+        try:
+            if _send_one(connection, outbound.pk, interval):
+                sent += 1
+        finally:
+            # Gmail: a reply's thread lookup and a check of the Sent folder cost units beyond the send's.
+            quotas.charge(connection=connection, requests=1)
 
 
 def _wait_for_signin(connection: MailboxConnection) -> None:

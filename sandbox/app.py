@@ -86,6 +86,9 @@ class Sandbox:
         if self.in_flight[account["id"]] >= GRAPH_MAILBOX_CONCURRENCY:
             return False
         self.in_flight[account["id"]] += 1
+        # The most the mailbox has had in flight at once, in GET /_sandbox/counters.
+        counter = self.store.counters[account["email"]]
+        counter["graph.peak_concurrent"] = max(counter["graph.peak_concurrent"], self.in_flight[account["id"]])
         return True
 
     def over_mailbox_quota(self, account: dict[str, Any]) -> float | None:

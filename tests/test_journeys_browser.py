@@ -53,7 +53,7 @@ def journey(settings: Any, live_server: Any, providers_on_sandbox: SandboxProces
     sandbox.control("PUT", f"/pubsub/topics/{TOPIC}",
                     json={"push_endpoint": f"{live_server.url}/hooks/google/pubsub/",
                           "service_account_email": PUSH_ACCOUNT})
-    with real_worker(queues="default,mail,calendar", hostname="journeys-worker@%h"):
+    with real_worker(queues="default,mail,send,calendar", hostname="journeys-worker@%h"):
         yield sandbox
 
 

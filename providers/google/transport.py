@@ -30,6 +30,8 @@ from googleapiclient.http import BatchHttpRequest
 from providers.errors import AuthRevoked, NotFound, ProviderError, Throttled, TransientError
 from providers.http import error_for_status, retry_after_of
 
+from . import quota
+
 CONFIGURATION_REFUSED = (
     "Google refused Aspire's own sign-in details, so syncing has stopped for now. Your administrator needs to "
     "check Aspire's Google configuration; nothing needs to change in your mailbox."
@@ -179,8 +181,12 @@ def new_batch(service: Any, api: str, api_endpoint: str | None, callback: Any = 
 
 
 def execute(request: Any) -> Any:
-    """Run one API request, once."""
-    return request.execute(num_retries=0)
+    """Run one API request, once, counting its Gmail quota units on this thread. A request that
+    failed is counted too: we cannot tell whether it reached Google, so it is taken as spent."""
+    try:
+        return request.execute(num_retries=0)
+    finally:
+        quota.count_request(str(getattr(request, "methodId", "") or ""))
 
 
 @contextlib.contextmanager

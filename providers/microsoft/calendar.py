@@ -48,7 +48,7 @@ class MicrosoftCalendar:
         self.provider = provider
 
     def _graph(self, grant: Grant) -> GraphClient:
-        return GraphClient(self.provider.session, self.provider.config.graph_url, grant.access_token)
+        return self.provider._graph(grant)  # the same session and concurrency slots
 
     def changes(self, grant: Grant, *, cursor: str, window_start: dt.datetime,
                 window_end: dt.datetime) -> CalendarChanges:

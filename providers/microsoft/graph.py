@@ -8,8 +8,10 @@ caller (the Celery tasks), which knows the mailbox's backoff and concurrency bud
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import quote
 
@@ -84,13 +86,32 @@ def error_from_response(status: int, headers: Mapping[str, str] | None, body: An
     return error_for_status(status, headers, detail, may_repeat=may_repeat, documented=documented)
 
 
-class GraphClient:
-    """Graph calls on behalf of one access token. Cheap: made per operation, sharing the session."""
+# Holds that many of the mailbox's concurrent requests while a block runs (waiting for them).
+Slots = Callable[[int], AbstractContextManager[None]]
+# The same for any mailbox: (a key of the mailbox, how many) -> the block's hold. The application
+# gives one that all its workers share (Graph counts the app's requests per mailbox, wherever
+# they come from); without one, nothing is held here and Graph's 429 answers are the limit.
+ConcurrencyGate = Callable[[str, int], AbstractContextManager[None]]
 
-    def __init__(self, session: requests.Session, base_url: str, access_token: str) -> None:
+
+def no_slots(count: int) -> AbstractContextManager[None]:
+    return contextlib.nullcontext()
+
+
+class GraphClient:
+    """Graph calls on behalf of one access token. Cheap: made per operation, sharing the session.
+
+    Every request holds one of the mailbox's concurrent-request slots while it is in flight (a
+    ``$batch`` one per step it runs at once), through ``slots``.
+    Reference: https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits
+    """
+
+    def __init__(self, session: requests.Session, base_url: str, access_token: str, *,
+                 slots: Slots = no_slots) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.access_token = access_token
+        self.slots = slots
 
     def url(self, path_or_link: str) -> str:
         """A path under the Graph root, or a link Graph gave us (``@odata.nextLink``)."""
@@ -112,11 +133,14 @@ class GraphClient:
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
         may_repeat: bool = True,
+        slots: int = 1,
     ) -> requests.Response:
         """Send one request; a non-2xx answer raises the mapped ``ProviderError``.
 
         ``may_repeat=False`` is for requests that must not be sent twice (sending mail): a failure
         after the request may have left raises ``SendOutcomeUnknown`` instead of ``TransientError``.
+        ``slots``: the mailbox's concurrent requests it holds until answered (0: the caller holds
+        them, as for a streamed body read afterwards).
         """
         all_headers = {
             "Authorization": f"Bearer {self.access_token}",
@@ -125,9 +149,10 @@ class GraphClient:
             **(headers or {}),
         }
         try:
-            response = self.session.request(
-                method, self.url(path), params=params, json=json, data=data, headers=all_headers, stream=stream
-            )
+            with self.slots(slots) if slots else contextlib.nullcontext():
+                response = self.session.request(
+                    method, self.url(path), params=params, json=json, data=data, headers=all_headers, stream=stream
+                )
         except NETWORK_ERRORS as exc:
             # A connect timeout is the one failure that proves nothing was sent.
             if not may_repeat and not isinstance(exc, requests.ConnectTimeout):
@@ -146,8 +171,8 @@ class GraphClient:
     def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
         return self._json(self.request("GET", path, params=params))
 
-    def post_json(self, path: str, body: Any) -> dict[str, Any]:
-        return self._json(self.request("POST", path, json=body))
+    def post_json(self, path: str, body: Any, *, slots: int = 1) -> dict[str, Any]:
+        return self._json(self.request("POST", path, json=body, slots=slots))
 
     def post_mime(self, path: str, mime: bytes, *, may_repeat: bool = True) -> dict[str, Any]:
         """POST a message as MIME: base64 in a text/plain body, as Graph takes it."""
@@ -169,15 +194,16 @@ class GraphClient:
     def download(self, path: str) -> bytes:
         """A binary body read in chunks into one buffer, so a large message is held once, not twice
         (``response.content`` would join a list of chunks; ``BytesIO.getvalue`` hands over its buffer)."""
-        response = self.request("GET", path, headers={"Accept": "*/*"}, stream=True)
-        buffer = io.BytesIO()
-        try:
-            for chunk in response.iter_content(chunk_size=STREAM_CHUNK):
-                buffer.write(chunk)
-        except NETWORK_ERRORS as exc:
-            raise TransientError(f"GET {path}: {exc.__class__.__name__}") from exc
-        finally:
-            response.close()
+        with self.slots(1):  # until the whole body is read
+            response = self.request("GET", path, headers={"Accept": "*/*"}, stream=True, slots=0)
+            buffer = io.BytesIO()
+            try:
+                for chunk in response.iter_content(chunk_size=STREAM_CHUNK):
+                    buffer.write(chunk)
+            except NETWORK_ERRORS as exc:
+                raise TransientError(f"GET {path}: {exc.__class__.__name__}") from exc
+            finally:
+                response.close()
         return buffer.getvalue()
 
     def upload_range(self, upload_url: str, chunk: bytes, *, start: int, total: int) -> None:
@@ -205,7 +231,11 @@ class GraphClient:
         # Reference: https://learn.microsoft.com/en-us/graph/json-batching
         if len(steps) > MAX_BATCH_STEPS:
             raise ValueError(f"a Graph batch holds at most {MAX_BATCH_STEPS} requests")
-        body = self.post_json("/$batch", {"requests": steps})
+        # The envelope is not a mailbox request; the steps without dependsOn run at once, each
+        # taking a slot, and the others one at a time after them.
+        # Reference: https://learn.microsoft.com/en-us/graph/throttling#throttling-and-batching
+        at_once = max(1, sum(1 for step in steps if not step.get("dependsOn")))
+        body = self.post_json("/$batch", {"requests": steps}, slots=at_once)
         return {str(answer.get("id")): answer for answer in body.get("responses", [])}
 
     @staticmethod

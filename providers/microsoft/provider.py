@@ -17,7 +17,16 @@ from ..http import PerThread
 from . import subscriptions
 from .auth import MicrosoftAuth
 from .config import MicrosoftConfig
-from .graph import IMMUTABLE_IDS, GraphClient, build_session, error_from_response, segment
+from .graph import (
+    IMMUTABLE_IDS,
+    ConcurrencyGate,
+    GraphClient,
+    Slots,
+    build_session,
+    error_from_response,
+    no_slots,
+    segment,
+)
 from .mapping import folder_ids_by_name, identity_from, mail_change, message_page
 from .outgoing import UPLOAD_CHUNK_BYTES, Attachment, fits_one_request, split_attachments
 
@@ -33,8 +42,10 @@ class MicrosoftProvider(SignsInThroughAuth):
     kind = "microsoft"
     label = "Microsoft 365"
 
-    def __init__(self, config: MicrosoftConfig) -> None:
+    def __init__(self, config: MicrosoftConfig, *, concurrency: ConcurrencyGate | None = None) -> None:
         self.config = config
+        # Graph's concurrent requests per mailbox, shared by everything of this application.
+        self.concurrency = concurrency
         self.scopes = config.scopes
         self.sessions = PerThread(lambda: build_session(ca_bundle=config.ca_bundle, timeout=config.timeout))
         self.auth: MicrosoftAuth = MicrosoftAuth(config, self.sessions)
@@ -294,7 +305,10 @@ class MicrosoftProvider(SignsInThroughAuth):
         subscriptions.stop(self._graph(grant), channel.id)
 
     def _graph(self, grant: Grant) -> GraphClient:
-        return GraphClient(self.session, self.config.graph_url, grant.access_token)
+        mailbox = str(grant.data.get("home_account_id") or "")
+        gate = self.concurrency
+        slots: Slots = functools.partial(gate, mailbox) if gate is not None and mailbox else no_slots
+        return GraphClient(self.session, self.config.graph_url, grant.access_token, slots=slots)
 
 
 def _odata_string(value: str) -> str:

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from ..app import Sandbox
 
 # Reference: https://developers.google.com/workspace/gmail/api/reference/quota
+# The sandbox's own copy of Google's per-method table (the sandbox imports nothing of the product);
+# the product's is providers/google/quota.py, and tests/accounts/test_gmail_units.py holds the two
+# to the same figures.
 USER_UNITS_PER_SECOND = 250
 GMAIL_COSTS = {
     "gmail.getProfile": 1,

@@ -4,12 +4,9 @@ with fair shares per company, held in Redis; a spent budget pauses work and lose
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
-from django.conf import settings
 from django.utils import timezone
 
 from accounts import quotas
@@ -24,21 +21,6 @@ from sandbox.runner import SandboxProcess
 from tests.mailboxes import connected_mailbox, drop, mime
 
 WINDOW = 7  # seconds: short windows, so a test sees one turn (long enough for a loaded machine)
-
-
-@pytest.fixture
-def buckets() -> Iterator[Any]:
-    """Redis (as configured) with no quota spent."""
-    assert settings.REDIS_URL, "the quota tests need REDIS_URL"
-    client = redis.Redis.from_url(settings.REDIS_URL)
-
-    def clear() -> None:
-        for key in client.scan_iter("quota:*"):
-            client.delete(key)
-
-    clear()
-    yield client
-    clear()
 
 
 def small_budgets(settings: Any, *, mailbox: int, application: int = 1000) -> None:

@@ -23,12 +23,12 @@ from tests.mailsync.test_sending import SEND_PATH, connect_bob, queue, run_sende
 from tests.workers import real_worker
 
 
-def broker_messages(queue_name: str = "mail") -> int:
+def broker_messages(queue_name: str = "send") -> int:
     with app.connection_for_write() as broker:
         return int(broker.default_channel.queue_declare(queue=queue_name, passive=True).message_count)
 
 
-def purge(queue_name: str = "mail") -> None:
+def purge(queue_name: str = "send") -> None:
     with app.connection_for_write() as broker:
         broker.default_channel.queue_purge(queue_name)
 
@@ -170,7 +170,7 @@ def test_a_message_left_sending_by_a_killed_worker_is_resolved_by_the_sweep(
     connection = connect_bob(client_for(bob), providers_on_sandbox, bob, "microsoft")
     # The send hangs at the provider while we kill its worker.
     providers_on_sandbox.control("POST", "/faults", json={"kind": "delay", "seconds": 30, "path": "sendMail"})
-    with real_worker(queues="mail") as worker:
+    with real_worker(queues="send") as worker:
         outbound = queue_email(author=bob, to="dana@example.com", subject="Your invoice", body="Attached.")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not OutboundEmail.objects.filter(pk=outbound.pk, state="sending"):
@@ -187,7 +187,7 @@ def test_a_message_left_sending_by_a_killed_worker_is_resolved_by_the_sweep(
                                      json={"folder": "Sent Items", "raw": raw})
     SendQueue.objects.filter(pk=connection.pk).update(lease_until=timezone.now())  # what ten minutes do
     purge()
-    with real_worker(queues="mail") as worker:
+    with real_worker(queues="send") as worker:
         assert sweep() == 1  # what beat's every-minute tick does
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and OutboundEmail.objects.get(pk=outbound.pk).state != "sent":

@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import MailboxConnection, SyncRun, User
@@ -39,8 +41,12 @@ def aspire_count(sandbox: SandboxProcess) -> int:
 
 
 def lease_has_lapsed(connection_id: Any) -> None:
-    """What two minutes do: a dead worker's lease runs out."""
+    """What two minutes do: a dead worker's lease runs out, and so do the Graph request slots its
+    requests held (accounts.quotas.graph_slots, leased as long)."""
     MailSyncState.objects.filter(connection_id=connection_id).update(lease_until=timezone.now())
+    slots = redis.Redis.from_url(settings.REDIS_URL)
+    for key in slots.scan_iter("graph:slots:*"):
+        slots.delete(key)
 
 
 @pytest.mark.parametrize("moment", ["between the commit and the move", "between two messages"])

@@ -56,7 +56,7 @@ def real_beat(short_heartbeats: None) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def test_the_queues_checked_are_every_queue_a_task_is_sent_to() -> None:
-    assert known_queues() == ["calendar", "default", "mail"]
+    assert known_queues() == ["calendar", "default", "mail", "send"]
 
 
 @pytest.mark.django_db
@@ -67,7 +67,7 @@ def test_nothing_has_beaten_yet_is_down_and_says_so(short_heartbeats: None) -> N
     assert body["checks"]["database"] == {"status": "ok"}
     assert body["checks"]["broker"] == {"status": "ok"}
     assert body["checks"]["beat"]["reason"] == "beat has never ticked"
-    assert set(body["down"]) == {"beat", "worker:calendar", "worker:default", "worker:mail"}
+    assert set(body["down"]) == {"beat", "worker:calendar", "worker:default", "worker:mail", "worker:send"}
 
 
 @pytest.mark.django_db
@@ -106,10 +106,14 @@ def test_a_stopped_worker_is_reported_down_within_a_minute(real_beat: subprocess
         worker.terminate()
         worker.wait(timeout=30)
         stopped = time.monotonic()
-    took = wait_until(lambda: healthz()[0] == 503, timeout=60, what="the stopped worker reported")
+    # Each of its queues is down once that queue's last heartbeat is stale (they were taken in turn).
+    every_queue = {f"worker:{queue}" for queue in known_queues()}
+    took = wait_until(lambda: set(healthz()[1]["down"]) == every_queue, timeout=60,
+                      what="the stopped worker reported")
     assert real_beat.poll() is None
-    _, body = healthz()
-    assert set(body["down"]) == {"worker:calendar", "worker:default", "worker:mail"}
+    status, body = healthz()
+    assert status == 503
+    assert set(body["down"]) == {"worker:calendar", "worker:default", "worker:mail", "worker:send"}
     assert body["checks"]["beat"]["status"] == "ok"
     assert "no heartbeat for" in body["checks"]["worker:mail"]["reason"]
     assert time.monotonic() - stopped < 60, took

@@ -20,10 +20,7 @@ everything it makes is in a company named "Bench follow ..." and deleted at the 
 from __future__ import annotations
 
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from email.message import EmailMessage as MimeMessage
@@ -31,8 +28,6 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-import requests
-from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.test.utils import override_settings
 from django.utils import timezone
@@ -41,7 +36,7 @@ from accounts.models import Company
 from accounts.provider_registry import get_provider
 from accounts.runs import RunBusy
 from activities.models import Activity
-from bench.support import Mailbox, SandboxBench, Worker, start_workers, verdict
+from bench.support import Mailbox, SandboxBench, Worker, free_port, start_web, start_workers, verdict
 from crm.models import Contact, ContactEmail
 from mailsync.capture import run_capture
 
@@ -51,12 +46,6 @@ TARGET_P50_SECONDS = 5.0
 MAIL_PATHS = ("/v1.0", "/gmail", "/batch")
 TOPIC = "projects/aspire-bench/topics/gmail"
 PUSH_ACCOUNT = "gmail-push@aspire-bench.iam.gserviceaccount.com"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def message(subject: str, *, message_id: str, sender: str, to: str, in_reply_to: str = "") -> bytes:
@@ -95,14 +84,11 @@ class Command(SandboxBench):
             self.sandbox.control("PUT", f"/pubsub/topics/{TOPIC}", json={
                 "push_endpoint": f"{app_url}/hooks/google/pubsub/", "service_account_email": PUSH_ACCOUNT})
             env = {**os.environ, **environment, **local}
-            web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-                                   cwd=settings.BASE_DIR, env=env, stdout=(root / "web.log").open("wb"),
-                                   stderr=subprocess.STDOUT)
+            web = start_web(env, root / "web.log", port)
             workers: list[Worker] = []
             self.company = Company.objects.create(name=f"{COMPANY_PREFIX}{self.tag}",
                                                   follow_conversations_default=True)
             try:
-                self.wait_for_web(app_url, web)
                 workers = start_workers(1, env, root, self.tag, queues="default,mail")
                 with override_settings(**{**environment, "MEDIA_ROOT": Path(local["MEDIA_ROOT"]),
                                           "MAIL_SPOOL_DIR": Path(local["MAIL_SPOOL_DIR"])}):
@@ -113,22 +99,6 @@ class Command(SandboxBench):
                 web.terminate()
                 web.wait(timeout=30)
                 self.delete_company(self.company)
-
-    @staticmethod
-    def wait_for_web(url: str, process: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + 60
-        with requests.Session() as session:
-            session.trust_env = False
-            while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    raise CommandError("the web server exited")
-                try:
-                    if session.get(f"{url}/healthz", timeout=2).status_code < 500:
-                        return
-                except requests.RequestException:
-                    pass
-                time.sleep(0.2)
-        raise CommandError("the web server did not answer within a minute")
 
     def run_benchmark(self, options: dict[str, Any]) -> None:
         contact = Contact.objects.create(company=self.company, first_name="Dana", last_name="Customer")

@@ -231,7 +231,7 @@ class Command(SandboxBench):
 
         bare_rate = self.bare_fetch(mailboxes, total)
 
-        workers.extend(start_workers(WORKERS, self.worker_env, root, self.tag))
+        workers.extend(start_workers(WORKERS, self.worker_env, root, self.tag, queues="mail,send"))
         self.workers = workers
         pids = [w.process.pid for w in workers]
         since_wall = time.time()

@@ -137,7 +137,7 @@ class Command(SandboxBench):
                                           body="Your invoice is attached."))
             del send_waves[:sends_per_tick]
 
-        self.workers = start_workers(options["workers"], self.worker_env, root, self.tag, queues="default,mail")
+        self.workers = start_workers(options["workers"], self.worker_env, root, self.tag, queues="default,mail,send")
         next_worker = options["workers"]
         started = time.monotonic()
         kills = faults = 0
@@ -159,7 +159,7 @@ class Command(SandboxBench):
                     victim.process.send_signal(signal.SIGKILL)
                     victim.process.wait(timeout=10)
                     self.workers.remove(victim)
-                    self.workers.extend(start_workers(1, self.worker_env, root, self.tag, queues="default,mail",
+                    self.workers.extend(start_workers(1, self.worker_env, root, self.tag, queues="default,mail,send",
                                                       first=next_worker))
                     next_worker += 1
                     kills += 1

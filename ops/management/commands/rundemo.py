@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from aspire_sync.celery import known_queues
 from ops.demo_data import DEMO_LOGINS, DEMO_PASSWORD
 from ops.demo_sandbox import MFA_CODE, SANDBOX_PASSWORD, mailbox_pages, sandbox_environment, seed_sandbox
 
@@ -73,7 +74,7 @@ class Command(BaseCommand):
                 "-l",
                 "INFO",
                 "-Q",
-                "default,mail,calendar",
+                ",".join(known_queues()),
                 "--concurrency",
                 "8",  # threads (CELERY_WORKER_POOL): plenty for the demo's few mailboxes
             ],
@@ -93,7 +94,7 @@ class Command(BaseCommand):
         starting = {
             "sandbox": f"Starting the provider sandbox on https://localhost:{sandbox_port}/ (its stand-in for "
                        "Microsoft 365 and Google; the first start makes its local certificate authority)…",
-            "worker": "Starting the Celery worker (queues default, mail, calendar)…",
+            "worker": f"Starting the Celery worker (queues {', '.join(known_queues())})…",
             "beat": "Starting Celery beat (the hourly syncs and the minute jobs)…",
             "web": f"Starting the web server on http://127.0.0.1:{port}/…",
         }
