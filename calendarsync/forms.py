@@ -10,9 +10,8 @@ from django.db.models import QuerySet
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from accounts.models import User
-
 from accounts.dates import validate_supported_date
+from accounts.models import User
 
 from .selectors import AppointmentDetails
 from .services import AppointmentInput
