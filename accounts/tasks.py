@@ -7,7 +7,7 @@ from providers.errors import ProviderError
 from .grants import fresh_grant
 from .mailbox import request_sync
 from .models import MailboxConnection, PushChannel
-from .push import ensure_channel
+from .push import aspire_folder_of, ensure_channel, ensure_mail_channels
 
 
 @shared_task(name="push.ensure", queue="default", ignore_result=True)
@@ -27,3 +27,23 @@ def ensure_push_channel(connection_id: str, purpose: str, force: bool = False, t
     if then_sync:
         request_sync(connection=connection, trigger="push")
     return "set up" if called else "nothing to do"
+
+
+@shared_task(name="push.refresh_mail", queue="default", ignore_result=True)
+def refresh_mail_channels(connection_id: str) -> str:
+    """Following was turned on or off: make or stop the Inbox and Sent channels now. Before the
+    first mail run has made the Aspire folder's channel there is nothing to change: that run
+    sets up what is wanted."""
+    try:
+        connection = MailboxConnection.objects.select_related("user__company").get(pk=connection_id)
+    except MailboxConnection.DoesNotExist:
+        return "connection gone"
+    aspire_folder_id = aspire_folder_of(connection)
+    if not connection.is_connected or aspire_folder_id is None:
+        return "nothing to do"
+    try:
+        grant = fresh_grant(connection_id=connection.pk)
+    except ProviderError as exc:
+        return f"no grant: {exc.__class__.__name__}"
+    calls = ensure_mail_channels(connection=connection, grant=grant, aspire_folder_id=aspire_folder_id)
+    return f"{calls} provider calls"

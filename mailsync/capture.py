@@ -30,9 +30,9 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts import metrics
-from accounts.models import MailboxConnection, PushChannel, SyncRun
+from accounts.models import MailboxConnection, SyncRun
 from accounts.provider_registry import get_provider
-from accounts.push import ensure_channel
+from accounts.push import ensure_mail_channels
 from accounts.runs import RunCounts, record_run, renew_run_lease
 from activities.conversations import Followed, join_conversations
 from activities.email_search import search_text
@@ -47,8 +47,6 @@ from .models import EmailSource, MailSyncState
 log = logging.getLogger(__name__)
 
 FOLDERS = ("Aspire", "Processed")
-# Gmail's system labels of the Inbox and Sent, watched when following conversations.
-FOLLOWED_GMAIL_LABELS = ("INBOX", "SENT")
 PAGE_SIZE = 50
 FOLDER_CHECK_INTERVAL = dt.timedelta(days=1)
 # A page that makes no progress (every message failed) ends the run rather than spin.
@@ -105,21 +103,14 @@ def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, own
     state = MailSyncState.objects.get(connection=connection)
     if not state.aspire_folder_id or not state.processed_folder_id or _folder_check_due(state):
         _ensure_folders(provider, grant, state, counts=counts)
-    following = connection.user.follows_conversations
-    # Push before listing, so whatever arrives while this run lists is announced. Gmail has one
-    # watch per mailbox: it watches the Inbox and Sent labels too when following conversations.
-    watched = state.aspire_folder_id
-    if following and connection.provider == MailboxConnection.Provider.GOOGLE:
-        watched = ",".join((watched, *FOLLOWED_GMAIL_LABELS))
-    if ensure_channel(connection=connection, purpose=PushChannel.Purpose.MAIL, grant=grant, watched=watched):
-        counts.requests += 1
+    # Push before listing, so whatever arrives while this run lists is announced; channels no
+    # longer wanted (following turned off) are stopped.
+    counts.requests += ensure_mail_channels(connection=connection, grant=grant,
+                                            aspire_folder_id=state.aspire_folder_id)
     _capture_aspire_folder(connection, provider, grant, state, counts, owner)
-    if following:
-        from .follow import follow_channels, follow_conversations
+    if connection.user.follows_conversations:
+        from .follow import follow_conversations
 
-        for purpose, folder in follow_channels(connection):
-            if ensure_channel(connection=connection, purpose=purpose, grant=grant, watched=folder):
-                counts.requests += 1
         follow_conversations(connection, provider, grant, counts, owner)
 
 
