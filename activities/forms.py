@@ -19,6 +19,13 @@ class EmailSearchForm(forms.Form):
     attachment = forms.BooleanField(label="Has an attachment", required=False)
     contact = forms.UUIDField(required=False, widget=forms.HiddenInput)
     regarding = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    # The choosers: what was typed to find a contact or a record, and the match picked, which
+    # replaces the filter chosen before. The view looks each up within the user's company.
+    contact_q = forms.CharField(label="Find a contact", required=False, max_length=200)
+    contact_pick = forms.UUIDField(required=False)
+    regarding_q = forms.CharField(label="Find an opportunity, property or work ticket", required=False,
+                                  max_length=200)
+    regarding_pick = forms.CharField(required=False, max_length=100)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
