@@ -9,13 +9,26 @@ from django import forms
 from .models import Activity
 
 
-class EmailSearchForm(forms.Form):
+class DateRangeForm(forms.Form):
+    """A range of whole days in the reader's time zone, each end optional: Find email's and the
+    timelines' (``selectors.within_days`` is what it means)."""
+
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The last day can't be before the first.")
+        return cleaned
+
+
+class EmailSearchForm(DateRangeForm):
     q = forms.CharField(label="Words", required=False, max_length=500,
                         help_text='In the subject, the text, the sender or an attachment\'s name. "Exact phrase", '
                                   "-leave out.")
     origin = forms.ChoiceField(label="Origin", required=False)
-    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     attachment = forms.BooleanField(label="Has an attachment", required=False)
     contact = forms.UUIDField(required=False, widget=forms.HiddenInput)
     regarding = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
@@ -32,10 +45,3 @@ class EmailSearchForm(forms.Form):
         origin = self.fields["origin"]
         assert isinstance(origin, forms.ChoiceField)
         origin.choices = [("", "Any"), *Activity.Origin.choices]
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        since, until = cleaned.get("since"), cleaned.get("until")
-        if since and until and since > until:
-            self.add_error("until", "The last day can't be before the first.")
-        return cleaned

@@ -165,18 +165,36 @@ def _entries_count(rows: QuerySet[Any], prefix: str = "") -> Callable[[], int]:
     return count
 
 
+def within_days(field: str, *, since: dt.date | None, until: dt.date | None, time_zone: dt.tzinfo) -> Q:
+    """``field`` (a time) on or after the first day and before the end of the last, whole days in
+    the reader's time zone; either end may be open. Find email and the timelines both use it."""
+    condition = Q()
+    if since is not None:
+        condition &= Q(**{f"{field}__gte": dt.datetime.combine(since, dt.time(), time_zone)})
+    if until is not None:
+        condition &= Q(**{f"{field}__lt": dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), time_zone)})
+    return condition
+
+
 @dataclass(frozen=True)
 class TimelineFilters:
-    """What a timeline can be narrowed to: one kind (email, appointment, note), one origin."""
+    """What a timeline can be narrowed to: one kind (email, appointment, note), one origin, and a
+    range of days (``forms.DateRangeForm``, as Find email's) in ``time_zone``."""
 
     kind: str = ""
     origin: str = ""
+    since: dt.date | None = None
+    until: dt.date | None = None
+    time_zone: dt.tzinfo = dt.UTC
 
     @classmethod
-    def parse(cls, kind: str | None, origin: str | None) -> TimelineFilters:
-        """From a page's query; a value that is not a kind or an origin is no filter."""
+    def parse(cls, kind: str | None, origin: str | None, *, since: dt.date | None = None,
+              until: dt.date | None = None, time_zone: dt.tzinfo = dt.UTC) -> TimelineFilters:
+        """From a page's query; a value that is not a kind or an origin is no filter (the days
+        come checked by the form)."""
         return cls(kind=kind if kind in Activity.Kind.values else "",
-                   origin=origin if origin in Activity.Origin.values else "")
+                   origin=origin if origin in Activity.Origin.values else "",
+                   since=since, until=until, time_zone=time_zone)
 
     def q(self, prefix: str = "") -> Q:
         condition = Q()
@@ -184,10 +202,13 @@ class TimelineFilters:
             condition &= Q(**{f"{prefix}kind": self.kind})
         if self.origin:
             condition &= Q(**{f"{prefix}origin": self.origin})
-        return condition
+        return condition & within_days(f"{prefix}occurred_at", since=self.since, until=self.until,
+                                       time_zone=self.time_zone)
 
     def query_string(self) -> str:
-        return urlencode({key: value for key, value in (("kind", self.kind), ("origin", self.origin)) if value})
+        return urlencode({key: value for key, value in (
+            ("kind", self.kind), ("origin", self.origin), ("since", self.since.isoformat() if self.since else ""),
+            ("until", self.until.isoformat() if self.until else "")) if value})
 
 
 NO_FILTERS = TimelineFilters()
@@ -501,10 +522,7 @@ def email_search(user: Any, filters: EmailFilters, *, time_zone: dt.tzinfo) -> T
         condition &= Q(**{kind_of(filters.regarding).field: filters.regarding})
     if filters.origin:
         condition &= Q(origin=filters.origin)
-    if filters.since is not None:
-        condition &= Q(occurred_at__gte=dt.datetime.combine(filters.since, dt.time(), time_zone))
-    if filters.until is not None:
-        condition &= Q(occurred_at__lt=dt.datetime.combine(filters.until + dt.timedelta(days=1), dt.time(), time_zone))
+    condition &= within_days("occurred_at", since=filters.since, until=filters.until, time_zone=time_zone)
     if filters.has_attachment:
         condition &= Q(Exists(EmailAttachment.objects.filter(email_id=OuterRef("pk"), inline=False)))
     company_id = user.company_id
