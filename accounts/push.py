@@ -97,7 +97,7 @@ def wants_push(connection: MailboxConnection, purpose: str) -> bool:
             return False
         if purpose != Purpose.MAIL and not connection.user.follows_conversations:
             return False
-        return connection.sync_email and connection.sync_aspire_folder
+        return connection.reads_mail
     return connection.sync_calendar
 
 
@@ -387,8 +387,7 @@ def describe_channel(connection: MailboxConnection, purpose: str, channel: PushC
     if not wants_push(connection, purpose):
         if not connection.is_connected:
             return False, "Stopped until the mailbox is connected"
-        wanted = connection.sync_email and connection.sync_aspire_folder if purpose == Purpose.MAIL else (
-            connection.sync_calendar)
+        wanted = connection.reads_mail if purpose in MAIL_PURPOSES else connection.sync_calendar
         return (True, "Not used: hourly sync") if wanted else (True, "Off")
     if channel is None or not channel.channel_id or channel.expires_at is None:
         if channel is not None and channel.failed_at is not None:

@@ -38,7 +38,9 @@ def refresh_mail_channels(connection_id: str) -> str:
         connection = MailboxConnection.objects.select_related("user__company").get(pk=connection_id)
     except MailboxConnection.DoesNotExist:
         return "connection gone"
-    aspire_folder_id = aspire_folder_of(connection)
+    # Without Sync Aspire Folder there is no Aspire folder to watch; with it, the one its channel
+    # watches (none yet: the first run sets up what is wanted).
+    aspire_folder_id = aspire_folder_of(connection) if connection.sync_aspire_folder else ""
     if not connection.is_connected or aspire_folder_id is None:
         return "nothing to do"
     try:

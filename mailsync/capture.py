@@ -86,12 +86,13 @@ class _SpoolFile(File):  # type: ignore[type-arg]
 def run_capture(
     *, connection_id: uuid.UUID | str, owner: str, trigger: str = SyncRun.Trigger.SCHEDULE
 ) -> SyncRun | None:
-    """Capture everything now in the connection's Aspire folder. Returns None when the connection
-    no longer captures mail (disconnected, or the setting turned off since the run was queued).
+    """Capture everything now in the connection's Aspire folder, and follow conversations. Returns
+    None when the connection no longer reads mail (disconnected, or the settings turned off since
+    the run was queued: ``MailboxConnection.reads_mail``).
     Raises RunBusy when another run holds the connection, and provider errors after recording them
     (what was committed stays, and the next run resumes)."""
     connection = MailboxConnection.objects.select_related("user__company").get(pk=connection_id)
-    if not (connection.is_connected and connection.sync_email and connection.sync_aspire_folder):
+    if not (connection.is_connected and connection.reads_mail):
         return None
     return record_run(connection=connection, kind=SyncRun.Kind.MAIL, trigger=trigger, state_model=MailSyncState,
                       owner=owner,
@@ -101,13 +102,16 @@ def run_capture(
 def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner: str) -> None:
     provider = get_provider(connection.provider)
     state = MailSyncState.objects.get(connection=connection)
-    if not state.aspire_folder_id or not state.processed_folder_id or _folder_check_due(state):
+    # Following alone (Sync Email on, Sync Aspire Folder off) makes no folders and lists none.
+    aspire_folder = connection.sync_aspire_folder
+    if aspire_folder and (not state.aspire_folder_id or not state.processed_folder_id or _folder_check_due(state)):
         _ensure_folders(provider, grant, state, counts=counts)
     # Push before listing, so whatever arrives while this run lists is announced; channels no
-    # longer wanted (following turned off) are stopped.
+    # longer wanted (following or the Aspire folder turned off) are stopped.
     counts.requests += ensure_mail_channels(connection=connection, grant=grant,
-                                            aspire_folder_id=state.aspire_folder_id)
-    _capture_aspire_folder(connection, provider, grant, state, counts, owner)
+                                            aspire_folder_id=state.aspire_folder_id if aspire_folder else "")
+    if aspire_folder:
+        _capture_aspire_folder(connection, provider, grant, state, counts, owner)
     if connection.user.follows_conversations:
         from .follow import follow_conversations
 

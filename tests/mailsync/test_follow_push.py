@@ -109,3 +109,23 @@ def test_the_company_default_turned_off_stops_the_push_of_staff_who_had_not_chos
     greenleaf.refresh_from_db()
     assert greenleaf.follow_conversations_default
     assert MailboxConnection.objects.get(pk=connection.pk).is_connected
+
+
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_following_without_the_aspire_folder_watches_only_the_inbox_and_sent(
+    provider: str, push_settings: SandboxProcess, bob: User  # noqa: F811
+) -> None:
+    sandbox = push_settings
+    connection = connected_mailbox(sandbox, bob, provider, BOB)
+    response = client_for(bob).post("/settings/", settings_form(
+        bob, sync_email=True, sync_calendar=True, provider=provider, mailbox_address=BOB, follow_conversations="on"))
+    assert response.status_code == 302
+    run_capture(connection_id=connection.pk, owner="setup")
+    assert watched_at_provider(sandbox, provider) == FOLLOWING[provider] - {"aspire"}
+
+    with real_worker(queues="default", hostname="follow-alone-worker@%h"):
+        response = client_for(bob).post("/settings/", settings_form(
+            bob, sync_email=True, sync_calendar=True, provider=provider, mailbox_address=BOB,
+            follow_conversations="off"))
+        assert response.status_code == 302
+        wait_for(lambda: watched_at_provider(sandbox, provider) == set())
