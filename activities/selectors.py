@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, F, Model, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, Model, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Substr
 from django.utils.text import Truncator
 
@@ -157,11 +157,14 @@ def _newest_of_conversation(condition: Q, company_id: uuid.UUID, prefix: str = "
     return ~Q(Exists(newer))
 
 
-def _entries_count(rows: QuerySet[Any], prefix: str = "") -> Callable[[], int]:
-    """How many entries the rows make: one per conversation, one per activity of none."""
+def _entries_count(rows: QuerySet[Any], activity: str = "id") -> Callable[[], int]:
+    """How many entries the rows (activities, or a contact's links with ``activity="activity_id"``)
+    make: one per conversation, one per activity of none. Each row's conversation is one probe of
+    the email's primary key, without reading the activity."""
+    conversation = EmailMessage.objects.filter(activity_id=OuterRef(activity)).values("conversation_id")
+
     def count() -> int:
-        return int(rows.aggregate(n=Count(Coalesce(f"{prefix}email__conversation_id", f"{prefix}id"),
-                                          distinct=True))["n"])
+        return int(rows.aggregate(n=Count(Coalesce(Subquery(conversation), activity), distinct=True))["n"])
     return count
 
 
@@ -222,7 +225,7 @@ def timeline_for_contact(contact: Contact, only: TimelineFilters = NO_FILTERS) -
     return Timeline(
         condition=condition,
         company_id=contact.company_id,
-        count=_entries_count(links, prefix="activity__"),
+        count=_entries_count(links, activity="activity_id"),
         keys=links.filter(entries).order_by("-occurred_at", "-activity_id").values_list("occurred_at", "activity_id"),
         time="contact_links__occurred_at",
         id="contact_links__activity_id",
