@@ -387,7 +387,12 @@ def describe_channel(connection: MailboxConnection, purpose: str, channel: PushC
     if not wants_push(connection, purpose):
         if not connection.is_connected:
             return False, "Stopped until the mailbox is connected"
-        wanted = connection.reads_mail if purpose in MAIL_PURPOSES else connection.sync_calendar
+        if purpose == Purpose.MAIL:
+            wanted = connection.reads_mail
+        elif purpose in MAIL_PURPOSES:
+            wanted = connection.reads_mail and connection.user.follows_conversations
+        else:
+            wanted = connection.sync_calendar
         return (True, "Not used: hourly sync") if wanted else (True, "Off")
     if channel is None or not channel.channel_id or channel.expires_at is None:
         if channel is not None and channel.failed_at is not None:
