@@ -146,13 +146,14 @@ def _order(activity: Activity) -> tuple[dt.datetime, uuid.UUID]:
     return activity.occurred_at, activity.pk
 
 
-def _newest_of_conversation(condition: Q, company_id: uuid.UUID, prefix: str = "") -> Q:
-    """Rows (activities, or a contact's links with ``prefix``) that are the newest email of their
+def _newest_of_conversation(condition: Q, company_id: uuid.UUID, *, links: bool = False) -> Q:
+    """Rows (activities, or with ``links`` a contact's links) that are the newest email of their
     conversation on the timeline ``condition`` describes, or of no conversation: the timeline's
-    entries. Each row is one probe of the conversation's index."""
-    at, pk = OuterRef(f"{prefix}occurred_at"), OuterRef(f"{prefix}id")
+    entries. Each row is a few index probes (its email, its conversation's emails); a link is
+    read by its own time and activity id, without reading the activity."""
+    at, pk = (OuterRef("occurred_at"), OuterRef("activity_id")) if links else (OuterRef("occurred_at"), OuterRef("id"))
     newer = Activity.objects.filter(condition, company_id=company_id,
-                                    email__conversation_id=OuterRef(f"{prefix}email__conversation_id")).filter(
+                                    email__conversation__emails__activity_id=pk).filter(
         Q(occurred_at__gt=at) | Q(occurred_at=at, id__gt=pk))
     return ~Q(Exists(newer))
 
@@ -221,7 +222,7 @@ def timeline_for_contact(contact: Contact, only: TimelineFilters = NO_FILTERS) -
     # Links never cross companies (activities.signals): the contact's links are its activities.
     condition = Q(contact_links__contact=contact) & only.q()
     links = ActivityContact.objects.filter(only.q("activity__"), contact=contact)
-    entries = _newest_of_conversation(condition, contact.company_id, prefix="activity__")
+    entries = _newest_of_conversation(condition, contact.company_id, links=True)
     return Timeline(
         condition=condition,
         company_id=contact.company_id,
