@@ -192,10 +192,11 @@ def aspire_folder_of(connection: MailboxConnection) -> str | None:
     return "" if first in FOLLOWED_GMAIL_LABELS else first
 
 
-def following_changed(*, connections: Iterable[MailboxConnection]) -> None:
+def mail_push_changed(*, connections: Iterable[MailboxConnection]) -> None:
     """Following was turned on or off for these connections' users (their own choice, or their
-    company's default): after the commit, their mail channels are made or stopped in a worker,
-    so the Inbox and Sent stop calling at once (or start to) rather than at the next run."""
+    company's default), or Sync Aspire Folder: after the commit, their mail channels are made or
+    stopped in a worker, so a folder no longer read stops calling at once (or a new one starts
+    to) rather than at the next run."""
     from .tasks import refresh_mail_channels
 
     ids = [str(connection.pk) for connection in connections

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from .models import Company, MailboxConnection, User
-from .push import following_changed
+from .push import mail_push_changed
 from .signature import clean_signature
 
 
@@ -34,7 +34,7 @@ def set_follow_conversations(*, user: User, follow: bool | None) -> User:
     user.follow_conversations = follow
     user.save(update_fields=["follow_conversations"])
     if user.follows_conversations != was_following:
-        following_changed(connections=MailboxConnection.objects.filter(user=user))
+        mail_push_changed(connections=MailboxConnection.objects.filter(user=user))
     return user
 
 
@@ -46,7 +46,7 @@ def set_company_follow_default(*, company: Company, follow: bool) -> Company:
     company.follow_conversations_default = follow
     company.save(update_fields=["follow_conversations_default"])
     if changed:
-        following_changed(connections=MailboxConnection.objects.filter(
+        mail_push_changed(connections=MailboxConnection.objects.filter(
             company=company, user__follow_conversations__isnull=True))
     return company
 

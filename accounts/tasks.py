@@ -31,9 +31,9 @@ def ensure_push_channel(connection_id: str, purpose: str, force: bool = False, t
 
 @shared_task(name="push.refresh_mail", queue="default", ignore_result=True)
 def refresh_mail_channels(connection_id: str) -> str:
-    """Following was turned on or off: make or stop the Inbox and Sent channels now. Before the
-    first mail run has made the Aspire folder's channel there is nothing to change: that run
-    sets up what is wanted."""
+    """Following or Sync Aspire Folder was turned on or off: make or stop the mail channels now.
+    Before the first mail run has made the Aspire folder's channel there is nothing to change:
+    that run sets up what is wanted."""
     try:
         connection = MailboxConnection.objects.select_related("user__company").get(pk=connection_id)
     except MailboxConnection.DoesNotExist:

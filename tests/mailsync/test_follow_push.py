@@ -129,3 +129,19 @@ def test_following_without_the_aspire_folder_watches_only_the_inbox_and_sent(
             follow_conversations="off"))
         assert response.status_code == 302
         wait_for(lambda: watched_at_provider(sandbox, provider) == set())
+
+
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_turning_the_aspire_folder_off_stops_its_push(provider: str, push_settings: SandboxProcess,  # noqa: F811
+                                                      bob: User) -> None:
+    sandbox = push_settings
+    connection = connected_mailbox(sandbox, bob, provider, BOB)
+    run_capture(connection_id=connection.pk, owner="setup")
+    assert watched_at_provider(sandbox, provider) == {"aspire"}
+
+    with real_worker(queues="default", hostname="aspire-off-worker@%h"):
+        response = client_for(bob).post("/settings/", settings_form(
+            bob, sync_email=True, sync_calendar=True, provider=provider, mailbox_address=BOB))
+        assert response.status_code == 302
+        wait_for(lambda: watched_at_provider(sandbox, provider) == set())
+    assert not PushChannel.objects.filter(connection=connection, purpose="mail").exists()
