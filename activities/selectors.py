@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, F, Model, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce, Substr
+from django.db.models import Exists, F, Model, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import Substr
 from django.utils.text import Truncator
 
 from accounts.search import text_search
@@ -21,7 +21,7 @@ from accounts.tenancy import get_for_user, scoped
 from crm.models import Contact, Opportunity, Property, WorkTicket
 
 from .email_search import text_condition
-from .models import Activity, ActivityContact, Conversation, EmailAttachment, EmailMessage
+from .models import Activity, ActivityContact, Conversation, EmailAttachment
 from .people import person
 from .quoting import split_reply
 from .regarding import Regarding, kind_of, record_for_user, value_of
@@ -82,11 +82,7 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 @dataclass(frozen=True)
 class Timeline:
     """A record's activities, newest first. ``time`` and ``id`` name the fields the order is kept
-    in, which for a contact are on its links, so one index serves the page whatever its depth.
-
-    On a contact's or a record's timeline the emails of one conversation are one entry, at its
-    newest email there (``entries``: the rows that are the newest of their conversation, or of
-    none); its earlier emails come beneath it, read in the same query as the page."""
+    in, which for a contact are on its links, so one index serves the page whatever its depth."""
 
     condition: Q
     company_id: uuid.UUID
@@ -95,15 +91,13 @@ class Timeline:
     keys: QuerySet[Any]
     time: str = "occurred_at"
     id: str = "id"
-    entries: Q = field(default_factory=Q)
-    by_conversation: bool = False
 
     def key_at(self, offset: int) -> TimelineKey | None:
         found = self.keys[offset: offset + 1]
         return TimelineKey(*found[0]) if found else None
 
     def newest_first(self, *, older_than: TimelineKey | None = None) -> QuerySet[Activity]:
-        condition = self.condition & self.entries
+        condition = self.condition
         if older_than is not None:
             at, pk = older_than.occurred_at, older_than.id
             # The first bound alone lets the index start at the key; the second settles ties.
@@ -113,60 +107,13 @@ class Timeline:
 
     def oldest_first(self, *, newer_than: TimelineKey) -> QuerySet[Activity]:
         at, pk = newer_than.occurred_at, newer_than.id
-        condition = self.condition & self.entries & Q(**{f"{self.time}__gte": at}) & (
+        condition = self.condition & Q(**{f"{self.time}__gte": at}) & (
             Q(**{f"{self.time}__gt": at}) | Q(**{self.time: at, f"{self.id}__gt": pk}))
         return self._read(condition).order_by(F(self.time).asc(), F(self.id).asc())
-
-    def read(self, ordered: QuerySet[Activity], limit: int, *, newest_first: bool = True
-             ) -> tuple[list[Activity], dict[uuid.UUID, list[Activity]]]:
-        """The first ``limit`` entries of ``ordered`` (``newest_first`` or ``oldest_first``), in its
-        order, and by conversation, the earlier emails of each entry's conversation on this
-        timeline (newest first), wherever they fall: one query either way."""
-        if not self.by_conversation:
-            return list(ordered[:limit]), {}
-        page = Activity.objects.filter(pk__in=ordered.values("pk")[:limit]).order_by()
-        # Unsliced, unordered halves, so the union is one statement on SQLite too.
-        members = EmailMessage.objects.filter(
-            conversation_id__in=page.values("email__conversation_id")).order_by().values("activity_id")
-        rows = list(self._read(self.condition & Q(pk__in=page.values("pk").union(members))))
-        groups: dict[Any, list[Activity]] = {}
-        for row in sorted(rows, key=_order, reverse=True):  # newest first
-            email = getattr(row, "email", None) if row.kind == Activity.Kind.EMAIL else None
-            conversation = email.conversation_id if email is not None and email.conversation_id else row.pk
-            groups.setdefault(conversation, []).append(row)
-        entries = sorted((group[0] for group in groups.values()), key=_order, reverse=newest_first)
-        return entries, {group[0].pk: group[1:] for group in groups.values() if len(group) > 1}
 
     def _read(self, condition: Q) -> QuerySet[Activity]:
         # One filter() call: the link's conditions and the key's must share one join.
         return _timeline(Activity.objects.filter(condition, company_id=self.company_id))
-
-
-def _order(activity: Activity) -> tuple[dt.datetime, uuid.UUID]:
-    return activity.occurred_at, activity.pk
-
-
-def _newest_of_conversation(condition: Q, company_id: uuid.UUID, *, links: bool = False) -> Q:
-    """Rows (activities, or with ``links`` a contact's links) that are the newest email of their
-    conversation on the timeline ``condition`` describes, or of no conversation: the timeline's
-    entries. Each row is a few index probes (its email, its conversation's emails); a link is
-    read by its own time and activity id, without reading the activity."""
-    at, pk = (OuterRef("occurred_at"), OuterRef("activity_id")) if links else (OuterRef("occurred_at"), OuterRef("id"))
-    newer = Activity.objects.filter(condition, company_id=company_id,
-                                    email__conversation__emails__activity_id=pk).filter(
-        Q(occurred_at__gt=at) | Q(occurred_at=at, id__gt=pk))
-    return ~Q(Exists(newer))
-
-
-def _entries_count(rows: QuerySet[Any], activity: str = "id") -> Callable[[], int]:
-    """How many entries the rows (activities, or a contact's links with ``activity="activity_id"``)
-    make: one per conversation, one per activity of none. Each row's conversation is one probe of
-    the email's primary key, without reading the activity."""
-    conversation = EmailMessage.objects.filter(activity_id=OuterRef(activity)).values("conversation_id")
-
-    def count() -> int:
-        return int(rows.aggregate(n=Count(Coalesce(Subquery(conversation), activity), distinct=True))["n"])
-    return count
 
 
 def within_days(field: str, *, since: dt.date | None, until: dt.date | None, time_zone: dt.tzinfo) -> Q:
@@ -220,18 +167,14 @@ NO_FILTERS = TimelineFilters()
 
 def timeline_for_contact(contact: Contact, only: TimelineFilters = NO_FILTERS) -> Timeline:
     # Links never cross companies (activities.signals): the contact's links are its activities.
-    condition = Q(contact_links__contact=contact) & only.q()
     links = ActivityContact.objects.filter(only.q("activity__"), contact=contact)
-    entries = _newest_of_conversation(condition, contact.company_id, links=True)
     return Timeline(
-        condition=condition,
+        condition=Q(contact_links__contact=contact) & only.q(),
         company_id=contact.company_id,
-        count=_entries_count(links, activity="activity_id"),
-        keys=links.filter(entries).order_by("-occurred_at", "-activity_id").values_list("occurred_at", "activity_id"),
+        count=links.count,
+        keys=links.order_by("-occurred_at", "-activity_id").values_list("occurred_at", "activity_id"),
         time="contact_links__occurred_at",
         id="contact_links__activity_id",
-        entries=_newest_of_conversation(condition, contact.company_id),
-        by_conversation=True,
     )
 
 
@@ -254,10 +197,8 @@ def timeline_for_record(record: Opportunity | Property | WorkTicket, only: Timel
         condition = Q(regarding_work_ticket=record)
     condition = Q(condition) & only.q()
     activities = Activity.objects.filter(condition, company_id=record.company_id)
-    entries = _newest_of_conversation(condition, record.company_id)
-    return Timeline(condition=condition, company_id=record.company_id, count=_entries_count(activities),
-                    keys=activities.filter(entries).order_by("-occurred_at", "-id").values_list("occurred_at", "id"),
-                    entries=entries, by_conversation=True)
+    return Timeline(condition=condition, company_id=record.company_id, count=activities.count,
+                    keys=activities.order_by("-occurred_at", "-id").values_list("occurred_at", "id"))
 
 
 class _Counted(Paginator):
@@ -287,19 +228,30 @@ class TimelinePage(Page):
     next page is read from there by index, never by skipping the rows before it."""
 
     def __init__(self, items: list[Activity], number: int, paginator: Paginator, *, has_newer: bool,
-                 has_older: bool, earlier: dict[uuid.UUID, list[Activity]] | None = None) -> None:
+                 has_older: bool) -> None:
         super().__init__(items, number, paginator)
         self._has_newer, self._has_older = has_newer, has_older
-        self._earlier = earlier or {}
         self.older_key = str(TimelineKey.of(items[-1])) if has_older and items else ""
         self.newer_key = str(TimelineKey.of(items[0])) if has_newer and items and number > 2 else ""
 
     @cached_property
     def entries(self) -> list[TimelineEntry]:
-        """The page's entries: each activity, and under an email the earlier emails of its
-        conversation on this timeline, even those older than the page (no query: they came
-        with the page)."""
-        return [TimelineEntry(activity, self._earlier.get(activity.pk, [])) for activity in self.object_list]
+        """The page's activities as its entries: the emails of one conversation are one entry,
+        shown at its latest message, with the others inside it (no query: the conversation came
+        with each card)."""
+        entries: list[TimelineEntry] = []
+        by_conversation: dict[uuid.UUID, TimelineEntry] = {}
+        for activity in self.object_list:
+            email = getattr(activity, "email", None) if activity.kind == Activity.Kind.EMAIL else None
+            conversation_id = email.conversation_id if email is not None else None
+            if conversation_id is not None and conversation_id in by_conversation:
+                by_conversation[conversation_id].earlier.append(activity)
+                continue
+            entry = TimelineEntry(activity)
+            entries.append(entry)
+            if conversation_id is not None:
+                by_conversation[conversation_id] = entry
+        return entries
 
     def has_next(self) -> bool:
         return self._has_older
@@ -325,21 +277,21 @@ def timeline_page(timeline: Timeline, *, per_page: int, number: str | None, befo
         n = 1
     older_than, newer_than = TimelineKey.parse(before), TimelineKey.parse(after)
     if older_than is not None:
-        rows, earlier = timeline.read(timeline.newest_first(older_than=older_than), per_page + 1)
+        rows = list(timeline.newest_first(older_than=older_than)[: per_page + 1])
         items, has_older = rows[:per_page], len(rows) > per_page
         n = paginator.num_pages if not has_older else max(n, 2)
         has_newer = True
     elif newer_than is not None:
-        rows, earlier = timeline.read(timeline.oldest_first(newer_than=newer_than), per_page + 1, newest_first=False)
+        rows = list(timeline.oldest_first(newer_than=newer_than)[: per_page + 1])
         items, has_newer = rows[:per_page][::-1], len(rows) > per_page
         n = 1 if not has_newer else min(n, paginator.num_pages - 1)
         has_older = True
     else:
         # A page by number starts after the key of the last activity before it, found in the index.
         start = timeline.key_at((n - 1) * per_page - 1) if n > 1 else None
-        items, earlier = timeline.read(timeline.newest_first(older_than=start), per_page)
+        items = list(timeline.newest_first(older_than=start)[:per_page])
         has_newer, has_older = n > 1, n < paginator.num_pages
-    return TimelinePage(items, n, paginator, has_newer=has_newer, has_older=has_older, earlier=earlier)
+    return TimelinePage(items, n, paginator, has_newer=has_newer, has_older=has_older)
 
 
 # -- email pages ------------------------------------------------------------------------
