@@ -22,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 from .mailbox import disconnect_mailbox, request_sync
 from .models import Company, MailboxConnection, SyncRun, User
 from .paginators import BoundedCountPaginator
-from .services import invite_staff, send_password_reset
+from .services import invite_staff, send_password_reset, set_company_follow_default
 from .tenancy import admin_scoped
 
 
@@ -195,6 +195,16 @@ class CompanyAdmin(ScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_superuser
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        following = obj.follow_conversations_default
+        if change and "follow_conversations_default" in form.changed_data:
+            # Saved through the service, so the staff following by default gain or lose their push.
+            obj.follow_conversations_default = form.initial["follow_conversations_default"]
+            super().save_model(request, obj, form, change)
+            set_company_follow_default(company=obj, follow=following)
+            return
+        super().save_model(request, obj, form, change)
 
 
 class StaffInviteForm(ModelForm):  # type: ignore[type-arg]

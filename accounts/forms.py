@@ -103,7 +103,7 @@ class SyncForm(forms.Form):
         coerce=lambda value: {"on": True, "off": False}.get(value), empty_value=None,
         help_text="Once a message is in Aspire, later replies in your Inbox and Sent folder are captured on "
         "their own, onto the same contacts. Never mail only among colleagues, never a blocked address. "
-        "Part of Sync Aspire Folder.",
+        "Part of Sync Email: it works without Sync Aspire Folder too, for replies to mail you send from Aspire.",
     )
     calendar_privacy = forms.ChoiceField(
         label="Calendar privacy", choices=MailboxConnection.Privacy.choices, widget=forms.RadioSelect,

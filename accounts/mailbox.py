@@ -96,11 +96,17 @@ def update_sync_settings(*, user: User, choices: SyncChoices) -> MailboxConnecti
             user=user, company_id=user.tenant_id, provider=choices.provider or MailboxConnection.Provider.MICROSOFT,
             mailbox_address=choices.mailbox_address or user.email,
         )
+    had_aspire_folder = connection.sync_aspire_folder
     _apply_choices(connection, choices)
     connection.save()
     _set_shared_with(connection, choices)
     if not choices.wants_sync and connection.state != MailboxConnection.State.DISCONNECTED:
         disconnect_mailbox(connection=connection)
+    elif connection.sync_aspire_folder != had_aspire_folder:
+        # The Aspire folder's push is stopped (or made) at once, as following's is.
+        from .push import mail_push_changed
+
+        mail_push_changed(connections=[connection])
     return connection
 
 

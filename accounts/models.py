@@ -278,6 +278,13 @@ class MailboxConnection(TenantModel):
     def is_connected(self) -> bool:
         return self.state == self.State.CONNECTED
 
+    @property
+    def reads_mail(self) -> bool:
+        """Whether the mail run has work in this mailbox: Sync Email on, and the Aspire folder
+        synced or its user following conversations (replies to mail sent from Aspire, or to mail
+        a colleague brought in, need no Aspire folder). The one place this is decided."""
+        return self.sync_email and (self.sync_aspire_folder or self.user.follows_conversations)
+
 
 class SyncRun(TenantModel):
     """One sync of one connection (mail or calendar): what operators and users see of each attempt."""

@@ -21,7 +21,7 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -55,6 +55,10 @@ REPLAY_WINDOW = dt.timedelta(hours=2)
 Purpose = PushChannel.Purpose
 # Channels on mail folders: the Aspire folder's, and the Inbox's and Sent's when following conversations.
 MAIL_PURPOSES = (Purpose.MAIL, Purpose.FOLLOW_INBOX, Purpose.FOLLOW_SENT)
+# Following conversations reads the Inbox and Sent. Graph: a subscription per folder.
+FOLLOWED_GRAPH_FOLDERS = ((Purpose.FOLLOW_INBOX, "inbox"), (Purpose.FOLLOW_SENT, "sentitems"))
+# Gmail has one watch per mailbox: following adds the Inbox and Sent system labels to the Aspire label.
+FOLLOWED_GMAIL_LABELS = ("INBOX", "SENT")
 
 
 class PushRefused(Exception):
@@ -93,7 +97,7 @@ def wants_push(connection: MailboxConnection, purpose: str) -> bool:
             return False
         if purpose != Purpose.MAIL and not connection.user.follows_conversations:
             return False
-        return connection.sync_email and connection.sync_aspire_folder
+        return connection.reads_mail
     return connection.sync_calendar
 
 
@@ -142,6 +146,65 @@ def ensure_channel(*, connection: MailboxConnection, purpose: str, grant: Grant,
     return True
 
 
+def mail_channels(connection: MailboxConnection, *, aspire_folder_id: str) -> dict[str, str]:
+    """The channels on mail folders the connection wants now, purpose -> what each watches: the
+    Aspire folder's, and while the user follows conversations, the Inbox's and Sent's (Gmail:
+    the same one watch, on those labels too)."""
+    following = connection.user.follows_conversations
+    if connection.provider == MailboxConnection.Provider.GOOGLE:
+        labels = (aspire_folder_id, *FOLLOWED_GMAIL_LABELS) if following else (aspire_folder_id,)
+        return {Purpose.MAIL: ",".join(label for label in labels if label)}
+    wanted: dict[str, str] = {Purpose.MAIL: aspire_folder_id}
+    if following:
+        wanted.update(FOLLOWED_GRAPH_FOLDERS)
+    return wanted
+
+
+def ensure_mail_channels(*, connection: MailboxConnection, grant: Grant, aspire_folder_id: str) -> int:
+    """Make the connection's mail channels what ``mail_channels`` says: each wanted one set up or
+    renewed when due (``ensure_channel``), and each one no longer wanted (following turned off)
+    stopped at the provider at once rather than left to lapse. Gmail's one watch goes back to the
+    Aspire label alone by being made again, which replaces it. Returns the provider calls made."""
+    wanted = {purpose: watched for purpose, watched in mail_channels(
+        connection, aspire_folder_id=aspire_folder_id).items() if watched and wants_push(connection, purpose)}
+    calls = sum(ensure_channel(connection=connection, purpose=purpose, grant=grant, watched=watched)
+                for purpose, watched in wanted.items())
+    unwanted = list(PushChannel.objects.filter(connection=connection, purpose__in=MAIL_PURPOSES).exclude(
+        purpose__in=wanted))
+    adapter = get_provider(connection.provider)
+    for channel in unwanted:
+        if channel.channel_id:
+            _stop(adapter, grant, channel)
+            calls += 1
+    if unwanted:
+        PushChannel.objects.filter(pk__in=[channel.pk for channel in unwanted]).delete()
+    return calls
+
+
+def aspire_folder_of(connection: MailboxConnection) -> str | None:
+    """The Aspire folder (label) the connection's mail channel watches, None when it has none yet:
+    what a change of the following setting needs to know outside a mail run."""
+    watched = PushChannel.objects.filter(connection=connection, purpose=Purpose.MAIL).exclude(
+        channel_id="").values_list("watched", flat=True).first()
+    if not watched:
+        return None
+    first = watched.split(",")[0]
+    return "" if first in FOLLOWED_GMAIL_LABELS else first
+
+
+def mail_push_changed(*, connections: Iterable[MailboxConnection]) -> None:
+    """Following was turned on or off for these connections' users (their own choice, or their
+    company's default), or Sync Aspire Folder: after the commit, their mail channels are made or
+    stopped in a worker, so a folder no longer read stops calling at once (or a new one starts
+    to) rather than at the next run."""
+    from .tasks import refresh_mail_channels
+
+    ids = [str(connection.pk) for connection in connections
+           if push_enabled() and connection.is_connected and connection.sync_email]
+    if ids:
+        transaction.on_commit(lambda: [refresh_mail_channels.delay(connection_id) for connection_id in ids])
+
+
 def _watch(connection: MailboxConnection, purpose: str, grant: Grant, *, watched: str, secret: str,
            renew: base.PushChannel | None) -> base.PushChannel:
     provider = get_provider(connection.provider)
@@ -170,19 +233,24 @@ def stop_channels(*, connection_id: uuid.UUID, provider: str, grant: Grant) -> N
         if channels and grant.expires_within(60):
             grant = adapter.refresh(grant)
         for channel in channels:
-            watch = base.PushChannel(id=channel.channel_id, expires_at=channel.expires_at or timezone.now(),
-                                     resource_id=channel.resource_id, watched=channel.watched,
-                                     lifecycle=channel.lifecycle)
-            try:
-                if channel.purpose == Purpose.CALENDAR:
-                    adapter.calendar.stop_watch(grant, watch)
-                else:
-                    adapter.stop_watching(grant, watch)
-            except ProviderError as exc:
-                log.warning("%s push for %s not stopped: %s", channel.purpose, connection_id, exc.__class__.__name__)
+            _stop(adapter, grant, channel)
     except ProviderError as exc:  # the grant could not be renewed: nothing can be stopped
         log.warning("push for %s not stopped: %s", connection_id, exc.__class__.__name__)
     PushChannel.objects.filter(connection_id=connection_id).delete()
+
+
+def _stop(adapter: base.MailProvider, grant: Grant, channel: PushChannel) -> None:
+    """End one channel at the provider; a refusal is logged (it then lapses, and what it sends is
+    ignored once the channel is forgotten)."""
+    watch = base.PushChannel(id=channel.channel_id, expires_at=channel.expires_at or timezone.now(),
+                             resource_id=channel.resource_id, watched=channel.watched, lifecycle=channel.lifecycle)
+    try:
+        if channel.purpose == Purpose.CALENDAR:
+            adapter.calendar.stop_watch(grant, watch)
+        else:
+            adapter.stop_watching(grant, watch)
+    except ProviderError as exc:
+        log.warning("%s push for %s not stopped: %s", channel.purpose, channel.connection_id, exc.__class__.__name__)
 
 
 def _later(connection_id: uuid.UUID, purpose: str, *, force: bool = False, then_sync: bool = False) -> None:
@@ -320,8 +388,12 @@ def describe_channel(connection: MailboxConnection, purpose: str, channel: PushC
     if not wants_push(connection, purpose):
         if not connection.is_connected:
             return False, "Stopped until the mailbox is connected"
-        wanted = connection.sync_email and connection.sync_aspire_folder if purpose == Purpose.MAIL else (
-            connection.sync_calendar)
+        if purpose == Purpose.MAIL:
+            wanted = connection.reads_mail
+        elif purpose in MAIL_PURPOSES:
+            wanted = connection.reads_mail and connection.user.follows_conversations
+        else:
+            wanted = connection.sync_calendar
         return (True, "Not used: hourly sync") if wanted else (True, "Off")
     if channel is None or not channel.channel_id or channel.expires_at is None:
         if channel is not None and channel.failed_at is not None:

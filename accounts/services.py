@@ -11,7 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
-from .models import User
+from .models import Company, MailboxConnection, User
+from .push import mail_push_changed
 from .signature import clean_signature
 
 
@@ -44,10 +45,27 @@ def set_working_hours(*, user: User, days: Iterable[int], start: dt.time, end: d
 
 
 def set_follow_conversations(*, user: User, follow: bool | None) -> User:
-    """The user's own choice for following conversations; None goes back to the company's default."""
+    """The user's own choice for following conversations; None goes back to the company's default.
+    When that turns following on or off, the mailbox's Inbox and Sent push follows at once."""
+    was_following = user.follows_conversations
     user.follow_conversations = follow
     user.save(update_fields=["follow_conversations"])
+    if user.follows_conversations != was_following:
+        mail_push_changed(connections=MailboxConnection.objects.filter(user=user))
     return user
+
+
+@transaction.atomic
+def set_company_follow_default(*, company: Company, follow: bool) -> Company:
+    """The company's default for following conversations; the push of the staff who have not
+    chosen for themselves follows at once."""
+    changed = company.follow_conversations_default != follow
+    company.follow_conversations_default = follow
+    company.save(update_fields=["follow_conversations_default"])
+    if changed:
+        mail_push_changed(connections=MailboxConnection.objects.filter(
+            company=company, user__follow_conversations__isnull=True))
+    return company
 
 
 class _ResetLinkForm(PasswordResetForm):

@@ -9,7 +9,7 @@ from .grants import fresh_grant
 from .mailbox import request_sync
 from .models import MailboxConnection, PushChannel
 from .notices import MAIL_FAILURES, send_needs_signin
-from .push import ensure_channel
+from .push import aspire_folder_of, ensure_channel, ensure_mail_channels
 
 
 @connection_task(name="accounts.notify_needs_signin", queue="default", retry_on=MAIL_FAILURES)
@@ -37,3 +37,25 @@ def ensure_push_channel(connection_id: str, purpose: str, force: bool = False, t
     if then_sync:
         request_sync(connection=connection, trigger="push")
     return "set up" if called else "nothing to do"
+
+
+@shared_task(name="push.refresh_mail", queue="default", ignore_result=True)
+def refresh_mail_channels(connection_id: str) -> str:
+    """Following or Sync Aspire Folder was turned on or off: make or stop the mail channels now.
+    Before the first mail run has made the Aspire folder's channel there is nothing to change:
+    that run sets up what is wanted."""
+    try:
+        connection = MailboxConnection.objects.select_related("user__company").get(pk=connection_id)
+    except MailboxConnection.DoesNotExist:
+        return "connection gone"
+    # Without Sync Aspire Folder there is no Aspire folder to watch; with it, the one its channel
+    # watches (none yet: the first run sets up what is wanted).
+    aspire_folder_id = aspire_folder_of(connection) if connection.sync_aspire_folder else ""
+    if not connection.is_connected or aspire_folder_id is None:
+        return "nothing to do"
+    try:
+        grant = fresh_grant(connection_id=connection.pk)
+    except ProviderError as exc:
+        return f"no grant: {exc.__class__.__name__}"
+    calls = ensure_mail_channels(connection=connection, grant=grant, aspire_folder_id=aspire_folder_id)
+    return f"{calls} provider calls"

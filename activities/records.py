@@ -9,11 +9,13 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from accounts.tenancy import get_for_user
 from crm.models import Contact, Opportunity, Property, WorkTicket
 from crm.views import RECORD_KINDS
 
+from .forms import DateRangeForm
 from .models import Activity
 from .record_actions import actions_for
 from .selectors import Timeline, TimelineFilters, timeline_for_contact, timeline_for_record, timeline_page
@@ -21,8 +23,17 @@ from .selectors import Timeline, TimelineFilters, timeline_for_contact, timeline
 TIMELINE_PAGE_SIZE = 20
 
 
+def _dates(request: HttpRequest) -> DateRangeForm:
+    return DateRangeForm(request.GET or None)
+
+
 def _filters(request: HttpRequest) -> TimelineFilters:
-    return TimelineFilters.parse(request.GET.get("kind"), request.GET.get("origin"))
+    """The page's filters: a kind, an origin, and the days of the date range when they are valid
+    (otherwise the form says why, and the days narrow nothing)."""
+    dates = _dates(request)
+    since, until = (dates.cleaned_data["since"], dates.cleaned_data["until"]) if dates.is_valid() else (None, None)
+    return TimelineFilters.parse(request.GET.get("kind"), request.GET.get("origin"), since=since, until=until,
+                                 time_zone=timezone.get_current_timezone())
 
 
 def _detail(request: HttpRequest, record: Model, kind: str, timeline: Timeline, **extra: Any) -> HttpResponse:
@@ -31,7 +42,7 @@ def _detail(request: HttpRequest, record: Model, kind: str, timeline: Timeline, 
                          before=request.GET.get("before"), after=request.GET.get("after"))
     context = {"record": record, "kind": kind, "spec": RECORD_KINDS[kind], "timeline": page,
                "actions": actions_for(record, request.user), "filters": filters,
-               "timeline_params": filters.query_string(), "kinds": Activity.Kind.choices,
+               "timeline_params": filters.query_string(), "kinds": Activity.Kind.choices, "dates": _dates(request),
                "origins": Activity.Origin.choices, **extra}
     return render(request, f"activities/records/{kind}_detail.html", context)
 

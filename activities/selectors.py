@@ -124,18 +124,45 @@ class Timeline:
         return _timeline(Activity.objects.filter(condition, company_id=self.company_id))
 
 
+def day_bounds(*, since: dt.date | None, until: dt.date | None, time_zone: dt.tzinfo
+               ) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The first instant of the first day and the first instant after the last, whole days in the
+    reader's time zone; either end may be open. Find email and the timelines both mean this."""
+    start = dt.datetime.combine(since, dt.time(), time_zone) if since is not None else None
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), time_zone) if until is not None else None
+    return start, end
+
+
+def within_days(field: str, *, since: dt.date | None, until: dt.date | None, time_zone: dt.tzinfo) -> Q:
+    """``field`` (a time) within the days ``day_bounds`` gives."""
+    start, end = day_bounds(since=since, until=until, time_zone=time_zone)
+    condition = Q()
+    if start is not None:
+        condition &= Q(**{f"{field}__gte": start})
+    if end is not None:
+        condition &= Q(**{f"{field}__lt": end})
+    return condition
+
+
 @dataclass(frozen=True)
 class TimelineFilters:
-    """What a timeline can be narrowed to: one kind (email, appointment, note), one origin."""
+    """What a timeline can be narrowed to: one kind (email, appointment, note), one origin, and a
+    range of days (``forms.DateRangeForm``, as Find email's) in ``time_zone``."""
 
     kind: str = ""
     origin: str = ""
+    since: dt.date | None = None
+    until: dt.date | None = None
+    time_zone: dt.tzinfo = dt.UTC
 
     @classmethod
-    def parse(cls, kind: str | None, origin: str | None) -> TimelineFilters:
-        """From a page's query; a value that is not a kind or an origin is no filter."""
+    def parse(cls, kind: str | None, origin: str | None, *, since: dt.date | None = None,
+              until: dt.date | None = None, time_zone: dt.tzinfo = dt.UTC) -> TimelineFilters:
+        """From a page's query; a value that is not a kind or an origin is no filter (the days
+        come checked by the form)."""
         return cls(kind=kind if kind in Activity.Kind.values else "",
-                   origin=origin if origin in Activity.Origin.values else "")
+                   origin=origin if origin in Activity.Origin.values else "",
+                   since=since, until=until, time_zone=time_zone)
 
     def q(self, prefix: str = "") -> Q:
         condition = Q()
@@ -143,10 +170,13 @@ class TimelineFilters:
             condition &= Q(**{f"{prefix}kind": self.kind})
         if self.origin:
             condition &= Q(**{f"{prefix}origin": self.origin})
-        return condition
+        return condition & within_days(f"{prefix}occurred_at", since=self.since, until=self.until,
+                                       time_zone=self.time_zone)
 
     def query_string(self) -> str:
-        return urlencode({key: value for key, value in (("kind", self.kind), ("origin", self.origin)) if value})
+        return urlencode({key: value for key, value in (
+            ("kind", self.kind), ("origin", self.origin), ("since", self.since.isoformat() if self.since else ""),
+            ("until", self.until.isoformat() if self.until else "")) if value})
 
 
 NO_FILTERS = TimelineFilters()
@@ -460,9 +490,7 @@ def email_search(user: Any, filters: EmailFilters, *, time_zone: dt.tzinfo) -> T
     from django.db import connection
 
     q = filters.q.strip()
-    since = dt.datetime.combine(filters.since, dt.time(), time_zone) if filters.since is not None else None
-    until = (dt.datetime.combine(filters.until + dt.timedelta(days=1), dt.time(), time_zone)
-             if filters.until is not None else None)
+    since, until = day_bounds(since=filters.since, until=filters.until, time_zone=time_zone)
     company_id = user.company_id
     if connection.vendor == "postgresql":
         return _email_search_on_postgresql(company_id, filters, q=q, since=since, until=until)
@@ -475,10 +503,7 @@ def email_search(user: Any, filters: EmailFilters, *, time_zone: dt.tzinfo) -> T
         condition &= Q(**{kind_of(filters.regarding).field: filters.regarding})
     if filters.origin:
         condition &= Q(origin=filters.origin)
-    if since is not None:
-        condition &= Q(occurred_at__gte=since)
-    if until is not None:
-        condition &= Q(occurred_at__lt=until)
+    condition &= within_days("occurred_at", since=filters.since, until=filters.until, time_zone=time_zone)
     if filters.has_attachment:
         condition &= Q(Exists(EmailAttachment.objects.filter(email_id=OuterRef("pk"), inline=False)))
     matching = Activity.objects.filter(condition, company_id=company_id)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +25,7 @@ from .forms import EmailSearchForm
 from .models import Activity, EmailMessage
 from .people import people, person
 from .record_actions import actions_for
+from .regarding import Regarding, value_of
 
 UNMATCHED_PAGE_SIZE = 25
 # Types a browser only ever shows passively. Anything else (HTML, SVG, XML, scripts, unknown
@@ -229,12 +230,26 @@ def email_search(request: HttpRequest) -> HttpResponse:
     """Find any email of the company: words, and filters, newest first, a page at a time by key."""
     form = EmailSearchForm(request.GET or None)
     page, filters, contact, regarding_record = None, None, None, None
+    contact_results: list[selectors.Choice] = []
+    regarding_results: list[selectors.Choice] = []
+    contact_q = regarding_q = ""
     if form.is_valid():
         data = form.cleaned_data
-        if data["contact"]:
-            contact = get_for_user(Contact, request.user, data["contact"])
-        if data["regarding"]:
-            regarding_record = selectors.regarding_for_user(request.user, data["regarding"])
+        # A match picked in a chooser replaces the filter chosen before; each is looked up in
+        # the user's company (another company's is a 404, as by URL).
+        contact_id = data["contact_pick"] or data["contact"]
+        if contact_id:
+            contact = get_for_user(Contact, request.user, contact_id)
+        regarding_value = data["regarding_pick"] or data["regarding"]
+        if regarding_value:
+            regarding_record = selectors.regarding_for_user(request.user, regarding_value)
+        # What was typed in a chooser stays, with its matches, until one is picked.
+        if not data["contact_pick"]:
+            contact_q = data["contact_q"].strip()
+            contact_results = selectors.contact_choices(request.user, contact_q)
+        if not data["regarding_pick"]:
+            regarding_q = data["regarding_q"].strip()
+            regarding_results = selectors.regarding_choices(request.user, regarding_q)
         filters = selectors.EmailFilters(
             q=data["q"], contact=contact, regarding=regarding_record, origin=data["origin"], since=data["since"],
             until=data["until"], has_attachment=data["attachment"])
@@ -242,21 +257,38 @@ def email_search(request: HttpRequest) -> HttpResponse:
         timeline = selectors.email_search(request.user, filters, time_zone=timezone.get_current_timezone())
         page = selectors.timeline_page(timeline, per_page=SEARCH_PAGE_SIZE, number=request.GET.get("page"),
                                        before=request.GET.get("before"), after=request.GET.get("after"))
-    kept = request.GET.copy()
-    for name in ("page", "before", "after"):
-        kept.pop(name, None)
+    kept = _search_params(request, contact=contact, regarding=regarding_record)
     return render(request, "activities/search.html", {
         "form": form, "page": page, "contact": contact, "regarding": regarding_record,
+        "regarding_value": value_of(regarding_record) if regarding_record is not None else "",
+        "contact_q": contact_q, "contact_results": contact_results,
+        "regarding_q": regarding_q, "regarding_results": regarding_results,
         "params": kept.urlencode(), "count_limit": selectors.SEARCH_COUNT_LIMIT,
-        "without_contact": _without(request, "contact"), "without_regarding": _without(request, "regarding"),
+        "without_contact": _without(kept, "contact"), "without_regarding": _without(kept, "regarding"),
     })
 
 
-def _without(request: HttpRequest, name: str) -> str:
+# What a search's links carry over: its filters, not the choosers' typing or the page it was on.
+CHOOSER_PARAMS = ("find", "contact_q", "contact_pick", "regarding_q", "regarding_pick", "page", "before", "after")
+
+
+def _search_params(request: HttpRequest, *, contact: Contact | None, regarding: Regarding | None) -> QueryDict:
     kept = request.GET.copy()
-    for each in (name, "page", "before", "after"):
-        kept.pop(each, None)
-    return kept.urlencode()
+    for name in CHOOSER_PARAMS:
+        kept.pop(name, None)
+    kept.pop("contact", None)
+    kept.pop("regarding", None)
+    if contact is not None:
+        kept["contact"] = str(contact.pk)
+    if regarding is not None:
+        kept["regarding"] = value_of(regarding)
+    return kept
+
+
+def _without(kept: QueryDict, name: str) -> str:
+    rest = kept.copy()
+    rest.pop(name, None)
+    return rest.urlencode()
 
 
 @login_required

@@ -77,11 +77,13 @@ def claim_due_page(*, trigger: str, batch: int = BATCH) -> int:
         order = {pk: position for position, pk in enumerate(turns)}
         claimed = sorted(
             due.select_for_update(skip_locked=True).filter(pk__in=list(order))
-            .values_list("pk", "sync_email", "sync_aspire_folder", "sync_calendar"),
+            .values_list("pk", "sync_email", "sync_calendar"),
             key=lambda row: order[row[0]],
         )
         _move_on(MailboxConnection, {pk: next_hourly_sync(MailboxConnection(pk=pk), now) for pk, *_ in claimed})
-        jobs = [(pk, sync_email and aspire_folder, calendar) for pk, sync_email, aspire_folder, calendar in claimed]
+        # With Sync Email on, the mail run decides whether it has work (the Aspire folder, or
+        # following conversations: MailboxConnection.reads_mail) and ends at once when it has none.
+        jobs = list(claimed)
         transaction.on_commit(lambda: _enqueue(jobs, trigger))
     return len(claimed)
 

@@ -31,9 +31,9 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts import metrics
-from accounts.models import MailboxConnection, PushChannel, SyncRun
+from accounts.models import MailboxConnection, SyncRun
 from accounts.provider_registry import get_provider
-from accounts.push import ensure_channel
+from accounts.push import ensure_mail_channels
 from accounts.runs import RunCounts, record_run, renew_run_lease
 from activities.conversations import Followed, join_conversations
 from activities.email_search import search_text
@@ -48,8 +48,6 @@ from .models import EmailSource, MailSyncState
 log = logging.getLogger(__name__)
 
 FOLDERS = ("Aspire", "Processed")
-# Gmail's system labels of the Inbox and Sent, watched when following conversations.
-FOLLOWED_GMAIL_LABELS = ("INBOX", "SENT")
 PAGE_SIZE = 50
 FOLDER_CHECK_INTERVAL = dt.timedelta(days=1)
 # A page that makes no progress (every message failed) ends the run rather than spin.
@@ -89,12 +87,13 @@ class _SpoolFile(File):  # type: ignore[type-arg]
 def run_capture(
     *, connection_id: uuid.UUID | str, owner: str, trigger: str = SyncRun.Trigger.SCHEDULE
 ) -> SyncRun | None:
-    """Capture everything now in the connection's Aspire folder. Returns None when the connection
-    no longer captures mail (disconnected, or the setting turned off since the run was queued).
+    """Capture everything now in the connection's Aspire folder, and follow conversations. Returns
+    None when the connection no longer reads mail (disconnected, or the settings turned off since
+    the run was queued: ``MailboxConnection.reads_mail``).
     Raises RunBusy when another run holds the connection, and provider errors after recording them
     (what was committed stays, and the next run resumes)."""
     connection = MailboxConnection.objects.select_related("user__company").get(pk=connection_id)
-    if not (connection.is_connected and connection.sync_email and connection.sync_aspire_folder):
+    if not (connection.is_connected and connection.reads_mail):
         return None
     return record_run(connection=connection, kind=SyncRun.Kind.MAIL, trigger=trigger, state_model=MailSyncState,
                       owner=owner,
@@ -104,23 +103,19 @@ def run_capture(
 def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner: str,
              state: MailSyncState) -> None:
     provider = get_provider(connection.provider)
-    if not state.aspire_folder_id or not state.processed_folder_id or _folder_check_due(state):
+    # Following alone (Sync Email on, Sync Aspire Folder off) makes no folders and lists none.
+    aspire_folder = connection.sync_aspire_folder
+    if aspire_folder and (not state.aspire_folder_id or not state.processed_folder_id or _folder_check_due(state)):
         _ensure_folders(provider, grant, state, counts=counts)
-    following = connection.user.follows_conversations
-    # Push before listing, so whatever arrives while this run lists is announced. Gmail has one
-    # watch per mailbox: it watches the Inbox and Sent labels too when following conversations.
-    watched = state.aspire_folder_id
-    if following and connection.provider == MailboxConnection.Provider.GOOGLE:
-        watched = ",".join((watched, *FOLLOWED_GMAIL_LABELS))
-    if ensure_channel(connection=connection, purpose=PushChannel.Purpose.MAIL, grant=grant, watched=watched):
-        counts.requests += 1
-    _capture_aspire_folder(connection, provider, grant, state, counts, owner)
-    if following:
-        from .follow import follow_channels, follow_conversations
+    # Push before listing, so whatever arrives while this run lists is announced; channels no
+    # longer wanted (following or the Aspire folder turned off) are stopped.
+    counts.requests += ensure_mail_channels(connection=connection, grant=grant,
+                                            aspire_folder_id=state.aspire_folder_id if aspire_folder else "")
+    if aspire_folder:
+        _capture_aspire_folder(connection, provider, grant, state, counts, owner)
+    if connection.user.follows_conversations:
+        from .follow import follow_conversations
 
-        for purpose, folder in follow_channels(connection):
-            if ensure_channel(connection=connection, purpose=purpose, grant=grant, watched=folder):
-                counts.requests += 1
         follow_conversations(connection, provider, grant, counts, owner)
 
 

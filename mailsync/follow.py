@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import MailboxConnection, PushChannel, User
+from accounts.models import MailboxConnection, User
 from accounts.runs import RunCounts, renew_run_lease
 from activities.conversations import Followed, followed
 from providers.base import Grant, MailChange, MailChanges, MailProvider, MessageRef
@@ -47,14 +47,6 @@ BATCH = 50
 # Dates come from different clocks (the sender's, ours) and Date headers count whole seconds: a
 # reply is "older than the conversation" only by more than this.
 CLOCK_SKEW = dt.timedelta(minutes=5)
-
-
-def follow_channels(connection: MailboxConnection) -> list[tuple[str, str]]:
-    """The push channels following needs besides the Aspire folder's: a Graph subscription per
-    watched folder (Gmail's one watch covers the Inbox and Sent labels already)."""
-    if connection.provider != MailboxConnection.Provider.MICROSOFT:
-        return []
-    return [(PushChannel.Purpose.FOLLOW_INBOX, "inbox"), (PushChannel.Purpose.FOLLOW_SENT, "sentitems")]
 
 
 def follow_conversations(connection: MailboxConnection, provider: MailProvider, grant: Grant,

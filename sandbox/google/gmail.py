@@ -22,8 +22,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from . import mime
 from .common import (
@@ -116,6 +116,7 @@ class Gmail:
             route(user + "/history", self.list_history, "GET", "gmail.history.list"),
             route(user + "/watch", self.watch, "POST", "gmail.watch"),
             route(user + "/stop", self.stop, "POST", "gmail.stop"),
+            Route("/_sandbox/google/{email}/watch", self.control_watch, methods=["GET"]),
         ]
 
     # -- state -----------------------------------------------------------------------------
@@ -649,6 +650,14 @@ class Gmail:
         box["watch"] = {"topicName": topic, "labelIds": label_ids, "labelFilterBehavior": behavior,
                         "expiration": expiration}
         return ok({"historyId": str(box["history_id"]), "expiration": str(expiration)})
+
+    async def control_watch(self, request: Request) -> Response:
+        """The mailbox's live watch (control API): its labels, or null once stopped or expired."""
+        account = self.store.find_account("google", request.path_params["email"])
+        if account is None:
+            raise LookupError(f"no google account {request.path_params['email']}")
+        watch = self.box(account)["watch"]
+        return JSONResponse({"watch": watch if watch is not None and watch["expiration"] >= now_ms() else None})
 
     async def stop(self, request: Request, account: Json) -> Response:
         # Reference: https://developers.google.com/workspace/gmail/api/reference/rest/v1/users/stop

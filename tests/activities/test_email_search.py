@@ -88,6 +88,53 @@ def test_only_the_company_and_nothing_of_another(bob: User, carol: User, mail: d
     assert search(bob, q="Summit") == []
 
 
+def page_text(user: User, **params: Any) -> str:
+    response = client_for(user).get("/activities/search/", params)
+    assert response.status_code == 200
+    return html.unescape(response.content.decode())
+
+
+def test_the_choosers_find_and_pick_a_contact_and_a_record_without_script(
+        bob: User, carol: User, mail: dict[str, Activity], contact: Contact, opportunity: Opportunity,
+        summit: Any) -> None:
+    # Another company's Dana is never offered.
+    outsider = Contact.objects.create(company=summit, first_name="Dana", last_name="Outsider")
+    found = page_text(bob, contact_q="dana", find="contact")
+    assert f'name="contact_pick" value="{contact.pk}"' in found and str(outsider.pk) not in found
+    assert "1 match: pick one, then Search." in found
+    assert "Nothing matches “nobody”." in page_text(bob, contact_q="nobody", find="contact")
+
+    # Picking one filters by it, shows it as a removable filter, and carries it on.
+    picked = page_text(bob, contact_pick=str(contact.pk), contact_q="dana")
+    assert subjects_of(picked) == ["Invoice 88231", "Spring mulch"]
+    assert "Contact: " in picked and f'<input type="hidden" name="contact" value="{contact.pk}">' in picked
+    assert 'name="contact_pick"' not in picked  # the typing is done with
+
+    # A Regarding found by its name, then picked, on top of the contact.
+    records = page_text(bob, contact=str(contact.pk), regarding_q="spring mulch", find="regarding")
+    assert f'name="regarding_pick" value="opportunity:{opportunity.pk}"' in records
+    assert subjects_of(page_text(bob, contact=str(contact.pk), regarding_pick=f"opportunity:{opportunity.pk}")) == [
+        "Spring mulch"]
+
+    # A pick replaces the contact chosen before; the filter's remove link leaves the other one.
+    other = Contact.objects.create(company=bob.company, first_name="Jordan", last_name="Reyes")
+    assert subjects_of(page_text(bob, contact=str(contact.pk), contact_pick=str(other.pk))) == []
+    chosen = page_text(bob, contact=str(contact.pk), regarding=f"opportunity:{opportunity.pk}", contact_q="x")
+    without = re.search(r'href="\?([^"]*)" aria-label="Any contact"', chosen)
+    assert without is not None and without.group(1) == f"regarding=opportunity%3A{opportunity.pk}"
+
+    # Checked on the server: another company's contact or record is a 404, picked or not.
+    client = client_for(carol)
+    assert client.get("/activities/search/", {"contact_pick": str(contact.pk)}).status_code == 404
+    assert client.get("/activities/search/", {"regarding_pick": f"opportunity:{opportunity.pk}"}).status_code == 404
+    assert client.get("/activities/search/", {"regarding_q": "spring mulch"}).content.decode().count(
+        'name="regarding_pick"') == 0
+
+
+def subjects_of(page: str) -> list[str]:
+    return re.findall(r'<span class="mail-subject">([^<]*)</span>', page)
+
+
 def test_pages_by_key_with_a_constant_number_of_queries(bob: User, contact: Contact) -> None:
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     for n in range(45):

@@ -59,3 +59,45 @@ def test_the_filter_is_kept_from_page_to_page(bob: User, contact: Contact) -> No
     assert older is not None and "kind=email" in older.group(1)
     second = client.get(f"/contacts/{contact.pk}/?{html.unescape(older.group(1))}")
     assert titles(second) == [f"Email {n:02d}" for n in range(4, -1, -1)]
+
+
+def test_a_timeline_by_a_range_of_days_in_the_readers_time_zone(bob: User, contact: Contact,
+                                                                opportunity: Opportunity) -> None:
+    assert bob.time_zone == "America/Chicago"
+    # 03:00 UTC on Feb 3 is still Feb 2 in Chicago.
+    late = make_email(bob, subject="Late on the 2nd", contacts=[contact],
+                      occurred_at=dt.datetime(2026, 2, 3, 3, 0, tzinfo=dt.UTC))
+    make_email(bob, subject="On the 5th", contacts=[contact], occurred_at=dt.datetime(2026, 2, 5, 18, 0, tzinfo=dt.UTC))
+    create_activity(company=bob.company, kind=Activity.Kind.NOTE, subject="Note on the 1st",  # type: ignore[arg-type]
+                    contacts=[contact], regarding=opportunity,
+                    occurred_at=dt.datetime(2026, 2, 1, 18, 0, tzinfo=dt.UTC))
+    late.regarding = opportunity
+    late.save(update_fields=["regarding_opportunity"])
+    client = client_for(bob)
+    url = f"/contacts/{contact.pk}/"
+    assert titles(client.get(url, {"since": "2026-02-02", "until": "2026-02-02"})) == ["Late on the 2nd"]
+    assert titles(client.get(url, {"since": "2026-02-02"})) == ["On the 5th", "Late on the 2nd"]
+    assert titles(client.get(url, {"until": "2026-02-02", "kind": "note"})) == ["Note on the 1st"]
+    record = f"/opportunities/{opportunity.pk}/"
+    assert titles(client.get(record, {"since": "2026-02-02"})) == ["Late on the 2nd"]
+    assert titles(client.get(record, {"until": "2026-02-01"})) == ["Note on the 1st"]
+    page = html.unescape(client.get(url, {"since": "2026-02-02"}).content.decode())
+    assert 'name="since" value="2026-02-02"' in page
+    # A backwards range says why and narrows nothing, as on Find email; a mangled day is no filter.
+    backwards = client.get(url, {"since": "2026-02-05", "until": "2026-02-01"})
+    assert "The last day can't be before the first." in html.unescape(backwards.content.decode())
+    assert titles(backwards) == ["On the 5th", "Late on the 2nd", "Note on the 1st"]
+    assert titles(client.get(url, {"since": "not a day"})) == ["On the 5th", "Late on the 2nd", "Note on the 1st"]
+
+
+def test_the_range_of_days_is_kept_from_page_to_page(bob: User, contact: Contact) -> None:
+    start = dt.datetime(2026, 2, 1, 18, tzinfo=dt.UTC)
+    for n in range(30):
+        make_email(bob, subject=f"Email {n:02d}", contacts=[contact], occurred_at=start + dt.timedelta(days=n))
+    client = client_for(bob)
+    first = client.get(f"/contacts/{contact.pk}/", {"since": "2026-02-03", "until": "2026-02-26"})
+    assert titles(first)[0] == "Email 25" and len(titles(first)) == 20
+    older = re.search(r'href="\?([^"]*)">Older', first.content.decode())
+    assert older is not None and "since=2026-02-03" in older.group(1) and "until=2026-02-26" in older.group(1)
+    second = client.get(f"/contacts/{contact.pk}/?{html.unescape(older.group(1))}")
+    assert titles(second) == [f"Email {n:02d}" for n in range(5, 1, -1)]

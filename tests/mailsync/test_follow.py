@@ -258,3 +258,42 @@ def test_a_reply_to_mail_sent_from_aspire_follows_it(following: MailboxConnectio
     assert list(reply.contacts.all()) == [contact]
     # The sent copy in Sent is recognised: a source, not a second Activity.
     assert Activity.objects.filter(subject="Your spring cleanup quote").count() == 1
+
+
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_following_works_with_sync_email_alone(provider: str, providers_on_sandbox: SandboxProcess,
+                                               contact: Contact, bob: User) -> None:
+    """Sync Email on, Sync Aspire Folder off: the replies to mail sent from Aspire are still
+    followed; no Aspire or Processed folder is made, and with following off too there is no run."""
+    from mailsync.outbox import queue_email
+    from mailsync.send_tasks import send_queue
+    from tests.conftest import client_for
+    from tests.mailboxes import settings_form
+
+    sandbox = providers_on_sandbox
+    connection = connected_mailbox(sandbox, bob, provider, BOB)
+    response = client_for(bob).post("/settings/", settings_form(
+        bob, sync_email=True, sync_calendar=True, provider=provider, mailbox_address=BOB, follow_conversations="on"))
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.sync_email and not connection.sync_aspire_folder and connection.reads_mail
+    capture(connection)  # where following starts
+    outbound = queue_email(author=bob, to="dana@example.com", subject="Your spring cleanup quote",
+                           body="The quote is attached.")
+    send_queue(str(connection.pk))
+    outbound.refresh_from_db()
+    assert outbound.state == "sent", outbound.last_error
+    drop(sandbox, provider, BOB, mime("Re: Your spring cleanup quote", in_reply_to=outbound.message_id),
+         folder=INBOX[provider])
+
+    run = capture(connection)
+
+    assert run.outcome == "succeeded", run.error
+    reply = Activity.objects.get(subject="Re: Your spring cleanup quote")
+    assert reply.origin == "followed" and list(reply.contacts.all()) == [contact]
+    names = {f["name"] for f in sandbox.control("GET", f"/accounts/{provider}/{BOB}/mailbox")["folders"]}
+    assert "Aspire" not in names and "Processed" not in names
+
+    bob.follow_conversations = False
+    bob.save(update_fields=["follow_conversations"])
+    assert run_capture(connection_id=connection.pk, owner="test") is None
