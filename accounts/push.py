@@ -164,7 +164,11 @@ def ensure_mail_channels(*, connection: MailboxConnection, grant: Grant, aspire_
     """Make the connection's mail channels what ``mail_channels`` says: each wanted one set up or
     renewed when due (``ensure_channel``), and each one no longer wanted (following turned off)
     stopped at the provider at once rather than left to lapse. Gmail's one watch goes back to the
-    Aspire label alone by being made again, which replaces it. Returns the provider calls made."""
+    Aspire label alone by being made again, which replaces it. Returns the provider calls made.
+    Without push (no ``PUSH_BASE_URL``) no channel is made, so none is looked for: an idle run
+    stays at its few statements."""
+    if not push_enabled():
+        return 0
     wanted = {purpose: watched for purpose, watched in mail_channels(
         connection, aspire_folder_id=aspire_folder_id).items() if watched and wants_push(connection, purpose)}
     calls = sum(ensure_channel(connection=connection, purpose=purpose, grant=grant, watched=watched)
