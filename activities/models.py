@@ -177,10 +177,10 @@ class EmailMessage(models.Model):
     # (triggers in migration 0009, whatever writes the rows); SQLite leaves it empty, as its
     # search reads the activity's own.
     occurred_at = models.DateTimeField(null=True, editable=False)
-    # "Has an attachment": a file that is not inline. PostgreSQL keeps it from the attachment rows
-    # (a trigger in migration 0010, whatever writes them); mail sent from Aspire, whose files are
-    # kept with the outbound message, sets it when written. Find email reads it on PostgreSQL
-    # through its own index; SQLite's search reads the attachment rows.
+    # "Has an attachment": a file that is not inline. The database keeps it from the attachment rows
+    # (triggers in migration 0010, whatever writes them); mail sent from Aspire, whose files are
+    # kept with the outbound message, sets it when written. Find email reads it, on PostgreSQL
+    # through its own partial index.
     has_attachment = models.BooleanField(default=False, editable=False)
 
     class Meta:

@@ -480,9 +480,7 @@ def email_search(user: Any, filters: EmailFilters, *, time_zone: dt.tzinfo) -> T
     if until is not None:
         condition &= Q(occurred_at__lt=until)
     if filters.has_attachment:
-        # No trigger here: the attachment rows, or the flag mail sent from Aspire is written with.
-        condition &= Q(email__has_attachment=True) | Q(Exists(EmailAttachment.objects.filter(email_id=OuterRef("pk"),
-                                                                                               inline=False)))
+        condition &= Q(email__has_attachment=True)  # the email's flag (migration 0010)
     matching = Activity.objects.filter(condition, company_id=company_id)
     return Timeline(
         condition=condition, company_id=company_id,

@@ -2,7 +2,9 @@
 
 ``EmailMessage.has_attachment`` is true when the email has an attachment that is not inline. A
 trigger on the attachment rows keeps it, whatever writes them (capture's bulk insert, the ORM, a
-delete), so the rule lives in the database once; the fill below sets it for the emails there are.
+delete), so the rule lives in the database; the fill below sets it for the emails there are. The
+demo's SQLite has the same triggers in its dialect (a later migration that rebuilds the attachment
+table there must make them again).
 The partial index on (company, time, activity) WHERE has_attachment lets a search with the filter
 walk the company's emails with attachments newest first, instead of reading a common word's GIN
 matches for each date range and then every attachment row.
@@ -13,7 +15,7 @@ Reference: https://www.postgresql.org/docs/current/plpgsql-trigger.html
 
 from django.db import migrations, models
 
-from accounts.migration_operations import RunSQLOnPostgreSQL
+from accounts.migration_operations import RunSQLOnPostgreSQL, RunSQLOnSQLite
 
 # The word index is dropped for the fill and built again once after it, rather than updated row by
 # row (each updated row gets a new version, and its words are indexed again).
@@ -46,6 +48,22 @@ DROP TRIGGER IF EXISTS "emailattachment_has_attachment" ON "activities_emailatta
 DROP FUNCTION IF EXISTS "activities_emailattachment_has_attachment"();
 """
 
+# The demo's SQLite keeps the same rule with its own triggers (no trigger functions there).
+_SQLITE_SET = """UPDATE "activities_emailmessage" SET "has_attachment" = EXISTS (
+        SELECT 1 FROM "activities_emailattachment" AS t WHERE t."email_id" = {row}."email_id" AND NOT t."inline")
+    WHERE "activity_id" = {row}."email_id";"""
+SQLITE_FORWARD = [
+    """UPDATE "activities_emailmessage" SET "has_attachment" = EXISTS (SELECT 1 FROM "activities_emailattachment" AS t
+        WHERE t."email_id" = "activities_emailmessage"."activity_id" AND NOT t."inline")""",
+    f"""CREATE TRIGGER "emailattachment_has_attachment_insert" AFTER INSERT ON "activities_emailattachment"
+        BEGIN {_SQLITE_SET.format(row="NEW")} END""",
+    f"""CREATE TRIGGER "emailattachment_has_attachment_delete" AFTER DELETE ON "activities_emailattachment"
+        BEGIN {_SQLITE_SET.format(row="OLD")} END""",
+    f"""CREATE TRIGGER "emailattachment_has_attachment_update" AFTER UPDATE OF "inline", "email_id"
+        ON "activities_emailattachment" BEGIN {_SQLITE_SET.format(row="OLD")} {_SQLITE_SET.format(row="NEW")} END""",
+]
+SQLITE_BACKWARD = [f'DROP TRIGGER IF EXISTS "emailattachment_has_attachment_{op}"' for op in ("insert", "delete", "update")]
+
 
 class Migration(migrations.Migration):
 
@@ -60,6 +78,7 @@ class Migration(migrations.Migration):
             field=models.BooleanField(default=False, editable=False),
         ),
         RunSQLOnPostgreSQL(sql=FORWARD, reverse_sql=BACKWARD),
+        RunSQLOnSQLite(sql=SQLITE_FORWARD, reverse_sql=SQLITE_BACKWARD),
         migrations.AddIndex(
             model_name="emailmessage",
             index=models.Index(condition=models.Q(("has_attachment", True)),
