@@ -22,6 +22,18 @@ class RunSQLOnPostgreSQL(migrations.RunSQL):
             super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
+class RunSQLOnSQLite(migrations.RunSQL):
+    """SQL in SQLite's dialect, for a rule the database keeps on both (a trigger written twice)."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "sqlite":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "sqlite":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
 def trigram_index(table: str, column: str) -> RunSQLOnPostgreSQL:
     """A GIN trigram index on ``UPPER(column)``: what Django's ``icontains`` compares on PostgreSQL
     (``UPPER(column::text) LIKE UPPER('%term%')``), so a search for any part of a value uses it."""

@@ -177,10 +177,17 @@ class EmailMessage(models.Model):
     # (triggers in migration 0009, whatever writes the rows); SQLite leaves it empty, as its
     # search reads the activity's own.
     occurred_at = models.DateTimeField(null=True, editable=False)
+    # "Has an attachment": a file that is not inline. The database keeps it from the attachment rows
+    # (triggers in migration 0010, whatever writes them); mail sent from Aspire, whose files are
+    # kept with the outbound message, sets it when written. Find email reads it, on PostgreSQL
+    # through its own partial index.
+    has_attachment = models.BooleanField(default=False, editable=False)
 
     class Meta:
         # A reply's In-Reply-To / References are looked up by their dedupe keys, through this.
         constraints = [models.UniqueConstraint("company", "dedupe_key", name="one_email_per_company")]
+        indexes = [models.Index(fields=["company", "-occurred_at", "-activity"], name="emailmessage_attachment_recent",
+                                condition=models.Q(has_attachment=True))]
 
     def __str__(self) -> str:
         return self.activity.subject

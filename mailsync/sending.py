@@ -408,7 +408,7 @@ def _mark_sent(outbound: OutboundEmail) -> None:
             message_id=sent.message_id, in_reply_to=sent.in_reply_to, references=sent.references,
             from_name=sent.connection.display_name, from_address=sent.connection.mailbox_address,
             to=[["", address] for address in sent.to], cc=[["", address] for address in sent.cc],
-            text_body=sent.body, html_body=sent.html_body,
+            text_body=sent.body, html_body=sent.html_body, has_attachment=sent.attachments.exists(),
             search_text=search_text(subject=sent.subject, from_name=sent.connection.display_name,
                                     from_address=sent.connection.mailbox_address,
                                     attachment_names=sent.attachments.values_list("filename", flat=True),

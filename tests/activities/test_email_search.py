@@ -298,3 +298,43 @@ def test_filters_alone_find_an_email_made_before_capture(bob: User, contact: Con
     assert search(bob, contact=str(contact.pk)) == ["Invoice 88231", "Old email", "Spring mulch"]
     assert search(bob, since="2026-03-04", until="2026-03-06") == ["Old email"]
     assert search(bob, q="old") == []
+
+
+@pytest.mark.parametrize("per_page", [3, 20])
+def test_has_an_attachment_finds_what_the_attachment_rows_say(bob: User, contact: Contact,
+                                                               years_of_mail: list[Activity], per_page: int,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The filter reads the email's flag; it finds what the attachment rows say, across every range,
+    as they are added, made inline or removed."""
+    from activities import views
+    from activities.models import EmailAttachment
+
+    monkeypatch.setattr(views, "SEARCH_PAGE_SIZE", per_page)
+    for n, activity in enumerate(years_of_mail):
+        if n % 3 == 1:
+            attach(activity, f"Plan {n}.pdf", b"%PDF-1.4")
+            if n % 2:
+                attach(activity, f"Photo {n}.jpg", b"\xff\xd8", content_type="image/jpeg")
+        elif n % 5 == 0:
+            attach(activity, "logo.png", b"\x89PNG", content_type="image/png", content_id="logo")  # inline only
+
+    def with_files(activity: Activity) -> bool:
+        return EmailAttachment.objects.filter(email_id=activity.pk, inline=False).exists()
+
+    def flagged() -> set[str]:
+        return set(EmailMessage.objects.filter(has_attachment=True).values_list("activity__subject", flat=True))
+
+    assert flagged() == {a.subject for a in years_of_mail if with_files(a)}
+    assert every_page(bob, q="hedge", attachment="on")[0] == newest_first(years_of_mail, with_files)
+    assert every_page(bob, attachment="on")[0] == newest_first(years_of_mail, with_files)
+    assert every_page(bob, contact=str(contact.pk), attachment="on")[0] == newest_first(
+        years_of_mail, lambda a: with_files(a) and a.contacts.filter(pk=contact.pk).exists())
+
+    # One of two files removed: still has one; the last removed, or the file made inline: none.
+    two, one = years_of_mail[1], years_of_mail[4]
+    EmailAttachment.objects.filter(email_id=two.pk, filename__startswith="Photo").delete()
+    EmailAttachment.objects.filter(email_id=one.pk).update(inline=True, content_id="plan")
+    EmailAttachment.objects.filter(email_id=years_of_mail[7].pk).delete()
+    assert flagged() == {a.subject for a in years_of_mail if with_files(a)}
+    assert two.subject in flagged() and one.subject not in flagged()
+    assert every_page(bob, q="hedge", attachment="on")[0] == newest_first(years_of_mail, with_files)

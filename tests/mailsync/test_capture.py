@@ -229,6 +229,8 @@ def test_copies_from_two_providers_meet_and_distinct_mail_never_does(
     assert {sha for activity in invoices for sha in activity.email.attachments.values_list("sha256", flat=True)} == {
         hashlib.sha256(b"%PDF-1.4\ninvoice 1041 total 120.00\n%%EOF\n").hexdigest(),
         hashlib.sha256(b"%PDF-1.4\ninvoice 1042 total 210.00\n%%EOF\n").hexdigest()}
+    # Captured with its attachments, each email says it has one (what "Has an attachment" reads).
+    assert all(activity.email.has_attachment for activity in invoices)
 
 
 # -- the contract: nothing lost, nothing twice ------------------------------------------------

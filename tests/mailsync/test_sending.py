@@ -118,6 +118,11 @@ def test_compose_from_a_contact_page_sends_through_the_authors_mailbox(
     assert (activity.kind, activity.origin, activity.owner) == ("email", "sent", bob)
     assert activity.regarding == opportunity
     assert activity.email.message_id == outbound.message_id
+    # Its files stay with the outbound message; the email says it has attachments, and Find email's
+    # "Has an attachment" finds it.
+    assert activity.email.has_attachment
+    found = page_text(client.get("/activities/search/", {"q": "mulch", "attachment": "on"}))
+    assert "Rechnung für März" in found
     assert "Sent from Aspire" in page_text(client.get(f"/contacts/{contact.pk}/"))
     assert "Rechnung für März" in page_text(client.get(f"/opportunities/{opportunity.pk}/"))
     detail = page_text(client.get(f"/mail/outbox/{outbound.pk}/"))

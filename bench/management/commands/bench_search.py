@@ -174,6 +174,7 @@ class Command(BenchPages):
         parser.add_argument("--explain", action="store_true",
                             help="print EXPLAIN (ANALYZE, BUFFERS) of each search's queries at the larger size")
         parser.add_argument("--regenerate", action="store_true", help="generate the companies again")
+        parser.add_argument("--only", default="", help="run only the searches whose name contains this")
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.use_dedicated_database(options["regenerate"])
@@ -184,7 +185,7 @@ class Command(BenchPages):
             call_command("collectstatic", interactive=False, verbosity=0)  # the manifest production templates use
         results: dict[str, dict[str, Timed]] = {}
         for label, count in sizes.items():
-            plan = searches(picks[label], count)
+            plan = [search for search in searches(picks[label], count) if options["only"] in search.name]
             self.stdout.write(f"Searching the {label} company ({count:,} emails, {options['requests']} requests "
                               "each) ...")
             results[label] = {search.name: self.time_search(search, picks[label], options["requests"])
