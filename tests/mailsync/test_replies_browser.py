@@ -102,7 +102,7 @@ def test_find_an_email_by_a_word_in_its_body(live_server: Any, browser_page: Any
     page = browser_page
     sign_in(page, f"{live_server.url}/activities/search/", bob)
     page.get_by_label("Words").fill("downspouts")
-    page.get_by_role("button", name="Search").click()
+    page.get_by_role("button", name="Search", exact=True).click()
     page.get_by_role("heading", name="1 email").wait_for()
     page.get_by_role("link", name="Backyard").click()
     page.get_by_role("heading", name="Backyard").wait_for()
