@@ -50,6 +50,25 @@ KEPT_TEAM_PREFIX = "Bench team kept "
 GENERATION_VERSION = 1  # bump when the team generator makes different data
 
 
+class Viewers:
+    """One test client signed in as each viewer in turn: one request handler with its middleware, as
+    a web worker has (a client each would load the middleware, and scan the static files, once per
+    viewer, and the collector would then walk all of it)."""
+
+    def __init__(self) -> None:
+        self.client = Client(SERVER_NAME="localhost")
+        self.sessions: dict[uuid.UUID, str] = {}
+
+    def client_for(self, viewer: User) -> Client:
+        if viewer.pk in self.sessions:
+            self.client.cookies[settings.SESSION_COOKIE_NAME] = self.sessions[viewer.pk]
+        else:  # a session of its own: signing in over another viewer's would end that one
+            self.client.cookies.pop(settings.SESSION_COOKIE_NAME, None)
+            self.client.force_login(viewer)
+            self.sessions[viewer.pk] = self.client.cookies[settings.SESSION_COOKIE_NAME].value
+        return self.client
+
+
 def _remove(company: Company) -> None:
     """A company ``Command._company`` made, once its appointments are gone."""
     MailboxConnection.objects.filter(company=company).delete()
@@ -169,14 +188,11 @@ class Command(BaseCommand):
         timings: list[float] = []
         queries: list[int] = []
         shown: list[int] = []
-        clients: dict[uuid.UUID, Client] = {}
+        viewers = Viewers()
         today = timezone.now().date()
         for _ in range(requests):
             viewer, owner = self.rng.sample(people, 2)
-            client = clients.get(viewer.pk)
-            if client is None:
-                client = clients[viewer.pk] = Client(SERVER_NAME="localhost")
-                client.force_login(viewer)
+            client = viewers.client_for(viewer)
             week = today + dt.timedelta(weeks=self.rng.randint(-40, 40))
             db_connection.queries_log.clear()  # the log is bounded; a full one miscounts
             with CaptureQueriesContext(db_connection) as captured:
@@ -277,7 +293,7 @@ class Command(BaseCommand):
 
     def _time_team(self, people: list[User], requests: int, held: int, *, explain: bool) -> None:
         today = timezone.now().date()
-        clients: dict[uuid.UUID, Client] = {}
+        viewers = Viewers()
         freeze_start_up_heap()  # as each web worker does once the app is loaded (aspire_sync.wsgi)
 
         def measure(path: str, colleagues: int, view: str) -> tuple[str, str]:
@@ -288,10 +304,7 @@ class Command(BaseCommand):
             slowest = (0.0, "")
             for n in range(requests + 2):  # the first two warm the templates
                 viewer = self.rng.choice(people)
-                client = clients.get(viewer.pk)
-                if client is None:
-                    client = clients[viewer.pk] = Client(SERVER_NAME="localhost")
-                    client.force_login(viewer)
+                client = viewers.client_for(viewer)
                 day = today + dt.timedelta(days=self.rng.randint(-300, 300))
                 params = {"people": [str(p.pk) for p in self.rng.sample(people, colleagues)], "view": view,
                           "date": day.isoformat(), "minutes": "60"}
