@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -201,12 +200,6 @@ def start_workers(count: int, env: dict[str, str], log_dir: Path, tag: str, *, q
             raise CommandError("the workers did not start within a minute")
         time.sleep(0.1)
     return workers
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_web(env: dict[str, str], log_path: Path, port: int) -> subprocess.Popen[bytes]:

@@ -36,9 +36,10 @@ from accounts.models import Company
 from accounts.provider_registry import get_provider
 from accounts.runs import RunBusy
 from activities.models import Activity
-from bench.support import Mailbox, SandboxBench, Worker, free_port, start_web, start_workers, verdict
+from bench.support import Mailbox, SandboxBench, Worker, start_web, start_workers, verdict
 from crm.models import Contact, ContactEmail
 from mailsync.capture import run_capture
+from sandbox.runner import free_port
 
 COMPANY_PREFIX = "Bench follow "
 CUSTOMER = "dana@customer.example"

@@ -43,11 +43,12 @@ from django.utils import timezone
 
 from accounts.models import Company, User
 from activities.models import Activity
-from bench.support import Mailbox, SandboxBench, Worker, free_port, start_web, start_workers, verdict
+from bench.support import Mailbox, SandboxBench, Worker, start_web, start_workers, verdict
 from crm.models import Contact, ContactEmail
 from mailsync.models import OutboundEmail
 from mailsync.outbox import queue_email
 from mailsync.sending import BUDGET_HOLD
+from sandbox.runner import free_port
 
 COMPANY_PREFIX = "Bench monthend "
 CUSTOMER = "dana@customer.example"

@@ -24,7 +24,6 @@ import json
 import math
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from django.utils import timezone
 from accounts.models import Company, User
 from aspire_sync.heap import freeze_start_up_heap
 from bench.company_data import CompanyGenerator, Picks, Size
+from sandbox.runner import free_port
 
 from .bench_mail import Command as BenchMail
 
@@ -409,7 +409,7 @@ class Command(BaseCommand):
         users = options["load_users"]
         sessions = {who: self.client_for(getattr(picks, who)).cookies[settings.SESSION_COOKIE_NAME].value
                     for who in {page.who for page in mix}}
-        port = _free_port()
+        port = free_port()
         with tempfile.TemporaryDirectory(prefix="bench-pages-") as scratch:
             plan = Path(scratch) / "plan.json"
             plan.write_text(json.dumps({
@@ -459,12 +459,6 @@ def _json(value: Any) -> Any:
 
 def _span(counts: tuple[int, int]) -> str:
     return str(counts[0]) if counts[0] == counts[1] else f"{counts[0]}-{counts[1]}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
