@@ -12,26 +12,28 @@ from typing import Any
 from django.db import migrations
 
 
-class RunSQLOnPostgreSQL(migrations.RunSQL):
+class RunSQLOn(migrations.RunSQL):
+    """SQL that runs on one database vendor only (``vendor``, as Django's connections name it)."""
+
+    vendor = ""
+
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql":
+        if schema_editor.connection.vendor == self.vendor:
             super().database_forwards(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql":
+        if schema_editor.connection.vendor == self.vendor:
             super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
-class RunSQLOnSQLite(migrations.RunSQL):
+class RunSQLOnPostgreSQL(RunSQLOn):
+    vendor = "postgresql"
+
+
+class RunSQLOnSQLite(RunSQLOn):
     """SQL in SQLite's dialect, for a rule the database keeps on both (a trigger written twice)."""
 
-    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor == "sqlite":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor == "sqlite":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
+    vendor = "sqlite"
 
 
 def trigram_index(table: str, column: str) -> RunSQLOnPostgreSQL:
