@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
@@ -119,10 +121,22 @@ def attachment_download(request: HttpRequest, pk: str, attachment_pk: str) -> Fi
     return response
 
 
-@login_required
-@require_POST
-def set_regarding(request: HttpRequest, pk: str) -> HttpResponse:
-    activity = selectors.email_for_user(request.user, pk)
+def email_action(action: Callable[[HttpRequest, Activity], HttpResponse | None]) -> Callable[..., HttpResponse]:
+    """An action on an email's page: a POST by a signed-in user on an email they may see, which
+    comes back to that email's page unless the action answers otherwise."""
+
+    @login_required
+    @require_POST
+    @wraps(action)
+    def view(request: HttpRequest, pk: str) -> HttpResponse:
+        activity = selectors.email_for_user(request.user, pk)
+        return action(request, activity) or redirect("activities:email_detail", pk=activity.pk)
+
+    return view
+
+
+@email_action
+def set_regarding(request: HttpRequest, activity: Activity) -> None:
     if "clear" in request.POST:
         services.set_regarding(activity=activity, regarding=None)
         messages.success(request, "Regarding cleared.")
@@ -132,28 +146,22 @@ def set_regarding(request: HttpRequest, pk: str) -> HttpResponse:
         messages.success(request, f"This email is now regarding {record}, and shows on its page.")
     else:
         messages.error(request, "Choose an opportunity, property or work ticket first.")
-    return redirect("activities:email_detail", pk=activity.pk)
 
 
-@login_required
-@require_POST
-def stop_following(request: HttpRequest, pk: str) -> HttpResponse:
+@email_action
+def stop_following(request: HttpRequest, activity: Activity) -> None:
     """Stop capturing this email's conversation automatically (what is in Aspire stays)."""
-    activity = selectors.email_for_user(request.user, pk)
     conversation = selectors.conversation_for_email(request.user, activity)
     if conversation is not None and conversation.following:
         stop_following_conversation(conversation=conversation, user=request.user)  # type: ignore[arg-type]
         messages.success(request, "Later replies in this conversation won't be captured automatically.")
-    return redirect("activities:email_detail", pk=activity.pk)
 
 
-@login_required
-@require_POST
-def file_on_contact(request: HttpRequest, pk: str) -> HttpResponse:
-    activity = selectors.email_for_user(request.user, pk)
+@email_action
+def file_on_contact(request: HttpRequest, activity: Activity) -> None:
     if not request.POST.get("contact"):
         messages.error(request, "Choose a contact first.")
-        return redirect("activities:email_detail", pk=activity.pk)
+        return
     contact = get_for_user(Contact, request.user, request.POST["contact"])
     if request.POST.get("add_address"):
         # "Add this address to an existing contact": the sender's address joins the contact, and
@@ -164,19 +172,16 @@ def file_on_contact(request: HttpRequest, pk: str) -> HttpResponse:
                                                     address=email.from_address if email else "")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-            return redirect("activities:email_detail", pk=activity.pk)
+            return
         messages.success(request, f"{filed.contact.name} has this address now. {_filed_message(filed.filed)}")
-        return redirect("activities:email_detail", pk=activity.pk)
+        return
     services.file_on_contact(activity=activity, contact=contact)
     messages.success(request, f"Filed on {contact.name}. It shows on their activities now.")
-    return redirect("activities:email_detail", pk=activity.pk)
 
 
-@login_required
-@require_POST
-def create_contact_from_email(request: HttpRequest, pk: str) -> HttpResponse:
+@email_action
+def create_contact_from_email(request: HttpRequest, activity: Activity) -> HttpResponse | None:
     """Unmatched mail: "Create contact" from the sender's name and address (as edited)."""
-    activity = selectors.email_for_user(request.user, pk)
     try:
         filed = services.file_sender_on_contact(
             activity=activity, address=request.POST.get("address", ""),
@@ -187,7 +192,7 @@ def create_contact_from_email(request: HttpRequest, pk: str) -> HttpResponse:
         messages.error(request, " ".join(exc.messages))
         return redirect(reverse("activities:email_detail", args=[activity.pk]) + "#create-contact")
     messages.success(request, f"{filed.contact.name} is a contact now. {_filed_message(filed.filed)}")
-    return redirect("activities:email_detail", pk=activity.pk)
+    return None
 
 
 def _new_contact_from(email: EmailMessage) -> dict[str, str] | None:
