@@ -7,6 +7,7 @@ a change of any of its settings (a test that points one at the sandbox gets a ma
 
 from __future__ import annotations
 
+from dataclasses import fields
 from functools import cache
 
 from django.conf import settings
@@ -17,32 +18,25 @@ from providers.microsoft import MicrosoftConfig, MicrosoftProvider
 
 from . import quotas
 
-KINDS = ("microsoft", "google")
+CONFIGS: dict[str, type[MicrosoftConfig] | type[GoogleConfig]] = {"microsoft": MicrosoftConfig, "google": GoogleConfig}
+KINDS = tuple(CONFIGS)
+# A provider's settings are named after its kind and the field they fill (MICROSOFT_GRAPH_URL,
+# GOOGLE_TOKEN_URI), except these, one setting for every provider.
+SHARED_SETTINGS = {"redirect_uri": "OAUTH_REDIRECT_URI", "ca_bundle": "PROVIDER_CA_BUNDLE"}
+# Fields no setting fills: each adapter's own defaults.
+NOT_SETTINGS = frozenset({"timeout", "scopes"})
 
 
 def provider_config(kind: str) -> MicrosoftConfig | GoogleConfig:
     """The adapter's configuration for a provider kind, from the settings."""
-    if kind == "microsoft":
-        return MicrosoftConfig(
-            client_id=settings.MICROSOFT_CLIENT_ID,
-            client_secret=settings.MICROSOFT_CLIENT_SECRET,
-            redirect_uri=settings.OAUTH_REDIRECT_URI,
-            authority=settings.MICROSOFT_AUTHORITY,
-            graph_url=settings.MICROSOFT_GRAPH_URL,
-            ca_bundle=settings.PROVIDER_CA_BUNDLE,
-        )
-    if kind == "google":
-        return GoogleConfig(
-            client_id=settings.GOOGLE_CLIENT_ID,
-            client_secret=settings.GOOGLE_CLIENT_SECRET,
-            redirect_uri=settings.OAUTH_REDIRECT_URI,
-            auth_uri=settings.GOOGLE_AUTH_URI,
-            token_uri=settings.GOOGLE_TOKEN_URI,
-            revoke_uri=settings.GOOGLE_REVOKE_URI,
-            api_endpoint=settings.GOOGLE_API_ENDPOINT,
-            ca_bundle=settings.PROVIDER_CA_BUNDLE,
-        )
-    raise LookupError(f"unknown provider {kind!r}")
+    try:
+        config = CONFIGS[kind]
+    except KeyError:
+        raise LookupError(f"unknown provider {kind!r}") from None
+    return config(**{
+        item.name: getattr(settings, SHARED_SETTINGS.get(item.name, f"{kind.upper()}_{item.name.upper()}"))
+        for item in fields(config) if item.name not in NOT_SETTINGS
+    })
 
 
 @cache
