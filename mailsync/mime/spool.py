@@ -31,18 +31,17 @@ _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
 
 
 @dataclass(frozen=True)
-class Stored:
-    path: Path
+class Measured:
+    """A part's size and digest: what tells messages apart, whether the part is kept or, over the
+    size limit, left out."""
+
     size: int
     sha256: str
 
 
 @dataclass(frozen=True)
-class LeftOut:
-    """A part over the size limit: not kept, but its size and digest still tell messages apart."""
-
-    size: int
-    sha256: str
+class Stored(Measured):
+    path: Path
 
 
 class _Sink:
@@ -76,7 +75,7 @@ class Spool:
         self._limit = limit
         self._notes = notes
         self._paths: list[Path] = []
-        self.left_out: list[LeftOut] = []
+        self.left_out: list[Measured] = []
         self.message_factory = functools.partial(SpoolingMessage, spool=self)
 
     def store(self, part: SpoolingMessage, payload: str | None = None) -> Stored | None:
@@ -100,11 +99,11 @@ class Spool:
         if sink.too_large:
             self._paths.remove(path)
             path.unlink()
-            self.left_out.append(LeftOut(sink.size, sink.sha256()))
+            self.left_out.append(Measured(sink.size, sink.sha256()))
             limit_mb = self._limit / (1024 * 1024)
             self._notes.add(f"{sentence(label)} is larger than {limit_mb:g} MB and was not kept.")
             return None
-        return Stored(path, sink.size, sink.sha256())
+        return Stored(size=sink.size, sha256=sink.sha256(), path=path)
 
     def discard_all(self) -> None:
         for path in self._paths:
