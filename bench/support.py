@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,12 @@ PNG_HEADER = bytes.fromhex(
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
+
+
+def p95(values: list[float]) -> float:
+    """The 95th percentile, as every benchmark reports it (Python's ``statistics.quantiles``);
+    a single value is its own."""
+    return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
 
 
 @dataclass
@@ -264,11 +271,20 @@ class SandboxBench(BaseCommand):
     when missing), whose companies are named ``company_prefix``, against a sandbox of its own
     (``self.sandbox``) in which ``connect`` signs mailboxes in as a user would."""
 
-    label = "the benchmark"
-    company_prefix = "Bench "
     sandbox: Any
     company: Company
     tag: str
+
+    @property
+    def label(self) -> str:
+        """The command's name, as it is typed after ``manage.py``."""
+        return type(self).__module__.rpartition(".")[2]
+
+    @property
+    def company_prefix(self) -> str:
+        """What the names of the companies this benchmark makes start with ("Bench mail "), so an
+        interrupted run's are found and removed by the next."""
+        return self.label.replace("_", " ").capitalize() + " "
 
     # -- safety ---------------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from accounts.mailbox import SyncChoices, connect_mailbox
 from accounts.models import Company, MailboxConnection, User
 from accounts.provider_registry import get_provider
 from aspire_sync.heap import freeze_start_up_heap
+from bench.support import p95
 from calendarsync.models import Appointment
 from calendarsync.sync import run_calendar_sync
 
@@ -202,10 +203,9 @@ class Command(BaseCommand):
             assert response.status_code == 200, response.status_code
             queries.append(len(captured))
             shown.append(response.content.count(b'<li class="cal-item'))
-        p95 = statistics.quantiles(timings, n=20)[-1]
         self.stdout.write(
             f"  {held:>7,} appointments: week view {min(queries)}-{max(queries)} queries, "
-            f"p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms, "
+            f"p50 {statistics.median(timings):.1f} ms, p95 {p95(timings):.1f} ms, "
             f"{statistics.mean(shown):.1f} appointments shown on average ({requests} requests)"
         )
 
@@ -323,9 +323,8 @@ class Command(BaseCommand):
                     for query in captured.captured_queries:
                         if "calendarsync_appointment" in query["sql"] and float(query["time"]) > slowest[0]:
                             slowest = (float(query["time"]), query["sql"])
-            p95 = statistics.quantiles(timings, n=20)[-1] if len(timings) > 1 else timings[0]
             figures = (f"{min(queries)}-{max(queries)} queries, p50 {statistics.median(timings):.1f} ms, "
-                       f"p95 {p95:.1f} ms (of which in the database p50 {statistics.median(database):.1f} ms; "
+                       f"p95 {p95(timings):.1f} ms (of which in the database p50 {statistics.median(database):.1f} ms; "
                        f"this process's CPU p50 {statistics.median(cpu):.1f} ms)")
             return figures, slowest[1]
 

@@ -36,12 +36,11 @@ from accounts.models import Company
 from accounts.provider_registry import get_provider
 from accounts.runs import RunBusy
 from activities.models import Activity
-from bench.support import Mailbox, SandboxBench, Worker, start_web, start_workers, verdict
+from bench.support import Mailbox, SandboxBench, Worker, p95, start_web, start_workers, verdict
 from crm.models import Contact, ContactEmail
 from mailsync.capture import run_capture
 from sandbox.runner import free_port
 
-COMPANY_PREFIX = "Bench follow "
 CUSTOMER = "dana@customer.example"
 TARGET_P50_SECONDS = 5.0
 MAIL_PATHS = ("/v1.0", "/gmail", "/batch")
@@ -61,8 +60,6 @@ def message(subject: str, *, message_id: str, sender: str, to: str, in_reply_to:
 
 
 class Command(SandboxBench):
-    label = "bench_follow"
-    company_prefix = COMPANY_PREFIX
     help = "Follow-capture latency with push, and the provider requests of an idle run with following on."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -87,7 +84,7 @@ class Command(SandboxBench):
             env = {**os.environ, **environment, **local}
             web = start_web(env, root / "web.log", port)
             workers: list[Worker] = []
-            self.company = Company.objects.create(name=f"{COMPANY_PREFIX}{self.tag}",
+            self.company = Company.objects.create(name=f"{self.company_prefix}{self.tag}",
                                                   follow_conversations_default=True)
             try:
                 workers = start_workers(1, env, root, self.tag, queues="default,mail")
@@ -123,9 +120,8 @@ class Command(SandboxBench):
         everything = [value for values in latencies.values() for value in values]
         for provider, values in [*latencies.items(), ("all", everything)]:
             ordered = sorted(values)
-            p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
             self.stdout.write(f"  {provider:9} n={len(values):3}  p50 {statistics.median(values):5.2f} s  "
-                              f"p95 {p95:5.2f} s  max {ordered[-1]:5.2f} s")
+                              f"p95 {p95(values):5.2f} s  max {ordered[-1]:5.2f} s")
         p50 = statistics.median(everything)
         self.stdout.write(f"  target p50 under {TARGET_P50_SECONDS:.0f} s: {verdict(p50 < TARGET_P50_SECONDS)}")
         self.stdout.write("Provider requests of an idle run with following on")

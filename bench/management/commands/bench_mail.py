@@ -71,7 +71,6 @@ from providers.base import Grant
 from providers.errors import Throttled
 from providers.http import retry_delay
 
-COMPANY_PREFIX = "Bench mail "
 WORKERS = 2
 LARGE_ATTACHMENT_BYTES = 25 * 1024 * 1024
 TARGET_RATE = 100.0
@@ -121,9 +120,6 @@ def fetch_only(job: dict[str, Any]) -> dict[str, Any]:
 
 
 class Command(SandboxBench):
-    label = "bench_mail"
-    company_prefix = COMPANY_PREFIX
-
     help = "Mail capture throughput end to end with two Celery workers against a sandbox of its own."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -152,7 +148,7 @@ class Command(SandboxBench):
             # limit is scaled to match), so the send phase takes seconds, not minutes.
             pace = {"MAIL_SEND_PER_MINUTE_MICROSOFT": str(SEND_PACE), "MAIL_SEND_PER_MINUTE_GOOGLE": str(SEND_PACE)}
             self.worker_env = {**os.environ, **environment, **local, **pace}
-            self.company = Company.objects.create(name=f"{COMPANY_PREFIX}{self.tag}")
+            self.company = Company.objects.create(name=f"{self.company_prefix}{self.tag}")
             workers: list[Worker] = []
             try:
                 with override_settings(**{**environment, **local, "MEDIA_ROOT": Path(local["MEDIA_ROOT"]),

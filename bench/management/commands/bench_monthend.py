@@ -43,14 +43,13 @@ from django.utils import timezone
 
 from accounts.models import Company, User
 from activities.models import Activity
-from bench.support import Mailbox, SandboxBench, Worker, start_web, start_workers, verdict
+from bench.support import Mailbox, SandboxBench, Worker, p95, start_web, start_workers, verdict
 from crm.models import Contact, ContactEmail
 from mailsync.models import OutboundEmail
 from mailsync.outbox import queue_email
 from mailsync.sending import BUDGET_HOLD
 from sandbox.runner import free_port
 
-COMPANY_PREFIX = "Bench monthend "
 CUSTOMER = "dana@customer.example"
 TARGET_RATIO = 2.0
 TARGET_P95_SECONDS = 10.0
@@ -67,14 +66,7 @@ def customer_mail(subject: str, *, message_id: str, to: str) -> bytes:
     return bytes(mail)
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
-
-
 class Command(SandboxBench):
-    label = "bench_monthend"
-    company_prefix = COMPANY_PREFIX
     help = "One company's month-end send storm against another company's capture latency with push."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -213,9 +205,9 @@ class Command(SandboxBench):
         for name, values in (("at rest", at_rest), ("in storm", storm)):
             out(
                 f"  {name:9} n={len(values):3}  p50 {statistics.median(values):5.2f} s  "
-                f"p95 {percentile(values, 0.95):5.2f} s  max {max(values):5.2f} s"
+                f"p95 {p95(values):5.2f} s  max {max(values):5.2f} s"
             )
-        rest_p95, storm_p95 = percentile(at_rest, 0.95), percentile(storm, 0.95)
+        rest_p95, storm_p95 = p95(at_rest), p95(storm)
         ok = storm_p95 <= TARGET_RATIO * rest_p95 and storm_p95 < TARGET_P95_SECONDS
         out(
             f"  target: p95 in the storm within {TARGET_RATIO:.0f}x at rest ({TARGET_RATIO * rest_p95:.2f} s) and "
@@ -245,7 +237,7 @@ class Command(SandboxBench):
         out(f"load average at the end: {load:.2f}")
 
     def new_company(self, name: str) -> Company:
-        company = Company.objects.create(name=f"{COMPANY_PREFIX}{name} {self.tag}")
+        company = Company.objects.create(name=f"{self.company_prefix}{name} {self.tag}")
         self.companies.append(company)
         return company
 
@@ -295,7 +287,7 @@ class Command(SandboxBench):
 
     def still_sending(self) -> bool:
         return (
-            OutboundEmail.objects.filter(company__name__startswith=f"{COMPANY_PREFIX}large")
+            OutboundEmail.objects.filter(company__name__startswith=f"{self.company_prefix}large")
             .exclude(state__in=(OutboundEmail.State.SENT, OutboundEmail.State.FAILED))
             .exists()
         )

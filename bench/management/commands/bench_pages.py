@@ -48,6 +48,7 @@ from django.utils import timezone
 from accounts.models import Company, User
 from aspire_sync.heap import freeze_start_up_heap
 from bench.company_data import CompanyGenerator, Picks, Size
+from bench.support import p95
 from sandbox.runner import free_port
 
 from .bench_mail import Command as BenchMail
@@ -363,8 +364,7 @@ class Command(BaseCommand):
             for query in captured.captured_queries:
                 if float(query["time"]) > slowest[0]:
                     slowest = (float(query["time"]), query["sql"])
-        p95 = statistics.quantiles(timings, n=20)[-1] if len(timings) > 1 else timings[0]
-        return Measured(queries=(min(counts), max(counts)), p50=statistics.median(timings), p95=p95,
+        return Measured(queries=(min(counts), max(counts)), p50=statistics.median(timings), p95=p95(timings),
                         status=status, slowest_sql=slowest[1])
 
     def report(self, sizes: dict[str, Size], pages: list[Page], results: dict[str, dict[str, Measured]]) -> None:

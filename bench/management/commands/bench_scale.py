@@ -46,7 +46,6 @@ from bench.support import Mailbox, SandboxBench, Worker, peak_memory_mb, start_w
 from mailsync.capture import run_capture
 from mailsync.models import MailSyncState
 
-COMPANY_PREFIX = "Scale "
 SWEEP_TARGETS = {10_000: 600.0, 100_000: 3600.0}  # connections: seconds to sweep them all
 DISPATCH_TARGET_SECONDS = 60.0
 QUERY_SAMPLE = 20
@@ -55,8 +54,6 @@ CHUNK = 1000
 
 class Command(SandboxBench):
     help = __doc__
-    label = "bench-scale"
-    company_prefix = COMPANY_PREFIX
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--connections", type=int, default=10_000, help="N: connections, all due")
@@ -75,7 +72,7 @@ class Command(SandboxBench):
             local = {"MEDIA_ROOT": str(root / "media"), "MAIL_SPOOL_DIR": str(root / "spool"), "PUSH_BASE_URL": ""}
             self.worker_env = {**os.environ, **environment, **local,
                                "CELERY_WORKER_CONCURRENCY": str(options["threads"])}
-            self.companies = [Company.objects.create(name=f"{COMPANY_PREFIX}{self.tag} {n}")
+            self.companies = [Company.objects.create(name=f"{self.company_prefix}{self.tag} {n}")
                               for n in range(options["companies"])]
             self.company = self.companies[0]
             workers: list[Worker] = []

@@ -38,7 +38,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Company, User
 from aspire_sync.heap import freeze_start_up_heap
 from bench.company_data import SENTENCES, SERVICES, STREETS
-from bench.support import verdict
+from bench.support import p95, verdict
 from crm.models import Contact
 
 from .bench_pages import COMPANY_PREFIX as PAGES_PREFIX
@@ -250,8 +250,6 @@ class Command(BenchPages):
             db_timings.append(sum(float(query["time"]) for query in captured.captured_queries) * 1000)
         heading = re.search(r'<h2 id="results-title">([^<]*)</h2>', response.content.decode())
         results = heading.group(1) if heading else "?"
-        def p95(values: list[float]) -> float:
-            return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
 
         return Timed(queries=(min(counts), max(counts)), p50=statistics.median(timings), p95=p95(timings),
                      db_p95=p95(db_timings), results=results)

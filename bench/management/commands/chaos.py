@@ -47,7 +47,6 @@ from mailsync.models import EmailSource, OutboundEmail
 from mailsync.outbox import queue_email
 from mailsync.sending import sweep
 
-COMPANY_PREFIX = "Chaos "
 PATHS = {
     "microsoft": {"fetch": r"/\$value$", "list": r"/mailFolders/[^/]+/messages$", "move": r"/\$batch$",
                   "send": r"/sendMail$", "find": r"^/v1.0/me/messages$"},
@@ -68,8 +67,6 @@ FAST = {
 
 class Command(SandboxBench):
     help = "Capture and sending under provider faults with real workers killed at random: lost, doubled, stuck."
-    label = "chaos"
-    company_prefix = COMPANY_PREFIX
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--mailboxes", type=int, default=4, help="M: mailboxes, Microsoft and Google in turn")
@@ -89,7 +86,7 @@ class Command(SandboxBench):
         with self.sandboxed("chaos-") as (root, environment):
             local = {"MEDIA_ROOT": str(root / "media"), "MAIL_SPOOL_DIR": str(root / "spool"), **FAST}
             self.worker_env = {**os.environ, **environment, **local}
-            self.company = Company.objects.create(name=f"{COMPANY_PREFIX}{self.tag}")
+            self.company = Company.objects.create(name=f"{self.company_prefix}{self.tag}")
             self.workers: list[Worker] = []
             overrides: dict[str, Any] = {**environment, "MEDIA_ROOT": Path(local["MEDIA_ROOT"]),
                                          "MAIL_SPOOL_DIR": Path(local["MAIL_SPOOL_DIR"]), "PUSH_BASE_URL": ""}
