@@ -67,6 +67,20 @@ class Mailbox:
 # -- test mail ------------------------------------------------------------------------------------
 
 
+def plain_mail(*, sender: str, to: str, subject: str, body: str, message_id: str = "",
+               date: dt.datetime | None = None, in_reply_to: str = "") -> MimeMessage:
+    """A plain-text message with the headers all the benchmarks' mail has (a reply's too);
+    callers add parts and headers to it."""
+    mail = MimeMessage()
+    mail["From"], mail["To"], mail["Subject"] = sender, to, subject
+    mail["Date"] = format_datetime(date or timezone.now())
+    mail["Message-ID"] = message_id or make_msgid(domain="bench.example")
+    if in_reply_to:
+        mail["In-Reply-To"] = mail["References"] = in_reply_to
+    mail.set_content(body)
+    return mail
+
+
 class MailFactory:
     """Mail as an office receives it: mostly short plain or HTML replies, HTML with an inline logo,
     now and then a PDF. Some senders are contacts of the company, some are not."""
@@ -84,20 +98,14 @@ class MailFactory:
     def message(self, n: int, to: str) -> bytes:
         rng = self.rng
         sender = rng.choice(self.contacts) if rng.random() < 0.7 else rng.choice(self.strangers)
-        message = MimeMessage()
-        message["From"] = f"Sender {n} <{sender}>"
-        message["To"] = to
+        text = "\n\n".join(self.paragraph() for _ in range(rng.randint(1, 4)))
+        message = plain_mail(sender=f"Sender {n} <{sender}>", to=to, subject=f"Re: property visit #{n}", body=text,
+                             message_id=make_msgid(idstring=f"bench{n}", domain="bench.example"),
+                             date=timezone.now() - dt.timedelta(minutes=n))
         if rng.random() < 0.3:
             message["Cc"] = ", ".join(rng.sample(self.contacts, 2))
-        message["Subject"] = f"Re: property visit #{n}"
-        message["Date"] = format_datetime(timezone.now() - dt.timedelta(minutes=n))
-        message["Message-ID"] = make_msgid(idstring=f"bench{n}", domain="bench.example")
-        text = "\n\n".join(self.paragraph() for _ in range(rng.randint(1, 4)))
-        kind = rng.random()
-        if kind < 0.55:
-            message.set_content(text)
-        elif kind < 0.9:
-            message.set_content(text)
+        kind = rng.random()  # below 0.55: plain text alone
+        if 0.55 <= kind < 0.9:
             logo = make_msgid(domain="bench.example")
             message.add_alternative(
                 f'<html><body><p>{text.replace(chr(10), "<br>")}</p><img src="cid:{logo[1:-1]}"></body></html>',
@@ -107,20 +115,14 @@ class MailFactory:
             assert isinstance(html_part, MimeMessage)
             html_part.add_related(PNG_HEADER + rng.randbytes(rng.randint(4_000, 20_000)), maintype="image",
                                   subtype="png", cid=logo, filename="logo.png")
-        else:
-            message.set_content(text)
+        elif kind >= 0.9:
             message.add_attachment(rng.randbytes(rng.randint(30_000, 200_000)), maintype="application",
                                    subtype="pdf", filename=f"Estimate {n}.pdf")
         return bytes(message)
 
     def large(self, to: str, size: int) -> bytes:
-        message = MimeMessage()
-        message["From"] = f"Site photos <{self.contacts[0]}>"
-        message["To"] = to
-        message["Subject"] = "Site photos (large)"
-        message["Date"] = format_datetime(timezone.now())
-        message["Message-ID"] = make_msgid(domain="bench.example")
-        message.set_content("The photos from this morning's walk.")
+        message = plain_mail(sender=f"Site photos <{self.contacts[0]}>", to=to, subject="Site photos (large)",
+                             body="The photos from this morning's walk.")
         message.add_attachment(os.urandom(size), maintype="application", subtype="zip", filename="photos.zip")
         return bytes(message)
 

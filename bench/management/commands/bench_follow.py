@@ -23,20 +23,18 @@ import os
 import statistics
 import time
 import uuid
-from email.message import EmailMessage as MimeMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 from django.test.utils import override_settings
-from django.utils import timezone
 
 from accounts.models import Company
 from accounts.provider_registry import get_provider
 from accounts.runs import RunBusy
 from activities.models import Activity
-from bench.support import Mailbox, SandboxBench, Worker, p95, start_web, start_workers, verdict
+from bench.support import Mailbox, SandboxBench, Worker, p95, plain_mail, start_web, start_workers, verdict
 from crm.models import Contact, ContactEmail
 from mailsync.capture import run_capture
 from sandbox.runner import free_port
@@ -49,14 +47,8 @@ PUSH_ACCOUNT = "gmail-push@aspire-bench.iam.gserviceaccount.com"
 
 
 def message(subject: str, *, message_id: str, sender: str, to: str, in_reply_to: str = "") -> bytes:
-    mail = MimeMessage()
-    mail["From"], mail["To"], mail["Subject"] = sender, to, subject
-    mail["Date"] = format_datetime(timezone.now())
-    mail["Message-ID"] = message_id
-    if in_reply_to:
-        mail["In-Reply-To"] = mail["References"] = in_reply_to
-    mail.set_content("Tuesday works for us.\n\nOn Monday, Bench wrote:\n> Can we come Tuesday?\n")
-    return bytes(mail)
+    return bytes(plain_mail(sender=sender, to=to, subject=subject, message_id=message_id, in_reply_to=in_reply_to,
+                            body="Tuesday works for us.\n\nOn Monday, Bench wrote:\n> Can we come Tuesday?\n"))
 
 
 class Command(SandboxBench):

@@ -29,8 +29,7 @@ import os
 import statistics
 import time
 import uuid
-from email.message import EmailMessage as MimeMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +38,10 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.db import close_old_connections, transaction
 from django.test.utils import override_settings
-from django.utils import timezone
 
 from accounts.models import Company, User
 from activities.models import Activity
-from bench.support import Mailbox, SandboxBench, Worker, p95, start_web, start_workers, verdict
+from bench.support import Mailbox, SandboxBench, Worker, p95, plain_mail, start_web, start_workers, verdict
 from crm.models import Contact, ContactEmail
 from mailsync.models import OutboundEmail
 from mailsync.outbox import queue_email
@@ -58,12 +56,8 @@ QUEUE_CHUNK = 500  # messages queued per transaction: month-end invoices, a batc
 
 
 def customer_mail(subject: str, *, message_id: str, to: str) -> bytes:
-    mail = MimeMessage()
-    mail["From"], mail["To"], mail["Subject"] = CUSTOMER, to, subject
-    mail["Date"] = format_datetime(timezone.now())
-    mail["Message-ID"] = message_id
-    mail.set_content("Could you come by on Tuesday to look at the back lawn?\n")
-    return bytes(mail)
+    return bytes(plain_mail(sender=CUSTOMER, to=to, subject=subject, message_id=message_id,
+                            body="Could you come by on Tuesday to look at the back lawn?\n"))
 
 
 class Command(SandboxBench):

@@ -28,8 +28,7 @@ import signal
 import time
 import uuid
 from collections import Counter
-from email.message import EmailMessage as MimeMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ from django.utils import timezone
 from accounts.models import Company, MailboxConnection
 from activities.models import EmailMessage
 from aspire_sync.scheduling import dispatch_due
-from bench.support import Mailbox, SandboxBench, Worker, start_workers, tasks_run, verdict
+from bench.support import Mailbox, SandboxBench, Worker, plain_mail, start_workers, tasks_run, verdict
 from crm.models import Contact, ContactEmail
 from mailsync.models import EmailSource, OutboundEmail
 from mailsync.outbox import queue_email
@@ -213,13 +212,9 @@ class Command(SandboxBench):
         return Counter(str(m["internet_message_id"]) for m in sent["messages"])
 
     def message(self, n: int, to: str, message_id: str, contacts: list[str]) -> bytes:
-        message = MimeMessage()
-        message["From"] = f"Client <{self.rng.choice(contacts)}>"
-        message["To"] = to
-        message["Subject"] = f"Re: estimate #{n}"
-        message["Date"] = format_datetime(timezone.now())
-        message["Message-ID"] = message_id
-        message.set_content(f"Message {n}: " + "please confirm the crew for Friday. " * self.rng.randint(2, 40))
+        message = plain_mail(sender=f"Client <{self.rng.choice(contacts)}>", to=to, subject=f"Re: estimate #{n}",
+                             message_id=message_id,
+                             body=f"Message {n}: " + "please confirm the crew for Friday. " * self.rng.randint(2, 40))
         if self.rng.random() < 0.2:
             message.add_attachment(self.rng.randbytes(self.rng.randint(2_000, 60_000)), maintype="application",
                                    subtype="pdf", filename=f"Estimate {n}.pdf")
