@@ -102,6 +102,7 @@ def run_capture(
 
 def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner: str,
              state: MailSyncState) -> None:
+    started = timezone.now()
     provider = get_provider(connection.provider)
     # Following alone (Sync Email on, Sync Aspire Folder off) makes no folders and lists none.
     aspire_folder = connection.sync_aspire_folder
@@ -116,7 +117,7 @@ def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, own
     if connection.user.follows_conversations:
         from .follow import follow_conversations
 
-        follow_conversations(connection, provider, grant, counts, owner)
+        follow_conversations(connection, provider, grant, counts, owner, run_started=started)
 
 
 def _capture_aspire_folder(connection: MailboxConnection, provider: MailProvider, grant: Grant,

@@ -50,11 +50,14 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def follow_conversations(connection: MailboxConnection, provider: MailProvider, grant: Grant,
-                         counts: RunCounts, owner: str) -> None:
+                         counts: RunCounts, owner: str, *, run_started: dt.datetime) -> None:
+    """``run_started``: when the run began. A folder read for the first time is read from then
+    (less the clock allowance), so mail that came in while the run captured the Aspire folder,
+    replies to what it captured among it, is not skipped."""
     state = MailSyncState.objects.get(connection=connection)
     cursors = dict(state.follow_cursors)
     for folder in provider.follow_folders:
-        changes = _read(provider, grant, folder, cursors, counts)
+        changes = _read(provider, grant, folder, cursors, counts, run_started)
         _take(connection, provider, grant, changes.added, counts)
         cursors[folder] = changes.cursor
         if changes.complete:
@@ -65,9 +68,9 @@ def follow_conversations(connection: MailboxConnection, provider: MailProvider, 
 
 
 def _read(provider: MailProvider, grant: Grant, folder: str, cursors: dict[str, str],
-          counts: RunCounts) -> MailChanges:
+          counts: RunCounts, run_started: dt.datetime) -> MailChanges:
     read_at = cursors.get(f"{folder}@")
-    since = max(dt.datetime.fromisoformat(read_at) if read_at else timezone.now(),
+    since = max(dt.datetime.fromisoformat(read_at) if read_at else run_started,
                 timezone.now() - RELIST_WINDOW) - dt.timedelta(minutes=5)
     try:
         changes = provider.list_changes(grant, folder, cursor=cursors.get(folder, ""), since=since,

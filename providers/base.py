@@ -215,9 +215,11 @@ class MailProvider(Provider, Protocol):
     def list_changes(self, grant: Grant, folder: str, *, cursor: str, since: dt.datetime,
                      max_pages: int) -> MailChanges:
         """Messages added to a ``follow_folders`` folder since ``cursor``, in at most ``max_pages``
-        requests of listing (an idle folder: one). An empty cursor starts: Graph lists the folder
-        in a new delta round, Gmail starts from now. Raises ``SyncStateExpired`` when the cursor
-        is no longer valid; then ``relist`` lists what arrived since ``since`` instead."""
+        requests of listing (an idle folder: one). An empty cursor starts with what the folder
+        holds, so mail that came in just before is not skipped: Graph lists the folder in a new
+        delta round, Gmail its Inbox and Sent since ``since`` (as ``relist``). Raises
+        ``SyncStateExpired`` when the cursor is no longer valid; then ``relist`` lists what
+        arrived since ``since`` instead."""
         ...
 
     def relist(self, grant: Grant, folder: str, *, since: dt.datetime, max_pages: int) -> MailChanges:

@@ -176,8 +176,11 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox
 @pytest.fixture
 def sandbox(sandbox_server: SandboxProcess) -> SandboxProcess:
     """The running sandbox, emptied before each test, and the providers' budgets this process
-    keeps in Redis for it (accounts.quotas) with it: each test starts with a fresh world."""
+    keeps in Redis for it (accounts.quotas) with it: each test starts with a fresh world. A reset
+    keeps the latency (a benchmark's network), so it is put back here too: a test that slowed
+    every provider call must not slow every test after it."""
     sandbox_server.control("POST", "/reset")
+    sandbox_server.control("POST", "/latency", json={"latency_ms": 0})
     if settings.REDIS_URL:
         client = redis.Redis.from_url(settings.REDIS_URL)
         for key in client.scan_iter("quota:*"):

@@ -90,13 +90,16 @@ class GoogleProvider(SignsInThroughAuth):
 
     def list_changes(self, grant: Grant, folder: str, *, cursor: str, since: dt.datetime,
                      max_pages: int) -> MailChanges:
-        """Messages added to the Inbox or Sent since the history id ``cursor``; an empty cursor
-        starts from now (the profile's history id). Gmail keeps history for about a week: an older
-        id answers 404, raised as ``SyncStateExpired``. Each added message is then read for its
-        thread headers (format=metadata, a small request each)."""
+        """Messages added to the Inbox or Sent since the history id ``cursor``. An empty cursor
+        (following's first read) lists the Inbox and Sent since ``since`` and follows on from the
+        profile's history id, as ``relist`` does: starting from the history id alone would skip
+        mail that came in moments before it was read, such as a reply to the email this same run
+        just captured. Gmail keeps history for about a week: an older id answers 404, raised as
+        ``SyncStateExpired``. Each added message is then read for its thread headers
+        (format=metadata, a small request each)."""
+        if not cursor:
+            return self.relist(grant, folder, since=since, max_pages=max_pages)
         with self.api(grant) as client:
-            if not cursor:
-                return MailChanges((), str(gmail.get_profile(client)["historyId"]), requests=1)
             ids: list[str] = []
             page_token: str | None = None
             latest, requests = cursor, 0

@@ -184,6 +184,30 @@ def test_an_expired_cursor_is_relisted_without_duplicates(
     assert EmailSource.objects.filter(activity__subject__startswith="Re:").count() == 2
 
 
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_a_reply_already_in_the_inbox_when_following_first_reads_it_is_captured(
+    provider: str, providers_on_sandbox: SandboxProcess, bob: User, contact: Contact
+) -> None:
+    """Following's first read of the mailbox comes after the run has captured the Aspire folder:
+    a reply that came in meanwhile (the customer answering at once) answers an email now in
+    Aspire, and is captured, in that run, rather than skipped as older than where following starts."""
+    sandbox = providers_on_sandbox
+    connection = connected_mailbox(sandbox, bob, provider, BOB)
+    capture(connection)  # the folders; following is off, so it has not started
+    bob.follow_conversations = True
+    bob.save(update_fields=["follow_conversations"])
+    drop(sandbox, provider, BOB, mime("Spring cleanup quote", message_id="<quote-1@example.com>"))
+    drop(sandbox, provider, BOB, mime("Re: Spring cleanup quote", body="Tuesday works.",
+                                      in_reply_to="<quote-1@example.com>"), folder=INBOX[provider])
+
+    run = capture(connection)
+
+    assert (run.outcome, run.error, run.items_imported) == ("succeeded", "", 2)
+    reply = Activity.objects.get(subject="Re: Spring cleanup quote")
+    assert reply.origin == "followed" and list(reply.contacts.all()) == [contact]
+    assert reply.email.conversation_id == Activity.objects.get(subject="Spring cleanup quote").email.conversation_id
+    assert capture(connection).items_imported == 0  # and only once
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("push_settings")
 @pytest.mark.parametrize("provider", ["microsoft", "google"])
