@@ -347,6 +347,34 @@ class SandboxBench(BaseCommand):
             finally:
                 self.sandbox.stop()
 
+    @contextmanager
+    def served(self, root: Path, **settings_overrides: str) -> Iterator[dict[str, str]]:
+        """A web app of the benchmark's own on a free port, which the sandbox pushes to (Graph's
+        subscriptions and Gmail's Pub/Sub topic), with this process's settings pointed at the same
+        sandbox and folders: yields the environment to start workers with."""
+        from django.test.utils import override_settings
+
+        from ops.demo_sandbox import sandbox_environment
+        from sandbox.runner import free_port
+
+        port = free_port()
+        app_url = f"http://127.0.0.1:{port}"
+        environment = {**sandbox_environment(base_url=self.sandbox.base_url, ca_path=self.sandbox.ca_path,
+                                             app_url=app_url), **settings_overrides}
+        folders = {"MEDIA_ROOT": root / "media", "MAIL_SPOOL_DIR": root / "spool"}
+        self.sandbox.control("PUT", f"/pubsub/topics/{environment['GOOGLE_PUBSUB_TOPIC']}", json={
+            "push_endpoint": f"{app_url}/hooks/google/pubsub/",
+            "service_account_email": environment["GOOGLE_PUBSUB_SERVICE_ACCOUNT"]})
+        env = {**os.environ, **environment, **{name: str(path) for name, path in folders.items()},
+               "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+        web = start_web(env, root / "web.log", port)
+        try:
+            with override_settings(**environment, **folders):
+                yield env
+        finally:
+            web.terminate()
+            web.wait(timeout=30)
+
     # -- setting up -----------------------------------------------------------------------------
 
     def connect(self, provider: str, n: int, *, sync_calendar: bool = False) -> Mailbox:

@@ -19,25 +19,21 @@ everything it makes is in a company named "Bench follow ..." and deleted at the 
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 import uuid
 from email.utils import make_msgid
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
-from django.test.utils import override_settings
 
 from accounts.models import Company
 from accounts.provider_registry import get_provider
 from accounts.runs import RunBusy
 from activities.models import Activity
-from bench.support import Mailbox, SandboxBench, Worker, p95, plain_mail, start_web, start_workers, verdict
+from bench.support import Mailbox, SandboxBench, Worker, p95, plain_mail, start_workers, verdict
 from crm.models import Contact, ContactEmail
 from mailsync.capture import run_capture
-from sandbox.runner import free_port
 
 CUSTOMER = "dana@customer.example"
 TARGET_P50_SECONDS = 5.0
@@ -61,33 +57,17 @@ class Command(SandboxBench):
     def handle(self, *args: Any, **options: Any) -> None:
         self.use_dedicated_database()
         self.tag = uuid.uuid4().hex[:8]
-        with self.sandboxed("bench-follow-") as (root, _environment):
-            port = free_port()
-            app_url = f"http://127.0.0.1:{port}"
-            from ops.demo_sandbox import sandbox_environment
-
-            environment = {**sandbox_environment(base_url=self.sandbox.base_url, ca_path=self.sandbox.ca_path,
-                                                 app_url=app_url),
-                           "GOOGLE_PUBSUB_TOPIC": TOPIC, "GOOGLE_PUBSUB_SERVICE_ACCOUNT": PUSH_ACCOUNT}
-            local = {"MEDIA_ROOT": str(root / "media"), "MAIL_SPOOL_DIR": str(root / "spool"),
-                     "ALLOWED_HOSTS": "127.0.0.1,localhost"}
-            self.sandbox.control("PUT", f"/pubsub/topics/{TOPIC}", json={
-                "push_endpoint": f"{app_url}/hooks/google/pubsub/", "service_account_email": PUSH_ACCOUNT})
-            env = {**os.environ, **environment, **local}
-            web = start_web(env, root / "web.log", port)
+        with self.sandboxed("bench-follow-") as (root, _environment), self.served(
+                root, GOOGLE_PUBSUB_TOPIC=TOPIC, GOOGLE_PUBSUB_SERVICE_ACCOUNT=PUSH_ACCOUNT) as env:
             workers: list[Worker] = []
             self.company = Company.objects.create(name=f"{self.company_prefix}{self.tag}",
                                                   follow_conversations_default=True)
             try:
                 workers = start_workers(1, env, root, self.tag, queues="default,mail")
-                with override_settings(**{**environment, "MEDIA_ROOT": Path(local["MEDIA_ROOT"]),
-                                          "MAIL_SPOOL_DIR": Path(local["MAIL_SPOOL_DIR"])}):
-                    self.run_benchmark(options)
+                self.run_benchmark(options)
             finally:
                 for worker in workers:
                     worker.stop()
-                web.terminate()
-                web.wait(timeout=30)
                 self.delete_company(self.company)
 
     def run_benchmark(self, options: dict[str, Any]) -> None:

@@ -30,23 +30,20 @@ import statistics
 import time
 import uuid
 from email.utils import make_msgid
-from pathlib import Path
 from typing import Any
 
 import redis
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.db import close_old_connections, transaction
-from django.test.utils import override_settings
 
 from accounts.models import Company, User
 from activities.models import Activity
-from bench.support import Mailbox, SandboxBench, Worker, p95, plain_mail, start_web, start_workers, verdict
+from bench.support import Mailbox, SandboxBench, Worker, p95, plain_mail, start_workers, verdict
 from crm.models import Contact, ContactEmail
 from mailsync.models import OutboundEmail
 from mailsync.outbox import queue_email
 from mailsync.sending import BUDGET_HOLD
-from sandbox.runner import free_port
 
 CUSTOMER = "dana@customer.example"
 TARGET_RATIO = 2.0
@@ -92,32 +89,9 @@ class Command(SandboxBench):
             raise CommandError("--sends and --senders must be at least 1, --captures at least 2")
         self.use_dedicated_database()
         self.tag = uuid.uuid4().hex[:8]
-        with self.sandboxed("bench-monthend-") as (root, _environment):
-            port = free_port()
-            app_url = f"http://127.0.0.1:{port}"
-            from ops.demo_sandbox import sandbox_environment
-
-            environment = sandbox_environment(
-                base_url=self.sandbox.base_url, ca_path=self.sandbox.ca_path, app_url=app_url
-            )
-            local = {
-                "MEDIA_ROOT": str(root / "media"),
-                "MAIL_SPOOL_DIR": str(root / "spool"),
-                "ALLOWED_HOSTS": "127.0.0.1,localhost",
-                "LOG_LEVEL": "INFO",
-                "LOG_FORMAT": "plain",
-            }
-            self.sandbox.control(
-                "PUT",
-                f"/pubsub/topics/{environment['GOOGLE_PUBSUB_TOPIC']}",
-                json={
-                    "push_endpoint": f"{app_url}/hooks/google/pubsub/",
-                    "service_account_email": environment["GOOGLE_PUBSUB_SERVICE_ACCOUNT"],
-                },
-            )
-            env = {**os.environ, **environment, **local}
+        with self.sandboxed("bench-monthend-") as (root, _environment), self.served(
+                root, LOG_LEVEL="INFO", LOG_FORMAT="plain") as env:
             self.clear_budgets()
-            web = start_web(env, root / "web.log", port)
             workers: list[Worker] = []
             self.companies: list[Company] = []
             try:
@@ -142,19 +116,10 @@ class Command(SandboxBench):
                         first=1,
                     ),
                 ]
-                with override_settings(
-                    **{
-                        **environment,
-                        "MEDIA_ROOT": Path(local["MEDIA_ROOT"]),
-                        "MAIL_SPOOL_DIR": Path(local["MAIL_SPOOL_DIR"]),
-                    }
-                ):
-                    self.run_benchmark(options)
+                self.run_benchmark(options)
             finally:
                 for worker in workers:
                     worker.stop()
-                web.terminate()
-                web.wait(timeout=30)
                 for company in self.companies:
                     self.delete_company(company)
                 self.clear_budgets()
