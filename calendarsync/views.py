@@ -246,8 +246,13 @@ def _hours() -> list[tuple[str, str]]:
                                                                                               // rows_per_hour)]
 
 
-# Where the grid opens: the working day's first hour (the rest is a scroll away).
-WORK_START_ROW = 8 * (dt.timedelta(hours=1) // ROW)
+def _work_start_row(people: Sequence[User], day: dt.date, zone: zoneinfo.ZoneInfo) -> int:
+    """Where an hour grid opens: the row of the earliest working-day start among ``people`` (each
+    on their own clock, from their User Settings, as their shading is), on the viewer's ``day``
+    and clock. The hours before and after are a scroll away."""
+    starts = [dt.datetime.combine(day, hours.start, hours.zone).astimezone(zone)
+              for hours in map(working_hours_for, people)]
+    return min(grid_rows(start, start, start.date(), zone)[0] for start in starts)
 
 
 def _owner(request: HttpRequest) -> User:
@@ -275,7 +280,7 @@ def calendar_page(request: HttpRequest) -> HttpResponse:
     columns = [] if view == "month" else [
         _column(items, d, zone, now, label=f"{d:%a, %b} {d.day}", owner=owner, viewer=request.user) for d in dates]
     return render(request, "calendarsync/calendar.html", {
-        "columns": columns, "hours": _hours(), "work_start_row": WORK_START_ROW,
+        "columns": columns, "hours": _hours(), "work_start_row": _work_start_row([owner], anchor, zone),
         "view": view, "anchor": anchor, "previous": previous, "following": following, "today": today,
         "days": days, "owner": owner, "is_own": owner.pk == request.user.pk,
         "owners": _owner_choices(request.user, owner), "views": VIEWS,
@@ -642,7 +647,9 @@ def team_view(request: HttpRequest) -> HttpResponse:
     return render(request, "calendarsync/team.html", {
         "view": view, "views": TEAM_VIEWS, "anchor": anchor, "today": today, "dates": dates,
         "week_head": [(link("day", d), f"{d:%a} {d.day}", d == today) for d in dates],
-        "columns": columns, "rows": rows, "hours": _hours(), "work_start_row": WORK_START_ROW,
+        "columns": columns, "rows": rows, "hours": _hours(),
+        # The earliest start of those shown: a scheduler sees where everyone's day begins.
+        "work_start_row": _work_start_row(people or [request.user], anchor, zone),  # type: ignore[list-item]
         "people": _people_choices(request.user, people), "chosen": people, "problems": problems,
         "zone": zone.key, "max_people": MAX_PEOPLE,
         "here": link(view, anchor), "earlier": link(view, previous), "later": link(view, following),

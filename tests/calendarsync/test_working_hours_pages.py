@@ -177,3 +177,27 @@ def test_the_day_view_shades_the_users_own_working_hours(bob: User, alice: User)
     assert shading(bob, THURSDAY) == ["q40 h18"]  # 10:00 for four and a half hours
     assert shading(bob, THURSDAY + dt.timedelta(days=1)) == []  # Friday: not a working day of Bob's
     assert shading(alice, THURSDAY) == ["q32 h36"]  # Alice's calendar: the house's 8 to 5
+
+
+def test_the_hour_grid_opens_at_the_shown_calendars_working_day_start(bob: User, alice: User) -> None:
+    # Bob starts at 6:30 in Chicago; Alice at 10 in New York, which is 9 on Bob's clock.
+    set_working_hours(user=bob, days=[0, 1, 2, 3, 4], start=dt.time(6, 30), end=dt.time(15))
+    alice.time_zone = "America/New_York"
+    alice.save(update_fields=["time_zone"])
+    set_working_hours(user=alice, days=[0, 1, 2, 3, 4], start=dt.time(10), end=dt.time(18))
+    client = client_for(bob)
+
+    def opens_at(path: str, **params: object) -> str:
+        page = text(client.get(path, {"date": THURSDAY.isoformat(), **params}))
+        rows = re.findall(r'<div class="cal-grid" data-scroll-row="(\d+)"', page)
+        assert len(rows) == 1, rows
+        return rows[0]
+
+    assert opens_at("/calendar/") == "26"  # Bob's week, at his 6:30
+    assert opens_at("/calendar/", view="day") == "26"
+    assert opens_at("/calendar/", user=str(alice.pk)) == "36"  # Alice's, at her 10 (9 in Chicago)
+    assert opens_at("/calendar/", view="day", user=str(alice.pk)) == "36"
+    # The team day opens at the earliest start among the people shown, so nobody's morning is
+    # above the fold, the viewer's own included only when the viewer is shown.
+    assert opens_at("/calendar/team/", people=[str(alice.pk), str(bob.pk)]) == "26"
+    assert opens_at("/calendar/team/", people=[str(alice.pk)]) == "36"
