@@ -409,19 +409,42 @@ def _related_regarding(contacts: list[Contact]) -> list[str]:
     return [*(regarding.value_of(o) for o in opportunities), *(regarding.value_of(p) for p in properties)]
 
 
-def _prefill_times(params: Any, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
-    """The date and times of a ``start`` and ``end`` given as ISO 8601 instants (Find a time's
-    "Book this slot"), on the viewer's clock. Only filled in: the form checks them when saved, as
-    any it is given. Anything unreadable is left out, and the form opens with its usual times."""
+def _booked_slot(params: Any) -> tuple[dt.datetime, dt.datetime] | None:
+    """The ``start`` and ``end`` of Find a time's "Book this slot", as ISO 8601 instants; None
+    when either is missing, unreadable or not an instant (no offset)."""
     try:
         start = dt.datetime.fromisoformat(params.get("start", ""))
         end = dt.datetime.fromisoformat(params.get("end", ""))
     except ValueError:
-        return {}
+        return None
     if start.tzinfo is None or end.tzinfo is None:
+        return None
+    return start, end
+
+
+def _prefill_times(params: Any, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+    """The date and times of a booked slot, on the viewer's clock. Only filled in: the form checks
+    them when saved, as any it is given. Anything unreadable is left out, and the form opens with
+    its usual times."""
+    slot = _booked_slot(params)
+    if slot is None:
         return {}
-    start, end = start.astimezone(zone), end.astimezone(zone)
+    start, end = (moment.astimezone(zone) for moment in slot)
     return {"date": start.date(), "start_time": start.time(), "end_time": end.time()}
+
+
+def _slot_gone(request: HttpRequest, start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo) -> HttpResponse:
+    """A booking link to a slot that has started (the page stayed open, or the link was made by
+    hand) opens no form: back to Find a time, for the same people and length, from now on."""
+    local = start.astimezone(zone)
+    messages.error(request, f"That slot ({local:%a, %b} {local.day}, {_clock(local, zone)}) has already started: "
+                            "here are the next free times.")
+    minutes = (end - start) // dt.timedelta(minutes=1)
+    params: dict[str, object] = {"people": [str(request.user.pk), *(str(pk) for pk in _uuids(
+        request.GET.getlist("colleagues")) if pk != request.user.pk)]}
+    if minutes in LENGTHS:
+        params["minutes"] = minutes
+    return redirect(f"{reverse('calendarsync:find_a_time')}?{_query(**params)}")
 
 
 def _prefill(user: Any, params: Any, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
@@ -499,6 +522,11 @@ def _render_form(request: HttpRequest, form: AppointmentForm, editing: Appointme
 @require_http_methods(["GET", "POST"])
 def appointment_create(request: HttpRequest) -> HttpResponse:
     zone = _zone(request)
+    # Only a booked slot must be still to come: times typed into the form may be past (a visit
+    # logged after the fact), and a form opened in time is saved however long it stays open.
+    slot = _booked_slot(request.GET) if request.method == "GET" else None
+    if slot is not None and slot[0] < timezone.now():
+        return _slot_gone(request, *slot, zone)
     initial = {"date": _anchor(request, zone), "start_time": dt.time(9), "end_time": dt.time(10),
                **_prefill(request.user, request.GET, zone)}
     form, saving = _appointment_form(request, zone, initial)
