@@ -246,8 +246,13 @@ def _hours() -> list[tuple[str, str]]:
                                                                                               // rows_per_hour)]
 
 
-# Where the grid opens: the working day's first hour (the rest is a scroll away).
-WORK_START_ROW = 8 * (dt.timedelta(hours=1) // ROW)
+def _work_start_row(people: Sequence[User], day: dt.date, zone: zoneinfo.ZoneInfo) -> int:
+    """Where an hour grid opens: the row of the earliest working-day start among ``people`` (each
+    on their own clock, from their User Settings, as their shading is), on the viewer's ``day``
+    and clock. The hours before and after are a scroll away."""
+    starts = [dt.datetime.combine(day, hours.start, hours.zone).astimezone(zone)
+              for hours in map(working_hours_for, people)]
+    return min(grid_rows(start, start, start.date(), zone)[0] for start in starts)
 
 
 def _owner(request: HttpRequest) -> User:
@@ -275,7 +280,7 @@ def calendar_page(request: HttpRequest) -> HttpResponse:
     columns = [] if view == "month" else [
         _column(items, d, zone, now, label=f"{d:%a, %b} {d.day}", owner=owner, viewer=request.user) for d in dates]
     return render(request, "calendarsync/calendar.html", {
-        "columns": columns, "hours": _hours(), "work_start_row": WORK_START_ROW,
+        "columns": columns, "hours": _hours(), "work_start_row": _work_start_row([owner], anchor, zone),
         "view": view, "anchor": anchor, "previous": previous, "following": following, "today": today,
         "days": days, "owner": owner, "is_own": owner.pk == request.user.pk,
         "owners": _owner_choices(request.user, owner), "views": VIEWS,
@@ -404,19 +409,42 @@ def _related_regarding(contacts: list[Contact]) -> list[str]:
     return [*(regarding.value_of(o) for o in opportunities), *(regarding.value_of(p) for p in properties)]
 
 
-def _prefill_times(params: Any, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
-    """The date and times of a ``start`` and ``end`` given as ISO 8601 instants (Find a time's
-    "Book this slot"), on the viewer's clock. Only filled in: the form checks them when saved, as
-    any it is given. Anything unreadable is left out, and the form opens with its usual times."""
+def _booked_slot(params: Any) -> tuple[dt.datetime, dt.datetime] | None:
+    """The ``start`` and ``end`` of Find a time's "Book this slot", as ISO 8601 instants; None
+    when either is missing, unreadable or not an instant (no offset)."""
     try:
         start = dt.datetime.fromisoformat(params.get("start", ""))
         end = dt.datetime.fromisoformat(params.get("end", ""))
     except ValueError:
-        return {}
+        return None
     if start.tzinfo is None or end.tzinfo is None:
+        return None
+    return start, end
+
+
+def _prefill_times(params: Any, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+    """The date and times of a booked slot, on the viewer's clock. Only filled in: the form checks
+    them when saved, as any it is given. Anything unreadable is left out, and the form opens with
+    its usual times."""
+    slot = _booked_slot(params)
+    if slot is None:
         return {}
-    start, end = start.astimezone(zone), end.astimezone(zone)
+    start, end = (moment.astimezone(zone) for moment in slot)
     return {"date": start.date(), "start_time": start.time(), "end_time": end.time()}
+
+
+def _slot_gone(request: HttpRequest, start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo) -> HttpResponse:
+    """A booking link to a slot that has started (the page stayed open, or the link was made by
+    hand) opens no form: back to Find a time, for the same people and length, from now on."""
+    local = start.astimezone(zone)
+    messages.error(request, f"That slot ({local:%a, %b} {local.day}, {_clock(local, zone)}) has already started: "
+                            "here are the next free times.")
+    minutes = (end - start) // dt.timedelta(minutes=1)
+    params: dict[str, object] = {"people": [str(request.user.pk), *(str(pk) for pk in _uuids(
+        request.GET.getlist("colleagues")) if pk != request.user.pk)]}
+    if minutes in LENGTHS:
+        params["minutes"] = minutes
+    return redirect(f"{reverse('calendarsync:find_a_time')}?{_query(**params)}")
 
 
 def _prefill(user: Any, params: Any, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
@@ -494,6 +522,11 @@ def _render_form(request: HttpRequest, form: AppointmentForm, editing: Appointme
 @require_http_methods(["GET", "POST"])
 def appointment_create(request: HttpRequest) -> HttpResponse:
     zone = _zone(request)
+    # Only a booked slot must be still to come: times typed into the form may be past (a visit
+    # logged after the fact), and a form opened in time is saved however long it stays open.
+    slot = _booked_slot(request.GET) if request.method == "GET" else None
+    if slot is not None and slot[0] < timezone.now():
+        return _slot_gone(request, *slot, zone)
     initial = {"date": _anchor(request, zone), "start_time": dt.time(9), "end_time": dt.time(10),
                **_prefill(request.user, request.GET, zone)}
     form, saving = _appointment_form(request, zone, initial)
@@ -642,7 +675,9 @@ def team_view(request: HttpRequest) -> HttpResponse:
     return render(request, "calendarsync/team.html", {
         "view": view, "views": TEAM_VIEWS, "anchor": anchor, "today": today, "dates": dates,
         "week_head": [(link("day", d), f"{d:%a} {d.day}", d == today) for d in dates],
-        "columns": columns, "rows": rows, "hours": _hours(), "work_start_row": WORK_START_ROW,
+        "columns": columns, "rows": rows, "hours": _hours(),
+        # The earliest start of those shown: a scheduler sees where everyone's day begins.
+        "work_start_row": _work_start_row(people or [request.user], anchor, zone),  # type: ignore[list-item]
         "people": _people_choices(request.user, people), "chosen": people, "problems": problems,
         "zone": zone.key, "max_people": MAX_PEOPLE,
         "here": link(view, anchor), "earlier": link(view, previous), "later": link(view, following),

@@ -7,7 +7,10 @@ import datetime as dt
 import html
 import re
 import zoneinfo
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import set_working_hours
@@ -177,3 +180,65 @@ def test_the_day_view_shades_the_users_own_working_hours(bob: User, alice: User)
     assert shading(bob, THURSDAY) == ["q40 h18"]  # 10:00 for four and a half hours
     assert shading(bob, THURSDAY + dt.timedelta(days=1)) == []  # Friday: not a working day of Bob's
     assert shading(alice, THURSDAY) == ["q32 h36"]  # Alice's calendar: the house's 8 to 5
+
+
+def test_the_hour_grid_opens_at_the_shown_calendars_working_day_start(bob: User, alice: User) -> None:
+    # Bob starts at 6:30 in Chicago; Alice at 10 in New York, which is 9 on Bob's clock.
+    set_working_hours(user=bob, days=[0, 1, 2, 3, 4], start=dt.time(6, 30), end=dt.time(15))
+    alice.time_zone = "America/New_York"
+    alice.save(update_fields=["time_zone"])
+    set_working_hours(user=alice, days=[0, 1, 2, 3, 4], start=dt.time(10), end=dt.time(18))
+    client = client_for(bob)
+
+    def opens_at(path: str, **params: object) -> str:
+        page = text(client.get(path, {"date": THURSDAY.isoformat(), **params}))
+        rows = re.findall(r'<div class="cal-grid" data-scroll-row="(\d+)"', page)
+        assert len(rows) == 1, rows
+        return rows[0]
+
+    assert opens_at("/calendar/") == "26"  # Bob's week, at his 6:30
+    assert opens_at("/calendar/", view="day") == "26"
+    assert opens_at("/calendar/", user=str(alice.pk)) == "36"  # Alice's, at her 10 (9 in Chicago)
+    assert opens_at("/calendar/", view="day", user=str(alice.pk)) == "36"
+    # The team day opens at the earliest start among the people shown, so nobody's morning is
+    # above the fold, the viewer's own included only when the viewer is shown.
+    assert opens_at("/calendar/team/", people=[str(alice.pk), str(bob.pk)]) == "26"
+    assert opens_at("/calendar/team/", people=[str(alice.pk)]) == "36"
+
+
+def test_only_slots_still_to_come_are_offered_and_a_stale_booking_link_is_refused(
+    bob: User, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The clock stands still at 10:07 on Thursday in Chicago, whatever the time of day the test runs.
+    monkeypatch.setattr(timezone, "now", lambda: at(THURSDAY, 10 + 7 / 60).astimezone(dt.UTC))
+    client = client_for(bob)
+    people = [str(bob.pk), str(alice.pk)]
+    page = text(client.get("/calendar/find-a-time/", {"people": people, "minutes": "30",
+                                                      "date": THURSDAY.isoformat()}))
+    # Today from now on, at the next quarter hour: nothing earlier this morning is offered.
+    assert slots_of(page)[0] == ("Thu, Jun 5, 10:15 AM\u201310:45 AM", "free until 5:00 PM")
+    form = text(client.get(book_links(page)[0]))
+    assert 'name="start_time" value="10:15:00"' in form and 'name="end_time" value="10:45:00"' in form
+
+    # A link to a slot that has started (the page stayed open) or is over is refused, back to Find
+    # a time for the same people and length, with the next free times.
+    for start, end, shown in ((9.5, 10.5, "9:30 AM"), (8, 9, "8:00 AM")):
+        link = "/calendar/appointments/new/?" + urlencode({
+            "start": at(THURSDAY, start).isoformat(), "end": at(THURSDAY, end).isoformat(),
+            "colleagues": str(alice.pk), "invite": "1", "title": "Meeting with Alice Admin"})
+        response = client.get(link)
+        assert response.status_code == 302
+        where = urlsplit(response["Location"])
+        assert where.path == "/calendar/find-a-time/"
+        assert parse_qs(where.query) == {"people": people, "minutes": ["60"]}
+        again = text(client.get(response["Location"]))
+        assert f"That slot (Thu, Jun 5, {shown}) has already started: here are the next free times." in again
+        assert slots_of(again)[0] == ("Thu, Jun 5, 10:15 AM\u201311:15 AM", "free until 5:00 PM")
+
+    # By hand, an appointment in the past is still made as any other: visits are logged after the fact.
+    response = client.post("/calendar/appointments/new/", {"title": "Mowing, Elm St", "date": THURSDAY.isoformat(),
+                                                            "start_time": "08:00", "end_time": "09:00",
+                                                            "show_as": "busy"})
+    assert response.status_code == 302
+    saved = Appointment.objects.get(owner=bob)
+    assert (saved.start, saved.end) == (at(THURSDAY, 8), at(THURSDAY, 9))
