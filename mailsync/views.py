@@ -61,8 +61,9 @@ def _sender(request: HttpRequest) -> MailboxConnection | None:
         return None
 
 
-def _posted_form(request: HttpRequest, choices: list[tuple[str, str]]) -> ComposeForm:
-    return ComposeForm(request.POST, regarding_choices=choices, files_list=request.FILES.getlist("attachments"))
+def _posted_form(request: HttpRequest, choices: list[tuple[str, str]], *, message_required: bool = True) -> ComposeForm:
+    return ComposeForm(request.POST, regarding_choices=choices, files_list=request.FILES.getlist("attachments"),
+                       message_required=message_required)
 
 
 def _regarding(user: Any, value: str) -> Regarding | None:
@@ -117,7 +118,7 @@ def reply(request: HttpRequest, pk: str, mode: str) -> HttpResponse:
     choices = list(dict.fromkeys(_choice(item) for item in related))
     connection = _sender(request)
     if request.method == "POST":
-        form = _posted_form(request, choices)
+        form = _posted_form(request, choices, message_required=chosen.needs_words)
         kept = set(request.POST.getlist("keep_attachment"))
         forwarded = [a for a in draft.attachments if str(a.pk) in kept]
         if (queued := _queued(request, form, connection, forwarded=forwarded, reply=draft)) is not None:
@@ -126,7 +127,8 @@ def reply(request: HttpRequest, pk: str, mode: str) -> HttpResponse:
         kept = {str(a.pk) for a in draft.attachments}
         regarding_value = _choice(original.regarding)[0] if original.regarding is not None else ""  # type: ignore[arg-type]
         form = ComposeForm(initial={"to": ", ".join(draft.to), "cc": ", ".join(draft.cc), "subject": draft.subject,
-                                    "regarding": regarding_value}, regarding_choices=choices)
+                                    "regarding": regarding_value}, regarding_choices=choices,
+                           message_required=chosen.needs_words)
     return render(request, "mailsync/reply.html", {
         "form": form, "draft": draft, "original": original, "connection": connection,
         "not_connected": NOT_CONNECTED, "kept": kept, "title": _title(draft),
