@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -285,6 +286,27 @@ class MailboxConnection(TenantModel):
         a colleague brought in, need no Aspire folder). The one place this is decided."""
         return self.sync_email and (self.sync_aspire_folder or self.user.follows_conversations)
 
+    @property
+    def folder_names(self) -> FolderNames:
+        return FOLDER_NAMES[MailboxConnection.Provider(self.provider)]
+
+
+@dataclass(frozen=True)
+class FolderNames:
+    """The folders Aspire reads in a mailbox, called what its provider calls them."""
+
+    aspire: str
+    inbox: str
+    sent: str
+
+
+# Outlook has folders, Gmail labels; each with its own names. The one place they are decided, for
+# every page that names them (Sync health's mail and push rows).
+FOLDER_NAMES = {
+    MailboxConnection.Provider.MICROSOFT: FolderNames(aspire="Aspire folder", inbox="Inbox", sent="Sent Items"),
+    MailboxConnection.Provider.GOOGLE: FolderNames(aspire="Aspire label", inbox="Inbox", sent="Sent"),
+}
+
 
 class SyncRun(TenantModel):
     """One sync of one connection (mail or calendar): what operators and users see of each attempt."""
@@ -335,6 +357,7 @@ class PushChannel(models.Model):
     subscription, a Gmail watch or a Google Calendar channel, kept by ``accounts.push`` for both."""
 
     class Purpose(models.TextChoices):
+        # Sync health names each in the connection's provider's words (accounts.push.channel_label).
         MAIL = "mail", "Aspire folder"
         CALENDAR = "calendar", "Calendar"
         # Following conversations on Microsoft 365: a subscription per watched folder. (Gmail has

@@ -58,7 +58,8 @@ MAIL_PURPOSES = (Purpose.MAIL, Purpose.FOLLOW_INBOX, Purpose.FOLLOW_SENT)
 # Following conversations reads the Inbox and Sent. Graph: a subscription per folder.
 FOLLOWED_GRAPH_FOLDERS = ((Purpose.FOLLOW_INBOX, "inbox"), (Purpose.FOLLOW_SENT, "sentitems"))
 # Gmail has one watch per mailbox: following adds the Inbox and Sent system labels to the Aspire label.
-FOLLOWED_GMAIL_LABELS = ("INBOX", "SENT")
+FOLLOWED_GMAIL_LABEL_OF = {Purpose.FOLLOW_INBOX: "INBOX", Purpose.FOLLOW_SENT: "SENT"}
+FOLLOWED_GMAIL_LABELS = tuple(FOLLOWED_GMAIL_LABEL_OF.values())
 
 
 class PushRefused(Exception):
@@ -383,6 +384,29 @@ def handle_gmail_push(*, authorization: str, body: bytes) -> bool:
 
 
 # -- what Sync health shows ------------------------------------------------------------------------
+
+
+def channel_label(connection: MailboxConnection, purpose: str) -> str:
+    """What a push channel watches, in the connection's provider's own words."""
+    names = connection.folder_names
+    return {
+        Purpose.MAIL: names.aspire,
+        Purpose.CALENDAR: "Calendar",
+        Purpose.FOLLOW_INBOX: f"{names.inbox} (following conversations)",
+        Purpose.FOLLOW_SENT: f"{names.sent} (following conversations)",
+    }[Purpose(purpose)]
+
+
+def channel_for(connection: MailboxConnection, purpose: str,
+                channels: Mapping[str, PushChannel]) -> PushChannel | None:
+    """The channel that carries ``purpose``'s notifications, of the connection's channels by
+    purpose: its own, except that on Gmail following's come through the one watch (the mail
+    channel), once that watches the Inbox or Sent label."""
+    label = FOLLOWED_GMAIL_LABEL_OF.get(Purpose(purpose))
+    if connection.provider == MailboxConnection.Provider.GOOGLE and label is not None:
+        watch = channels.get(Purpose.MAIL)
+        return watch if watch is not None and label in watch.watched.split(",") else None
+    return channels.get(purpose)
 
 
 def describe_channel(connection: MailboxConnection, purpose: str, channel: PushChannel | None,

@@ -13,7 +13,7 @@ from django.utils import timezone
 from .mailbox import SyncChoices
 from .models import MailboxConnection, PushChannel, SyncRun, User
 from .notices import reconnect_ask_available_at
-from .push import describe_channel
+from .push import channel_for, channel_label, describe_channel
 from .tenancy import scoped
 
 
@@ -97,10 +97,9 @@ def sync_health(viewer: User) -> list[HealthRow]:
                    for kind in SyncRun.Kind for field in ("outcome", "started_at")}
     users = list(scoped(User, viewer).filter(is_active=True).select_related("mailbox", "company")
                  .annotate(**annotations))
-    channels: dict[tuple[uuid.UUID, str], PushChannel] = {
-        (channel.connection_id, channel.purpose): channel
-        for channel in PushChannel.objects.filter(connection__company_id=viewer.tenant_id)
-    }
+    channels: dict[uuid.UUID, dict[str, PushChannel]] = {}
+    for channel in PushChannel.objects.filter(connection__company_id=viewer.tenant_id):
+        channels.setdefault(channel.connection_id, {})[channel.purpose] = channel
     now = timezone.now()
     rows = []
     for user in users:
@@ -109,8 +108,8 @@ def sync_health(viewer: User) -> list[HealthRow]:
                            started_at=getattr(user, f"{kind}_started_at"))
                 for kind in SyncRun.Kind if getattr(user, f"{kind}_outcome", None)]
         push = [] if connection is None or connection.state == MailboxConnection.State.DISCONNECTED else [
-            PushState(purpose.label, *describe_channel(connection, purpose, channels.get((connection.pk, purpose)),
-                                                       now=now))
+            PushState(channel_label(connection, purpose), *describe_channel(
+                connection, purpose, channel_for(connection, purpose, channels.get(connection.pk, {})), now=now))
             for purpose in PushChannel.Purpose
         ]
         rows.append(HealthRow(user=user, connection=connection, runs=runs, push=push,

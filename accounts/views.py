@@ -57,6 +57,7 @@ def _start_signin(request: HttpRequest, user: User, choices: SyncChoices) -> Htt
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def user_settings(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     connection = get_connection(user)

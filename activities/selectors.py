@@ -366,6 +366,16 @@ def conversation_for_email(user: Any, activity: Activity) -> Conversation | None
     return Conversation.objects.filter(pk=email.conversation_id, company_id=activity.company_id).first()
 
 
+def conversation_to_stop_following(user: Any, activity: Activity) -> Conversation | None:
+    """The email's conversation when this user may stop following it: it is followed, and the user
+    follows conversations (``User.follows_conversations``). None otherwise. The email page offers
+    Stop following only then, and the Stop following POST acts only then."""
+    if not user.follows_conversations:
+        return None
+    conversation = conversation_for_email(user, activity)
+    return conversation if conversation is not None and conversation.following else None
+
+
 def attachment_for_user(user: Any, activity: Activity, pk: uuid.UUID | str) -> EmailAttachment:
     """One stored attachment of an email the user may read, or 404 (also for ones too large to keep)."""
     queryset = EmailAttachment.objects.filter(email_id=activity.pk, too_large=False).exclude(file="")

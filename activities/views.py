@@ -96,6 +96,7 @@ def email_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "contact_q": contact_q,
         "contact_results": selectors.contact_choices(request.user, contact_q) if not contacts else [],
         "conversation": selectors.conversation_for_email(request.user, activity),
+        "can_stop_following": selectors.conversation_to_stop_following(request.user, activity) is not None,
         "conversation_messages": selectors.conversation_for_user(request.user, activity),
         "actions": actions_for(activity, request.user),
         "new_contact": _new_contact_from(email) if email and not contacts else None,
@@ -151,8 +152,8 @@ def set_regarding(request: HttpRequest, activity: Activity) -> None:
 @email_action
 def stop_following(request: HttpRequest, activity: Activity) -> None:
     """Stop capturing this email's conversation automatically (what is in Aspire stays)."""
-    conversation = selectors.conversation_for_email(request.user, activity)
-    if conversation is not None and conversation.following:
+    conversation = selectors.conversation_to_stop_following(request.user, activity)
+    if conversation is not None:
         stop_following_conversation(conversation=conversation, user=request.user)  # type: ignore[arg-type]
         messages.success(request, "Later replies in this conversation won't be captured automatically.")
 

@@ -23,7 +23,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.dates import in_supported_range
 from accounts.models import User
@@ -263,6 +263,7 @@ def _owner(request: HttpRequest) -> User:
 
 
 @login_required
+@require_GET
 def calendar_page(request: HttpRequest) -> HttpResponse:
     zone = _zone(request)
     requested = request.GET.get("view", "")
@@ -299,6 +300,7 @@ def _owner_choices(viewer: Any, owner: User) -> list[tuple[str, str, bool]]:
 
 
 @login_required
+@require_GET
 def calendar_feed(request: HttpRequest) -> JsonResponse:
     """The same appointments as JSON (for scripts and the page's future needs), privacy applied."""
     owner = _owner(request)
@@ -334,6 +336,7 @@ def _as_json(item: Visible) -> dict[str, object]:
 
 
 @login_required
+@require_GET
 def appointment_detail(request: HttpRequest, pk: str) -> HttpResponse:
     item = selectors.appointment_for_viewer(request.user, pk)
     details = isinstance(item, AppointmentDetails)
@@ -598,6 +601,7 @@ def appointment_delete(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def audit_entries(request: HttpRequest) -> HttpResponse:
     entries = []
     for entry in selectors.audit_entries_for(request.user)[:200]:
@@ -646,6 +650,7 @@ def _query(**params: object) -> str:
 
 
 @login_required
+@require_GET
 def team_view(request: HttpRequest) -> HttpResponse:
     """Chosen colleagues side by side for a day (an hour grid, a column each) or a week (a row
     each), every calendar through the privacy selector: busy blocks where details are not shared."""
@@ -687,6 +692,7 @@ def team_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def find_a_time(request: HttpRequest) -> HttpResponse:
     """The next slots of the chosen length in which every chosen person is free, within each one's
     working hours, from what each calendar shows (times only: no detail is read for this)."""
@@ -783,6 +789,7 @@ def calendar_link(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@require_GET
 def personal_feed(request: HttpRequest) -> HttpResponse:
     """The owner's calendar as iCalendar, for the key of a live link; 404 for any other key. The
     key is in the query string, which the access logs leave out."""

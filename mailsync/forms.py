@@ -20,8 +20,13 @@ class ComposeForm(forms.Form):
     regarding = forms.ChoiceField(label="Regarding", required=False)
 
     def __init__(self, *args: Any, regarding_choices: list[tuple[str, str]],
-                 files_list: list[UploadedFile] | None = None, **kwargs: Any) -> None:
+                 files_list: list[UploadedFile] | None = None, message_required: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # A forward may go without a message of its own (``replies.Mode.needs_words``).
+        self.fields["body"].required = message_required
+        if not message_required:
+            self.fields["body"].help_text = "Optional: the forwarded email and its attachments follow."
         regarding = self.fields["regarding"]
         assert isinstance(regarding, forms.ChoiceField)
         regarding.choices = [("", "Nothing in particular"), *regarding_choices]

@@ -33,6 +33,12 @@ class Mode(enum.StrEnum):
     def label(self) -> str:
         return {"reply": "Reply", "reply-all": "Reply all", "forward": "Forward"}[self.value]
 
+    @property
+    def needs_words(self) -> bool:
+        """Whether the author must write something: a reply with no words is almost always a slip,
+        while a forward's content is the original and its attachments."""
+        return self is not Mode.FORWARD
+
 
 # "Re:" and "Fwd:" (with the variants clients write: "RE:", "FW:", "Fwd :") are added once, never stacked.
 _REPLY_PREFIX = re.compile(r"^\s*re\s*:", re.IGNORECASE)
@@ -175,7 +181,8 @@ def message_bodies(*, text: str, signature: str, quote: Quote | None = None) -> 
     (as "> " lines in the text; in the HTML, cleaned with nh3 inside a blockquote)."""
     text = text.replace("\r\n", "\n").rstrip()
     text_parts = [text]
-    html_parts = [f"<div>{_text_as_html(text)}</div>"]
+    # A forward may carry no words of the author's own: then it starts with what comes after them.
+    html_parts = [f"<div>{_text_as_html(text)}</div>"] if text else []
     if signature.strip():
         text_parts.append("-- \n" + signature_text(signature))
         html_parts.append(f'<div class="signature">-- <br>\n{signature_html(signature)}</div>')

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import MailboxConnection
 from accounts.paginators import KeysFirstPaginator
@@ -61,8 +61,9 @@ def _sender(request: HttpRequest) -> MailboxConnection | None:
         return None
 
 
-def _posted_form(request: HttpRequest, choices: list[tuple[str, str]]) -> ComposeForm:
-    return ComposeForm(request.POST, regarding_choices=choices, files_list=request.FILES.getlist("attachments"))
+def _posted_form(request: HttpRequest, choices: list[tuple[str, str]], *, message_required: bool = True) -> ComposeForm:
+    return ComposeForm(request.POST, regarding_choices=choices, files_list=request.FILES.getlist("attachments"),
+                       message_required=message_required)
 
 
 def _regarding(user: Any, value: str) -> Regarding | None:
@@ -70,12 +71,14 @@ def _regarding(user: Any, value: str) -> Regarding | None:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def compose_to_contact(request: HttpRequest, pk: str) -> HttpResponse:
     contact = get_for_user(Contact.objects.prefetch_related("emails"), request.user, pk)
     return _compose(request, contact, preselected=None)
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def compose_regarding(request: HttpRequest, kind: str, pk: str) -> HttpResponse:
     record = get_for_user(regarding.model_for(kind), request.user, pk)
     return _compose(request, record, preselected=record)
@@ -100,6 +103,7 @@ def _compose(request: HttpRequest, record: Model, *, preselected: Model | None) 
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def reply(request: HttpRequest, pk: str, mode: str) -> HttpResponse:
     """Reply, Reply all or Forward on an email the user may read: the compose form, filled in as
     mail clients fill it, through the same send queue as any mail written in Aspire."""
@@ -117,7 +121,7 @@ def reply(request: HttpRequest, pk: str, mode: str) -> HttpResponse:
     choices = list(dict.fromkeys(_choice(item) for item in related))
     connection = _sender(request)
     if request.method == "POST":
-        form = _posted_form(request, choices)
+        form = _posted_form(request, choices, message_required=chosen.needs_words)
         kept = set(request.POST.getlist("keep_attachment"))
         forwarded = [a for a in draft.attachments if str(a.pk) in kept]
         if (queued := _queued(request, form, connection, forwarded=forwarded, reply=draft)) is not None:
@@ -126,7 +130,8 @@ def reply(request: HttpRequest, pk: str, mode: str) -> HttpResponse:
         kept = {str(a.pk) for a in draft.attachments}
         regarding_value = _choice(original.regarding)[0] if original.regarding is not None else ""  # type: ignore[arg-type]
         form = ComposeForm(initial={"to": ", ".join(draft.to), "cc": ", ".join(draft.cc), "subject": draft.subject,
-                                    "regarding": regarding_value}, regarding_choices=choices)
+                                    "regarding": regarding_value}, regarding_choices=choices,
+                           message_required=chosen.needs_words)
     return render(request, "mailsync/reply.html", {
         "form": form, "draft": draft, "original": original, "connection": connection,
         "not_connected": NOT_CONNECTED, "kept": kept, "title": _title(draft),
@@ -181,6 +186,7 @@ OUTBOX_PAGE_SIZE = 25
 
 
 @login_required
+@require_GET
 def outbox(request: HttpRequest) -> HttpResponse:
     items = _outbox(request.user).select_related("connection").order_by("-created_at", "-id")
     page = KeysFirstPaginator(items, OUTBOX_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -188,6 +194,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def outbound_detail(request: HttpRequest, pk: str) -> HttpResponse:
     item = get_for_user(_outbox(request.user).select_related(
         "connection", *regarding.FIELDS

@@ -25,6 +25,7 @@ from sandbox.runner import SandboxProcess
 from sandbox.signin import ProviderSignIn
 from tests.conftest import REDIRECT_URI, client_for
 from tests.mailboxes import back_to_aspire, connected_mailbox
+from tests.mailsync.test_push import push_settings  # noqa: F401 (a fixture)
 
 PROVIDERS = ["microsoft", "google"]
 BANNER = "Aspire can no longer sync your mailbox"
@@ -197,6 +198,39 @@ def test_only_company_admins_see_sync_health_and_only_their_company(
     assert mail.outbox == []
     # A GET does nothing.
     assert client_for(alice).get(ask).status_code == 405
+
+
+# -- push, in each provider's own words ---------------------------------------------------------
+
+# What Sync health calls the folders each push channel watches: Outlook's folders, Gmail's labels.
+PUSH_ROWS = {
+    "microsoft": ["Aspire folder", "Calendar", "Inbox (following conversations)",
+                  "Sent Items (following conversations)"],
+    "google": ["Aspire label", "Calendar", "Inbox (following conversations)",
+               "Sent (following conversations)"],
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_push_rows_name_the_folders_as_the_provider_does(provider: str, push_settings: SandboxProcess,  # noqa: F811
+                                                         alice: User, bob: User) -> None:
+    connection = connected_mailbox(push_settings, bob, provider, "bob@greenleaf.example")
+    bob.follow_conversations = True
+    bob.save(update_fields=["follow_conversations"])
+    run_capture(connection_id=connection.pk, owner="setup")  # the Aspire folder, and the mail push
+    row = _row(client_for(alice).get("/sync-health/").content.decode(), "Bob Staff")
+    pushes = dict(re.findall(r"<dt>Push: (.*?)</dt><dd[^>]*>(.*?)</dd>", row))
+    assert list(pushes) == PUSH_ROWS[provider]
+    aspire_folder = PUSH_ROWS[provider][0]
+    assert f"On, with the {aspire_folder}" in row
+    # The Aspire folder's push and following's (Graph: a subscription per folder; Gmail: one watch
+    # on all three labels) are set up by the run; the calendar's by the calendar run, not yet made.
+    for label in (aspire_folder, *PUSH_ROWS[provider][2:]):
+        assert pushes[label].startswith("Active until"), (label, pushes)
+    assert pushes["Calendar"] == "Set up at the next sync"
+    if provider == "google":
+        assert "Sent Items" not in row and "Aspire folder" not in row
 
 
 # -- queries do not grow with the company -------------------------------------------------------

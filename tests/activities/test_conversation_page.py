@@ -19,8 +19,12 @@ from tests.conftest import client_for
 GMAIL_REPLY = (Path(__file__).parent / "replies" / "gmail.eml").read_text().split("\n\n", 1)[1]
 
 
-def conversation_of_two(bob: User, contact: Contact) -> tuple[Activity, Activity, Conversation]:
+def conversation_of_two(bob: User, contact: Contact, *, bob_follows: bool = True) -> tuple[Activity, Activity,
+                                                                                         Conversation]:
+    """Bob's email and Dana's reply that followed it, with Bob following conversations (or not)."""
     assert bob.company is not None
+    bob.follow_conversations = bob_follows
+    bob.save(update_fields=["follow_conversations"])
     started = timezone.now() - dt.timedelta(days=1)
     conversation = Conversation.objects.create(company=bob.company, started_at=started)
     first = make_email(bob, subject="Spring cleanup quote", text="Hi Dana,\n\nCan we come Tuesday?\n\nBob",
@@ -57,6 +61,31 @@ def test_stop_following(bob: User, contact: Contact) -> None:
     page = html.unescape(response.content.decode())
     assert "won't be captured automatically" in page
     assert "Bob Staff stopped following it" in page and "Stop following</button>" not in page
+
+
+def test_stop_following_is_only_for_someone_who_follows_conversations(bob: User, alice: User,
+                                                                      contact: Contact) -> None:
+    _, reply, conversation = conversation_of_two(bob, contact, bob_follows=False)
+    assert alice.company is not None and not alice.follows_conversations
+    for user in (bob, alice):  # Bob turned following off; Alice never had it (the company's default is off)
+        client = client_for(user)
+        page = html.unescape(client.get(f"/activities/{reply.pk}/").content.decode())
+        assert "Conversation (2)" in page
+        assert "Stop following" not in page and "Not followed" not in page
+        client.post(f"/activities/{reply.pk}/stop-following/")
+        conversation.refresh_from_db()
+        assert conversation.following
+    # With the company's default on, Alice follows (she never chose otherwise) and may stop it.
+    alice.company.follow_conversations_default = True
+    alice.company.save(update_fields=["follow_conversations_default"])
+    client = client_for(alice)
+    assert "Stop following</button>" in client.get(f"/activities/{reply.pk}/").content.decode()
+    client.post(f"/activities/{reply.pk}/stop-following/")
+    conversation.refresh_from_db()
+    assert (conversation.following, conversation.stopped_by) == (False, alice)
+    # Once stopped, everyone sees that it is not followed, and by whom.
+    page = html.unescape(client_for(bob).get(f"/activities/{reply.pk}/").content.decode())
+    assert "Not followed: Alice Admin stopped following it" in page
 
 
 def test_stop_following_needs_the_csrf_token_and_the_company(bob: User, carol: User, contact: Contact) -> None:

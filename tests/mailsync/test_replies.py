@@ -167,6 +167,41 @@ def test_reply_all_and_forward_fill_in_as_mail_clients_do(
     assert "From: Dana Whitfield <dana@example.com>" in text.get_content()
 
 
+def test_forward_may_go_without_words_of_ones_own_a_reply_may_not(
+    captured: tuple[str, MailboxConnection, Activity], providers_on_sandbox: SandboxProcess, bob: User,
+) -> None:
+    provider, connection, original = captured
+    client = client_for(bob)
+    # A reply with nothing written is almost always a slip: it is refused, and nothing is queued.
+    for mode in ("reply", "reply-all"):
+        page = page_text(client.post(f"/mail/reply/{original.pk}/{mode}/", {
+            "to": "office@whitfield.example", "subject": "RE: Spring mulch quote", "body": "  "}))
+        assert "This field is required." in page, mode
+    assert not OutboundEmail.objects.exists()
+
+    # A forward's content is the original and its attachments: an empty message is normal.
+    [kept] = list(original.email.attachments.all())
+    response = client.post(f"/mail/reply/{original.pk}/forward/", {
+        "to": "crew@greenleaf.example", "subject": "Fwd: RE: Spring mulch quote", "body": "",
+        "keep_attachment": [str(kept.pk)],
+    })
+    outbound = OutboundEmail.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/mail/outbox/{outbound.pk}/"
+    assert str(send_queue(str(connection.pk))) == "sent 1"
+    [copy] = sent_copies(providers_on_sandbox, provider, outbound.message_id)
+    parsed = parsed_copy(provider, connection, copy)
+    assert {part.get_filename() for part in parsed.iter_attachments()} == {"Site plan.pdf"}
+    text = parsed.get_body(preferencelist=("plain",))
+    markup = parsed.get_body(preferencelist=("html",))
+    assert text is not None and markup is not None
+    # It starts with the forwarded original: no blank first lines where words would have been.
+    assert text.get_content().replace("\r\n", "\n").startswith(
+        "---------- Forwarded message ---------\nFrom: Dana Whitfield <dana@example.com>\n")
+    assert "<div></div>" not in markup.get_content()
+    assert "Optional: the forwarded email and its attachments follow." in page_text(
+        client.get(f"/mail/reply/{original.pk}/forward/"))
+
+
 def test_only_the_company_may_answer_an_email(
     captured: tuple[str, MailboxConnection, Activity], carol: User, alice: User,
 ) -> None:
