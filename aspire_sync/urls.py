@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 from django.views.generic import RedirectView
 
 from ops.metrics import metrics
@@ -17,7 +17,8 @@ admin.site.site_title = "Aspire Sync admin"
 get_or_post = require_http_methods(["GET", "POST"])
 
 urlpatterns = [
-    path("", require_GET(RedirectView.as_view(pattern_name="crm:contact_list", permanent=False))),
+    # GET or HEAD: uptime monitors ask for the site's root with either.
+    path("", require_safe(RedirectView.as_view(pattern_name="crm:contact_list", permanent=False))),
     path("login/", get_or_post(auth_views.LoginView.as_view(redirect_authenticated_user=True)), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only, as Django makes it
     # The link a password-reset email carries (sent from the admin): the user chooses their password.

@@ -23,7 +23,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from accounts.dates import in_supported_range
 from accounts.models import User
@@ -789,7 +789,8 @@ def calendar_link(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_GET
+# GET or HEAD: calendar apps subscribed to the feed may ask with either.
+@require_safe
 def personal_feed(request: HttpRequest) -> HttpResponse:
     """The owner's calendar as iCalendar, for the key of a live link; 404 for any other key. The
     key is in the query string, which the access logs leave out."""

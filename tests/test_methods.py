@@ -55,3 +55,11 @@ def test_a_method_a_page_does_not_serve_is_refused_with_405(method: str, bob: Us
         url = _url(route)
         answered[url] = client.generic(method, url).status_code
     assert {url: status for url, status in answered.items() if status != 405} == {}
+
+
+def test_the_root_and_the_calendar_feed_answer_head_as_monitors_and_calendar_apps_ask(bob: User) -> None:
+    client = client_for(bob)
+    assert client.head("/").status_code == 302
+    assert client.get("/").status_code == 302
+    # No key: the feed's own answer (404), not a refused method.
+    assert client.head("/calendar/personal.ics").status_code == 404

@@ -48,8 +48,12 @@ def test_the_feed_is_the_owners_calendar_with_private_appointments_and_no_collea
     settings_page = client_for(bob).get("/settings/").content.decode()
     assert "Calendar on your phone" in settings_page and "/calendar/link/" in settings_page
 
-    status, body = fetch(make_link(client_for(bob)))
+    link = make_link(client_for(bob))
+    status, body = fetch(link)
     assert status == 200
+    # Calendar apps may ask with HEAD before they GET.
+    parts = urlsplit(link)
+    assert Client().head(parts.path, {"key": parts.query.removeprefix("key=")}).status_code == 200
     calendar = icalendar.Calendar.from_ical(body)
     events = {str(e["summary"]): e for e in calendar.walk("VEVENT")}
     assert set(events) == {"Mulch estimate", "Dentist"}  # the owner's own, private included; Alice's never
