@@ -90,16 +90,26 @@ def pubsub_audience() -> str:
 # -- setting channels up ---------------------------------------------------------------------------
 
 
+def watches(connection: MailboxConnection, purpose: str) -> bool:
+    """Whether the connection's sync settings have work a channel of this purpose would speed up,
+    push or not. Graph's Aspire-folder subscription needs that folder synced; Gmail's one watch
+    serves the Aspire label and, while its user follows conversations, the Inbox and Sent."""
+    if purpose == Purpose.CALENDAR:
+        return connection.sync_calendar
+    if purpose != Purpose.MAIL and not connection.user.follows_conversations:
+        return False
+    if purpose == Purpose.MAIL and connection.provider == MailboxConnection.Provider.MICROSOFT:
+        return connection.sync_email and connection.sync_aspire_folder
+    return connection.reads_mail
+
+
 def wants_push(connection: MailboxConnection, purpose: str) -> bool:
     if not (push_enabled() and connection.is_connected):
         return False
-    if purpose in MAIL_PURPOSES:
-        if connection.provider == MailboxConnection.Provider.GOOGLE and not settings.GOOGLE_PUBSUB_TOPIC:
-            return False
-        if purpose != Purpose.MAIL and not connection.user.follows_conversations:
-            return False
-        return connection.reads_mail
-    return connection.sync_calendar
+    if (purpose in MAIL_PURPOSES and connection.provider == MailboxConnection.Provider.GOOGLE
+            and not settings.GOOGLE_PUBSUB_TOPIC):
+        return False
+    return watches(connection, purpose)
 
 
 def setup_due(channel: PushChannel, *, provider: str, watched: str, now: dt.datetime) -> bool:
@@ -416,13 +426,7 @@ def describe_channel(connection: MailboxConnection, purpose: str, channel: PushC
     if not wants_push(connection, purpose):
         if not connection.is_connected:
             return False, "Stopped until the mailbox is connected"
-        if purpose == Purpose.MAIL:
-            wanted = connection.reads_mail
-        elif purpose in MAIL_PURPOSES:
-            wanted = connection.reads_mail and connection.user.follows_conversations
-        else:
-            wanted = connection.sync_calendar
-        return (True, "Not used: hourly sync") if wanted else (True, "Off")
+        return (True, "Not used: hourly sync") if watches(connection, purpose) else (True, "Off")
     if channel is None or not channel.channel_id or channel.expires_at is None:
         if channel is not None and channel.failed_at is not None:
             return False, f"Set-up failed {_when(channel.failed_at)}; tried again within {_hours(RETRY_AFTER)} hours"

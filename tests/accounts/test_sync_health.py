@@ -233,6 +233,30 @@ def test_push_rows_name_the_folders_as_the_provider_does(provider: str, push_set
         assert "Sent Items" not in row and "Aspire folder" not in row
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_following_without_the_aspire_folder_shows_its_push_off_not_pending(  # noqa: F811
+        provider: str, push_settings: SandboxProcess, alice: User, bob: User) -> None:
+    """Sync Email with following and no Aspire folder: Outlook has no Aspire folder to subscribe to,
+    so that row is off (not "Set up at the next sync" for ever); Gmail's one watch, on the Inbox
+    and Sent, is still made."""
+    connection = connected_mailbox(push_settings, bob, provider, "bob@greenleaf.example")
+    connection.sync_aspire_folder = False
+    connection.save(update_fields=["sync_aspire_folder"])
+    bob.follow_conversations = True
+    bob.save(update_fields=["follow_conversations"])
+    run_capture(connection_id=connection.pk, owner="setup")
+    row = _row(client_for(alice).get("/sync-health/").content.decode(), "Bob Staff")
+    pushes = dict(re.findall(r"<dt>Push: (.*?)</dt><dd[^>]*>(.*?)</dd>", row))
+    aspire_folder = PUSH_ROWS[provider][0]
+    if provider == "microsoft":
+        assert pushes[aspire_folder] == "Off"
+    else:
+        assert pushes[aspire_folder].startswith("Active until")
+    for label in PUSH_ROWS[provider][2:]:
+        assert pushes[label].startswith("Active until"), (label, pushes)
+
+
 # -- queries do not grow with the company -------------------------------------------------------
 
 
