@@ -235,8 +235,8 @@ def test_push_rows_name_the_folders_as_the_provider_does(provider: str, push_set
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_following_without_the_aspire_folder_shows_its_push_off_not_pending(  # noqa: F811
-        provider: str, push_settings: SandboxProcess, alice: User, bob: User) -> None:
+def test_following_without_the_aspire_folder_shows_its_push_off_not_pending(
+        provider: str, push_settings: SandboxProcess, alice: User, bob: User) -> None:  # noqa: F811
     """Sync Email with following and no Aspire folder: Outlook has no Aspire folder to subscribe to,
     so that row is off (not "Set up at the next sync" for ever); Gmail's one watch, on the Inbox
     and Sent, is still made."""
