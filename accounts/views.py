@@ -8,11 +8,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from providers.errors import ProviderError, SignInCancelled
 
 from .forms import ProfileForm, SyncForm, WorkingHoursForm
+from .http import require_safe_or_post
 from .mailbox import (
     MailboxRefused,
     SyncChoices,
@@ -57,7 +58,7 @@ def _start_signin(request: HttpRequest, user: User, choices: SyncChoices) -> Htt
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_safe_or_post
 def user_settings(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     connection = get_connection(user)
@@ -115,7 +116,7 @@ def _colleagues_needing_signin(user: User) -> list[MailboxConnection]:
 
 
 @login_required
-@require_GET
+@require_safe
 def mailbox_callback(request: HttpRequest) -> HttpResponse:
     """Where the provider sends the browser back after sign-in."""
     user: User = request.user  # type: ignore[assignment]
@@ -178,7 +179,7 @@ def mailbox_reconnect(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_safe_or_post
 def mailbox_disconnect(request: HttpRequest) -> HttpResponse:
     """Disconnect, after a confirmation that says what stops and what stays."""
     user: User = request.user  # type: ignore[assignment]
@@ -204,7 +205,7 @@ def _company_admin(request: HttpRequest) -> User:
 
 
 @login_required
-@require_GET
+@require_safe
 def sync_health_page(request: HttpRequest) -> HttpResponse:
     admin = _company_admin(request)
     return render(request, "accounts/sync_health.html", {
@@ -238,7 +239,7 @@ def sync_health_ask_to_reconnect(request: HttpRequest, connection_id: str) -> Ht
 
 
 @login_required
-@require_GET
+@require_safe
 def demo_sent_mail(request: HttpRequest) -> HttpResponse:
     """The mail Aspire sent to the signed-in user, in the demo (DEBUG with the file backend) only."""
     if not shown():

@@ -10,7 +10,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from accounts.tenancy import get_for_user
 from crm.models import Contact, Opportunity, Property, WorkTicket
@@ -49,14 +49,14 @@ def _detail(request: HttpRequest, record: Model, kind: str, timeline: Timeline, 
 
 
 @login_required
-@require_GET
+@require_safe
 def contact_detail(request: HttpRequest, pk: str) -> HttpResponse:
     contact = get_for_user(Contact.objects.prefetch_related("emails", "properties"), request.user, pk)
     return _detail(request, contact, "contacts", timeline_for_contact(contact, _filters(request)))
 
 
 @login_required
-@require_GET
+@require_safe
 def property_detail(request: HttpRequest, pk: str) -> HttpResponse:
     record = get_for_user(Property.objects.prefetch_related("contacts"), request.user, pk)
     return _detail(
@@ -77,7 +77,7 @@ PLAIN_RECORDS: dict[str, QuerySet[Any]] = {
 
 
 @login_required
-@require_GET
+@require_safe
 def record_detail(request: HttpRequest, pk: str, kind: str) -> HttpResponse:
     """The page of one of ``PLAIN_RECORDS``; the URLconf names the kind."""
     record = get_for_user(PLAIN_RECORDS[kind], request.user, pk)

@@ -14,7 +14,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, Q
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.paginators import KeysFirstPaginator
 from accounts.tenancy import get_for_user
@@ -58,7 +58,7 @@ PASSIVE_CONTENT_TYPES = frozenset(
 
 
 @login_required
-@require_GET
+@require_safe
 def email_detail(request: HttpRequest, pk: str) -> HttpResponse:
     activity = selectors.email_for_user(request.user, pk)
     show_images = request.GET.get("images") == "1"
@@ -107,7 +107,7 @@ def email_detail(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def attachment_download(request: HttpRequest, pk: str, attachment_pk: str) -> FileResponse:
     activity = selectors.email_for_user(request.user, pk)
     attachment = selectors.attachment_for_user(request.user, activity, attachment_pk)
@@ -214,14 +214,14 @@ def _filed_message(count: int) -> str:
 
 
 @login_required
-@require_GET
+@require_safe
 def regarding_search(request: HttpRequest) -> JsonResponse:
     choices = selectors.regarding_choices(request.user, request.GET.get("q", ""))
     return JsonResponse({"results": [asdict(choice) for choice in choices]})
 
 
 @login_required
-@require_GET
+@require_safe
 def contact_search(request: HttpRequest) -> JsonResponse:
     choices = selectors.contact_choices(request.user, request.GET.get("q", ""))
     return JsonResponse({"results": [asdict(choice) for choice in choices]})
@@ -231,7 +231,7 @@ SEARCH_PAGE_SIZE = 20
 
 
 @login_required
-@require_GET
+@require_safe
 def email_search(request: HttpRequest) -> HttpResponse:
     """Find any email of the company: words, and filters, newest first, a page at a time by key."""
     form = EmailSearchForm(request.GET or None)
@@ -298,7 +298,7 @@ def _without(kept: QueryDict, name: str) -> str:
 
 
 @login_required
-@require_GET
+@require_safe
 def unmatched(request: HttpRequest) -> HttpResponse:
     page = KeysFirstPaginator(selectors.unmatched_emails(request.user), UNMATCHED_PAGE_SIZE).get_page(
         request.GET.get("page"))

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
 
+from accounts.http import require_safe_or_post
 from ops.metrics import metrics
 from ops.views import healthz
 
@@ -14,15 +15,14 @@ admin.site.site_title = "Aspire Sync admin"
 
 # Django's views answer some methods they do not serve (a redirect any method; the sign-in page a
 # PUT as a POST, or a redirect for whoever is signed in): these say which they serve, as ours do.
-get_or_post = require_http_methods(["GET", "POST"])
 
 urlpatterns = [
     # GET or HEAD: uptime monitors ask for the site's root with either.
     path("", require_safe(RedirectView.as_view(pattern_name="crm:contact_list", permanent=False))),
-    path("login/", get_or_post(auth_views.LoginView.as_view(redirect_authenticated_user=True)), name="login"),
+    path("login/", require_safe_or_post(auth_views.LoginView.as_view(redirect_authenticated_user=True)), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only, as Django makes it
     # The link a password-reset email carries (sent from the admin): the user chooses their password.
-    path("password/<uidb64>/<token>/", get_or_post(auth_views.PasswordResetConfirmView.as_view()),
+    path("password/<uidb64>/<token>/", require_safe_or_post(auth_views.PasswordResetConfirmView.as_view()),
          name="password_reset_confirm"),
     path("password/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("admin/", admin.site.urls),

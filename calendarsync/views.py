@@ -23,9 +23,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.dates import in_supported_range
+from accounts.http import require_safe_or_post
 from accounts.models import User
 from accounts.tenancy import get_for_user, scoped
 from activities import regarding
@@ -263,7 +264,7 @@ def _owner(request: HttpRequest) -> User:
 
 
 @login_required
-@require_GET
+@require_safe
 def calendar_page(request: HttpRequest) -> HttpResponse:
     zone = _zone(request)
     requested = request.GET.get("view", "")
@@ -300,7 +301,7 @@ def _owner_choices(viewer: Any, owner: User) -> list[tuple[str, str, bool]]:
 
 
 @login_required
-@require_GET
+@require_safe
 def calendar_feed(request: HttpRequest) -> JsonResponse:
     """The same appointments as JSON (for scripts and the page's future needs), privacy applied."""
     owner = _owner(request)
@@ -336,7 +337,7 @@ def _as_json(item: Visible) -> dict[str, object]:
 
 
 @login_required
-@require_GET
+@require_safe
 def appointment_detail(request: HttpRequest, pk: str) -> HttpResponse:
     item = selectors.appointment_for_viewer(request.user, pk)
     details = isinstance(item, AppointmentDetails)
@@ -522,12 +523,12 @@ def _render_form(request: HttpRequest, form: AppointmentForm, editing: Appointme
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_safe_or_post
 def appointment_create(request: HttpRequest) -> HttpResponse:
     zone = _zone(request)
     # Only a booked slot must be still to come: times typed into the form may be past (a visit
     # logged after the fact), and a form opened in time is saved however long it stays open.
-    slot = _booked_slot(request.GET) if request.method == "GET" else None
+    slot = _booked_slot(request.GET) if request.method != "POST" else None
     if slot is not None and slot[0] < timezone.now():
         return _slot_gone(request, *slot, zone)
     initial = {"date": _anchor(request, zone), "start_time": dt.time(9), "end_time": dt.time(10),
@@ -557,7 +558,7 @@ def _own(request: HttpRequest, pk: str) -> tuple[Appointment, AppointmentDetails
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_safe_or_post
 def appointment_edit(request: HttpRequest, pk: str) -> HttpResponse:
     zone = _zone(request)
     appointment, item = _own(request, pk)
@@ -601,7 +602,7 @@ def appointment_delete(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def audit_entries(request: HttpRequest) -> HttpResponse:
     entries = []
     for entry in selectors.audit_entries_for(request.user)[:200]:
@@ -650,7 +651,7 @@ def _query(**params: object) -> str:
 
 
 @login_required
-@require_GET
+@require_safe
 def team_view(request: HttpRequest) -> HttpResponse:
     """Chosen colleagues side by side for a day (an hour grid, a column each) or a week (a row
     each), every calendar through the privacy selector: busy blocks where details are not shared."""
@@ -692,7 +693,7 @@ def team_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def find_a_time(request: HttpRequest) -> HttpResponse:
     """The next slots of the chosen length in which every chosen person is free, within each one's
     working hours, from what each calendar shows (times only: no detail is read for this)."""
@@ -765,7 +766,7 @@ def _length_label(minutes: int) -> str:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_safe_or_post
 def calendar_link(request: HttpRequest) -> HttpResponse:
     """Make, reset or turn off the personal calendar link. A new link is shown on the page that
     answers the POST, once: only its digest is kept, and it never goes into a message or a log."""

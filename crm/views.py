@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from accounts.paginators import KeysFirstPaginator
 from accounts.search import number_in, text_search
@@ -68,7 +68,7 @@ RECORD_KINDS: dict[str, dict[str, Any]] = {
 
 
 @login_required
-@require_GET
+@require_safe
 def record_list(request: HttpRequest, kind: str) -> HttpResponse:
     """One list page of ``RECORD_KINDS``; the URLconf names the kind."""
     spec = RECORD_KINDS[kind]

@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
+from accounts.http import require_safe_or_post
 from accounts.models import MailboxConnection
 from accounts.paginators import KeysFirstPaginator
 from accounts.tenancy import get_for_user, scoped
@@ -71,14 +72,14 @@ def _regarding(user: Any, value: str) -> Regarding | None:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_safe_or_post
 def compose_to_contact(request: HttpRequest, pk: str) -> HttpResponse:
     contact = get_for_user(Contact.objects.prefetch_related("emails"), request.user, pk)
     return _compose(request, contact, preselected=None)
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_safe_or_post
 def compose_regarding(request: HttpRequest, kind: str, pk: str) -> HttpResponse:
     record = get_for_user(regarding.model_for(kind), request.user, pk)
     return _compose(request, record, preselected=record)
@@ -103,7 +104,7 @@ def _compose(request: HttpRequest, record: Model, *, preselected: Model | None) 
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_safe_or_post
 def reply(request: HttpRequest, pk: str, mode: str) -> HttpResponse:
     """Reply, Reply all or Forward on an email the user may read: the compose form, filled in as
     mail clients fill it, through the same send queue as any mail written in Aspire."""
@@ -186,7 +187,7 @@ OUTBOX_PAGE_SIZE = 25
 
 
 @login_required
-@require_GET
+@require_safe
 def outbox(request: HttpRequest) -> HttpResponse:
     items = _outbox(request.user).select_related("connection").order_by("-created_at", "-id")
     page = KeysFirstPaginator(items, OUTBOX_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -194,7 +195,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def outbound_detail(request: HttpRequest, pk: str) -> HttpResponse:
     item = get_for_user(_outbox(request.user).select_related(
         "connection", *regarding.FIELDS

@@ -13,7 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from accounts.models import User
 from tests.conftest import client_for
 
-# Methods no page of Aspire serves (HEAD and OPTIONS are left to Django's own rules).
+# Methods no page of Aspire serves (OPTIONS is left to Django's own rules; HEAD is answered wherever GET is).
 UNSERVED = ("PUT", "PATCH", "DELETE")
 # The Django admin is Django's own, with its own rules for what it answers.
 NOT_WALKED = ("admin/",)
@@ -57,9 +57,18 @@ def test_a_method_a_page_does_not_serve_is_refused_with_405(method: str, bob: Us
     assert {url: status for url, status in answered.items() if status != 405} == {}
 
 
-def test_the_root_and_the_calendar_feed_answer_head_as_monitors_and_calendar_apps_ask(bob: User) -> None:
+def test_head_is_answered_wherever_get_is(bob: User) -> None:
+    """HTTP requires HEAD wherever GET is served (RFC 9110, 9.1): uptime monitors, link checkers
+    and calendar apps ask with it. A page that refuses GET (an action) refuses HEAD too."""
     client = client_for(bob)
+    refused = {}
+    for route in _routes(get_resolver().url_patterns):
+        url = _url(route)
+        get, head = client.get(url).status_code, client.head(url).status_code
+        if (get == 405) != (head == 405):
+            refused[url] = (get, head)
+    assert refused == {}
     assert client.head("/").status_code == 302
-    assert client.get("/").status_code == 302
+    assert client.head("/healthz").status_code in (200, 503)
     # No key: the feed's own answer (404), not a refused method.
     assert client.head("/calendar/personal.ics").status_code == 404
