@@ -366,14 +366,17 @@ def conversation_for_email(user: Any, activity: Activity) -> Conversation | None
     return Conversation.objects.filter(pk=email.conversation_id, company_id=activity.company_id).first()
 
 
+def may_stop_following(user: Any, conversation: Conversation | None) -> bool:
+    """Whether this user may stop following the conversation: it is followed, and the user follows
+    conversations (``User.follows_conversations``). The email page offers Stop following only
+    then, and the Stop following POST acts only then."""
+    return conversation is not None and conversation.following and user.follows_conversations
+
+
 def conversation_to_stop_following(user: Any, activity: Activity) -> Conversation | None:
-    """The email's conversation when this user may stop following it: it is followed, and the user
-    follows conversations (``User.follows_conversations``). None otherwise. The email page offers
-    Stop following only then, and the Stop following POST acts only then."""
-    if not user.follows_conversations:
-        return None
+    """The email's conversation when this user may stop following it (``may_stop_following``)."""
     conversation = conversation_for_email(user, activity)
-    return conversation if conversation is not None and conversation.following else None
+    return conversation if may_stop_following(user, conversation) else None
 
 
 def attachment_for_user(user: Any, activity: Activity, pk: uuid.UUID | str) -> EmailAttachment:

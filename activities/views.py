@@ -65,6 +65,7 @@ def email_detail(request: HttpRequest, pk: str) -> HttpResponse:
     email = _email_of(activity)
     attachments = list(email.attachments.all()) if email else []
     contacts = list(activity.contacts.all())
+    conversation = selectors.conversation_for_email(request.user, activity)
     regarding_q = request.GET.get("regarding_q", "").strip()
     contact_q = request.GET.get("contact_q", "").strip()
 
@@ -95,8 +96,8 @@ def email_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "regarding_results": selectors.regarding_choices(request.user, regarding_q),
         "contact_q": contact_q,
         "contact_results": selectors.contact_choices(request.user, contact_q) if not contacts else [],
-        "conversation": selectors.conversation_for_email(request.user, activity),
-        "can_stop_following": selectors.conversation_to_stop_following(request.user, activity) is not None,
+        "conversation": conversation,
+        "can_stop_following": selectors.may_stop_following(request.user, conversation),
         "conversation_messages": selectors.conversation_for_user(request.user, activity),
         "actions": actions_for(activity, request.user),
         "new_contact": _new_contact_from(email) if email and not contacts else None,
