@@ -14,10 +14,9 @@ admin.site.site_header = "Aspire Sync administration"
 admin.site.site_title = "Aspire Sync admin"
 
 # Django's views answer some methods they do not serve (a redirect any method; the sign-in page a
-# PUT as a POST, or a redirect for whoever is signed in): these say which they serve, as ours do.
-
+# PUT as a POST, or a redirect for whoever is signed in): these say which they serve by the rules
+# of accounts.http, as ours do.
 urlpatterns = [
-    # GET or HEAD: uptime monitors ask for the site's root with either.
     path("", require_safe(RedirectView.as_view(pattern_name="crm:contact_list", permanent=False))),
     path("login/", require_safe_or_post(auth_views.LoginView.as_view(redirect_authenticated_user=True)), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only, as Django makes it

@@ -790,7 +790,6 @@ def calendar_link(request: HttpRequest) -> HttpResponse:
     return response
 
 
-# GET or HEAD: calendar apps subscribed to the feed may ask with either.
 @require_safe
 def personal_feed(request: HttpRequest) -> HttpResponse:
     """The owner's calendar as iCalendar, for the key of a live link; 404 for any other key. The
