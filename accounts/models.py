@@ -127,7 +127,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     """
 
     class Role(models.TextChoices):
-        STAFF = "staff", "Staff"
+        STAFF = "staff"
         ADMIN = "admin", "Company admin"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -223,16 +223,16 @@ class MailboxConnection(TenantModel):
 
     class Provider(models.TextChoices):
         MICROSOFT = "microsoft", "Microsoft 365"
-        GOOGLE = "google", "Google"
+        GOOGLE = "google"
 
     class State(models.TextChoices):
-        CONNECTED = "connected", "Connected"
+        CONNECTED = "connected"
         NEEDS_SIGNIN = "needs_signin", "Needs sign-in"
         DISCONNECTED = "disconnected", "Not connected"
 
     class Privacy(models.TextChoices):
-        PUBLIC = "public", "Public"
-        PRIVATE = "private", "Private"
+        PUBLIC = "public"
+        PRIVATE = "private"
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="mailbox")
     provider = models.CharField(max_length=16, choices=Provider.choices)
@@ -312,8 +312,8 @@ class SyncRun(TenantModel):
     """One sync of one connection (mail or calendar): what operators and users see of each attempt."""
 
     class Kind(models.TextChoices):
-        MAIL = "mail", "Mail"
-        CALENDAR = "calendar", "Calendar"
+        MAIL = "mail"
+        CALENDAR = "calendar"
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Hourly schedule"
@@ -321,11 +321,11 @@ class SyncRun(TenantModel):
         MANUAL = "manual", "Sync now"
 
     class Outcome(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
         PARTIAL = "partial", "Succeeded with problems"
         RETRYING = "retrying", "Paused, will resume"
-        FAILED = "failed", "Failed"
+        FAILED = "failed"
 
     connection = models.ForeignKey(MailboxConnection, on_delete=models.CASCADE, related_name="runs")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -359,7 +359,7 @@ class PushChannel(models.Model):
     class Purpose(models.TextChoices):
         # Sync health names each in the connection's provider's words (accounts.push.channel_label).
         MAIL = "mail", "Aspire folder"
-        CALENDAR = "calendar", "Calendar"
+        CALENDAR = "calendar"
         # Following conversations on Microsoft 365: a subscription per watched folder. (Gmail has
         # one watch per mailbox: the MAIL channel watches the Inbox and Sent labels too.)
         FOLLOW_INBOX = "follow_inbox", "Inbox (following conversations)"

@@ -21,9 +21,9 @@ class Activity(TenantModel):
     """Something that happened with a customer: an email, an appointment or a note."""
 
     class Kind(models.TextChoices):
-        EMAIL = "email", "Email"
-        APPOINTMENT = "appointment", "Appointment"
-        NOTE = "note", "Note"
+        EMAIL = "email"
+        APPOINTMENT = "appointment"
+        NOTE = "note"
 
     class Origin(models.TextChoices):
         SENT_FROM_ASPIRE = "sent", "Sent from Aspire"

@@ -95,11 +95,11 @@ class Property(NamedRecord):
 
 class Opportunity(NamedRecord):
     class Stage(models.TextChoices):
-        LEAD = "lead", "Lead"
-        ESTIMATING = "estimating", "Estimating"
+        LEAD = "lead"
+        ESTIMATING = "estimating"
         PROPOSED = "proposed", "Proposal sent"
-        WON = "won", "Won"
-        LOST = "lost", "Lost"
+        WON = "won"
+        LOST = "lost"
 
     contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="opportunities")
     property = models.ForeignKey(

@@ -101,10 +101,10 @@ class OutboundEmail(TenantModel):
     """A message written in Aspire, queued to go out through its author's own mailbox."""
 
     class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
 
     author = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="outbound_emails")
     connection = models.ForeignKey(MailboxConnection, on_delete=models.CASCADE, related_name="outbound_emails")
