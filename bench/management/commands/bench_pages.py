@@ -219,14 +219,8 @@ class Command(BaseCommand):
     help = "Queries and latency of every page at two company sizes, and a concurrent load run against gunicorn."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--activities", type=int, default=Size().activities,
-                            help="email activities of the large company; everything else scales with it")
-        parser.add_argument("--divide", type=int, default=8, help="the small company is the large one divided by this")
-        parser.add_argument("--requests", type=int, default=30, help="timed requests per page and size")
-        parser.add_argument("--only", default="", help="measure only pages whose name contains this")
-        parser.add_argument("--explain", action="store_true",
-                            help="print EXPLAIN ANALYZE of the slowest query of each page over target")
-        parser.add_argument("--regenerate", action="store_true", help="generate the companies again")
+        self.add_two_size_arguments(parser, "page", activities_help="everything else scales with it",
+                                    explain_help="EXPLAIN ANALYZE of the slowest query of each page over target")
         parser.add_argument("--load-users", type=int, default=32)
         parser.add_argument("--load-seconds", type=int, default=60)
         parser.add_argument("--load-workers", type=int, default=3, help="gunicorn workers")
@@ -240,10 +234,8 @@ class Command(BaseCommand):
                         for k, v in Size().as_dict().items()})
         sizes = {"small": large.divided(options["divide"]), "large": large}
         picks = self.companies(sizes, options["seed"])
-        if not settings.DEBUG:
-            call_command("collectstatic", interactive=False, verbosity=0)  # the manifest production templates use
+        self.serve_as_production()
         results: dict[str, dict[str, Measured]] = {}
-        freeze_start_up_heap()  # as each web worker does once the app is loaded (aspire_sync.wsgi)
         page_lists: dict[str, list[Page]] = {}
         for label in sizes:
             page_lists[label] = [page for page in pages_for(picks[label], deep_pages(picks[label]))
@@ -257,6 +249,27 @@ class Command(BaseCommand):
             self.explain(results["large"])
         if not options["skip_load"]:
             self.load_run(page_lists["large"], picks["large"], options)
+
+    # -- what both two-size benches share -------------------------------------------------------
+
+    @staticmethod
+    def add_two_size_arguments(parser: CommandParser, what: str, *, activities: int = Size().activities,
+                               activities_help: str, explain_help: str) -> None:
+        """The options of a bench that times requests against a large company and a smaller one."""
+        parser.add_argument("--activities", type=int, default=activities,
+                            help=f"email activities of the large company; {activities_help}")
+        parser.add_argument("--divide", type=int, default=8, help="the small company is the large one divided by this")
+        parser.add_argument("--requests", type=int, default=30, help=f"timed requests per {what} and size")
+        parser.add_argument("--only", default="", help=f"measure only each {what} whose name contains this")
+        parser.add_argument("--explain", action="store_true", help=f"print {explain_help}")
+        parser.add_argument("--regenerate", action="store_true", help="generate the companies again")
+
+    @staticmethod
+    def serve_as_production() -> None:
+        """Pages rendered as a production web worker renders them."""
+        if not settings.DEBUG:
+            call_command("collectstatic", interactive=False, verbosity=0)  # the manifest production templates use
+        freeze_start_up_heap()  # as each web worker does once the app is loaded (aspire_sync.wsgi)
 
     # -- the database ---------------------------------------------------------------------------
 

@@ -29,14 +29,11 @@ import urllib.parse
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import CommandParser
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Company, User
-from aspire_sync.heap import freeze_start_up_heap
 from bench.company_data import SENTENCES, SERVICES, STREETS
 from bench.support import p95, verdict
 from crm.models import Contact
@@ -47,7 +44,7 @@ from .bench_pages import Command as BenchPages
 
 # Under the page benchmark's prefix: its database check (nothing but its own companies) holds.
 COMPANY_PREFIX = f"{PAGES_PREFIX}search "
-GENERATION_VERSION = 1  # bump when the generator makes different data
+GENERATION_VERSION = 2  # bump when the generator makes different data
 TARGET_P95_MS = 100.0
 
 
@@ -99,6 +96,7 @@ STREETS_SQL = "ARRAY[" + ", ".join(f"'{s}'" for s in STREETS) + "]"
 SENTENCES_SQL = "ARRAY[" + ", ".join("'" + s.replace("'", "''") + "'" for s in SENTENCES) + "]"
 
 
+@transaction.atomic  # all of it, or nothing to clean up
 def generate_company(name: str, count: int) -> SearchPicks:
     """One company with ``count`` emails, in SQL. Email ``n``: subject "<service> at <street> n<n>",
     body two of the generator's sentences and the words ref<n % 5000> and lot<n % 100>, sender
@@ -134,7 +132,7 @@ def generate_company(name: str, count: int) -> SearchPicks:
             FROM generate_series(0, %(count)s - 1) AS n""",  # noqa: S608
         """INSERT INTO activities_emailmessage (activity_id, dedupe_key, message_id, in_reply_to, "references",
                                                 from_name, from_address, "to", cc, reply_to, text_body, html_body,
-                                                size, problems, company_id, search_text)
+                                                size, problems, company_id, search_text, has_attachment)
            SELECT a.id, '<' || a.id || '@bench>', '<' || a.id || '@bench>', '', '', 'Customer ' || (n %% 20000),
                   'customer' || (n %% 20000) || '@domain' || (n %% 500) || '.example', '[]'::jsonb, '[]'::jsonb,
                   '[]'::jsonb, a.body, '', length(a.body) + 800, '', a.company_id,
@@ -142,7 +140,8 @@ def generate_company(name: str, count: int) -> SearchPicks:
                             'customer' || (n %% 20000) || '@domain' || (n %% 500) || '.example',
                             'customer' || (n %% 20000) || ' domain' || (n %% 500) || ' example',
                             CASE WHEN n %% 10 = 0 THEN 'Proposal ' || n || '.pdf' || E'\n' || 'Proposal ' || n || ' pdf'
-                            END, a.body)
+                            END, a.body),
+                  false  -- the attachment rows below set it, through the database's own trigger
            FROM generate_series(0, %(count)s - 1) AS n
            JOIN activities_activity AS a ON a.id = md5(%(company)s || 'a' || n)::uuid""",
         f"""INSERT INTO activities_activity_contacts (activity_id, contact_id, occurred_at)
@@ -156,7 +155,7 @@ def generate_company(name: str, count: int) -> SearchPicks:
                    false, md5(n::text), '', false, %(company)s::uuid, {activity_id.format(i="n")}
             FROM generate_series(0, %(count)s - 1, 10) AS n""",  # noqa: S608
     ]
-    with transaction.atomic(), connection.cursor() as cursor:  # all of it, or nothing to clean up
+    with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement, params)
     return SearchPicks(viewer=str(staff[1].pk), contact=str(Contact.objects.filter(
@@ -169,25 +168,19 @@ class Command(BenchPages):
     help = "Latency and queries of Find email over 1,000,000 email activities, at two company sizes."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--activities", type=int, default=1_000_000, help="email activities of the large company")
-        parser.add_argument("--divide", type=int, default=8, help="the small company is the large one divided by this")
-        parser.add_argument("--requests", type=int, default=30, help="timed requests per search and size")
-        parser.add_argument("--explain", action="store_true",
-                            help="print EXPLAIN (ANALYZE, BUFFERS) of each search's queries at the larger size")
-        parser.add_argument("--regenerate", action="store_true", help="generate the companies again")
-        parser.add_argument("--only", default="", help="run only the searches whose name contains this")
+        self.add_two_size_arguments(parser, "search", activities=1_000_000, activities_help="all of them email",
+                                    explain_help="EXPLAIN (ANALYZE, BUFFERS) of each search's queries, large size")
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.use_dedicated_database(options["regenerate"])
         n = options["activities"]
         sizes = {"search-small": max(1000, n // options["divide"]), "search-large": n}
         picks = {label: self.company(label, count) for label, count in sizes.items()}
-        if not settings.DEBUG:
-            call_command("collectstatic", interactive=False, verbosity=0)  # the manifest production templates use
-        freeze_start_up_heap()  # as each web worker does once the app is loaded (aspire_sync.wsgi)
+        self.serve_as_production()
         results: dict[str, dict[str, Timed]] = {}
         for label, count in sizes.items():
-            plan = [search for search in searches(picks[label], count) if options["only"] in search.name]
+            plan = [search for search in searches(picks[label], count)
+                    if options["only"].lower() in search.name.lower()]
             self.stdout.write(f"Searching the {label} company ({count:,} emails, {options['requests']} requests "
                               "each) ...")
             results[label] = {search.name: self.time_search(search, picks[label], options["requests"])
