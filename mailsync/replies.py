@@ -20,8 +20,7 @@ from activities.email_html import clean_email_html
 from activities.models import Activity, EmailAttachment
 from activities.models import EmailMessage as StoredEmail
 from activities.people import person
-
-from .mime.html_text import html_to_text
+from providers.html_text import html_to_text
 
 
 class Mode(enum.StrEnum):

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import html
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-import nh3
 
 from .base import Grant, PushChannel
 
@@ -216,11 +213,6 @@ def required_id(item: Mapping[str, Any]) -> str:
     if not event_id:
         raise UnreadableEvent("it has no id")
     return event_id
-
-
-def html_as_text(value: str) -> str:
-    """An event's notes written as HTML, as the plain text Aspire keeps: tags dropped, entities read."""
-    return html.unescape(nh3.clean(value, tags=set()))
 
 
 def text(value: object) -> str:

@@ -1,4 +1,5 @@
-"""HTML to readable text, for mail that has no plain-text body and for telling messages apart.
+"""HTML to readable text: the one way Aspire reads HTML it keeps as text (mail that has no
+plain-text body, telling messages apart, appointment notes an organiser wrote in HTML).
 
 inscriptis renders the HTML as a browser would lay it out in text (blocks on their own lines,
 lists, table cells side by side), on lxml's libxml2 parser, which takes any garbage in linear time.

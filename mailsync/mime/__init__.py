@@ -9,8 +9,8 @@ being parsed, so a large attachment is held in memory once, briefly, rather than
 
 The modules follow the work: `reading` (the input and its header block), `spool` (payloads to
 disk), `parts` (a part's own headers), `headers` (the message's headers), `text` (charsets and
-encoded words), `html_text` (HTML to text), `tree` (walking the parts), `digest` (recognising
-one email without a Message-ID).
+encoded words), `tree` (walking the parts), `digest` (recognising one email without a Message-ID).
+HTML becomes text through `providers.html_text`, as an appointment's notes do.
 """
 
 from __future__ import annotations

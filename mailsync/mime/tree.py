@@ -8,9 +8,10 @@ import re
 from dataclasses import dataclass
 from email import errors as email_errors
 
+from providers.html_text import html_to_text
+
 from .digest import content_digest
 from .headers import Headers, parse_date
-from .html_text import html_to_text
 from .parts import attachment_filename, body_kind, clean_filename, content_id, disposition
 from .reading import new_parser
 from .spool import Spool, SpoolingMessage, Stored, decoded_chunks

@@ -27,11 +27,11 @@ from ..calendar import (
     ChangesListing,
     EventDraft,
     UnreadableEvent,
-    html_as_text,
     required_id,
     text,
 )
 from ..errors import Conflict, NotFound, SyncStateExpired
+from ..html_text import html_to_text
 from .transport import execute, google_errors
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ def event_from_google(item: object, calendar_zone: str) -> CalendarEvent:
         or _zone(calendar_zone) or "UTC"
     description = text(item.get("description"))
     if "<" in description:
-        description = html_as_text(description)
+        description = html_to_text(description)
     visibility = text(item.get("visibility")) or "default"
     try:
         original, _ = parse_google_time(item.get("originalStartTime"))

@@ -23,11 +23,11 @@ from ..calendar import (
     ChangesListing,
     EventDraft,
     UnreadableEvent,
-    html_as_text,
     required_id,
     text,
 )
 from ..errors import NotFound
+from ..html_text import html_to_text
 from . import subscriptions
 from .graph import IMMUTABLE_IDS, GraphClient, segment
 
@@ -169,7 +169,7 @@ def plain_text(body: object) -> str:
         return ""
     content = text(body.get("content"))
     if text(body.get("contentType")).lower() == "html":
-        content = html_as_text(content)
+        content = html_to_text(content)
     return content.strip()
 
 

@@ -66,6 +66,20 @@ def test_events_made_in_the_provider_arrive_read_only_with_their_zone(
     assert appointment.end - appointment.start == dt.timedelta(hours=1)
 
 
+def test_notes_keep_their_lines_however_the_calendar_app_wrote_them(
+    bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess
+) -> None:
+    # Outlook keeps typed notes as HTML (Aspire asks Graph for its text); Google Calendar's editor
+    # writes HTML into the description itself.
+    typed = "Back gate\nCode 4512 < the padlock\n\nCall Dana on arrival"
+    written = typed if bob_calendar.provider == "microsoft" else \
+        "Back gate<br>Code <b>4512</b> &lt; the padlock<br><br>Call Dana on arrival"
+    make_event(providers_on_sandbox, bob_calendar, subject="Mulch delivery", body=written, start=at(2, 9),
+               end=at(2, 10), time_zone="America/Chicago")
+    sync(bob_calendar)
+    assert Appointment.objects.get(connection=bob_calendar).notes == typed
+
+
 def test_an_idle_run_makes_one_calendar_request(
     bob_calendar: MailboxConnection, providers_on_sandbox: SandboxProcess
 ) -> None:
