@@ -36,10 +36,13 @@ if TYPE_CHECKING:
 
 PAGE_SIZE = 100
 # Times in UTC (the event's own zone comes separately, in originalStartTimeZone), immutable ids,
-# and bigger pages than Graph's default of 10.
+# bigger pages than Graph's default of 10, and the notes as text: Graph serves a body as HTML
+# unless asked, and its own text rendition keeps the organiser's lines and spacing as Outlook
+# shows them (Aspire's notes are text, and a round trip through HTML would change them).
 # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-events#support-various-time-zones
 # Reference: https://learn.microsoft.com/en-us/graph/delta-query-events
-PREFER = f'{IMMUTABLE_IDS}, outlook.timezone="UTC", odata.maxpagesize={PAGE_SIZE}'
+# Reference: https://learn.microsoft.com/en-us/graph/api/event-get (Prefer: outlook.body-content-type)
+PREFER = f'{IMMUTABLE_IDS}, outlook.timezone="UTC", outlook.body-content-type="text", odata.maxpagesize={PAGE_SIZE}'
 GRAPH_DATETIME = "%Y-%m-%dT%H:%M:%S"
 
 

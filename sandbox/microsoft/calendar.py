@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import json
 import secrets
+from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -119,6 +122,67 @@ def occurrence_key(start: dt.datetime) -> str:
 
 def key_to_time(key: str) -> dt.datetime:
     return dt.datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class View:
+    """How one request wants events rendered: times in ``zone``, the body as ``body_type`` (None:
+    as it was written, for the control API)."""
+
+    zone: str
+    body_type: str | None = None
+
+
+STORED = View("UTC")
+
+
+class _TextOfHtml(HTMLParser):
+    """The text of an HTML body, blocks on lines of their own, as Exchange's text rendition gives it."""
+
+    BLOCKS = frozenset({"p", "div", "li", "tr", "table", "ul", "ol", "blockquote", "h1", "h2", "h3", "h4", "h5",
+                        "h6", "pre", "body"})
+    UNSHOWN = frozenset({"head", "style", "script", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text = ""
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.UNSHOWN:
+            self.hidden += 1
+        elif tag == "br":
+            self.text += "\n"
+        elif tag in self.BLOCKS:
+            self.end_line()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.UNSHOWN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self.BLOCKS:
+            self.end_line()
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.text += data.replace("\r", "").replace("\n", " ").replace("\xa0", " ")
+
+    def end_line(self) -> None:
+        if self.text and not self.text.endswith("\n"):
+            self.text += "\n"
+
+
+def html_as_text(content: str) -> str:
+    parser = _TextOfHtml()
+    parser.feed(content)
+    parser.close()
+    return parser.text.strip("\n")
+
+
+def text_as_html(content: str) -> str:
+    """Text as the HTML document Exchange (and Outlook, writing notes) makes of it: a block a line."""
+    lines = "".join(f"<div>{html.escape(line) or '<br>'}</div>" for line in content.split("\n")) if content else ""
+    return ('<html><head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8"></head>'
+            f"<body>{lines}</body></html>")
 
 
 class Calendar:
@@ -231,24 +295,41 @@ class Calendar:
         return hashlib.sha256(f"{event['changeKey']}:{exception['changeKey']}".encode()).hexdigest()[:16]
 
     # -- rendering -----------------------------------------------------------------------
-    def output_zone(self, request: Request) -> str:
+    def view(self, request: Request) -> View:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-events#support-various-time-zones
         # Without the Prefer header Graph answers in UTC; the event's own zone is in originalStartTimeZone.
-        name = prefer(request).get("outlook.timezone", "UTC")
+        preferences = prefer(request)
+        name = preferences.get("outlook.timezone", "UTC")
         zone(name)
-        return name
+        # Reference: https://learn.microsoft.com/en-us/graph/api/event-get (Prefer: outlook.body-content-type)
+        # The body comes as HTML, however it was written, unless the request prefers text.
+        wanted = preferences.get("outlook.body-content-type", "html").lower()
+        return View(name, body_type="text" if wanted == "text" else "html")
 
-    def times(self, event: Json, start: dt.datetime, end: dt.datetime, zone_name: str) -> Json:
+    @staticmethod
+    def body_json(body: Json, view: View) -> Json:
+        """An event's body as the request wants it, converted as Exchange converts it: text as HTML
+        with each line a block, HTML as its text with blocks on their own lines."""
+        written = str(body.get("contentType", "text")).lower()
+        content = str(body.get("content", ""))
+        if view.body_type is None or view.body_type == written:
+            return body
+        if view.body_type == "html":
+            return {"contentType": "html", "content": text_as_html(content)}
+        return {"contentType": "text", "content": html_as_text(content)}
+
+    def times(self, event: Json, start: dt.datetime, end: dt.datetime, view: View) -> Json:
+        zone_name = view.zone
         if event["isAllDay"]:
             return {"start": floating_time(start.replace(tzinfo=None), zone_name),
                     "end": floating_time(end.replace(tzinfo=None), zone_name)}
         return {"start": graph_time(start, zone_name), "end": graph_time(end, zone_name)}
 
-    def event_json(self, event: Json, zone_name: str) -> Json:
+    def event_json(self, event: Json, view: View) -> Json:
         """A single instance or a series master."""
         start, end = self.bounds(event)
-        body = self.common_json(event, event, event["id"], str(event["changeKey"]))
-        body.update(self.times(event, start, end, zone_name))
+        body = self.common_json(event, event, event["id"], str(event["changeKey"]), view)
+        body.update(self.times(event, start, end, view))
         body.update({
             "type": "seriesMaster" if event["recurrence"] else "singleInstance",
             "seriesMasterId": None, "originalStart": None, "recurrence": event["recurrence"],
@@ -256,15 +337,15 @@ class Calendar:
         })
         return body
 
-    def instance_json(self, instance: Json, zone_name: str) -> Json:
+    def instance_json(self, instance: Json, view: View) -> Json:
         event = instance["event"]
         if instance["key"] is None:
-            return self.event_json(event, zone_name)
+            return self.event_json(event, view)
         exception = event["exceptions"].get(instance["key"])
         fields = {**event, **exception["changes"]} if exception else event
         instance_id = self.instance_id(instance)
-        body = self.common_json(event, fields, instance_id, self.instance_change_key(instance))
-        body.update(self.times(event, instance["start"], instance["end"], zone_name))
+        body = self.common_json(event, fields, instance_id, self.instance_change_key(instance), view)
+        body.update(self.times(event, instance["start"], instance["end"], view))
         body.update({
             "type": "exception" if exception else "occurrence",
             "seriesMasterId": event["id"],
@@ -284,7 +365,7 @@ class Calendar:
         day = key_to_time(key).astimezone(zone(self.series_zone(event) if event["isAllDay"] else recurrence_zone))
         return f"OID.{event['id']}.{day.date().isoformat()}"
 
-    def common_json(self, event: Json, fields: Json, event_id: str, change_key: str) -> Json:
+    def common_json(self, event: Json, fields: Json, event_id: str, change_key: str, view: View) -> Json:
         content = fields["body"].get("content", "")
         return {
             "@odata.etag": etag(change_key),
@@ -317,7 +398,7 @@ class Calendar:
             "allowNewTimeProposals": True, "hideAttendees": False,
             "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"}
             if self.organised_by_owner(event) else event.get("my_status") or NOT_RESPONDED,
-            "body": fields["body"],
+            "body": self.body_json(fields["body"], view),
             **self.locations_json(fields["location"]),
             "attendees": fields["attendees"],
             "organizer": event["organizer"],
@@ -363,7 +444,7 @@ class Calendar:
             raise LookupError(f"{attendee} is not an attendee of this event")
         self.touch(event)
         self.subscriptions.event_changed(account, event["id"], event["changeKey"], "updated")
-        return self.event_json(event, "UTC")
+        return self.event_json(event, STORED)
 
     @staticmethod
     def locations_json(location: Json) -> Json:
@@ -587,7 +668,7 @@ class Calendar:
         # Reference: https://learn.microsoft.com/en-us/graph/api/user-list-calendarview
         low, high = self.window(request)
         instances = self.window_instances(data_of(account), low, high)
-        rendered = [self.instance_json(i, self.output_zone(request)) for i in instances]
+        rendered = [self.instance_json(i, self.view(request)) for i in instances]
         return self.paged(request, rendered + list(data_of(account).get("raw_events", {}).values()),
                           "users('me')/calendarView")
 
@@ -601,9 +682,9 @@ class Calendar:
             if created:
                 self.sandbox.store.count_meeting_mail(account, "invitation", len(event["attendees"]))
             return graph_json({"@odata.context": context(self.sandbox, "users('me')/events/$entity"),
-                               **self.event_json(event, self.output_zone(request))}, status=201)
-        zone_name = self.output_zone(request)
-        events = [self.event_json(e, zone_name) for e in data_of(account)["events"].values()]
+                               **self.event_json(event, self.view(request))}, status=201)
+        view = self.view(request)
+        events = [self.event_json(e, view) for e in data_of(account)["events"].values()]
         return self.paged(request, events, "users('me')/events")
 
     def paged(self, request: Request, items: list[Json], context_path: str) -> Response:
@@ -624,7 +705,7 @@ class Calendar:
         if request.method == "DELETE":
             # Reference: https://learn.microsoft.com/en-us/graph/api/event-delete
             request.scope["state"]["operation"] = "events.delete"
-            doomed = self.try_render(data, event_id, "UTC")
+            doomed = self.try_render(data, event_id, STORED)
             self.delete(account, event_id, if_match)
             if doomed and doomed.get("isOrganizer"):
                 self.sandbox.store.count_meeting_mail(account, "cancellation", len(self.addresses(doomed)))
@@ -633,24 +714,24 @@ class Calendar:
             # Reference: https://learn.microsoft.com/en-us/graph/api/event-update
             request.scope["state"]["operation"] = "events.update"
             patch = await json_body(request)
-            before = self.try_render(data, event_id, "UTC")
+            before = self.try_render(data, event_id, STORED)
             self.update(account, event_id, patch, if_match)
-            after = self.try_render(data, event_id, "UTC")
+            after = self.try_render(data, event_id, STORED)
             if before and after and isinstance(patch, dict):
                 self.count_update(account, before, after, patch)
         return graph_json({"@odata.context": context(self.sandbox, "users('me')/events/$entity"),
-                           **apply_select(self.render_id(data, event_id, self.output_zone(request)),
+                           **apply_select(self.render_id(data, event_id, self.view(request)),
                                           selected_fields(request))})
 
-    def render_id(self, data: Json, event_id: str, zone_name: str) -> Json:
+    def render_id(self, data: Json, event_id: str, view: View) -> Json:
         event, key = self.master_of(data, event_id)
         if key is None:
-            return self.event_json(event, zone_name)
+            return self.event_json(event, view)
         exception = event["exceptions"].get(key)
         if exception is not None and exception["cancelled"]:
             raise not_found("The specified object was not found in the store.")
         start, end = self.occurrence_times(event, key)
-        return self.instance_json({"event": event, "key": key, "start": start, "end": end}, zone_name)
+        return self.instance_json({"event": event, "key": key, "start": start, "end": end}, view)
 
     @graph("events.instances")
     async def instances(self, request: Request, account: Json) -> Response:
@@ -658,8 +739,8 @@ class Calendar:
         event, key = self.master_of(data_of(account), request.path_params["event_id"])
         low, high = self.window(request)
         found = sorted(self.instances_between(event, low, high), key=lambda i: i["start"]) if key is None else []
-        zone_name = self.output_zone(request)
-        return self.paged(request, [self.instance_json(i, zone_name) for i in found],
+        view = self.view(request)
+        return self.paged(request, [self.instance_json(i, view) for i in found],
                           f"users('me')/events('{event['id']}')/instances")
 
     # -- calendarView delta ----------------------------------------------------------------
@@ -701,7 +782,7 @@ class Calendar:
         size = page_size(request)
         entries = state["changed"] + state["removed"]
         page_ids = entries[offset:offset + size]
-        zone_name = self.output_zone(request)
+        view = self.view(request)
         removed = set(state["removed"])
         page: list[Json] = []
         for instance_id in page_ids:
@@ -709,7 +790,7 @@ class Calendar:
                 item = data["raw_events"][instance_id.removeprefix(RAW)]
                 page.append({"@odata.type": EVENT_TYPE, **item} if isinstance(item, dict) else item)
                 continue
-            rendered = None if instance_id in removed else self.try_render(data, instance_id, zone_name)
+            rendered = None if instance_id in removed else self.try_render(data, instance_id, view)
             # Reference: https://learn.microsoft.com/en-us/graph/delta-query-events (each item is typed)
             page.append({"@odata.type": EVENT_TYPE, **rendered} if rendered else
                         {"@odata.type": EVENT_TYPE, "id": instance_id, "@removed": {"reason": "deleted"}})
@@ -727,9 +808,9 @@ class Calendar:
             raise GraphError(410, "SyncStateNotFound", "The sync state generation is invalid or has expired.")
         return state
 
-    def try_render(self, data: Json, instance_id: str, zone_name: str) -> Json | None:
+    def try_render(self, data: Json, instance_id: str, view: View) -> Json | None:
         try:
-            return self.render_id(data, instance_id, zone_name)
+            return self.render_id(data, instance_id, view)
         except GraphError:
             return None
 
@@ -742,7 +823,8 @@ class Calendar:
         if "subject" in spec:
             fields["subject"] = spec["subject"]
         if "body" in spec:
-            fields["body"] = {"contentType": "text", "content": spec["body"]}
+            # Outlook writes an event's notes as HTML, whatever the user typed.
+            fields["body"] = {"contentType": "html", "content": text_as_html(spec["body"])}
         if "location" in spec:
             fields["location"] = {"displayName": spec["location"]}
         if "all_day" in spec:
@@ -779,7 +861,7 @@ class Calendar:
             event["my_status"] = {"response": GRAPH_RESPONSES[spec.get("my_response") or "none"]
                                   if spec.get("my_response", "none") != "none" else "notResponded",
                                   "time": iso_z(utc_now())}
-        return self.event_json(event, "UTC")
+        return self.event_json(event, STORED)
 
     def put_raw(self, account: Json, item: Any) -> Any:
         """An event item served exactly as given, unchecked, in every calendar view and delta: the
@@ -794,7 +876,7 @@ class Calendar:
             raise ValueError("an occurrence cannot have a recurrence rule of its own; change the series")
         current = {**event, **event["exceptions"][key]["changes"]} if key and key in event["exceptions"] else event
         self.update(account, event_id, self.neutral_to_graph(changes, current=current))
-        return self.render_id(data_of(account), event_id, "UTC")
+        return self.render_id(data_of(account), event_id, STORED)
 
     def delete_event(self, account: Json, event_id: str) -> None:
         self.delete(account, event_id)
@@ -803,10 +885,10 @@ class Calendar:
         data = data_of(account)
         listed = []
         for event in data["events"].values():
-            listed.append(self.event_json(event, "UTC"))
+            listed.append(self.event_json(event, STORED))
             for key, exception in event["exceptions"].items():
                 if not exception["cancelled"]:
-                    listed.append(self.render_id(data, f"{event['id']}_{key}", "UTC"))
+                    listed.append(self.render_id(data, f"{event['id']}_{key}", STORED))
         return listed + list(data.get("raw_events", {}).values())
 
     def expire_sync_state(self, account: Json) -> None:

@@ -437,6 +437,29 @@ def test_create_event(graph: Graph) -> None:
     assert created["start"]["dateTime"].startswith("2026-12-15T12:00:00")
 
 
+def test_an_event_body_comes_as_html_unless_text_is_preferred(graph: Graph) -> None:
+    # Reference: https://learn.microsoft.com/en-us/graph/api/event-get (Prefer: outlook.body-content-type)
+    times = {"start": {"dateTime": "2026-12-16T09:00:00", "timeZone": "UTC"},
+             "end": {"dateTime": "2026-12-16T10:00:00", "timeZone": "UTC"}}
+    notes = {"contentType": "text", "content": "Back gate\nCode 4 < 5"}
+    written_as_text = graph.post("me/events", json={"subject": "Mulch delivery", "body": notes, **times}).json()
+    assert written_as_text["body"]["contentType"] == "html"
+    assert "<div>Back gate</div><div>Code 4 &lt; 5</div>" in written_as_text["body"]["content"]
+    as_text = {"Prefer": 'outlook.body-content-type="text"'}
+    assert graph.get(f"me/events/{written_as_text['id']}", headers=as_text).json()["body"] == {
+        "contentType": "text", "content": "Back gate\nCode 4 < 5"}
+
+    notes = {"contentType": "HTML", "content": "<p>Park on the street</p><p>Ring twice</p>"}
+    written_as_html = graph.post("me/events", json={"subject": "Walkthrough", "body": notes, **times}).json()
+    assert written_as_html["body"]["contentType"] == "html"
+    listed = graph.get("me/calendarView?startDateTime=2026-12-16T00:00:00Z&endDateTime=2026-12-17T00:00:00Z",
+                       headers=as_text).json()["value"]
+    bodies = {event["subject"]: event["body"] for event in listed}
+    assert bodies["Walkthrough"]["contentType"] == "text"
+    assert bodies["Walkthrough"]["content"].split() == ["Park", "on", "the", "street", "Ring", "twice"]
+    assert "\n" in bodies["Walkthrough"]["content"], "each paragraph on a line of its own"
+
+
 class ValidationEndpoint:
     """A plain-HTTP notification URL on loopback that echoes Graph's validation token."""
 
