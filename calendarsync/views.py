@@ -426,11 +426,10 @@ def _booked_slot(params: Any) -> tuple[dt.datetime, dt.datetime] | None:
     return start, end
 
 
-def _prefill_times(params: Any, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+def _prefill_times(slot: tuple[dt.datetime, dt.datetime] | None, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
     """The date and times of a booked slot, on the viewer's clock. Only filled in: the form checks
     them when saved, as any it is given. Anything unreadable is left out, and the form opens with
     its usual times."""
-    slot = _booked_slot(params)
     if slot is None:
         return {}
     start, end = (moment.astimezone(zone) for moment in slot)
@@ -444,19 +443,23 @@ def _slot_gone(request: HttpRequest, start: dt.datetime, end: dt.datetime, zone:
     messages.error(request, f"That slot ({local:%a, %b} {local.day}, {_clock(local, zone)}) has already started: "
                             "here are the next free times.")
     minutes = (end - start) // dt.timedelta(minutes=1)
-    params: dict[str, object] = {"people": [str(request.user.pk), *(str(pk) for pk in _uuids(
-        request.GET.getlist("colleagues")) if pk != request.user.pk)]}
+    # The people Find a time searched, as its link says; a link without them (made by hand, or
+    # kept from before they were written into it): the user and the colleagues to invite.
+    searched = _uuids(request.GET.getlist("people"))
+    people = searched or _uuids([str(request.user.pk), *request.GET.getlist("colleagues")])
+    params: dict[str, object] = {"people": [str(pk) for pk in dict.fromkeys(people)]}
     if minutes in LENGTHS:
         params["minutes"] = minutes
     return redirect(f"{reverse('calendarsync:find_a_time')}?{_query(**params)}")
 
 
-def _prefill(user: Any, params: Any, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+def _prefill(user: Any, params: Any, zone: zoneinfo.ZoneInfo,
+             slot: tuple[dt.datetime, dt.datetime] | None) -> dict[str, Any]:
     """What "New appointment" fills in: from a record's page, the record's contacts, the record as
     the Regarding, and a property's address as the location; from Find a time, the slot's times,
     a title, the colleagues (ticked only where they are the user's company's: the form offers no
     one else) and Send invitations."""
-    initial: dict[str, Any] = _prefill_times(params, zone)
+    initial: dict[str, Any] = _prefill_times(slot, zone)
     if params.get("title"):
         initial["title"] = str(params["title"])
     if params.getlist("colleagues"):
@@ -528,11 +531,11 @@ def appointment_create(request: HttpRequest) -> HttpResponse:
     zone = _zone(request)
     # Only a booked slot must be still to come: times typed into the form may be past (a visit
     # logged after the fact), and a form opened in time is saved however long it stays open.
-    slot = _booked_slot(request.GET) if request.method != "POST" else None
-    if slot is not None and slot[0] < timezone.now():
+    slot = _booked_slot(request.GET)
+    if request.method != "POST" and slot is not None and slot[0] < timezone.now():
         return _slot_gone(request, *slot, zone)
     initial = {"date": _anchor(request, zone), "start_time": dt.time(9), "end_time": dt.time(10),
-               **_prefill(request.user, request.GET, zone)}
+               **_prefill(request.user, request.GET, zone, slot)}
     form, saving = _appointment_form(request, zone, initial)
     if saving and form.is_valid():
         contacts, about = _links(request, form)
@@ -742,7 +745,9 @@ def _booking(slot: Slot, zone: zoneinfo.ZoneInfo, viewer: Any, people: list[User
     if slot.start.astimezone(zone).date() != slot.end.astimezone(zone).date():
         return ""
     others = [str(person) for person in people if person.pk != viewer.pk]
-    params: dict[str, object] = {"start": slot.start.isoformat(), "end": slot.end.isoformat()}
+    # ``people``: whom Find a time searched, to search again for them if the slot has gone by.
+    params: dict[str, object] = {"start": slot.start.isoformat(), "end": slot.end.isoformat(),
+                                 "people": [str(person.pk) for person in people]}
     if others:
         params["colleagues"] = [str(person.pk) for person in people if person.pk != viewer.pk]
         params["invite"] = "1"

@@ -235,6 +235,16 @@ def test_only_slots_still_to_come_are_offered_and_a_stale_booking_link_is_refuse
         assert f"That slot (Thu, Jun 5, {shown}) has already started: here are the next free times." in again
         assert slots_of(again)[0] == ("Thu, Jun 5, 10:15 AM\u201311:15 AM", "free until 5:00 PM")
 
+    # A booking link from Find a time names whom it searched: a search for Alice alone goes back to
+    # Alice alone once its slot has started, without Bob's own calendar ticked in again.
+    alone = text(client.get("/calendar/find-a-time/", {"people": [str(alice.pk)], "minutes": "30",
+                                                       "date": THURSDAY.isoformat()}))
+    link = book_links(alone)[0]
+    monkeypatch.setattr(timezone, "now", lambda: at(THURSDAY, 10 + 20 / 60).astimezone(dt.UTC))
+    response = client.get(link)
+    assert response.status_code == 302
+    assert parse_qs(urlsplit(response["Location"]).query) == {"people": [str(alice.pk)], "minutes": ["30"]}
+
     # By hand, an appointment in the past is still made as any other: visits are logged after the fact.
     response = client.post("/calendar/appointments/new/", {"title": "Mowing, Elm St", "date": THURSDAY.isoformat(),
                                                             "start_time": "08:00", "end_time": "09:00",
