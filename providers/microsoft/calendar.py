@@ -173,7 +173,7 @@ def plain_text(body: object) -> str:
     content = text(body.get("content"))
     if text(body.get("contentType")).lower() == "html":
         content = html_to_text(content)
-    return content.strip()
+    return content.replace("\r\n", "\n").strip()  # Graph's text has Windows line ends
 
 
 def event_from_graph(item: object) -> CalendarEvent:

@@ -172,10 +172,11 @@ class _TextOfHtml(HTMLParser):
 
 
 def html_as_text(content: str) -> str:
+    """Exchange's text rendition, with Windows line ends as Graph serves text bodies."""
     parser = _TextOfHtml()
     parser.feed(content)
     parser.close()
-    return parser.text.strip("\n")
+    return parser.text.strip("\n").replace("\n", "\r\n")
 
 
 def text_as_html(content: str) -> str:

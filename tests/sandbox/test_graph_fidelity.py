@@ -457,7 +457,7 @@ def test_an_event_body_comes_as_html_unless_text_is_preferred(graph: Graph) -> N
     bodies = {event["subject"]: event["body"] for event in listed}
     assert bodies["Walkthrough"]["contentType"] == "text"
     assert bodies["Walkthrough"]["content"].split() == ["Park", "on", "the", "street", "Ring", "twice"]
-    assert "\n" in bodies["Walkthrough"]["content"], "each paragraph on a line of its own"
+    assert "\r\n" in bodies["Walkthrough"]["content"], "each paragraph on a line of its own, as Windows ends lines"
 
 
 class ValidationEndpoint:
