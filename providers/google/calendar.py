@@ -12,6 +12,7 @@ now and then and nothing else.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 import zoneinfo
 from collections.abc import Mapping
@@ -37,6 +38,9 @@ from .transport import execute, google_errors
 if TYPE_CHECKING:
     from .provider import GoogleProvider
 
+# The tags Google Calendar's editor writes into a description (and those of pasted formatting).
+# Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events ("description": can contain HTML)
+EDITOR_TAG = re.compile(r"</?(?:a|b|br|div|em|h[1-6]|i|li|ol|p|span|strong|u|ul)\b[^<>]*>", re.IGNORECASE)
 # Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events/list (maxResults)
 PAGE_SIZE = 2500
 CALENDAR = "primary"
@@ -220,9 +224,7 @@ def event_from_google(item: object, calendar_zone: str) -> CalendarEvent:
     start_value = item.get("start")
     zone_name = (_zone(start_value.get("timeZone")) if isinstance(start_value, Mapping) else None) \
         or _zone(calendar_zone) or "UTC"
-    description = text(item.get("description"))
-    if "<" in description:
-        description = html_to_text(description)
+    description = description_text(text(item.get("description")))
     visibility = text(item.get("visibility")) or "default"
     try:
         original, _ = parse_google_time(item.get("originalStartTime"))
@@ -297,3 +299,12 @@ def google_event(draft: EventDraft) -> dict[str, Any]:
         "attendees": [{"email": a.address, **({"displayName": a.name} if a.name else {})} for a in draft.attendees]
         if draft.invite else [],
     }
+
+
+def description_text(description: str) -> str:
+    """A description as Aspire's notes. Google Calendar's editor writes HTML (a line break as
+    ``<br>``); other apps write plain text, which may hold a ``<`` of its own ("Dana <dana@…>"):
+    only text with the editor's tags is read as HTML, its own line ends kept as Calendar shows them."""
+    if not EDITOR_TAG.search(description):
+        return description
+    return html_to_text(description.replace("\r\n", "\n").replace("\n", "<br>"))

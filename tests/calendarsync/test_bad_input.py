@@ -45,6 +45,21 @@ def test_an_event_with_no_end_is_kept_as_an_instant_and_says_so() -> None:
     assert (all_day.start.date(), all_day.end.date()) == (dt.date(2026, 12, 1), dt.date(2026, 12, 2))
 
 
+@pytest.mark.parametrize(("description", "notes"), [
+    # Plain text, as other apps write it: a "<" of its own is kept, and so are its lines.
+    ("Dana <dana@homes.example>\nGate code < 5 digits", "Dana <dana@homes.example>\nGate code < 5 digits"),
+    ("Bring <ladder> and rake", "Bring <ladder> and rake"),
+    # Google Calendar's editor: HTML, a line break as <br>, entities for what is not markup.
+    ("Back gate<br>Code <b>4512</b> &lt; padlock<br><br>Call Dana", "Back gate\nCode 4512 < padlock\n\nCall Dana"),
+    # HTML with line ends of its own (pasted): the lines stay, as Calendar shows them.
+    ("Mulch<br>Edging\nCleanup <i>after</i>", "Mulch\nEdging\nCleanup after"),
+])
+def test_a_google_description_is_read_as_html_only_when_the_editor_wrote_it(description: str, notes: str) -> None:
+    times = {"start": {"dateTime": "2026-12-01T09:00:00Z"}, "end": {"dateTime": "2026-12-01T10:00:00Z"}}
+    event = event_from_google({"id": "notes1", "summary": "Visit", "description": description, **times}, "UTC")
+    assert event.notes == notes
+
+
 def next_dst_change(zone: zoneinfo.ZoneInfo) -> dt.date:
     day = timezone.now().astimezone(zone).date() + dt.timedelta(days=1)
     while True:
