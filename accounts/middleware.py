@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -20,7 +19,7 @@ class UserTimezoneMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            timezone.activate(zoneinfo.ZoneInfo(user.time_zone))
+            timezone.activate(user.zone)
         else:
             timezone.deactivate()
         return self.get_response(request)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -182,6 +183,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         if self.follow_conversations is not None:
             return self.follow_conversations
         return bool(self.company is not None and self.company.follow_conversations_default)
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The user's own clock: every page they open, and what Aspire writes to them."""
+        return zoneinfo.ZoneInfo(self.time_zone)
 
     @property
     def working_hours_label(self) -> str:

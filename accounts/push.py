@@ -38,6 +38,7 @@ from providers.google.pubsub import PushTokenInvalid, verify_push_token
 
 from .mailbox import request_sync
 from .models import MailboxConnection, PushChannel
+from .moments import moment
 from .provider_registry import get_provider
 
 log = logging.getLogger(__name__)
@@ -429,15 +430,11 @@ def describe_channel(connection: MailboxConnection, purpose: str, channel: PushC
         return (True, "Not used: hourly sync") if watches(connection, purpose) else (True, "Off")
     if channel is None or not channel.channel_id or channel.expires_at is None:
         if channel is not None and channel.failed_at is not None:
-            return False, f"Set-up failed {_when(channel.failed_at)}; tried again within {_hours(RETRY_AFTER)} hours"
+            return False, f"Set-up failed {moment(channel.failed_at)}; tried again within {_hours(RETRY_AFTER)} hours"
         return True, "Set up at the next sync"
     if channel.expires_at <= now:
-        return False, f"Expired {_when(channel.expires_at)}; renewed at the next sync"
-    return True, f"Active until {_when(channel.expires_at)}"
-
-
-def _when(moment: dt.datetime) -> str:
-    return timezone.localtime(moment).strftime("%b %-d, %-I:%M %p")
+        return False, f"Expired {moment(channel.expires_at)}; renewed at the next sync"
+    return True, f"Active until {moment(channel.expires_at)}"
 
 
 def _hours(delta: dt.timedelta) -> int:

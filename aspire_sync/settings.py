@@ -129,6 +129,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.signin_banner",
             ],
+            "builtins": ["accounts.templatetags.moments"],  # {{ value|moment }}: accounts.moments
         },
     },
 ]

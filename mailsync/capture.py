@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from accounts import metrics
 from accounts.models import MailboxConnection, SyncRun
+from accounts.moments import moment
 from accounts.provider_registry import get_provider
 from accounts.push import ensure_mail_channels
 from accounts.runs import RunCounts, record_run, renew_run_lease
@@ -155,7 +156,7 @@ def _ensure_folders(provider: MailProvider, grant: Grant, state: MailSyncState, 
     state.aspire_folder_id, state.processed_folder_id = ids["Aspire"], ids["Processed"]
     state.folders_checked_at = timezone.now()
     if had_folders and (changed or missing):
-        when = timezone.localtime().strftime("%b %-d, %-I:%M %p")
+        when = moment(state.folders_checked_at, state.connection.user.zone)
         state.folder_notice = (
             f"The Aspire or Processed folder was missing from your mailbox (deleted or renamed?), "
             f"so Aspire created it again on {when}."

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import threading
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from accounts.grants import load_grant, store_grant
 from accounts.models import MailboxConnection, SyncRun, User
+from accounts.moments import moment
 from accounts.runs import RunBusy
 from activities.models import Activity, EmailMessage
 from crm.models import Contact, ContactEmail
@@ -317,6 +319,7 @@ def test_two_runs_on_one_connection_never_import_twice(providers_on_sandbox: San
 
 def test_a_deleted_aspire_folder_is_made_again_and_the_user_is_told(bob_mailbox: MailboxConnection,
                                                                    providers_on_sandbox: SandboxProcess) -> None:
+    User.objects.filter(pk=bob_mailbox.user_id).update(time_zone="America/Chicago")
     state = MailSyncState.objects.get(connection=bob_mailbox)
     old_id = state.aspire_folder_id
     delete_folder(providers_on_sandbox, bob_mailbox, old_id)
@@ -326,6 +329,9 @@ def test_a_deleted_aspire_folder_is_made_again_and_the_user_is_told(bob_mailbox:
     state.refresh_from_db()
     assert state.aspire_folder_id != old_id
     assert "created it again" in state.folder_notice
+    # When, on the user's own clock (the worker's is UTC), as every page writes a moment.
+    chicago = zoneinfo.ZoneInfo("America/Chicago")
+    assert f"created it again on {moment(state.folders_checked_at, chicago)}." in state.folder_notice
     assert "Aspire" in folder_counts(providers_on_sandbox, bob_mailbox.provider, "bob@greenleaf.example")
 
 
