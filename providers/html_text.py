@@ -9,6 +9,7 @@ html2text was measured too and left aside: Markdown output, and minutes on some 
 from __future__ import annotations
 
 import re
+import textwrap
 from html import unescape
 
 from inscriptis import get_text
@@ -28,7 +29,9 @@ def html_to_text(html: str) -> str:
     except Exception:  # lxml raises on a few inputs it cannot make a document of
         text = _without_tags(html)
     lines = [line.rstrip() for line in text.replace("\r", "").split("\n")]
-    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip("\n").strip()
+    # Indentation common to every line goes (a body that opens with a list is not indented as a
+    # whole); what a list or a quote indents within the text stays, its first line included.
+    return textwrap.dedent(_BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip("\n")).strip("\n")
 
 
 def _without_tags(html: str) -> str:
