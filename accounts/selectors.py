@@ -115,3 +115,20 @@ def sync_health(viewer: User) -> list[HealthRow]:
         rows.append(HealthRow(user=user, connection=connection, runs=runs, push=push,
                               ask_available_at=reconnect_ask_available_at(connection) if connection else None))
     return rows
+
+
+@dataclass(frozen=True)
+class HealthSummary:
+    """The head of Sync health: how many are connected, who must sign in again (named, as they
+    are the ones to act on), how many are not connected."""
+
+    connected: int
+    needs_signin: list[HealthRow]
+    not_connected: int
+
+
+def health_summary(rows: list[HealthRow]) -> HealthSummary:
+    states = [row.state for row in rows]
+    return HealthSummary(connected=states.count(MailboxConnection.State.CONNECTED),
+                         needs_signin=[row for row in rows if row.state == MailboxConnection.State.NEEDS_SIGNIN],
+                         not_connected=states.count(MailboxConnection.State.DISCONNECTED))

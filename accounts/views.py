@@ -32,7 +32,7 @@ from .notices import (
 )
 from .provider_registry import get_provider
 from .push import push_enabled
-from .selectors import get_connection, latest_runs, needs_signin, sync_health
+from .selectors import get_connection, health_summary, latest_runs, needs_signin, sync_health
 from .sent_mail import sent_to, shown
 from .services import set_follow_conversations, set_working_hours, update_profile
 from .settings_sections import sections_for
@@ -208,8 +208,9 @@ def _company_admin(request: HttpRequest) -> User:
 @require_safe
 def sync_health_page(request: HttpRequest) -> HttpResponse:
     admin = _company_admin(request)
+    rows = sync_health(admin)
     return render(request, "accounts/sync_health.html", {
-        "rows": sync_health(admin), "push_enabled": push_enabled(),
+        "rows": rows, "summary": health_summary(rows), "push_enabled": push_enabled(),
         "ask_interval_minutes": int(RECONNECT_ASK_INTERVAL.total_seconds() // 60),
     })
 

@@ -84,6 +84,12 @@ def test_a_refused_refresh_emails_the_user_once_shows_the_banner_and_the_admins_
     assert "Last mail sync" in row and "Failed" in row
     assert "Stopped until the mailbox is connected" in row
     assert "Ask to reconnect</button>" in row
+    # The head of the page names whom to act on, each a link to their card.
+    head = re.search(r'<p class="health-summary".*?</p>', health.content.decode(), flags=re.S)
+    assert head is not None
+    words = " ".join(re.sub(r"<[^>]+>", "", head.group(0)).split())
+    assert words == "0 connected · 1 needs to sign in again: Bob Staff · 1 not connected"
+    assert f'<a href="#health-{bob.pk}">Bob Staff</a>' in head.group(0)
 
     # Reconnecting ends the banner; the next revocation is a new transition and a new email.
     response = bob_client.post("/settings/mailbox/reconnect/")
