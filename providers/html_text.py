@@ -14,20 +14,44 @@ from html import unescape
 
 from inscriptis import get_text
 from inscriptis.model.config import ParserConfig
+from inscriptis.model.html_document_state import HtmlDocumentState
+from inscriptis.model.tag import CustomHtmlTagHandlerMapping
+
+LINKED = ("http://", "https://", "mailto:")
+
+
+def _link_start(state: HtmlDocumentState, attrs: dict[str, str]) -> None:
+    href = str(attrs.get("href") or "").strip()
+    state.link_target = "" if not href.lower().startswith(LINKED) else \
+        href[len("mailto:"):] if href.lower().startswith("mailto:") else href
+
+
+def _link_end(state: HtmlDocumentState) -> None:
+    if state.link_target:
+        state.tags[-1].write(f" <{state.link_target}>")
+
 
 _CONFIG = ParserConfig(display_images=False, display_links=False)
+# Where the text is all Aspire keeps (an appointment's notes), a link keeps where it goes, as
+# "the plan <https://…>" and "Dana <dana@…>"; a link whose words are its address is written once.
+_WITH_LINKS = ParserConfig(display_images=False, custom_html_tag_handler_mapping=CustomHtmlTagHandlerMapping(
+    start_tag_mapping={"a": _link_start}, end_tag_mapping={"a": _link_end}))
+_SAID_TWICE = re.compile(r"(\S+) <\1>")
 # libxml2 refuses NUL and most C0 controls in its input; none of them shows in a page anyway.
 _UNPARSEABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
-def html_to_text(html: str) -> str:
-    """Readable text from an HTML body: tags dropped, blocks on their own lines, entities decoded."""
+def html_to_text(html: str, *, links: bool = False) -> str:
+    """Readable text from an HTML body: tags dropped, blocks on their own lines, entities decoded;
+    with ``links``, each link's address after its words."""
     html = _UNPARSEABLE.sub("", html)
     try:
-        text = get_text(html, _CONFIG)
+        text = get_text(html, _WITH_LINKS if links else _CONFIG)
     except Exception:  # lxml raises on a few inputs it cannot make a document of
         text = _without_tags(html)
+    if links:
+        text = _SAID_TWICE.sub(r"\1", text)
     lines = [line.rstrip() for line in text.replace("\r", "").split("\n")]
     # Indentation common to every line goes (a body that opens with a list is not indented as a
     # whole); what a list or a quote indents within the text stays, its first line included.

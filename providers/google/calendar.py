@@ -304,7 +304,8 @@ def google_event(draft: EventDraft) -> dict[str, Any]:
 def description_text(description: str) -> str:
     """A description as Aspire's notes. Google Calendar's editor writes HTML (a line break as
     ``<br>``); other apps write plain text, which may hold a ``<`` of its own ("Dana <dana@…>"):
-    only text with the editor's tags is read as HTML, its own line ends kept as Calendar shows them."""
+    only text with the editor's tags is read as HTML, its own line ends kept as Calendar shows them
+    and its links' addresses kept (notes are text: "Join <https://meet.google.com/…>")."""
     if not EDITOR_TAG.search(description):
         return description
-    return html_to_text(description.replace("\r\n", "\n").replace("\n", "<br>"))
+    return html_to_text(description.replace("\r\n", "\n").replace("\n", "<br>"), links=True)

@@ -172,7 +172,7 @@ def plain_text(body: object) -> str:
         return ""
     content = text(body.get("content"))
     if text(body.get("contentType")).lower() == "html":
-        content = html_to_text(content)
+        content = html_to_text(content, links=True)  # if Graph answered in HTML all the same
     return content.replace("\r\n", "\n").strip()  # Graph's text has Windows line ends
 
 

@@ -53,6 +53,9 @@ def test_an_event_with_no_end_is_kept_as_an_instant_and_says_so() -> None:
     ("Back gate<br>Code <b>4512</b> &lt; padlock<br><br>Call Dana", "Back gate\nCode 4512 < padlock\n\nCall Dana"),
     # HTML with line ends of its own (pasted): the lines stay, as Calendar shows them.
     ("Mulch<br>Edging\nCleanup <i>after</i>", "Mulch\nEdging\nCleanup after"),
+    # A link keeps where it goes: the notes are text.
+    ('Join <a href="https://meet.google.com/abc-defg-hij">Google Meet</a><br>Plan: <a href="https://plans.example/42">'
+     "https://plans.example/42</a>", "Join Google Meet <https://meet.google.com/abc-defg-hij>\nPlan: https://plans.example/42"),
 ])
 def test_a_google_description_is_read_as_html_only_when_the_editor_wrote_it(description: str, notes: str) -> None:
     times = {"start": {"dateTime": "2026-12-01T09:00:00Z"}, "end": {"dateTime": "2026-12-01T10:00:00Z"}}

@@ -19,3 +19,11 @@ from providers.html_text import html_to_text
 ])
 def test_html_reads_as_the_text_a_person_sees(html: str, text: str) -> None:
     assert html_to_text(html) == text
+
+
+def test_where_the_text_is_all_that_is_kept_a_link_keeps_its_address() -> None:
+    html = ('See <a href="https://plans.example/42">the plan</a>, <a href="https://meet.example/x">'
+            'https://meet.example/x</a>, <a href="mailto:dana@homes.example">Dana</a>, <a href="#top">Top</a>.')
+    assert html_to_text(html, links=True) == (
+        "See the plan <https://plans.example/42>, https://meet.example/x, Dana <dana@homes.example>, Top.")
+    assert html_to_text(html) == "See the plan, https://meet.example/x, Dana, Top."
