@@ -18,11 +18,9 @@ class UserTimezoneMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            timezone.activate(user.zone)
-        else:
-            timezone.deactivate()
-        return self.get_response(request)
+        # For this request only: the zone is not left active in the thread for whatever it runs next.
+        with timezone.override(user.zone if user is not None and user.is_authenticated else None):
+            return self.get_response(request)
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):

@@ -23,7 +23,7 @@ CHICAGO = zoneinfo.ZoneInfo("America/Chicago")
 
 
 def soon(title: str, days: int, **extra: object) -> AppointmentInput:
-    start = dt.datetime.combine(timezone.localdate() + dt.timedelta(days=days), dt.time(9), CHICAGO)
+    start = dt.datetime.combine(timezone.localdate(timezone=CHICAGO) + dt.timedelta(days=days), dt.time(9), CHICAGO)
     return AppointmentInput(title=title, start=start, end=start + dt.timedelta(hours=1), time_zone="America/Chicago",
                             **extra)  # type: ignore[arg-type]
 
