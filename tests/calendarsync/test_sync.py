@@ -197,7 +197,8 @@ def test_a_conflict_keeps_the_provider_version_and_audits_the_aspire_one(
     sync(bob_calendar)
     appointment.refresh_from_db()
     change_event(providers_on_sandbox, bob_calendar, appointment.provider_event_id, subject="Patio design (Outlook)")
-    update_appointment(appointment=appointment, editor=bob, data=aspire_input("Patio design (Aspire)"))
+    update_appointment(appointment=appointment, editor=bob, data=aspire_input("Patio design (Aspire)",
+                                                                          notes="Pavers: grey\nEdging: steel"))
     run = sync(bob_calendar)
     assert run.outcome == SyncRun.Outcome.SUCCEEDED
     appointment.refresh_from_db()
@@ -207,7 +208,9 @@ def test_a_conflict_keeps_the_provider_version_and_audits_the_aspire_one(
     listed = provider_events(providers_on_sandbox, bob_calendar)
     provider_titles = {e.get("subject") or e.get("summary") for e in listed}
     assert "Patio design (Aspire)" not in provider_titles
-    assert "Patio design (Aspire)" in client_for(bob).get("/calendar/changes/").content.decode()
+    kept = client_for(bob).get("/calendar/changes/").content.decode()
+    assert "Patio design (Aspire)" in kept
+    assert "Pavers: grey<br>Edging: steel" in kept  # the kept notes' lines, as the appointment shows them
     assert "Patio design (Aspire)" not in client_for(alice).get("/calendar/changes/").content.decode()
 
 
