@@ -21,7 +21,8 @@ FORM_WITH_YEAR = "%a, %b %-d, %Y %-I:%M %p"
 
 def moment(value: dt.datetime | None, zone: zoneinfo.ZoneInfo | None = None, *, year: bool = False) -> str:
     """``value`` in ``zone`` (by default the zone of the request being served: its user's); ""
-    for no moment."""
+    for no moment. A naive value is written as it is, as Django's ``date`` filter writes one."""
     if value is None:
         return ""
-    return timezone.localtime(value, zone).strftime(FORM_WITH_YEAR if year else FORM)
+    local = timezone.localtime(value, zone) if timezone.is_aware(value) else value
+    return local.strftime(FORM_WITH_YEAR if year else FORM)
