@@ -28,6 +28,7 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts.dates import in_supported_range
 from accounts.http import require_safe_or_post
 from accounts.models import User
+from accounts.moments import moment
 from accounts.tenancy import get_for_user, scoped
 from activities import regarding
 from activities.regarding import Regarding
@@ -137,8 +138,8 @@ _CLOCK_LABELS = [f"{hour % 12 or 12}:{minute:02d} {'AM' if hour < 12 else 'PM'}"
                  for hour in range(24) for minute in range(60)]
 
 
-def _clock(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
-    local = moment.astimezone(zone)
+def _clock(instant: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+    local = instant.astimezone(zone)
     return _CLOCK_LABELS[local.hour * 60 + local.minute]
 
 
@@ -432,16 +433,14 @@ def _prefill_times(slot: tuple[dt.datetime, dt.datetime] | None, zone: zoneinfo.
     its usual times."""
     if slot is None:
         return {}
-    start, end = (moment.astimezone(zone) for moment in slot)
+    start, end = (instant.astimezone(zone) for instant in slot)
     return {"date": start.date(), "start_time": start.time(), "end_time": end.time()}
 
 
 def _slot_gone(request: HttpRequest, start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo) -> HttpResponse:
     """A booking link to a slot that has started (the page stayed open, or the link was made by
     hand) opens no form: back to Find a time, for the same people and length, from now on."""
-    local = start.astimezone(zone)
-    messages.error(request, f"That slot ({local:%a, %b} {local.day}, {_clock(local, zone)}) has already started: "
-                            "here are the next free times.")
+    messages.error(request, f"That slot ({moment(start, zone)}) has already started: here are the next free times.")
     minutes = (end - start) // dt.timedelta(minutes=1)
     # The people Find a time searched, as its link says; a link without them (made by hand, or
     # kept from before they were written into it): the user and the colleagues to invite.

@@ -103,6 +103,7 @@ def run_capture(
 
 def _capture(connection: MailboxConnection, grant: Grant, counts: RunCounts, owner: str,
              state: MailSyncState) -> None:
+    state.connection = connection  # the run's own, its user loaded: what the state's notices need
     started = timezone.now()
     provider = get_provider(connection.provider)
     # Following alone (Sync Email on, Sync Aspire Folder off) makes no folders and lists none.

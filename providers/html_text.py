@@ -17,13 +17,15 @@ from inscriptis.model.config import ParserConfig
 from inscriptis.model.html_document_state import HtmlDocumentState
 from inscriptis.model.tag import CustomHtmlTagHandlerMapping
 
-LINKED = ("http://", "https://", "mailto:")
-
 
 def _link_start(state: HtmlDocumentState, attrs: dict[str, str]) -> None:
+    """A web or mail address to write after the link's words; nothing for any other link."""
     href = str(attrs.get("href") or "").strip()
-    state.link_target = "" if not href.lower().startswith(LINKED) else \
-        href[len("mailto:"):] if href.lower().startswith("mailto:") else href
+    if href.lower().startswith("mailto:"):
+        href = href[len("mailto:"):]
+    elif not href.lower().startswith(("http://", "https://")):
+        href = ""
+    state.link_target = href
 
 
 def _link_end(state: HtmlDocumentState) -> None:

@@ -253,10 +253,9 @@ class Command(BaseCommand):
     # -- what both two-size benches share -------------------------------------------------------
 
     @staticmethod
-    def add_two_size_arguments(parser: CommandParser, what: str, *, activities: int = Size().activities,
-                               activities_help: str, explain_help: str) -> None:
+    def add_two_size_arguments(parser: CommandParser, what: str, *, activities_help: str, explain_help: str) -> None:
         """The options of a bench that times requests against a large company and a smaller one."""
-        parser.add_argument("--activities", type=int, default=activities,
+        parser.add_argument("--activities", type=int, default=Size().activities,
                             help=f"email activities of the large company; {activities_help}")
         parser.add_argument("--divide", type=int, default=8, help="the small company is the large one divided by this")
         parser.add_argument("--requests", type=int, default=30, help=f"timed requests per {what} and size")

@@ -168,7 +168,7 @@ class Command(BenchPages):
     help = "Latency and queries of Find email over 1,000,000 email activities, at two company sizes."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        self.add_two_size_arguments(parser, "search", activities=1_000_000, activities_help="all of them email",
+        self.add_two_size_arguments(parser, "search", activities_help="all of them email",
                                     explain_help="EXPLAIN (ANALYZE, BUFFERS) of each search's queries, large size")
 
     def handle(self, *args: Any, **options: Any) -> None:
